@@ -1,0 +1,64 @@
+/*
+ * context.c - version, status strings, the context and its last-error message.
+ */
+#include "device.h"
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int seqk_version(void) { return SEQK_VERSION; }
+
+const char *seqk_status_string(seqk_status status) {
+  switch (status) {
+    case SEQK_STATUS_SUCCESS: return "success";
+    case SEQK_STATUS_INVALID_VALUE: return "invalid value";
+    case SEQK_STATUS_NOT_SUPPORTED: return "not supported";
+    case SEQK_STATUS_ALLOC_FAILED: return "allocation failed";
+    case SEQK_STATUS_NO_DEVICE: return "no CUDA device";
+    case SEQK_STATUS_DEVICE_ERROR: return "CUDA device error";
+    case SEQK_STATUS_BLAS_ERROR: return "cuBLAS error";
+    case SEQK_STATUS_INTERNAL_ERROR: return "internal error";
+  }
+  return "unknown status";
+}
+
+seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, ...) {
+  if (ctx) {
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, args);
+    va_end(args);
+  }
+  return status;
+}
+
+seqk_status seqk_context_create(seqk_context_t *ctx) {
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  seqk_context_t c = (seqk_context_t)calloc(1, sizeof *c);
+  if (!c) return SEQK_STATUS_ALLOC_FAILED;
+  *ctx = c;
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk_context_destroy(seqk_context_t ctx) {
+  if (!ctx) return SEQK_STATUS_SUCCESS;
+  seqk__device_release(ctx);   /* waits for the stream first */
+  seqk__release_allocations(ctx);
+  free(ctx);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk_context_set_stream(seqk_context_t ctx, void *cuda_stream) {
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  ctx->stream = cuda_stream;
+  return SEQK_STATUS_SUCCESS;
+}
+
+const char *seqk_context_last_error(seqk_context_t ctx) {
+  if (!ctx) return "seqk: the context is NULL";
+  return ctx->last_error;
+}
+
+int32_t seqk_cuda_device_count(void) { return seqk__device_count(); }

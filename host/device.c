@@ -1,0 +1,113 @@
+/*
+ * device.c - CUDA runtime calls of the host code (see device.h). With SEQK_HAVE_CUDA undefined
+ * (no toolkit at configure time) every entry reports that this build has no CUDA.
+ */
+#include "device.h"
+
+#ifdef SEQK_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#define SEQK_CUDA_CALL(ctx, op, call)                                                        \
+  do {                                                                                       \
+    cudaError_t seqk__err = (call);                                                          \
+    if (seqk__err != cudaSuccess)                                                            \
+      return seqk__fail((ctx), SEQK_STATUS_DEVICE_ERROR, "%s: %s failed: %s (%s:%d)", (op),  \
+                        #call, cudaGetErrorString(seqk__err), __FILE__, __LINE__);           \
+  } while (0)
+
+int32_t seqk__device_count(void) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();   /* no driver or no GPU is an answer, not a sticky error */
+    return 0;
+  }
+  return (int32_t)n;
+}
+
+seqk_status seqk__require_device(seqk_context_t ctx, const char *op) {
+  if (seqk__device_count() == 0)
+    return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: a CUDA tensor was given but no CUDA device is usable", op);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
+  cudaError_t err = cudaMalloc(ptr, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: cudaMalloc of %zu bytes failed: %s", op,
+                      bytes, cudaGetErrorString(err));
+  }
+  if (err != cudaSuccess)
+    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: cudaMalloc of %zu bytes failed: %s", op,
+                      bytes, cudaGetErrorString(err));
+  return SEQK_STATUS_SUCCESS;
+}
+
+void seqk__device_free(void *ptr) {
+  if (ptr) (void)cudaFree(ptr);
+}
+
+seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,
+                                size_t bytes, seqk_copy_kind kind) {
+  enum cudaMemcpyKind k = kind == SEQK_COPY_H2D   ? cudaMemcpyHostToDevice
+                          : kind == SEQK_COPY_D2H ? cudaMemcpyDeviceToHost
+                                                  : cudaMemcpyDeviceToDevice;
+  if (bytes == 0) return SEQK_STATUS_SUCCESS;
+  SEQK_CUDA_CALL(ctx, op, cudaMemcpyAsync(dst, src, bytes, k, (cudaStream_t)ctx->stream));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {
+  SEQK_CUDA_CALL(ctx, op, cudaStreamSynchronize((cudaStream_t)ctx->stream));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
+  if (bytes > ctx->workspace_bytes) {
+    void *grown = NULL;
+    /* Grow by at least half so a slowly rising size does not reallocate every call. */
+    size_t want = bytes > ctx->workspace_bytes + ctx->workspace_bytes / 2
+                      ? bytes : ctx->workspace_bytes + ctx->workspace_bytes / 2;
+    SEQK_TRY(seqk__device_sync(ctx, op));
+    SEQK_TRY(seqk__device_alloc(ctx, op, want, &grown));
+    seqk__device_free(ctx->workspace);
+    ctx->workspace = grown;
+    ctx->workspace_bytes = want;
+  }
+  *ptr = ctx->workspace;
+  return SEQK_STATUS_SUCCESS;
+}
+
+void seqk__device_release(seqk_context_t ctx) {
+  if (ctx->workspace || ctx->n_allocs) (void)cudaStreamSynchronize((cudaStream_t)ctx->stream);
+  seqk__device_free(ctx->workspace);
+  ctx->workspace = NULL;
+  ctx->workspace_bytes = 0;
+}
+
+#else /* !SEQK_HAVE_CUDA */
+
+static seqk_status no_cuda(seqk_context_t ctx, const char *op) {
+  return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: this seqk was built without CUDA", op);
+}
+
+int32_t seqk__device_count(void) { return 0; }
+seqk_status seqk__require_device(seqk_context_t ctx, const char *op) { return no_cuda(ctx, op); }
+seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
+  (void)bytes; (void)ptr;
+  return no_cuda(ctx, op);
+}
+void seqk__device_free(void *ptr) { (void)ptr; }
+seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,
+                                size_t bytes, seqk_copy_kind kind) {
+  (void)dst; (void)src; (void)bytes; (void)kind;
+  return no_cuda(ctx, op);
+}
+seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) { return no_cuda(ctx, op); }
+seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
+  (void)bytes; (void)ptr;
+  return no_cuda(ctx, op);
+}
+void seqk__device_release(seqk_context_t ctx) { (void)ctx; }
+
+#endif

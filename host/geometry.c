@@ -1,0 +1,65 @@
+/*
+ * geometry.c - element counts, offsets and layouts of tensor descriptors.
+ */
+#include "internal.h"
+
+int64_t seqk__numel(const seqk_tensor *t) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < t->ndim; ++i) n *= t->shape[i];
+  return n;
+}
+
+int seqk__is_contiguous(const seqk_tensor *t) {
+  int64_t expected = 1;
+  for (int32_t i = t->ndim - 1; i >= 0; --i) {
+    if (t->shape[i] == 0) return 1;
+    if (t->shape[i] != 1 && t->stride[i] != expected) return 0;
+    expected *= t->shape[i];
+  }
+  return 1;
+}
+
+int64_t seqk__span(const seqk_tensor *t) {
+  int64_t last = 0;
+  for (int32_t i = 0; i < t->ndim; ++i) {
+    if (t->shape[i] == 0) return 0;
+    last += (t->shape[i] - 1) * t->stride[i];
+  }
+  return last + 1;
+}
+
+int64_t seqk__offset(const seqk_tensor *t, const int64_t *idx) {
+  int64_t off = 0;
+  for (int32_t i = 0; i < t->ndim; ++i) off += idx[i] * t->stride[i];
+  return off;
+}
+
+int64_t seqk__offset_of_linear(const seqk_tensor *t, int64_t linear) {
+  int64_t off = 0;
+  for (int32_t i = t->ndim - 1; i >= 0; --i) {
+    int64_t extent = t->shape[i];
+    off += (linear % extent) * t->stride[i];
+    linear /= extent;
+  }
+  return off;
+}
+
+seqk_tensor seqk__contiguous_like(const seqk_tensor *t, void *data) {
+  seqk_tensor c = *t;
+  int64_t stride = 1;
+  c.data = data;
+  for (int32_t i = t->ndim - 1; i >= 0; --i) {
+    c.stride[i] = stride;
+    stride *= t->shape[i];
+  }
+  return c;
+}
+
+int seqk__present(const seqk_tensor *t) { return t != NULL && t->data != NULL; }
+
+int seqk__same_view(const seqk_tensor *a, const seqk_tensor *b) {
+  if (a->data != b->data || a->dtype != b->dtype || a->ndim != b->ndim) return 0;
+  for (int32_t i = 0; i < a->ndim; ++i)
+    if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->stride[i] != b->stride[i])) return 0;
+  return 1;
+}

@@ -1,0 +1,88 @@
+/*
+ * numeric.c - f16/bf16 encoding and the CPU element access every reference op uses.
+ *
+ * Conversions go straight from double to the 16-bit format with one round-to-nearest-even, so
+ * the CPU reference never double-rounds (double -> float -> half can be off by one ulp at ties).
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Encodes |v| (finite, non-negative) into a binary format with `mant_bits` stored mantissa bits
+   and exponent bias `bias` (all-ones exponent = inf/NaN), rounding to nearest even. */
+static uint32_t encode_magnitude(double v, int mant_bits, int bias) {
+  const int exp_all_ones = 2 * bias + 1;
+  const int min_normal_exp = 1 - bias;
+  if (v == 0.0) return 0;
+  int e;
+  (void)frexp(v, &e);
+  e -= 1;                                   /* v = m * 2^e with m in [1, 2) */
+  if (e < min_normal_exp) {                 /* subnormal: units of 2^(min_normal_exp - mant_bits) */
+    double units = nearbyint(ldexp(v, mant_bits - min_normal_exp));
+    return (uint32_t)units;                 /* 1 << mant_bits here is the smallest normal: fine */
+  }
+  double mant = nearbyint(ldexp(v, mant_bits - e));   /* in [2^mant_bits, 2^(mant_bits+1)] */
+  if (mant >= ldexp(1.0, mant_bits + 1)) {            /* rounding carried into the exponent */
+    mant = ldexp(1.0, mant_bits);
+    e += 1;
+  }
+  if (e + bias >= exp_all_ones) return (uint32_t)exp_all_ones << mant_bits;   /* inf */
+  return ((uint32_t)(e + bias) << mant_bits) | ((uint32_t)mant - (1u << mant_bits));
+}
+
+static uint16_t encode16(double v, int mant_bits, int bias) {
+  const int exp_all_ones = 2 * bias + 1;
+  uint16_t sign = signbit(v) ? 0x8000u : 0u;
+  if (isnan(v)) return (uint16_t)(((uint32_t)exp_all_ones << mant_bits) | (1u << (mant_bits - 1)) | 0x8000u);
+  if (isinf(v)) return (uint16_t)(sign | ((uint32_t)exp_all_ones << mant_bits));
+  return (uint16_t)(sign | encode_magnitude(fabs(v), mant_bits, bias));
+}
+
+static double decode16(uint16_t bits, int mant_bits, int bias) {
+  const uint32_t exp_all_ones = 2u * (uint32_t)bias + 1u;
+  uint32_t mant = bits & ((1u << mant_bits) - 1u);
+  uint32_t ex = (bits >> mant_bits) & exp_all_ones;
+  double sign = (bits & 0x8000u) ? -1.0 : 1.0;
+  if (ex == exp_all_ones) return mant ? NAN : sign * INFINITY;
+  if (ex == 0) return sign * ldexp((double)mant, 1 - bias - mant_bits);
+  return sign * ldexp((double)(mant | (1u << mant_bits)), (int)ex - bias - mant_bits);
+}
+
+float seqk__f16_to_float(uint16_t bits) { return (float)decode16(bits, 10, 15); }
+float seqk__bf16_to_float(uint16_t bits) { return (float)decode16(bits, 7, 127); }
+uint16_t seqk__double_to_f16(double v) { return encode16(v, 10, 15); }
+uint16_t seqk__double_to_bf16(double v) { return encode16(v, 7, 127); }
+
+double seqk__round_to_dtype(double v, seqk_dtype dtype) {
+  switch (dtype) {
+    case SEQK_DTYPE_F32: return (double)(float)v;
+    case SEQK_DTYPE_F16: return decode16(seqk__double_to_f16(v), 10, 15);
+    case SEQK_DTYPE_BF16: return decode16(seqk__double_to_bf16(v), 7, 127);
+    case SEQK_DTYPE_I32: return (double)(int32_t)v;
+  }
+  return v;
+}
+
+double seqk__load(const seqk_tensor *t, int64_t offset) {
+  switch (t->dtype) {
+    case SEQK_DTYPE_F32: return (double)((const float *)t->data)[offset];
+    case SEQK_DTYPE_F16: return decode16(((const uint16_t *)t->data)[offset], 10, 15);
+    case SEQK_DTYPE_BF16: return decode16(((const uint16_t *)t->data)[offset], 7, 127);
+    case SEQK_DTYPE_I32: return (double)((const int32_t *)t->data)[offset];
+  }
+  return NAN;
+}
+
+void seqk__store(const seqk_tensor *t, int64_t offset, double value) {
+  switch (t->dtype) {
+    case SEQK_DTYPE_F32: ((float *)t->data)[offset] = (float)value; break;
+    case SEQK_DTYPE_F16: ((uint16_t *)t->data)[offset] = seqk__double_to_f16(value); break;
+    case SEQK_DTYPE_BF16: ((uint16_t *)t->data)[offset] = seqk__double_to_bf16(value); break;
+    case SEQK_DTYPE_I32: ((int32_t *)t->data)[offset] = (int32_t)value; break;
+  }
+}
+
+int32_t seqk__load_i32(const seqk_tensor *t, int64_t offset) {
+  return ((const int32_t *)t->data)[offset];
+}

@@ -1,0 +1,212 @@
+/*
+ * validate.c - the argument checks behind validate.h. Messages name the op and the argument the
+ * way the caller spelled it ("attention: k.shape[3]=64 but expected 96 (q.shape[3])").
+ */
+#include "validate.h"
+
+#include <stdlib.h>
+
+static const char *dtype_name(seqk_dtype d) {
+  switch (d) {
+    case SEQK_DTYPE_F32: return "F32";
+    case SEQK_DTYPE_F16: return "F16";
+    case SEQK_DTYPE_BF16: return "BF16";
+    case SEQK_DTYPE_I32: return "I32";
+  }
+  return "unknown";
+}
+
+static const char *device_name(seqk_device d) {
+  switch (d) {
+    case SEQK_DEVICE_CPU: return "CPU";
+    case SEQK_DEVICE_CUDA: return "CUDA";
+  }
+  return "unknown";
+}
+
+seqk_status seqk__check_tensor(seqk_context_t ctx, const char *op, const char *name,
+                               const seqk_tensor *t) {
+  if (!t) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s is NULL", op, name);
+  if (t->ndim < 0 || t->ndim > SEQK_MAX_DIMS)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.ndim=%d out of range [0, %d]", op,
+                      name, (int)t->ndim, SEQK_MAX_DIMS);
+  if (seqk_dtype_size(t->dtype) == 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.dtype=%d is not a seqk_dtype", op,
+                      name, (int)t->dtype);
+  if (t->device != SEQK_DEVICE_CPU && t->device != SEQK_DEVICE_CUDA)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.device=%d is not a seqk_device", op,
+                      name, (int)t->device);
+  int64_t numel = 1;
+  for (int32_t i = 0; i < t->ndim; ++i) {
+    if (t->shape[i] < 0)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.shape[%d]=%lld is negative", op,
+                        name, (int)i, (long long)t->shape[i]);
+    if (t->stride[i] < 0)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.stride[%d]=%lld is negative", op,
+                        name, (int)i, (long long)t->stride[i]);
+    if (t->shape[i] > 0 && numel > INT64_MAX / t->shape[i])
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s has more than 2^63 elements", op,
+                        name);
+    numel *= t->shape[i];
+  }
+  /* The farthest element must be addressable in bytes with int64 arithmetic. */
+  if (numel > 0) {
+    int64_t last = 0;
+    for (int32_t i = 0; i < t->ndim; ++i) {
+      if (t->stride[i] > 0 && t->shape[i] - 1 > (INT64_MAX / 8 - last) / t->stride[i])
+        return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                          "%s: %s strides reach past 2^60 elements", op, name);
+      last += (t->shape[i] - 1) * t->stride[i];
+    }
+    if (!t->data)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.data is NULL but it has %lld elements",
+                        op, name, (long long)numel);
+  }
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_float_tensor(seqk_context_t ctx, const char *op, const char *name,
+                                     const seqk_tensor *t) {
+  SEQK_TRY(seqk__check_tensor(ctx, op, name, t));
+  if (t->dtype == SEQK_DTYPE_I32)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.dtype=I32 but a float dtype (F32, F16, BF16) is required",
+                      op, name);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_ndim(seqk_context_t ctx, const char *op, const char *name,
+                             const seqk_tensor *t, int32_t ndim) {
+  if (t->ndim != ndim)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.ndim=%d but expected %d", op, name,
+                      (int)t->ndim, (int)ndim);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_shape(seqk_context_t ctx, const char *op, const char *name,
+                              const seqk_tensor *t, int32_t ndim, const int64_t *shape) {
+  SEQK_TRY(seqk__check_ndim(ctx, op, name, t, ndim));
+  for (int32_t i = 0; i < ndim; ++i)
+    if (t->shape[i] != shape[i])
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.shape[%d]=%lld but expected %lld",
+                        op, name, (int)i, (long long)t->shape[i], (long long)shape[i]);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_extent(seqk_context_t ctx, const char *op, const char *name,
+                               const seqk_tensor *t, int32_t dim, int64_t expected,
+                               const char *what) {
+  if (dim < 0 || dim >= t->ndim)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.ndim=%d has no dim %d", op, name,
+                      (int)t->ndim, (int)dim);
+  if (t->shape[dim] != expected)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.shape[%d]=%lld but %s=%lld", op, name,
+                      (int)dim, (long long)t->shape[dim], what, (long long)expected);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_dtype(seqk_context_t ctx, const char *op, const char *name,
+                              const seqk_tensor *t, seqk_dtype dtype) {
+  if (t->dtype != dtype)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.dtype=%s but expected %s", op, name,
+                      dtype_name(t->dtype), dtype_name(dtype));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_same_dtype(seqk_context_t ctx, const char *op, const char *name_a,
+                                   const seqk_tensor *a, const char *name_b, const seqk_tensor *b) {
+  if (a->dtype != b->dtype)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.dtype=%s but %s.dtype=%s", op, name_b,
+                      dtype_name(b->dtype), name_a, dtype_name(a->dtype));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_same_device(seqk_context_t ctx, const char *op, const char *name_a,
+                                    const seqk_tensor *a, const char *name_b, const seqk_tensor *b) {
+  if (a->device != b->device)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s is on %s but %s is on %s (all tensors of an op share one device)", op,
+                      name_b, device_name(b->device), name_a, device_name(a->device));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_last_dim_contiguous(seqk_context_t ctx, const char *op, const char *name,
+                                            const seqk_tensor *t) {
+  if (t->ndim > 0 && t->shape[t->ndim - 1] > 1 && t->stride[t->ndim - 1] != 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s.stride[%d]=%lld but the last dim must be contiguous (stride 1)", op,
+                      name, (int)(t->ndim - 1), (long long)t->stride[t->ndim - 1]);
+  return SEQK_STATUS_SUCCESS;
+}
+
+typedef struct dim_layout { int64_t extent, stride; } dim_layout;
+
+static int by_stride(const void *a, const void *b) {
+  const dim_layout *x = (const dim_layout *)a, *y = (const dim_layout *)b;
+  return (x->stride > y->stride) - (x->stride < y->stride);
+}
+
+seqk_status seqk__check_output(seqk_context_t ctx, const char *op, const char *name,
+                               const seqk_tensor *t) {
+  /* Sufficient test for "no two elements share an address": ordered by stride, each dim must step
+     over everything the smaller dims span. Layouts it rejects that are in fact disjoint
+     (interleavings) are not worth a general solver for an output argument. */
+  dim_layout dims[SEQK_MAX_DIMS];
+  int n = 0;
+  if (seqk__numel(t) == 0) return SEQK_STATUS_SUCCESS;
+  for (int32_t i = 0; i < t->ndim; ++i)
+    if (t->shape[i] > 1) dims[n++] = (dim_layout){t->shape[i], t->stride[i]};
+  qsort(dims, (size_t)n, sizeof dims[0], by_stride);
+  int64_t covered = 1;   /* elements spanned by the dims so far */
+  for (int i = 0; i < n; ++i) {
+    if (dims[i].stride < covered)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: output %s has overlapping elements (a stride of %lld over an extent of %lld)",
+                        op, name, (long long)dims[i].stride, (long long)dims[i].extent);
+    covered = dims[i].stride * (dims[i].extent - 1) + covered;
+  }
+  return SEQK_STATUS_SUCCESS;
+}
+
+static int memory_intersects(const seqk_tensor *a, const seqk_tensor *b) {
+  if (!seqk__present(a) || !seqk__present(b) || a->device != b->device) return 0;
+  int64_t span_a = seqk__span(a), span_b = seqk__span(b);
+  if (span_a == 0 || span_b == 0) return 0;
+  const char *a0 = (const char *)a->data, *b0 = (const char *)b->data;
+  const char *a1 = a0 + span_a * (int64_t)seqk_dtype_size(a->dtype);
+  const char *b1 = b0 + span_b * (int64_t)seqk_dtype_size(b->dtype);
+  return a0 < b1 && b0 < a1;
+}
+
+seqk_status seqk__check_no_overlap(seqk_context_t ctx, const char *op, const char *out_name,
+                                   const seqk_tensor *out, const char *in_name,
+                                   const seqk_tensor *in) {
+  if (memory_intersects(out, in))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: output %s overlaps %s in memory", op,
+                      out_name, in_name);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, const char *out_name,
+                                          const seqk_tensor *out, const char *in_name,
+                                          const seqk_tensor *in) {
+  if (seqk__present(out) && seqk__present(in) && seqk__same_view(out, in)) return SEQK_STATUS_SUCCESS;
+  if (memory_intersects(out, in))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: output %s partially overlaps %s (only an exact in-place alias is allowed)",
+                      op, out_name, in_name);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name,
+                                  int32_t dim, int32_t ndim, int32_t *out_dim) {
+  if (dim < -ndim || dim >= ndim)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s=%d out of range [%d, %d)", op, name,
+                      (int)dim, (int)-ndim, (int)ndim);
+  *out_dim = dim < 0 ? dim + ndim : dim;
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__cuda_op_not_supported(seqk_context_t ctx, const char *op) {
+  return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
+                    "%s: no CUDA kernel for this op yet; run it on CPU tensors (the reference)", op);
+}

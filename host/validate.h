@@ -1,0 +1,64 @@
+/*
+ * validate.h - argument checks shared by every public entry. Each returns SEQK_STATUS_SUCCESS or
+ * records a message "op: <argument> ..." on ctx and returns the error status, so entries read as
+ * a list of SEQK_TRY(...) lines. Nothing here writes to any tensor.
+ */
+#ifndef SEQK_VALIDATE_H
+#define SEQK_VALIDATE_H
+
+#include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The descriptor itself: non-NULL, ndim in [0, SEQK_MAX_DIMS], known dtype and device, shape and
+   strides >= 0, data non-NULL when it has elements. */
+seqk_status seqk__check_tensor(seqk_context_t ctx, const char *op, const char *name,
+                               const seqk_tensor *t);
+/* check_tensor plus dtype F32/F16/BF16. */
+seqk_status seqk__check_float_tensor(seqk_context_t ctx, const char *op, const char *name,
+                                     const seqk_tensor *t);
+/* t->ndim == ndim. */
+seqk_status seqk__check_ndim(seqk_context_t ctx, const char *op, const char *name,
+                             const seqk_tensor *t, int32_t ndim);
+/* t->ndim == ndim and t->shape[i] == shape[i]; the message names the first differing dim. */
+seqk_status seqk__check_shape(seqk_context_t ctx, const char *op, const char *name,
+                              const seqk_tensor *t, int32_t ndim, const int64_t *shape);
+/* t->shape[dim] == expected; `what` says where expected came from ("q.shape[3]"). */
+seqk_status seqk__check_extent(seqk_context_t ctx, const char *op, const char *name,
+                               const seqk_tensor *t, int32_t dim, int64_t expected,
+                               const char *what);
+seqk_status seqk__check_dtype(seqk_context_t ctx, const char *op, const char *name,
+                              const seqk_tensor *t, seqk_dtype dtype);
+/* b has a's dtype / a's device. */
+seqk_status seqk__check_same_dtype(seqk_context_t ctx, const char *op, const char *name_a,
+                                   const seqk_tensor *a, const char *name_b, const seqk_tensor *b);
+seqk_status seqk__check_same_device(seqk_context_t ctx, const char *op, const char *name_a,
+                                    const seqk_tensor *a, const char *name_b, const seqk_tensor *b);
+/* stride[ndim-1] == 1 (or the last extent is <= 1). */
+seqk_status seqk__check_last_dim_contiguous(seqk_context_t ctx, const char *op, const char *name,
+                                            const seqk_tensor *t);
+/* An output: no two elements at the same address. */
+seqk_status seqk__check_output(seqk_context_t ctx, const char *op, const char *name,
+                               const seqk_tensor *t);
+/* The memory of out and in do not intersect (either may be NULL or empty: then they do not). */
+seqk_status seqk__check_no_overlap(seqk_context_t ctx, const char *op, const char *out_name,
+                                   const seqk_tensor *out, const char *in_name,
+                                   const seqk_tensor *in);
+/* out and in either are the same view (allowed in-place alias) or do not intersect. */
+seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, const char *out_name,
+                                          const seqk_tensor *out, const char *in_name,
+                                          const seqk_tensor *in);
+/* Normalises dim in [-ndim, ndim) to [0, ndim) in *out_dim. */
+seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name,
+                                  int32_t dim, int32_t ndim, int32_t *out_dim);
+
+/* The standard answer for a CUDA op whose kernels have not landed: NOT_SUPPORTED and why. */
+seqk_status seqk__cuda_op_not_supported(seqk_context_t ctx, const char *op);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQK_VALIDATE_H */

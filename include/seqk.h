@@ -1,0 +1,312 @@
+/*
+ * seqk.h - the whole public surface of seqk, a C library of CUDA kernels for sequence models
+ * (attention and recurrent cells), with a plain CPU reference for every op.
+ *
+ * Conventions
+ *   - Every function that can fail returns seqk_status. The library never prints and never exits.
+ *     seqk_context_last_error(ctx) gives the detail of the last failed call on that context.
+ *   - On any error status no output tensor has been written: every argument is validated before
+ *     anything is computed or launched.
+ *   - All inputs and outputs of one op live on one device, and that device decides where the op
+ *     runs: SEQK_DEVICE_CPU runs the CPU reference (double accumulation), SEQK_DEVICE_CUDA runs the
+ *     CUDA kernels on the context's stream (asynchronously, like any CUDA launch).
+ *   - Outputs have the inputs' dtype unless stated. Accumulation is at least fp32 (double on CPU).
+ *   - Tensor strides are in elements and may be any non-negative values for inputs (a stride of 0
+ *     broadcasts). An output must not have two elements at the same address, and must not overlap
+ *     any input unless the op says it may alias one exactly (same data pointer and strides).
+ *   - An "optional" tensor argument is absent when the pointer is NULL or its data is NULL.
+ *   - Destroying or freeing NULL is a no-op that returns SEQK_STATUS_SUCCESS.
+ *   - A NULL context makes every op return SEQK_STATUS_INVALID_VALUE (no message can be stored).
+ */
+#ifndef SEQK_H
+#define SEQK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(SEQK_BUILD_SHARED)
+#define SEQK_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define SEQK_API __attribute__((visibility("default")))
+#else
+#define SEQK_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version: compare SEQK_VERSION (the header you compiled against) with seqk_version() (the
+ * library you linked) to catch a mismatch.
+ * ------------------------------------------------------------------------------------------- */
+#define SEQK_VERSION_MAJOR 0
+#define SEQK_VERSION_MINOR 1
+#define SEQK_VERSION_PATCH 0
+#define SEQK_VERSION (SEQK_VERSION_MAJOR * 10000 + SEQK_VERSION_MINOR * 100 + SEQK_VERSION_PATCH)
+
+/* Returns SEQK_VERSION as the library was built. */
+SEQK_API int seqk_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status
+ * ------------------------------------------------------------------------------------------- */
+typedef enum seqk_status {
+  SEQK_STATUS_SUCCESS = 0,
+  SEQK_STATUS_INVALID_VALUE,   /* bad shape, stride, dim, NULL, dtype or device mismatch */
+  SEQK_STATUS_NOT_SUPPORTED,   /* a valid request this build or device cannot serve */
+  SEQK_STATUS_ALLOC_FAILED,
+  SEQK_STATUS_NO_DEVICE,       /* a CUDA tensor was asked for and there is no usable device */
+  SEQK_STATUS_DEVICE_ERROR,    /* CUDA runtime or launch error */
+  SEQK_STATUS_BLAS_ERROR,      /* cuBLAS error */
+  SEQK_STATUS_INTERNAL_ERROR
+} seqk_status;
+
+/* A fixed, static text for the status ("invalid value", ...); "unknown status" for values
+   outside the enum. Never NULL. */
+SEQK_API const char *seqk_status_string(seqk_status status);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context: owns the CUDA stream choice, the cuBLAS handle (created on first CUDA use), a growable
+ * device workspace, the tensors allocated through it, and the last error message. Ops on one
+ * context are ordered on its stream. A context is used by one host thread at a time.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct seqk_context *seqk_context_t;
+
+/* Creates a context in *ctx. Works with no GPU (CPU ops only); touches no CUDA state until a CUDA
+   tensor or op is used. Errors: INVALID_VALUE if ctx is NULL, ALLOC_FAILED. */
+SEQK_API seqk_status seqk_context_create(seqk_context_t *ctx);
+
+/* Waits for the context's stream, frees the workspace, the cuBLAS handle and every tensor still
+   allocated through seqk_tensor_alloc on this context, then the context itself. NULL: no-op. */
+SEQK_API seqk_status seqk_context_destroy(seqk_context_t ctx);
+
+/* Sets the cudaStream_t that later CUDA ops run on; NULL selects the legacy default stream.
+   The stream stays owned by the caller. Errors: INVALID_VALUE if ctx is NULL. */
+SEQK_API seqk_status seqk_context_set_stream(seqk_context_t ctx, void *cuda_stream);
+
+/* The detail of the last failed call on ctx ("attention: q.shape[3]=96 but k.shape[3]=64"),
+   or "" if no call has failed. A successful call does not clear it. The text stays valid until
+   the next call on ctx. For a NULL ctx returns a fixed text saying so. Never NULL. */
+SEQK_API const char *seqk_context_last_error(seqk_context_t ctx);
+
+/* The number of usable CUDA devices; 0 when there is no GPU, no driver, or the library was built
+   without CUDA. */
+SEQK_API int32_t seqk_cuda_device_count(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tensors: a plain descriptor (pointer, dtype, device, shape, strides). seqk never keeps a
+ * pointer to a descriptor after a call returns.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum seqk_dtype { SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_I32 } seqk_dtype;
+typedef enum seqk_device { SEQK_DEVICE_CPU, SEQK_DEVICE_CUDA } seqk_device;
+#define SEQK_MAX_DIMS 6
+typedef struct seqk_tensor {
+  void       *data;                    /* first element; owned by whoever allocated it */
+  seqk_dtype  dtype;
+  seqk_device device;
+  int32_t     ndim;                    /* 0..SEQK_MAX_DIMS; 0 is a scalar */
+  int64_t     shape[SEQK_MAX_DIMS];    /* each >= 0 */
+  int64_t     stride[SEQK_MAX_DIMS];   /* in elements, not bytes; any non-negative values */
+} seqk_tensor;
+
+/* Size in bytes of one element of dtype (4, 2, 2, 4); 0 for an unknown dtype. */
+SEQK_API size_t seqk_dtype_size(seqk_dtype dtype);
+
+/* A contiguous row-major descriptor of caller-owned memory. Nothing is allocated or checked here;
+   ops check the descriptor when it is used (an ndim outside 0..SEQK_MAX_DIMS or a NULL shape with
+   ndim > 0 gives a descriptor with ndim = -1 that every op rejects). */
+SEQK_API seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device,
+                                      int32_t ndim, const int64_t *shape);
+
+/* Allocates a contiguous tensor (uninitialised contents) on the CPU (malloc) or the current CUDA
+   device (cudaMalloc), recorded in ctx so that seqk_tensor_free and seqk_context_destroy can
+   release it. A tensor with zero elements gets data == NULL. *out is written only on success.
+   Errors: INVALID_VALUE (NULL ctx/out/shape, bad ndim, dtype, device or negative extent),
+   NO_DEVICE (CUDA asked for and none usable), ALLOC_FAILED. */
+SEQK_API seqk_status seqk_tensor_alloc(seqk_context_t ctx, seqk_tensor *out, seqk_dtype dtype,
+                                       seqk_device device, int32_t ndim, const int64_t *shape);
+
+/* Releases a tensor made by seqk_tensor_alloc on this ctx and zeroes *t. t == NULL or t->data
+   == NULL: no-op. Errors: INVALID_VALUE if t->data was not allocated through this ctx
+   (nothing is freed then). */
+SEQK_API seqk_status seqk_tensor_free(seqk_context_t ctx, seqk_tensor *t);
+
+/* dst = src, element by element, for the same shape: between any devices (CPU<->CUDA, CUDA<->CUDA,
+   CPU<->CPU), any strides on either side, converting between F32, F16 and BF16 (round to nearest
+   even). I32 copies only to I32. dst must not overlap src. Copies that touch a CUDA tensor are
+   complete when the call returns (the context's stream is synchronised).
+   Errors: INVALID_VALUE (NULL, shape or dtype mismatch, overlapping dst), NO_DEVICE,
+   DEVICE_ERROR, ALLOC_FAILED (staging memory). */
+SEQK_API seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_tensor *src);
+
+/* ---------------------------------------------------------------------------------------------
+ * Attention building blocks (the unfused path, as in the seeds).
+ * Float ops take F32, F16 or BF16; every float tensor of one op has the same dtype unless stated.
+ * ------------------------------------------------------------------------------------------- */
+
+/* y = softmax(x) along dim, like torch.softmax(x, dim): y = exp(x - max) / sum(exp(x - max)).
+   x: any shape with ndim >= 1; y: same shape and dtype. dim in [-ndim, ndim), negative counts from
+   the end. y may alias x exactly (in place). A slice that is all -inf gives NaN, as in torch.
+   Errors: INVALID_VALUE (NULL, dim out of range, shape/dtype/device mismatch, overlap). */
+SEQK_API seqk_status seqk_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
+                                  seqk_tensor *y);
+
+/* split: x [B, S, H*D] -> y [B, H, S, D], i.e. x.view(B, S, H, D).transpose(1, 2) made
+   contiguous (y may have any strides). num_heads = H must divide x.shape[2].
+   merge: x [B, H, S, D] -> y [B, S, H*D], the inverse. y must not overlap x. */
+SEQK_API seqk_status seqk_split_heads(seqk_context_t ctx, const seqk_tensor *x, int32_t num_heads,
+                                      seqk_tensor *y);
+SEQK_API seqk_status seqk_merge_heads(seqk_context_t ctx, const seqk_tensor *x, seqk_tensor *y);
+
+/* s[b,h,i,j] = scale * <q[b,h,i,:], k[b,h/(H/Hk),j,:]>.
+   q [B,H,Sq,D], k [B,Hk,Sk,D], s [B,H,Sq,Sk], same dtype; H % Hk == 0 (grouped-query attention:
+   query head h reads key head h / (H/Hk)). scale == 0 means 1/sqrt(D); any other finite value is
+   used as given (negative too). causal != 0 masks key j for query i when j > i + (Sk - Sq)
+   (aligned bottom-right): masked entries are -inf. Sq or Sk may be 0. */
+SEQK_API seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
+                                           const seqk_tensor *k, float scale, int32_t causal,
+                                           seqk_tensor *s);
+
+/* o[b,h,i,:] = sum_j p[b,h,i,j] * v[b,h/(H/Hk),j,:].
+   p [B,H,Sq,Sk], v [B,Hk,Sk,Dv], o [B,H,Sq,Dv], same dtype; H % Hk == 0. Sk == 0 gives o = 0. */
+SEQK_API seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p,
+                                           const seqk_tensor *v, seqk_tensor *o);
+
+/* ---------------------------------------------------------------------------------------------
+ * Attention
+ * ------------------------------------------------------------------------------------------- */
+typedef enum seqk_attention_algo {
+  SEQK_ATTENTION_ALGO_AUTO,      /* the fastest correct kernel for the shape */
+  SEQK_ATTENTION_ALGO_FUSED,     /* one pass, no Sq x Sk matrix in memory (flash attention) */
+  SEQK_ATTENTION_ALGO_UNFUSED    /* cuBLAS QK^T, softmax kernel, cuBLAS PV: the comparison path */
+} seqk_attention_algo;
+
+typedef struct seqk_attention_params {
+  float          scale;          /* 0 means 1/sqrt(D) */
+  int32_t        causal;         /* query i sees keys j <= i + (Sk - Sq): aligned bottom-right */
+  seqk_attention_algo algo;      /* ignored on the CPU, where the reference always runs */
+  const int32_t *seqlens_q;      /* optional [B] on the op's device: valid query rows per batch */
+  const int32_t *seqlens_k;      /* optional [B]: valid keys per batch (padding beyond is ignored) */
+} seqk_attention_params;
+
+/* o = softmax(scale * q k^T + mask) v, per batch b and query head h, with key/value head
+   h / (H/Hk).
+   q [B,H,Sq,D], k [B,Hk,Sk,D], v [B,Hk,Sk,Dv], o [B,H,Sq,Dv], same dtype; H % Hk == 0; any strides
+   with the last dim contiguous (stride 1), so a [B,S,H,D] buffer is passed as a strided view.
+   params: NULL means all defaults (scale 1/sqrt(D), not causal, AUTO, no lengths).
+   seqlens_q[b] in [0, Sq] and seqlens_k[b] in [0, Sk] when given (on the CPU they are checked;
+   on CUDA they live in device memory and must be valid). With lengths, batch b behaves as a
+   sequence of Sq_b = seqlens_q[b] queries and Sk_b = seqlens_k[b] keys, causal alignment
+   included (query i sees keys j <= i + Sk_b - Sq_b); rows i >= Sq_b of o are written as 0 and
+   their lse as +inf.
+   lse: optional F32 [B,H,Sq], the natural-log logsumexp of each scaled, masked score row.
+   A row with no visible key (Sk_b == 0, or causal with Sk_b < Sq_b) has o = 0 and lse = +inf.
+   o must not overlap q, k, v or lse. */
+SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
+                                    const seqk_tensor *q, const seqk_tensor *k,
+                                    const seqk_tensor *v, seqk_tensor *o, seqk_tensor *lse);
+
+/* Combines two attention results over disjoint key sets into the result over their union
+   (split-KV decode, ring attention): o = (e^lse_a o_a + e^lse_b o_b) / (e^lse_a + e^lse_b),
+   lse = log(e^lse_a + e^lse_b), computed stably.
+   o_a, o_b, o: same shape [..., Dv] (ndim 1..6) and dtype; lse_a, lse_b: F32 with o's shape
+   without its last dim; lse: optional F32 output of that shape. An lse of +inf or -inf marks a
+   part with no visible key, which contributes nothing; if both parts are empty, o = 0 and
+   lse = +inf. o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. */
+SEQK_API seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
+                                          const seqk_tensor *lse_a, const seqk_tensor *o_b,
+                                          const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse);
+
+/* ---------------------------------------------------------------------------------------------
+ * Layers built on them
+ * ------------------------------------------------------------------------------------------- */
+
+/* y = x W^T + b over the last dim, like torch.nn.functional.linear.
+   x [..., In] (ndim 1..6), w [Out, In], b optional [Out], y [..., Out] (x's leading dims).
+   y must not overlap x, w or b. */
+SEQK_API seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                                 const seqk_tensor *b, seqk_tensor *y);
+
+/* torch.nn.MultiheadAttention(E, num_heads, batch_first=True) forward, weights in its layout:
+   in_proj_weight [3E,E] (rows: q, k, v projections), in_proj_bias [3E], out_proj_weight [E,E],
+   out_proj_bias [E] (biases optional: data == NULL). query [B,Sq,E], key/value [B,Sk,E],
+   out [B,Sq,E]; num_heads divides E; each head uses scale 1/sqrt(E/num_heads).
+   causal != 0 applies the causal mask of seqk_attention (aligned bottom-right; for Sq == Sk this
+   is torch's is_causal / triangular attn_mask).
+   attn_weights: optional [B,Sq,Sk], the softmax probabilities averaged over heads, as torch
+   returns them with need_weights=True, average_attn_weights=True.
+   CUDA may use the context's workspace for intermediates. out and attn_weights must not overlap
+   any input or each other. */
+typedef struct seqk_mha_weights {
+  seqk_tensor in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias;
+} seqk_mha_weights;
+SEQK_API seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
+                                      int32_t num_heads, int32_t causal, const seqk_tensor *query,
+                                      const seqk_tensor *key, const seqk_tensor *value,
+                                      seqk_tensor *out, seqk_tensor *attn_weights);
+
+/* out[n..., :] = table[indices[n...], :], like torch.nn.functional.embedding.
+   indices: I32, any shape with ndim 0..5; table [V, E] float; out: indices.shape + [E], table's
+   dtype. An index outside [0, V) is an error (INVALID_VALUE naming the position), never clamped
+   and never read; on the CPU it is found before anything is written. */
+SEQK_API seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
+                                    const seqk_tensor *table, seqk_tensor *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Recurrent cells and layers: PyTorch's equations and weight layout exactly.
+ *   RNN:  h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.
+ *   LSTM (weight rows i, f, g, o): i = sigmoid, f = sigmoid, g = tanh, o = sigmoid of the
+ *         chunks of (W_ih x + b_ih + W_hh h + b_hh); c' = f*c + i*g; h' = o*tanh(c').
+ *   GRU  (weight rows r, z, n): r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),
+ *         z = sigmoid(W_iz x + b_iz + W_hz h + b_hz), n = tanh(W_in x + b_in + r*(W_hn h + b_hn)),
+ *         h' = (1 - z)*n + z*h. b_hn sits inside r*(.).
+ * ------------------------------------------------------------------------------------------- */
+typedef enum seqk_rnn_mode { SEQK_RNN_MODE_TANH, SEQK_RNN_MODE_RELU, SEQK_RNN_MODE_LSTM,
+                             SEQK_RNN_MODE_GRU } seqk_rnn_mode;
+
+/* One step, like nn.RNNCell / nn.LSTMCell / nn.GRUCell. G = 1 (RNN), 4 (LSTM), 3 (GRU).
+   x [N,I]; h optional [N,H] (absent: zeros); c optional [N,H] for LSTM (absent: zeros), must be
+   absent for the other modes; w_ih [G*H,I], w_hh [G*H,H]; b_ih, b_hh optional [G*H].
+   h_out [N,H]; c_out [N,H] required for LSTM, must be absent otherwise.
+   h_out may alias h exactly and c_out may alias c exactly (in-place update); no other overlap. */
+SEQK_API seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_tensor *x,
+                                   const seqk_tensor *h, const seqk_tensor *c,
+                                   const seqk_tensor *w_ih, const seqk_tensor *w_hh,
+                                   const seqk_tensor *b_ih, const seqk_tensor *b_hh,
+                                   seqk_tensor *h_out, seqk_tensor *c_out);
+
+typedef struct seqk_rnn_desc {
+  seqk_rnn_mode mode;
+  int32_t input_size, hidden_size, num_layers;   /* each >= 1 */
+  int32_t bidirectional;      /* 0 or 1: outputs concatenated [forward, reverse] on the feature dim */
+  int32_t batch_first;        /* 0 or 1: x/y are [N,T,*] instead of [T,N,*]; h0/hn never change */
+} seqk_rnn_desc;
+
+/* Parameters in nn.RNN/LSTM/GRU order: entry l*D + d for layer l, direction d (D = 2 if
+   bidirectional): weight_ih_l{l}[_reverse] [G*H, I_l] (I_0 = input_size, I_l = D*H after),
+   weight_hh_... [G*H, H], bias_ih_..., bias_hh_... [G*H]. */
+typedef struct seqk_rnn_weights {
+  const seqk_tensor *w_ih, *w_hh, *b_ih, *b_hh;   /* arrays of num_layers*D; b_ih/b_hh may be NULL
+                                                     (no biases), else every entry is required */
+} seqk_rnn_weights;
+
+/* nn.RNN/LSTM/GRU forward. x [T,N,I] (batch_first: [N,T,I]), T >= 1, N >= 1;
+   y [T,N,D*H] (batch_first: [N,T,D*H]); h0/hn [L*D,N,H], c0/cn [L*D,N,H] for LSTM only.
+   h0/c0 optional (absent: zeros); hn/cn optional outputs. Layer l > 0 takes layer l-1's output.
+   lengths: optional I32 [N] on the CPU (also for CUDA ops), each in [1,T]: sequence n has
+   lengths[n] valid steps, as with pack_padded_sequence(enforce_sorted=False): y is 0 past the
+   length, hn/cn are the states at each sequence's last valid step, and the reverse direction
+   starts at each sequence's own last valid step.
+   y, hn and cn must not overlap any input or each other. */
+SEQK_API seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
+                                      const seqk_rnn_weights *w, const seqk_tensor *x,
+                                      const seqk_tensor *h0, const seqk_tensor *c0,
+                                      const seqk_tensor *lengths, seqk_tensor *y, seqk_tensor *hn,
+                                      seqk_tensor *cn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQK_H */

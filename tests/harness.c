@@ -1,0 +1,272 @@
+/*
+ * harness.c - see harness.h. Tests may abort on their own setup failures; the library never does.
+ */
+#include "harness.h"
+
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_passed, g_failed;
+static const char *g_skip_reason;
+
+/* Everything a test allocated, freed by th_finish(). */
+static void **g_allocs;
+static size_t g_n_allocs, g_cap_allocs;
+
+static void *track(void *p) {
+  if (!p) {
+    fprintf(stderr, "harness: out of memory\n");
+    abort();
+  }
+  if (g_n_allocs == g_cap_allocs) {
+    g_cap_allocs = g_cap_allocs ? 2 * g_cap_allocs : 64;
+    g_allocs = (void **)realloc(g_allocs, g_cap_allocs * sizeof *g_allocs);
+    if (!g_allocs) abort();
+  }
+  g_allocs[g_n_allocs++] = p;
+  return p;
+}
+
+void *th_alloc(size_t bytes) { return track(malloc(bytes ? bytes : 1)); }
+
+/* ---- random ---------------------------------------------------------------------------------- */
+void th_rng_seed(th_rng *rng, uint64_t seed) { rng->state = seed * 0x9E3779B97F4A7C15ull + 1; }
+
+uint64_t th_rng_next(th_rng *rng) {
+  uint64_t z = (rng->state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double th_rng_uniform(th_rng *rng, double lo, double hi) {
+  return lo + (hi - lo) * ((double)(th_rng_next(rng) >> 11) * 0x1.0p-53);
+}
+
+double th_rng_normal(th_rng *rng) {
+  double u1 = th_rng_uniform(rng, 0x1.0p-53, 1.0), u2 = th_rng_uniform(rng, 0.0, 1.0);
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+int64_t th_rng_int(th_rng *rng, int64_t lo, int64_t hi_inclusive) {
+  return lo + (int64_t)(th_rng_next(rng) % (uint64_t)(hi_inclusive - lo + 1));
+}
+
+/* ---- tensors --------------------------------------------------------------------------------- */
+int64_t th_numel(const seqk_tensor *t) { return seqk__numel(t); }
+
+seqk_tensor th_tensor_strided(seqk_dtype dtype, int32_t ndim, const int64_t *shape,
+                              const int64_t *pad, int64_t inner_stride) {
+  seqk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dtype;
+  t.device = SEQK_DEVICE_CPU;
+  t.ndim = ndim;
+  int64_t stride = inner_stride < 1 ? 1 : inner_stride;
+  for (int32_t i = ndim - 1; i >= 0; --i) {
+    t.shape[i] = shape[i];
+    t.stride[i] = stride;
+    stride *= shape[i] + (pad ? pad[i] : 0);
+    if (stride == 0) stride = 1;
+  }
+  int64_t span = seqk__span(&t);
+  size_t bytes = (size_t)(span > 0 ? span : 1) * seqk_dtype_size(dtype);
+  t.data = track(malloc(bytes));
+  if (span == 0) t.data = NULL; /* an empty tensor has no data, like seqk_tensor_alloc */
+  th_poison(&t);
+  return t;
+}
+
+seqk_tensor th_tensor_new(seqk_dtype dtype, int32_t ndim, const int64_t *shape) {
+  return th_tensor_strided(dtype, ndim, shape, NULL, 1);
+}
+
+double th_get(const seqk_tensor *t, int64_t i) {
+  return seqk__load(t, seqk__offset_of_linear(t, i));
+}
+
+void th_set(seqk_tensor *t, int64_t i, double v) {
+  seqk__store(t, seqk__offset_of_linear(t, i), v);
+}
+
+void th_fill_uniform(seqk_tensor *t, th_rng *rng, double lo, double hi) {
+  int64_t n = seqk__numel(t);
+  for (int64_t i = 0; i < n; ++i) th_set(t, i, th_rng_uniform(rng, lo, hi));
+}
+
+void th_fill_normal(seqk_tensor *t, th_rng *rng, double scale) {
+  int64_t n = seqk__numel(t);
+  for (int64_t i = 0; i < n; ++i) th_set(t, i, scale * th_rng_normal(rng));
+}
+
+void th_fill_values(seqk_tensor *t, const double *values) {
+  int64_t n = seqk__numel(t);
+  for (int64_t i = 0; i < n; ++i) th_set(t, i, values[i]);
+}
+
+void th_fill_i32(seqk_tensor *t, const int32_t *values) {
+  int64_t n = seqk__numel(t);
+  for (int64_t i = 0; i < n; ++i) ((int32_t *)t->data)[seqk__offset_of_linear(t, i)] = values[i];
+}
+
+void th_poison(seqk_tensor *t) {
+  int64_t span = seqk__span(t);
+  if (t->data && span > 0) memset(t->data, 0xFF, (size_t)span * seqk_dtype_size(t->dtype));
+}
+
+double *th_to_doubles(const seqk_tensor *t) {
+  int64_t n = seqk__numel(t);
+  double *out = (double *)th_alloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+  for (int64_t i = 0; i < n; ++i) out[i] = th_get(t, i);
+  return out;
+}
+
+/* ---- tolerances ------------------------------------------------------------------------------ */
+th_tol th_tol_for(seqk_dtype dtype) {
+  switch (dtype) {
+    case SEQK_DTYPE_F16: return (th_tol){1e-3, 2e-3};    /* eps 2^-10; one rounding is 2^-11 */
+    case SEQK_DTYPE_BF16: return (th_tol){8e-3, 1.6e-2}; /* eps 2^-7 */
+    case SEQK_DTYPE_F32: return (th_tol){1e-6, 2e-6};    /* eps 2^-23, a few roundings */
+    case SEQK_DTYPE_I32: return (th_tol){0, 0};
+  }
+  return (th_tol){0, 0};
+}
+
+th_tol th_tol_scaled(seqk_dtype dtype, double factor) {
+  th_tol t = th_tol_for(dtype);
+  t.atol *= factor;
+  t.rtol *= factor;
+  return t;
+}
+
+/* ---- checks ---------------------------------------------------------------------------------- */
+static int compare(const char *what, int64_t n, double (*get_out)(const void *, int64_t),
+                   const void *out, const double *ref, th_tol tol) {
+  double max_abs = 0, max_rel = 0, err2 = 0, ref2 = 0;
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double o = get_out(out, i), r = ref[i];
+    int ok;
+    if (isnan(r)) ok = isnan(o);
+    else if (isinf(r)) ok = (o == r);
+    else {
+      double e = fabs(o - r);
+      ok = !isnan(o) && e <= tol.atol + tol.rtol * fabs(r);
+      if (!isnan(o) && !isinf(o)) {
+        err2 += e * e;
+        ref2 += r * r;
+        if (e > max_abs) max_abs = e;
+        if (r != 0 && e / fabs(r) > max_rel) max_rel = e / fabs(r);
+      }
+    }
+    if (!ok) {
+      if (bad < 5)
+        fprintf(stderr, "  %s: element %lld: got %.9g, expected %.9g\n", what, (long long)i, o, r);
+      ++bad;
+    }
+  }
+  int norm_ok = sqrt(err2) <= tol.rtol * sqrt(ref2) + tol.atol;
+  if (bad || !norm_ok) {
+    fprintf(stderr, "  %s: %lld of %lld elements out of bounds (atol %g, rtol %g); max abs %.3g, "
+            "max rel %.3g, norm-relative %.3g\n", what, (long long)bad, (long long)n, tol.atol,
+            tol.rtol, max_abs, max_rel, ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2));
+    return 0;
+  }
+  return 1;
+}
+
+static double get_tensor(const void *t, int64_t i) { return th_get((const seqk_tensor *)t, i); }
+static double get_double(const void *d, int64_t i) { return ((const double *)d)[i]; }
+
+int th_check_close(const char *what, const seqk_tensor *out, const double *ref, th_tol tol) {
+  int ok = compare(what, seqk__numel(out), get_tensor, out, ref, tol);
+  TH_CHECK(ok, "%s differs from the reference", what);
+  return ok;
+}
+
+int th_check_close_doubles(const char *what, const double *out, const double *ref, int64_t n,
+                           th_tol tol) {
+  int ok = compare(what, n, get_double, out, ref, tol);
+  TH_CHECK(ok, "%s differs from the reference", what);
+  return ok;
+}
+
+th_snapshot th_snapshot_take(const seqk_tensor *t) {
+  th_snapshot s = {NULL, NULL, 0};
+  if (!t || !t->data || t->device != SEQK_DEVICE_CPU || t->ndim < 0 || t->ndim > SEQK_MAX_DIMS)
+    return s;
+  s.data = t->data;
+  s.bytes = (size_t)seqk__span(t) * seqk_dtype_size(t->dtype);
+  s.copy = th_alloc(s.bytes);
+  memcpy(s.copy, t->data, s.bytes);
+  return s;
+}
+
+int th_snapshot_unchanged(const th_snapshot *s) {
+  return s->bytes == 0 || memcmp(s->data, s->copy, s->bytes) == 0;
+}
+
+int th_expect_status(seqk_context_t ctx, seqk_status status, seqk_status expected,
+                     const char *needle, const char *what) {
+  int ok = status == expected;
+  const char *msg = seqk_context_last_error(ctx);
+  if (!ok) {
+    th_fail(__FILE__, __LINE__, "%s: got status %s, expected %s (last error: \"%s\")", what,
+            seqk_status_string(status), seqk_status_string(expected), msg);
+    return 0;
+  }
+  if (expected != SEQK_STATUS_SUCCESS && ctx) {
+    if (!msg || !msg[0] || (needle && !strstr(msg, needle))) {
+      th_fail(__FILE__, __LINE__, "%s: last error \"%s\" does not name \"%s\"", what,
+              msg ? msg : "(null)", needle ? needle : "");
+      return 0;
+    }
+  }
+  th_pass();
+  return 1;
+}
+
+/* ---- bookkeeping ----------------------------------------------------------------------------- */
+void th_pass(void) { ++g_passed; }
+
+void th_fail(const char *file, int line, const char *fmt, ...) {
+  va_list args;
+  ++g_failed;
+  fprintf(stderr, "FAIL %s:%d: ", file, line);
+  va_start(args, fmt);
+  vfprintf(stderr, fmt, args);
+  va_end(args);
+  fputc('\n', stderr);
+}
+
+void th_skip(const char *why) { g_skip_reason = why; }
+
+int th_finish(void) {
+  for (size_t i = 0; i < g_n_allocs; ++i) free(g_allocs[i]);
+  free(g_allocs);
+  g_allocs = NULL;
+  g_n_allocs = g_cap_allocs = 0;
+  if (g_skip_reason && g_failed == 0) {
+    printf("skipped: %s\n", g_skip_reason);
+    return 77;
+  }
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  if (g_passed == 0 && g_failed == 0) {
+    printf("no check ran\n");
+    return 1;
+  }
+  return g_failed ? 1 : 0;
+}
+
+seqk_context_t th_context(void) {
+  seqk_context_t ctx = NULL;
+  if (seqk_context_create(&ctx) != SEQK_STATUS_SUCCESS) {
+    fprintf(stderr, "harness: seqk_context_create failed\n");
+    abort();
+  }
+  return ctx;
+}
