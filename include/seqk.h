@@ -231,9 +231,12 @@ SEQK_API seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const
 /* torch.nn.MultiheadAttention(E, num_heads, batch_first=True) forward, weights in its layout:
    in_proj_weight [3E,E] (rows: q, k, v projections), in_proj_bias [3E], out_proj_weight [E,E],
    out_proj_bias [E] (biases optional: data == NULL). query [B,Sq,E], key/value [B,Sk,E],
-   out [B,Sq,E]; num_heads divides E; each head uses scale 1/sqrt(E/num_heads).
+   out [B,Sq,E]; E = query.shape[2] >= 1, num_heads >= 1 divides E; each head uses scale
+   1/sqrt(E/num_heads).
    causal != 0 applies the causal mask of seqk_attention (aligned bottom-right; for Sq == Sk this
-   is torch's is_causal / triangular attn_mask).
+   is torch's is_causal / triangular attn_mask). A query row that sees no key (causal with
+   Sk < Sq, or Sk == 0) gets out = out_proj_bias and an all-zero attn_weights row (torch gives
+   NaN there).
    attn_weights: optional [B,Sq,Sk], the softmax probabilities averaged over heads, as torch
    returns them with need_weights=True, average_attn_weights=True.
    CUDA may use the context's workspace for intermediates. out and attn_weights must not overlap

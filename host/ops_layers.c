@@ -1,0 +1,230 @@
+/*
+ * ops_layers.c - public entries for the layer ops: seqk_linear, seqk_mha_forward, seqk_embedding.
+ * Each validates every argument (nothing is written on an error), then runs the CPU reference
+ * or, for CUDA tensors, answers NOT_SUPPORTED until the kernels land.
+ */
+#include "ref_layers.h"
+#include "validate.h"
+
+/* ---- linear --------------------------------------------------------------------------------- */
+
+seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                        const seqk_tensor *b, seqk_tensor *y)
+{
+  static const char op[] = "linear";
+  if (!ctx)
+    return SEQK_STATUS_INVALID_VALUE;
+  const int has_bias = seqk__present(b);
+
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "w", w));
+  if (has_bias)
+    SEQK_TRY(seqk__check_float_tensor(ctx, op, "b", b));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
+
+  if (x->ndim < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: x.ndim=%d but must be in [1, %d] (x is [..., In])", op, (int)x->ndim,
+                      SEQK_MAX_DIMS);
+  const int32_t last = x->ndim - 1;
+  SEQK_TRY(seqk__check_ndim(ctx, op, "w", w, 2));
+  SEQK_TRY(seqk__check_extent(ctx, op, "w", w, 1, x->shape[last], "x.shape[-1]"));
+  const int64_t out_features = w->shape[0];
+  if (has_bias) {
+    SEQK_TRY(seqk__check_ndim(ctx, op, "b", b, 1));
+    SEQK_TRY(seqk__check_extent(ctx, op, "b", b, 0, out_features, "w.shape[0]"));
+  }
+  int64_t y_shape[SEQK_MAX_DIMS];
+  for (int32_t d = 0; d < last; ++d)
+    y_shape[d] = x->shape[d];
+  y_shape[last] = out_features;
+  SEQK_TRY(seqk__check_shape(ctx, op, "y", y, x->ndim, y_shape));
+
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "w", w));
+  if (has_bias)
+    SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "b", b));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "w", w));
+  if (has_bias)
+    SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "b", b));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "y", y));
+
+  SEQK_TRY(seqk__check_output(ctx, op, "y", y));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "w", w));
+  if (has_bias)
+    SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "b", b));
+
+  if (x->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_linear(ctx, x, w, b, y);
+}
+
+/* ---- multi-head attention ------------------------------------------------------------------- */
+
+seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
+                             int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
+                             const seqk_tensor *value, seqk_tensor *out, seqk_tensor *attn_weights)
+{
+  static const char op[] = "mha_forward";
+  if (!ctx)
+    return SEQK_STATUS_INVALID_VALUE;
+  if (!w)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: w (the weights) is NULL", op);
+
+  const seqk_tensor *w_in = &w->in_proj_weight, *b_in = &w->in_proj_bias;
+  const seqk_tensor *w_out = &w->out_proj_weight, *b_out = &w->out_proj_bias;
+  const int has_b_in = seqk__present(b_in), has_b_out = seqk__present(b_out);
+  const int want_weights = seqk__present(attn_weights);
+
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "query", query));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "key", key));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "value", value));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_weight", w_in));
+  if (has_b_in)
+    SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_bias", b_in));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_weight", w_out));
+  if (has_b_out)
+    SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_bias", b_out));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "out", out));
+  if (want_weights)
+    SEQK_TRY(seqk__check_float_tensor(ctx, op, "attn_weights", attn_weights));
+
+  /* query [B,Sq,E] fixes B, Sq and E; key fixes Sk; value must agree with key. */
+  SEQK_TRY(seqk__check_ndim(ctx, op, "query", query, 3));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "key", key, 3));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "value", value, 3));
+  const int64_t B = query->shape[0], Sq = query->shape[1], E = query->shape[2];
+  const int64_t Sk = key->shape[1];
+  SEQK_TRY(seqk__check_extent(ctx, op, "key", key, 0, B, "query.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "key", key, 2, E, "query.shape[2]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "value", value, 0, B, "query.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "value", value, 1, Sk, "key.shape[1]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "value", value, 2, E, "query.shape[2]"));
+
+  if (num_heads <= 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: num_heads=%d but must be >= 1", op,
+                      (int)num_heads);
+  /* torch.nn.MultiheadAttention rejects embed_dim <= 0 too; here a zero head dim would also
+     make the scale 1/sqrt(0). */
+  if (E == 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: query.shape[2]=0 but the embedding dim E must be >= 1", op);
+  if (E % num_heads != 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: num_heads=%d does not divide the embedding dim E=%lld (query.shape[2])",
+                      op, (int)num_heads, (long long)E);
+
+  /* in_proj_weight.shape[0] must be 3E; compared by division so a huge E cannot overflow. */
+  SEQK_TRY(seqk__check_ndim(ctx, op, "in_proj_weight", w_in, 2));
+  if (w_in->shape[0] % 3 != 0 || w_in->shape[0] / 3 != E)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: in_proj_weight.shape[0]=%lld but must be 3*E with E=%lld "
+                      "(query.shape[2])", op, (long long)w_in->shape[0], (long long)E);
+  SEQK_TRY(seqk__check_extent(ctx, op, "in_proj_weight", w_in, 1, E, "query.shape[2]"));
+  if (has_b_in) {
+    SEQK_TRY(seqk__check_ndim(ctx, op, "in_proj_bias", b_in, 1));
+    SEQK_TRY(seqk__check_extent(ctx, op, "in_proj_bias", b_in, 0, w_in->shape[0],
+                                "in_proj_weight.shape[0]"));
+  }
+  const int64_t square[2] = {E, E};
+  SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_weight", w_out, 2, square));
+  if (has_b_out)
+    SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_bias", b_out, 1, square));
+  const int64_t out_shape[3] = {B, Sq, E};
+  SEQK_TRY(seqk__check_shape(ctx, op, "out", out, 3, out_shape));
+  if (want_weights) {
+    const int64_t weights_shape[3] = {B, Sq, Sk};
+    SEQK_TRY(seqk__check_shape(ctx, op, "attn_weights", attn_weights, 3, weights_shape));
+  }
+
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "key", key));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "value", value));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "in_proj_weight", w_in));
+  if (has_b_in)
+    SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "in_proj_bias", b_in));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out_proj_weight", w_out));
+  if (has_b_out)
+    SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out_proj_bias", b_out));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out", out));
+  if (want_weights)
+    SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "attn_weights", attn_weights));
+
+  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "key", key));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "value", value));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "in_proj_weight", w_in));
+  if (has_b_in)
+    SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "in_proj_bias", b_in));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "out_proj_weight", w_out));
+  if (has_b_out)
+    SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "out_proj_bias", b_out));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "out", out));
+  if (want_weights)
+    SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "attn_weights", attn_weights));
+
+  /* Inputs may share memory with each other (self-attention passes one tensor three times);
+     the outputs may share memory with nothing. */
+  const struct { const char *name; const seqk_tensor *t; } inputs[] = {
+    {"query", query}, {"key", key}, {"value", value}, {"in_proj_weight", w_in},
+    {"in_proj_bias", has_b_in ? b_in : NULL}, {"out_proj_weight", w_out},
+    {"out_proj_bias", has_b_out ? b_out : NULL},
+  };
+  SEQK_TRY(seqk__check_output(ctx, op, "out", out));
+  if (want_weights)
+    SEQK_TRY(seqk__check_output(ctx, op, "attn_weights", attn_weights));
+  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; ++i) {
+    if (!inputs[i].t)
+      continue;
+    SEQK_TRY(seqk__check_no_overlap(ctx, op, "out", out, inputs[i].name, inputs[i].t));
+    if (want_weights)
+      SEQK_TRY(seqk__check_no_overlap(ctx, op, "attn_weights", attn_weights, inputs[i].name,
+                                      inputs[i].t));
+  }
+  if (want_weights)
+    SEQK_TRY(seqk__check_no_overlap(ctx, op, "attn_weights", attn_weights, "out", out));
+
+  if (query->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_mha_forward(ctx, w, num_heads, causal, query, key, value, out,
+                               want_weights ? attn_weights : NULL);
+}
+
+/* ---- embedding ------------------------------------------------------------------------------ */
+
+seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
+                           const seqk_tensor *table, seqk_tensor *out)
+{
+  static const char op[] = "embedding";
+  if (!ctx)
+    return SEQK_STATUS_INVALID_VALUE;
+
+  SEQK_TRY(seqk__check_tensor(ctx, op, "indices", indices));
+  SEQK_TRY(seqk__check_dtype(ctx, op, "indices", indices, SEQK_DTYPE_I32));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "table", table));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "out", out));
+
+  /* out gains one dim over indices, so indices may have at most SEQK_MAX_DIMS - 1. */
+  if (indices->ndim > SEQK_MAX_DIMS - 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: indices.ndim=%d but must be in [0, %d] (out adds one dim)", op,
+                      (int)indices->ndim, SEQK_MAX_DIMS - 1);
+  SEQK_TRY(seqk__check_ndim(ctx, op, "table", table, 2));
+  int64_t out_shape[SEQK_MAX_DIMS];
+  for (int32_t d = 0; d < indices->ndim; ++d)
+    out_shape[d] = indices->shape[d];
+  out_shape[indices->ndim] = table->shape[1];
+  SEQK_TRY(seqk__check_shape(ctx, op, "out", out, indices->ndim + 1, out_shape));
+
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "table", table, "out", out));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "table", table, "indices", indices));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "table", table, "out", out));
+
+  SEQK_TRY(seqk__check_output(ctx, op, "out", out));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "out", out, "table", table));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "out", out, "indices", indices));
+
+  if (table->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_op_not_supported(ctx, op);
+  /* The reference scans every index (range errors name the position) before writing. */
+  return seqk__ref_embedding(ctx, indices, table, out);
+}

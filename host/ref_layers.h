@@ -1,0 +1,37 @@
+/*
+ * ref_layers.h - CPU references for the layer ops (linear, multi-head attention, embedding).
+ * They take arguments already validated by the public entries in ops_layers.c, accumulate in
+ * double, allocate every scratch buffer before the first output element is written, and read
+ * and write through the tensors' strides. Not installed.
+ */
+#ifndef SEQK_REF_LAYERS_H
+#define SEQK_REF_LAYERS_H
+
+#include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y = x w^T + b over the last dim; b may be absent (NULL or NULL data). */
+seqk_status seqk__ref_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                             const seqk_tensor *b, seqk_tensor *y);
+
+/* nn.MultiheadAttention(batch_first=True) forward, written out as its own loops (projections,
+   per-head masked softmax attention, output projection) so that it stays an independent check
+   of the unfused path built from the public ops. attn_weights may be absent. */
+seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
+                                  int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
+                                  const seqk_tensor *value, seqk_tensor *out,
+                                  seqk_tensor *attn_weights);
+
+/* out[n..., :] = table[indices[n...], :]. Scans every index first: one outside [0, V) gives
+   INVALID_VALUE naming its position, with nothing written. */
+seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
+                                const seqk_tensor *table, seqk_tensor *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQK_REF_LAYERS_H */
