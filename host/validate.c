@@ -206,6 +206,27 @@ seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char
   return SEQK_STATUS_SUCCESS;
 }
 
+seqk_status seqk__check_same_dtype_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
+                                       int n) {
+  for (int i = 1; i < n; ++i)
+    if (args[i].t) SEQK_TRY(seqk__check_same_dtype(ctx, op, args[0].name, args[0].t, args[i].name, args[i].t));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_same_device_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
+                                        int n) {
+  for (int i = 1; i < n; ++i)
+    if (args[i].t) SEQK_TRY(seqk__check_same_device(ctx, op, args[0].name, args[0].t, args[i].name, args[i].t));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_disjoint_from_all(seqk_context_t ctx, const char *op, const char *out_name,
+                                          const seqk_tensor *out, const seqk_arg *args, int n) {
+  for (int i = 0; i < n; ++i)
+    if (args[i].t) SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, args[i].name, args[i].t));
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status seqk__cuda_op_not_supported(seqk_context_t ctx, const char *op) {
   return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
                     "%s: no CUDA kernel for this op yet; run it on CPU tensors (the reference)", op);

@@ -54,6 +54,22 @@ seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, co
 seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name,
                                   int32_t dim, int32_t ndim, int32_t *out_dim);
 
+/* A tensor argument and the name the caller knows it by; t == NULL marks an absent optional
+   argument, which the group checks below skip. */
+typedef struct seqk_arg {
+  const char        *name;
+  const seqk_tensor *t;
+} seqk_arg;
+/* Every argument has args[0]'s dtype. */
+seqk_status seqk__check_same_dtype_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
+                                       int n);
+/* Every argument is on args[0]'s device. */
+seqk_status seqk__check_same_device_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
+                                        int n);
+/* The output overlaps none of the arguments. */
+seqk_status seqk__check_disjoint_from_all(seqk_context_t ctx, const char *op, const char *out_name,
+                                          const seqk_tensor *out, const seqk_arg *args, int n);
+
 /* The standard answer for a CUDA op whose kernels have not landed: NOT_SUPPORTED and why. */
 seqk_status seqk__cuda_op_not_supported(seqk_context_t ctx, const char *op);
 

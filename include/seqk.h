@@ -147,7 +147,8 @@ SEQK_API seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, cons
 
 /* y = softmax(x) along dim, like torch.softmax(x, dim): y = exp(x - max) / sum(exp(x - max)).
    x: any shape with ndim >= 1; y: same shape and dtype. dim in [-ndim, ndim), negative counts from
-   the end. y may alias x exactly (in place). A slice that is all -inf gives NaN, as in torch.
+   the end. y may alias x exactly (in place). A slice that is all -inf, or holds +inf or NaN,
+   gives NaN, as in torch.
    Errors: INVALID_VALUE (NULL, dim out of range, shape/dtype/device mismatch, overlap). */
 SEQK_API seqk_status seqk_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
                                   seqk_tensor *y);
@@ -163,7 +164,8 @@ SEQK_API seqk_status seqk_merge_heads(seqk_context_t ctx, const seqk_tensor *x, 
    q [B,H,Sq,D], k [B,Hk,Sk,D], s [B,H,Sq,Sk], same dtype; H % Hk == 0 (grouped-query attention:
    query head h reads key head h / (H/Hk)). scale == 0 means 1/sqrt(D); any other finite value is
    used as given (negative too). causal != 0 masks key j for query i when j > i + (Sk - Sq)
-   (aligned bottom-right): masked entries are -inf. Sq or Sk may be 0. */
+   (aligned bottom-right): masked entries are -inf. Sq or Sk may be 0; D == 0 gives scores of
+   0 (-inf where masked). */
 SEQK_API seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
                                            const seqk_tensor *k, float scale, int32_t causal,
                                            seqk_tensor *s);
@@ -212,8 +214,8 @@ SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_par
    lse = log(e^lse_a + e^lse_b), computed stably.
    o_a, o_b, o: same shape [..., Dv] (ndim 1..6) and dtype; lse_a, lse_b: F32 with o's shape
    without its last dim; lse: optional F32 output of that shape. An lse of +inf or -inf marks a
-   part with no visible key, which contributes nothing; if both parts are empty, o = 0 and
-   lse = +inf. o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. */
+   part with no visible key, which contributes nothing (its o is not read); if both parts are
+   empty, o = 0 and lse = +inf. A NaN lse gives NaN in that row. o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. */
 SEQK_API seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
                                           const seqk_tensor *lse_a, const seqk_tensor *o_b,
                                           const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse);
@@ -290,8 +292,9 @@ typedef struct seqk_rnn_desc {
    bidirectional): weight_ih_l{l}[_reverse] [G*H, I_l] (I_0 = input_size, I_l = D*H after),
    weight_hh_... [G*H, H], bias_ih_..., bias_hh_... [G*H]. */
 typedef struct seqk_rnn_weights {
-  const seqk_tensor *w_ih, *w_hh, *b_ih, *b_hh;   /* arrays of num_layers*D; b_ih/b_hh may be NULL
-                                                     (no biases), else every entry is required */
+  const seqk_tensor *w_ih, *w_hh, *b_ih, *b_hh;   /* arrays of num_layers*D; b_ih or b_hh may be
+                                                     NULL (that bias is zero; bias=False in torch
+                                                     is both NULL), else every entry is required */
 } seqk_rnn_weights;
 
 /* nn.RNN/LSTM/GRU forward. x [T,N,I] (batch_first: [N,T,I]), T >= 1, N >= 1;

@@ -1,0 +1,291 @@
+/*
+ * ops_attention.c - public entries of the attention building blocks (softmax, split/merge heads,
+ * scores, values), attention and attention merge.
+ *
+ * Each entry validates every argument before anything is read or written (only the CPU seqlens
+ * arrays are read during validation, after the device checks proved they are host memory), then
+ * dispatches by device: the CPU runs the reference in ref_*.c; CUDA kernels land later.
+ */
+#include "ref_attention.h"
+#include "validate.h"
+
+#include <math.h>
+
+/* H query heads share Hk key/value heads: H % Hk == 0 (Hk may be 0 only when there is no head). */
+static seqk_status check_head_groups(seqk_context_t ctx, const char *op, const char *q_name,
+                                     int64_t H, const char *k_name, int64_t Hk) {
+  if (Hk == 0 ? H != 0 : H % Hk != 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s.shape[1]=%lld (H) is not a multiple of %s.shape[1]=%lld (Hk)", op,
+                      q_name, (long long)H, k_name, (long long)Hk);
+  return SEQK_STATUS_SUCCESS;
+}
+
+static seqk_status check_finite_scale(seqk_context_t ctx, const char *op, const char *name,
+                                      float scale) {
+  if (!isfinite(scale))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s=%g is not finite (0 selects 1/sqrt(D))", op, name, (double)scale);
+  return SEQK_STATUS_SUCCESS;
+}
+
+/* Checks a list of tensors of one op: each a float tensor of the given ndim, with the first one's
+   dtype and device. */
+static seqk_status check_float_group(seqk_context_t ctx, const char *op, int32_t ndim, int n,
+                                     const char *const *names, const seqk_tensor *const *ts) {
+  for (int i = 0; i < n; ++i) {
+    SEQK_TRY(seqk__check_float_tensor(ctx, op, names[i], ts[i]));
+    SEQK_TRY(seqk__check_ndim(ctx, op, names[i], ts[i], ndim));
+  }
+  for (int i = 1; i < n; ++i) {
+    SEQK_TRY(seqk__check_same_dtype(ctx, op, names[0], ts[0], names[i], ts[i]));
+    SEQK_TRY(seqk__check_same_device(ctx, op, names[0], ts[0], names[i], ts[i]));
+  }
+  return SEQK_STATUS_SUCCESS;
+}
+
+/* ---- softmax ---------------------------------------------------------------------------------- */
+
+seqk_status seqk_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim, seqk_tensor *y) {
+  static const char op[] = "softmax";
+  int32_t d = 0;
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
+  if (x->ndim < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: x.ndim=0 but softmax needs ndim >= 1",
+                      op);
+  SEQK_TRY(seqk__check_dim_index(ctx, op, "dim", dim, x->ndim, &d));
+  SEQK_TRY(seqk__check_shape(ctx, op, "y", y, x->ndim, x->shape));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_output(ctx, op, "y", y));
+  SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, "x", x));
+
+  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_softmax(ctx, x, d, y);
+}
+
+/* ---- split / merge heads ---------------------------------------------------------------------- */
+
+seqk_status seqk_split_heads(seqk_context_t ctx, const seqk_tensor *x, int32_t num_heads,
+                             seqk_tensor *y) {
+  static const char op[] = "split_heads";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "x", x, 3));
+  if (num_heads < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: num_heads=%d but it must be >= 1", op,
+                      (int)num_heads);
+  if (x->shape[2] % num_heads != 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: num_heads=%d does not divide x.shape[2]=%lld", op, (int)num_heads,
+                      (long long)x->shape[2]);
+  const int64_t y_shape[4] = {x->shape[0], num_heads, x->shape[1], x->shape[2] / num_heads};
+  SEQK_TRY(seqk__check_shape(ctx, op, "y", y, 4, y_shape));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_output(ctx, op, "y", y));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
+
+  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_split_heads(ctx, x, num_heads, y);
+}
+
+seqk_status seqk_merge_heads(seqk_context_t ctx, const seqk_tensor *x, seqk_tensor *y) {
+  static const char op[] = "merge_heads";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "x", x, 4));
+  const int64_t H = x->shape[1], D = x->shape[3];
+  /* With B or S zero, x may have no elements yet a huge H*D; y's extent must still fit. */
+  if (D > 0 && H > INT64_MAX / D)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: x.shape[1]*x.shape[3] (H*D) overflows int64", op);
+  const int64_t y_shape[3] = {x->shape[0], x->shape[2], H * D};
+  SEQK_TRY(seqk__check_shape(ctx, op, "y", y, 3, y_shape));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_output(ctx, op, "y", y));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
+
+  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_merge_heads(ctx, x, y);
+}
+
+/* ---- scores / values -------------------------------------------------------------------------- */
+
+seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, const seqk_tensor *k,
+                                  float scale, int32_t causal, seqk_tensor *s) {
+  static const char op[] = "attention_scores";
+  static const char *const names[] = {"q", "k", "s"};
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  const seqk_tensor *const ts[] = {q, k, s};
+  SEQK_TRY(check_float_group(ctx, op, 4, 3, names, ts));
+  const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+  const int64_t Hk = k->shape[1], Sk = k->shape[2];
+  SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 0, B, "q.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 3, D, "q.shape[3]"));
+  SEQK_TRY(check_head_groups(ctx, op, "q", H, "k", Hk));
+  SEQK_TRY(check_finite_scale(ctx, op, "scale", scale));
+  const int64_t s_shape[4] = {B, H, Sq, Sk};
+  SEQK_TRY(seqk__check_shape(ctx, op, "s", s, 4, s_shape));
+  SEQK_TRY(seqk__check_output(ctx, op, "s", s));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "s", s, "q", q));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "s", s, "k", k));
+
+  if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_attention_scores(ctx, q, k, scale, causal, s);
+}
+
+seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, const seqk_tensor *v,
+                                  seqk_tensor *o) {
+  static const char op[] = "attention_values";
+  static const char *const names[] = {"p", "v", "o"};
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  const seqk_tensor *const ts[] = {p, v, o};
+  SEQK_TRY(check_float_group(ctx, op, 4, 3, names, ts));
+  const int64_t B = p->shape[0], H = p->shape[1], Sq = p->shape[2], Sk = p->shape[3];
+  const int64_t Hk = v->shape[1], Dv = v->shape[3];
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 0, B, "p.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 2, Sk, "p.shape[3]"));
+  SEQK_TRY(check_head_groups(ctx, op, "p", H, "v", Hk));
+  const int64_t o_shape[4] = {B, H, Sq, Dv};
+  SEQK_TRY(seqk__check_shape(ctx, op, "o", o, 4, o_shape));
+  SEQK_TRY(seqk__check_output(ctx, op, "o", o));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "p", p));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "v", v));
+
+  if (p->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_attention_values(ctx, p, v, o);
+}
+
+/* ---- attention -------------------------------------------------------------------------------- */
+
+/* Each lens[b] in [0, limit]. Only called for CPU tensors: the array is host memory then. */
+static seqk_status check_seqlens(seqk_context_t ctx, const char *op, const char *name,
+                                 const int32_t *lens, int64_t B, int64_t limit,
+                                 const char *limit_name) {
+  if (!lens) return SEQK_STATUS_SUCCESS;
+  for (int64_t b = 0; b < B; ++b)
+    if (lens[b] < 0 || lens[b] > limit)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: params.%s[%lld]=%d out of range [0, %s=%lld]", op, name, (long long)b,
+                        (int)lens[b], limit_name, (long long)limit);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
+                           const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
+                           seqk_tensor *o, seqk_tensor *lse) {
+  static const char op[] = "attention";
+  static const char *const names[] = {"q", "k", "v", "o"};
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  const seqk_attention_params defaults = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+  const seqk_attention_params *p = params ? params : &defaults;
+
+  const seqk_tensor *const ts[] = {q, k, v, o};
+  SEQK_TRY(check_float_group(ctx, op, 4, 4, names, ts));
+  for (int i = 0; i < 4; ++i)
+    SEQK_TRY(seqk__check_last_dim_contiguous(ctx, op, names[i], ts[i]));
+  const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+  const int64_t Hk = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
+  if (D < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: q.shape[3]=%lld but the head dim D must be >= 1", op, (long long)D);
+  SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 0, B, "q.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 3, D, "q.shape[3]"));
+  SEQK_TRY(check_head_groups(ctx, op, "q", H, "k", Hk));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 0, B, "q.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 1, Hk, "k.shape[1]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 2, Sk, "k.shape[2]"));
+  if (Dv < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: v.shape[3]=%lld but the value head dim Dv must be >= 1", op,
+                      (long long)Dv);
+  const int64_t o_shape[4] = {B, H, Sq, Dv};
+  SEQK_TRY(seqk__check_shape(ctx, op, "o", o, 4, o_shape));
+  if (seqk__present(lse)) {
+    const int64_t lse_shape[3] = {B, H, Sq};
+    SEQK_TRY(seqk__check_tensor(ctx, op, "lse", lse));
+    SEQK_TRY(seqk__check_dtype(ctx, op, "lse", lse, SEQK_DTYPE_F32));
+    SEQK_TRY(seqk__check_shape(ctx, op, "lse", lse, 3, lse_shape));
+    SEQK_TRY(seqk__check_same_device(ctx, op, "q", q, "lse", lse));
+  }
+  SEQK_TRY(check_finite_scale(ctx, op, "params.scale", p->scale));
+  if (p->algo != SEQK_ATTENTION_ALGO_AUTO && p->algo != SEQK_ATTENTION_ALGO_FUSED &&
+      p->algo != SEQK_ATTENTION_ALGO_UNFUSED)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: params.algo=%d is not a seqk_attention_algo", op, (int)p->algo);
+
+  SEQK_TRY(seqk__check_output(ctx, op, "o", o));
+  for (int i = 0; i < 3; ++i) SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, names[i], ts[i]));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse", lse));
+  if (seqk__present(lse)) {
+    SEQK_TRY(seqk__check_output(ctx, op, "lse", lse));
+    for (int i = 0; i < 3; ++i)
+      SEQK_TRY(seqk__check_no_overlap(ctx, op, "lse", lse, names[i], ts[i]));
+  }
+
+  if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  SEQK_TRY(check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
+  SEQK_TRY(check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
+  return seqk__ref_attention(ctx, p, q, k, v, o, lse);
+}
+
+/* ---- merge ------------------------------------------------------------------------------------ */
+
+seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
+                                 const seqk_tensor *lse_a, const seqk_tensor *o_b,
+                                 const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse) {
+  static const char op[] = "attention_merge";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "o_a", o_a));
+  SEQK_TRY(seqk__check_tensor(ctx, op, "lse_a", lse_a));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "o_b", o_b));
+  SEQK_TRY(seqk__check_tensor(ctx, op, "lse_b", lse_b));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "o", o));
+  if (o_a->ndim < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: o_a.ndim=0 but it must be 1..%d ([..., Dv])", op, SEQK_MAX_DIMS);
+  const int32_t nd = o_a->ndim;
+  SEQK_TRY(seqk__check_shape(ctx, op, "o_b", o_b, nd, o_a->shape));
+  SEQK_TRY(seqk__check_shape(ctx, op, "o", o, nd, o_a->shape));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "o_a", o_a, "o_b", o_b));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "o_a", o_a, "o", o));
+  /* The lse tensors index the rows: o's shape without its last dim. */
+  SEQK_TRY(seqk__check_dtype(ctx, op, "lse_a", lse_a, SEQK_DTYPE_F32));
+  SEQK_TRY(seqk__check_shape(ctx, op, "lse_a", lse_a, nd - 1, o_a->shape));
+  SEQK_TRY(seqk__check_dtype(ctx, op, "lse_b", lse_b, SEQK_DTYPE_F32));
+  SEQK_TRY(seqk__check_shape(ctx, op, "lse_b", lse_b, nd - 1, o_a->shape));
+  const int has_lse = seqk__present(lse);
+  if (has_lse) {
+    SEQK_TRY(seqk__check_tensor(ctx, op, "lse", lse));
+    SEQK_TRY(seqk__check_dtype(ctx, op, "lse", lse, SEQK_DTYPE_F32));
+    SEQK_TRY(seqk__check_shape(ctx, op, "lse", lse, nd - 1, o_a->shape));
+  }
+  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "lse_a", lse_a));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "o_b", o_b));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "lse_b", lse_b));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "o", o));
+  if (has_lse) SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "lse", lse));
+
+  SEQK_TRY(seqk__check_output(ctx, op, "o", o));
+  SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "o", o, "o_a", o_a));
+  SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "o", o, "o_b", o_b));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse_a", lse_a));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse_b", lse_b));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse", lse));
+  if (has_lse) {
+    SEQK_TRY(seqk__check_output(ctx, op, "lse", lse));
+    SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "lse", lse, "lse_a", lse_a));
+    SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "lse", lse, "lse_b", lse_b));
+    SEQK_TRY(seqk__check_no_overlap(ctx, op, "lse", lse, "o_a", o_a));
+    SEQK_TRY(seqk__check_no_overlap(ctx, op, "lse", lse, "o_b", o_b));
+  }
+
+  if (o_a->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  return seqk__ref_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse);
+}

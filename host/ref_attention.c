@@ -1,0 +1,201 @@
+/*
+ * ref_attention.c - CPU references of attention scores, attention values, attention and merge.
+ *
+ * Semantics shared by all of them:
+ *   - Grouped-query heads: query head h reads key/value head h / (H / Hk).
+ *   - Causal masking is aligned bottom-right: query i sees key j when j <= i + (Sk - Sq), so the
+ *     last query always sees the last key, as for decoding with a KV cache.
+ *   - scale == 0 means 1/sqrt(D).
+ * seqk__ref_attention is computed directly, row by row, and deliberately does not reuse the
+ * scores / softmax / values references: the tests compare the two paths against each other.
+ */
+#include "ref_attention.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* The scale actually applied. With D == 0 every dot product is an empty sum (0), and 1/sqrt(0)
+   would turn it into 0 * inf = NaN; any finite scale keeps the natural answer 0. */
+static double effective_scale(float scale, int64_t D) {
+  if (scale != 0.0f) return (double)scale;
+  return D > 0 ? 1.0 / sqrt((double)D) : 1.0;
+}
+
+/* Query heads per key head; H == 0 has no heads to map (and Hk may be 0 then). */
+static int64_t head_group(int64_t H, int64_t Hk) { return Hk > 0 && H > 0 ? H / Hk : 1; }
+
+/* <q[b,h,i,:], k[b,kh,j,:]> in double. */
+static double dot_qk(const seqk_tensor *q, int64_t b, int64_t h, int64_t i, const seqk_tensor *k,
+                     int64_t kh, int64_t j) {
+  const int64_t D = q->shape[3];
+  const int64_t qo = b * q->stride[0] + h * q->stride[1] + i * q->stride[2];
+  const int64_t ko = b * k->stride[0] + kh * k->stride[1] + j * k->stride[2];
+  double acc = 0.0;
+  for (int64_t d = 0; d < D; ++d)
+    acc += seqk__load(q, qo + d * q->stride[3]) * seqk__load(k, ko + d * k->stride[3]);
+  return acc;
+}
+
+seqk_status seqk__ref_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
+                                       const seqk_tensor *k, float scale, int32_t causal,
+                                       seqk_tensor *s) {
+  (void)ctx;
+  const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+  const int64_t Hk = k->shape[1], Sk = k->shape[2];
+  const int64_t group = head_group(H, Hk);
+  const double sc = effective_scale(scale, D);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Sq; ++i)
+        for (int64_t j = 0; j < Sk; ++j) {
+          const int64_t so = b * s->stride[0] + h * s->stride[1] + i * s->stride[2] + j * s->stride[3];
+          if (causal && j > i + (Sk - Sq))
+            seqk__store(s, so, -INFINITY);
+          else
+            seqk__store(s, so, sc * dot_qk(q, b, h, i, k, h / group, j));
+        }
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__ref_attention_values(seqk_context_t ctx, const seqk_tensor *p,
+                                       const seqk_tensor *v, seqk_tensor *o) {
+  (void)ctx;
+  const int64_t B = p->shape[0], H = p->shape[1], Sq = p->shape[2], Sk = p->shape[3];
+  const int64_t Hk = v->shape[1], Dv = v->shape[3];
+  const int64_t group = head_group(H, Hk);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t vh = h / group;
+      for (int64_t i = 0; i < Sq; ++i)
+        for (int64_t e = 0; e < Dv; ++e) {
+          double acc = 0.0;
+          for (int64_t j = 0; j < Sk; ++j) {
+            const int64_t po = b * p->stride[0] + h * p->stride[1] + i * p->stride[2] + j * p->stride[3];
+            const int64_t vo = b * v->stride[0] + vh * v->stride[1] + j * v->stride[2] + e * v->stride[3];
+            acc += seqk__load(p, po) * seqk__load(v, vo);
+          }
+          seqk__store(o, b * o->stride[0] + h * o->stride[1] + i * o->stride[2] + e * o->stride[3],
+                      acc);
+        }
+    }
+  return SEQK_STATUS_SUCCESS;
+}
+
+/* Writes an empty row: o = 0 and lse = +inf (no visible key, or a padding query row). */
+static void store_empty_row(seqk_tensor *o, int64_t oo, seqk_tensor *lse, int64_t lo) {
+  for (int64_t e = 0; e < o->shape[3]; ++e) seqk__store(o, oo + e * o->stride[3], 0.0);
+  if (seqk__present(lse)) seqk__store(lse, lo, INFINITY);
+}
+
+seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params *params,
+                                const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
+                                seqk_tensor *o, seqk_tensor *lse) {
+  const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
+  const int64_t Hk = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
+  const int64_t group = head_group(H, Hk);
+  const double sc = effective_scale(params->scale, D);
+  const int has_lse = seqk__present(lse);
+
+  if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;   /* no row to write, lse has none either */
+  double *p = (double *)malloc((size_t)(Sk > 0 ? Sk : 1) * sizeof(double));
+  double *acc = (double *)malloc((size_t)Dv * sizeof(double));
+  if (!p || !acc) {
+    free(p);
+    free(acc);
+    return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
+                      "attention: cannot allocate %lld doubles of scratch", (long long)(Sk + Dv));
+  }
+
+  for (int64_t b = 0; b < B; ++b) {
+    /* With lengths, batch b is a sequence of Sq_b queries and Sk_b keys (the rest is padding). */
+    const int64_t Sq_b = params->seqlens_q ? params->seqlens_q[b] : Sq;
+    const int64_t Sk_b = params->seqlens_k ? params->seqlens_k[b] : Sk;
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t kh = h / group;
+      for (int64_t i = 0; i < Sq; ++i) {
+        const int64_t oo = b * o->stride[0] + h * o->stride[1] + i * o->stride[2];
+        const int64_t lo = has_lse ? b * lse->stride[0] + h * lse->stride[1] + i * lse->stride[2] : 0;
+        /* Keys 0 .. visible-1 are visible to this row. */
+        int64_t visible = Sk_b;
+        if (i >= Sq_b) visible = 0;
+        else if (params->causal && i + (Sk_b - Sq_b) + 1 < visible) visible = i + (Sk_b - Sq_b) + 1;
+        if (visible <= 0) {
+          store_empty_row(o, oo, lse, lo);
+          continue;
+        }
+
+        double max = -INFINITY;
+        for (int64_t j = 0; j < visible; ++j) {
+          p[j] = sc * dot_qk(q, b, h, i, k, kh, j);
+          if (p[j] > max) max = p[j];
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < visible; ++j) {
+          p[j] = exp(p[j] - max);
+          sum += p[j];
+        }
+        for (int64_t e = 0; e < Dv; ++e) acc[e] = 0.0;
+        for (int64_t j = 0; j < visible; ++j) {
+          const int64_t vo = b * v->stride[0] + kh * v->stride[1] + j * v->stride[2];
+          for (int64_t e = 0; e < Dv; ++e) acc[e] += p[j] * seqk__load(v, vo + e * v->stride[3]);
+        }
+        for (int64_t e = 0; e < Dv; ++e) seqk__store(o, oo + e * o->stride[3], acc[e] / sum);
+        if (has_lse) seqk__store(lse, lo, max + log(sum));
+      }
+    }
+  }
+  free(p);
+  free(acc);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__ref_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
+                                      const seqk_tensor *lse_a, const seqk_tensor *o_b,
+                                      const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse) {
+  (void)ctx;
+  const int32_t lead = o->ndim - 1;   /* the dims that index rows; lse tensors have exactly these */
+  const int64_t Dv = o->shape[lead];
+  const int has_lse = seqk__present(lse);
+  int64_t rows = 1;
+  for (int32_t d = 0; d < lead; ++d) rows *= o->shape[d];
+
+  int64_t idx[SEQK_MAX_DIMS] = {0};
+  for (int64_t r = 0; r < rows; ++r) {
+    /* Row-major multi-index of row r over the leading dims. */
+    for (int64_t rem = r, d = lead - 1; d >= 0; --d) {
+      idx[d] = rem % o->shape[d];
+      rem /= o->shape[d];
+    }
+    const int64_t oa0 = seqk__offset(o_a, idx), ob0 = seqk__offset(o_b, idx);
+    const int64_t o0 = seqk__offset(o, idx);
+    const int64_t sa = o_a->stride[lead], sb = o_b->stride[lead], so = o->stride[lead];
+    /* Both lse values are read before this row's lse is written: lse may alias lse_a or lse_b. */
+    const double la = seqk__load(lse_a, seqk__offset(lse_a, idx));
+    const double lb = seqk__load(lse_b, seqk__offset(lse_b, idx));
+    /* An infinite lse (either sign) marks a part that saw no key: its o is not read at all, so
+       whatever it holds (0 by our convention, possibly garbage elsewhere) cannot leak in. */
+    const int empty_a = isinf(la), empty_b = isinf(lb);
+    double out_lse;
+    if (empty_a && empty_b) {
+      for (int64_t e = 0; e < Dv; ++e) seqk__store(o, o0 + e * so, 0.0);
+      out_lse = INFINITY;
+    } else if (empty_a || empty_b) {
+      const seqk_tensor *src = empty_a ? o_b : o_a;
+      const int64_t s0 = empty_a ? ob0 : oa0, ss = empty_a ? sb : sa;
+      for (int64_t e = 0; e < Dv; ++e) seqk__store(o, o0 + e * so, seqk__load(src, s0 + e * ss));
+      out_lse = empty_a ? lb : la;
+    } else {
+      /* Both weights relative to the larger lse, so one of them is exactly 1 and nothing
+         overflows; a NaN lse propagates through exp. */
+      const double m = la > lb ? la : lb;
+      const double wa = exp(la - m), wb = exp(lb - m), w = wa + wb;
+      for (int64_t e = 0; e < Dv; ++e) {
+        const double va = seqk__load(o_a, oa0 + e * sa), vb = seqk__load(o_b, ob0 + e * sb);
+        seqk__store(o, o0 + e * so, (wa * va + wb * vb) / w);
+      }
+      out_lse = m + log(w);
+    }
+    if (has_lse) seqk__store(lse, seqk__offset(lse, idx), out_lse);
+  }
+  return SEQK_STATUS_SUCCESS;
+}

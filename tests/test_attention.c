@@ -1,0 +1,1077 @@
+/*
+ * test_attention.c - seqk_attention_scores, seqk_attention_values, seqk_attention and
+ * seqk_attention_merge on the CPU.
+ *
+ * Every result is checked against double references written here (row-major arrays, masks built
+ * explicitly per element), and seqk_attention is also checked against the composition of the
+ * public ops scores -> softmax -> values. Covered: the self-attention seed's golden values,
+ * grouped-query heads, causal masking with Sq < Sk, Sq > Sk (empty rows: o = 0, lse = +inf) and
+ * Sq == Sk, Sq = 1, Sk = 0, per-batch lengths (padding poisoned with NaN; equal to running each
+ * batch alone on sliced views), strided and [B,S,H,D] views, Dv != D, explicit and negative
+ * scales, f16/bf16, odd sizes, split-KV merging (including empty parts and in-place aliasing),
+ * and bad input for every entry point.
+ */
+#include "harness.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct dims { int64_t B, H, Hk, Sq, Sk, D, Dv; } dims;
+
+static double eff_scale(double scale, int64_t D) {
+  return scale != 0.0 ? scale : 1.0 / sqrt((double)D);
+}
+
+static double *dalloc(int64_t n) { return (double *)th_alloc((size_t)(n > 0 ? n : 1) * sizeof(double)); }
+
+/* ---- double references on row-major arrays --------------------------------------------------- */
+
+static int visible(int64_t i, int64_t j, int64_t Sq_b, int64_t Sk_b, int causal) {
+  return i < Sq_b && j < Sk_b && (!causal || j <= i + Sk_b - Sq_b);
+}
+
+static double dot_row(const dims *d, const double *q, const double *k, int64_t b, int64_t h,
+                      int64_t i, int64_t j) {
+  const int64_t kh = h / (d->H / d->Hk);
+  double acc = 0.0;
+  for (int64_t e = 0; e < d->D; ++e)
+    acc += q[((b * d->H + h) * d->Sq + i) * d->D + e] * k[((b * d->Hk + kh) * d->Sk + j) * d->D + e];
+  return acc;
+}
+
+/* s [B,H,Sq,Sk]. */
+static double *ref_scores(const dims *d, const double *q, const double *k, double scale, int causal) {
+  double *s = dalloc(d->B * d->H * d->Sq * d->Sk);
+  const double sc = eff_scale(scale, d->D);
+  for (int64_t b = 0; b < d->B; ++b)
+    for (int64_t h = 0; h < d->H; ++h)
+      for (int64_t i = 0; i < d->Sq; ++i)
+        for (int64_t j = 0; j < d->Sk; ++j)
+          s[((b * d->H + h) * d->Sq + i) * d->Sk + j] =
+              visible(i, j, d->Sq, d->Sk, causal) ? sc * dot_row(d, q, k, b, h, i, j) : -INFINITY;
+  return s;
+}
+
+/* o [B,H,Sq,Dv] = p [B,H,Sq,Sk] v [B,Hk,Sk,Dv]. */
+static double *ref_values(const dims *d, const double *p, const double *v) {
+  double *o = dalloc(d->B * d->H * d->Sq * d->Dv);
+  for (int64_t b = 0; b < d->B; ++b)
+    for (int64_t h = 0; h < d->H; ++h)
+      for (int64_t i = 0; i < d->Sq; ++i)
+        for (int64_t e = 0; e < d->Dv; ++e) {
+          const int64_t vh = h / (d->H / d->Hk);
+          double acc = 0.0;
+          for (int64_t j = 0; j < d->Sk; ++j)
+            acc += p[((b * d->H + h) * d->Sq + i) * d->Sk + j] *
+                   v[((b * d->Hk + vh) * d->Sk + j) * d->Dv + e];
+          o[((b * d->H + h) * d->Sq + i) * d->Dv + e] = acc;
+        }
+  return o;
+}
+
+/* Attention through an explicit masked score row and its logsumexp: o = sum_j exp(s_j - lse) v_j. */
+static void ref_attention(const dims *d, const double *q, const double *k, const double *v,
+                          double scale, int causal, const int32_t *lq, const int32_t *lk,
+                          double *o, double *lse) {
+  const double sc = eff_scale(scale, d->D);
+  double *s = dalloc(d->Sk);
+  for (int64_t b = 0; b < d->B; ++b) {
+    const int64_t Sq_b = lq ? lq[b] : d->Sq, Sk_b = lk ? lk[b] : d->Sk;
+    for (int64_t h = 0; h < d->H; ++h)
+      for (int64_t i = 0; i < d->Sq; ++i) {
+        const int64_t row = (b * d->H + h) * d->Sq + i;
+        double m = -INFINITY;
+        for (int64_t j = 0; j < d->Sk; ++j) {
+          s[j] = visible(i, j, Sq_b, Sk_b, causal) ? sc * dot_row(d, q, k, b, h, i, j) : -INFINITY;
+          m = fmax(m, s[j]);
+        }
+        if (m == -INFINITY) {
+          for (int64_t e = 0; e < d->Dv; ++e) o[row * d->Dv + e] = 0.0;
+          lse[row] = INFINITY;
+          continue;
+        }
+        double z = 0.0;
+        for (int64_t j = 0; j < d->Sk; ++j) z += exp(s[j] - m);
+        const double l = m + log(z);
+        lse[row] = l;
+        const int64_t vh = h / (d->H / d->Hk);
+        for (int64_t e = 0; e < d->Dv; ++e) {
+          double acc = 0.0;
+          for (int64_t j = 0; j < d->Sk; ++j)
+            if (s[j] != -INFINITY) acc += exp(s[j] - l) * v[((b * d->Hk + vh) * d->Sk + j) * d->Dv + e];
+          o[row * d->Dv + e] = acc;
+        }
+      }
+  }
+}
+
+/* Merge of rows of Dv values with their lse, written with log1p (not the library's formula). */
+static void ref_merge(int64_t rows, int64_t Dv, const double *oa, const double *la,
+                      const double *ob, const double *lb, double *o, double *lse) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int ea = isinf(la[r]), eb = isinf(lb[r]);
+    for (int64_t e = 0; e < Dv; ++e) {
+      const double a = oa[r * Dv + e], b = ob[r * Dv + e];
+      if (ea && eb) o[r * Dv + e] = 0.0;
+      else if (ea) o[r * Dv + e] = b;
+      else if (eb) o[r * Dv + e] = a;
+      else {
+        const double l = fmax(la[r], lb[r]) + log1p(exp(-fabs(la[r] - lb[r])));
+        o[r * Dv + e] = exp(la[r] - l) * a + exp(lb[r] - l) * b;
+      }
+    }
+    if (ea && eb) lse[r] = INFINITY;
+    else if (ea) lse[r] = lb[r];
+    else if (eb) lse[r] = la[r];
+    else lse[r] = fmax(la[r], lb[r]) + log1p(exp(-fabs(la[r] - lb[r])));
+  }
+}
+
+/* ---- tensors --------------------------------------------------------------------------------- */
+
+enum layout {
+  CONTIG,   /* row-major */
+  PADDED,   /* padding after every dim but the last (last dim contiguous, as attention needs) */
+  SPREAD,   /* padding everywhere and inner stride 2 (scores/values accept any strides) */
+  BSHD      /* a [B,S,H,D] buffer seen as [B,H,S,D] */
+};
+
+static seqk_tensor make4(seqk_dtype dt, int layout, int64_t a, int64_t b, int64_t c, int64_t d) {
+  const int64_t shape[4] = {a, b, c, d};
+  const int64_t pad[4] = {1, 2, 3, 1};
+  switch (layout) {
+    case PADDED: {
+      const int64_t p[4] = {2, 1, 3, 0};
+      return th_tensor_strided(dt, 4, shape, p, 1);
+    }
+    case SPREAD: return th_tensor_strided(dt, 4, shape, pad, 2);
+    case BSHD: {
+      const int64_t bshd[4] = {a, c, b, d};
+      seqk_tensor buf = th_tensor_new(dt, 4, bshd), t = buf;
+      t.shape[1] = b; t.shape[2] = c;
+      t.stride[1] = buf.stride[2]; t.stride[2] = buf.stride[1];
+      return t;
+    }
+    default: return th_tensor_new(dt, 4, shape);
+  }
+}
+
+static seqk_tensor make_lse(int layout, int64_t B, int64_t H, int64_t Sq) {
+  const int64_t shape[3] = {B, H, Sq}, pad[3] = {1, 1, 2};
+  return layout == CONTIG ? th_tensor_new(SEQK_DTYPE_F32, 3, shape)
+                          : th_tensor_strided(SEQK_DTYPE_F32, 3, shape, pad, 2);
+}
+
+/* A view of t restricted to [start, start+len) along dim. */
+static seqk_tensor slice(const seqk_tensor *t, int32_t dim, int64_t start, int64_t len) {
+  seqk_tensor s = *t;
+  if (s.data) s.data = (char *)s.data + start * t->stride[dim] * (int64_t)seqk_dtype_size(t->dtype);
+  s.shape[dim] = len;
+  return s;
+}
+
+static const char *dtype_str(seqk_dtype dt) {
+  return dt == SEQK_DTYPE_F16 ? "f16" : dt == SEQK_DTYPE_BF16 ? "bf16" : "f32";
+}
+
+/* ---- the seed -------------------------------------------------------------------------------- */
+
+static void test_seed_self_attention(seqk_context_t ctx) {
+  /* Seed 002: x (1x2x3), raw = x x^T, weights = softmax(raw, dim=2), y = weights x, printed by
+     torch to 4 decimals; x itself is known to 4 decimals only, hence the 1e-3 tolerance. */
+  const double xv[6] = {1.5410, -0.2934, -2.1788, 0.5684, -1.0845, -1.3986};
+  const double raw_golden[4] = {7.2079, 4.2414, 4.2414, 3.4554};
+  const double w_golden[4] = {0.9510, 0.0490, 0.6870, 0.3130};
+  const double y_golden[6] = {1.4934, -0.3322, -2.1406, 1.2366, -0.5411, -1.9346};
+  const th_tol printed = {1e-3, 1e-3};
+  const dims d = {1, 1, 1, 2, 2, 3, 3};
+  const int64_t xs[4] = {1, 1, 2, 3}, ss[4] = {1, 1, 2, 2}, ls[3] = {1, 1, 2};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 4, xs);
+  seqk_tensor s = th_tensor_new(SEQK_DTYPE_F32, 4, ss), w = th_tensor_new(SEQK_DTYPE_F32, 4, ss);
+  seqk_tensor y = th_tensor_new(SEQK_DTYPE_F32, 4, xs), y1 = th_tensor_new(SEQK_DTYPE_F32, 4, xs);
+  seqk_tensor lse = th_tensor_new(SEQK_DTYPE_F32, 3, ls);
+  th_fill_values(&x, xv);
+  const double *xd = th_to_doubles(&x);
+
+  th_expect_status(ctx, seqk_attention_scores(ctx, &x, &x, 1.0f, 0, &s), SEQK_STATUS_SUCCESS, NULL,
+                   "seed scores");
+  th_check_close("seed raw = x x^T vs golden", &s, raw_golden, printed);
+  const double *raw = ref_scores(&d, xd, xd, 1.0, 0);
+  th_check_close("seed raw = x x^T vs double", &s, raw, th_tol_for(SEQK_DTYPE_F32));
+  th_expect_status(ctx, seqk_softmax(ctx, &s, 2 + 1, &w), SEQK_STATUS_SUCCESS, NULL, "seed softmax");
+  th_check_close("seed weights vs golden", &w, w_golden, printed);
+  th_expect_status(ctx, seqk_attention_values(ctx, &w, &x, &y), SEQK_STATUS_SUCCESS, NULL, "seed values");
+  th_check_close("seed y (unfused) vs golden", &y, y_golden, printed);
+
+  const seqk_attention_params params = {1.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+  th_expect_status(ctx, seqk_attention(ctx, &params, &x, &x, &x, &y1, &lse), SEQK_STATUS_SUCCESS,
+                   NULL, "seed attention");
+  th_check_close("seed y (seqk_attention) vs golden", &y1, y_golden, printed);
+  th_check_close("seed y: attention == scores->softmax->values", &y1, th_to_doubles(&y),
+                 th_tol_scaled(SEQK_DTYPE_F32, 4));
+  double o_ref[6], lse_ref[2];
+  ref_attention(&d, xd, xd, xd, 1.0, 0, NULL, NULL, o_ref, lse_ref);
+  th_check_close("seed y vs double", &y1, o_ref, th_tol_for(SEQK_DTYPE_F32));
+  const double lse_direct[2] = {log(exp(raw[0]) + exp(raw[1])), log(exp(raw[2]) + exp(raw[3]))};
+  th_check_close("seed lse vs log(sum(exp(raw)))", &lse, lse_direct, th_tol_for(SEQK_DTYPE_F32));
+}
+
+/* ---- scores and values ------------------------------------------------------------------------ */
+
+static void test_scores(seqk_context_t ctx, th_rng *rng) {
+  typedef struct { dims d; float scale; int causal; seqk_dtype dt; int layout; } scase;
+  const scase cases[] = {
+      {{2, 3, 3, 5, 7, 8, 0}, 0.0f, 0, SEQK_DTYPE_F32, CONTIG},
+      {{2, 6, 2, 5, 7, 8, 0}, 0.0f, 1, SEQK_DTYPE_F32, SPREAD},
+      {{1, 6, 1, 7, 3, 5, 0}, 0.25f, 1, SEQK_DTYPE_F32, SPREAD},     /* Sq > Sk: rows all -inf */
+      {{2, 4, 2, 6, 6, 3, 0}, -0.7f, 1, SEQK_DTYPE_F32, BSHD},
+      {{3, 2, 2, 1, 9, 16, 0}, 0.0f, 1, SEQK_DTYPE_F32, PADDED},     /* Sq = 1 sees every key */
+      {{2, 3, 1, 5, 11, 13, 0}, 0.0f, 1, SEQK_DTYPE_F16, SPREAD},
+      {{2, 3, 3, 4, 6, 9, 0}, 0.5f, 0, SEQK_DTYPE_BF16, BSHD},
+      {{1, 2, 2, 0, 5, 4, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG},      /* Sq = 0 */
+      {{1, 2, 2, 3, 0, 4, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG},      /* Sk = 0 */
+  };
+  char what[128];
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    const scase *sc = &cases[c];
+    const dims *d = &sc->d;
+    seqk_tensor q = make4(sc->dt, sc->layout, d->B, d->H, d->Sq, d->D);
+    seqk_tensor k = make4(sc->dt, sc->layout, d->B, d->Hk, d->Sk, d->D);
+    seqk_tensor s = make4(sc->dt, sc->layout == BSHD ? CONTIG : sc->layout, d->B, d->H, d->Sq, d->Sk);
+    th_fill_normal(&q, rng, 1.0);
+    th_fill_normal(&k, rng, 1.0);
+    snprintf(what, sizeof what, "scores case %zu (H=%lld Hk=%lld Sq=%lld Sk=%lld causal=%d %s)", c,
+             (long long)d->H, (long long)d->Hk, (long long)d->Sq, (long long)d->Sk, sc->causal,
+             dtype_str(sc->dt));
+    th_expect_status(ctx, seqk_attention_scores(ctx, &q, &k, sc->scale, sc->causal, &s),
+                     SEQK_STATUS_SUCCESS, NULL, what);
+    th_check_close(what, &s, ref_scores(d, th_to_doubles(&q), th_to_doubles(&k), sc->scale, sc->causal),
+                   th_tol_for(sc->dt));
+  }
+  /* D = 0: every dot product is an empty sum, so the unmasked scores are exactly 0 (scale 0 must
+     not turn them into 0 * inf). */
+  const int64_t qs[4] = {1, 1, 2, 0}, ss[4] = {1, 1, 2, 3}, ks[4] = {1, 1, 3, 0};
+  seqk_tensor q0 = th_tensor_new(SEQK_DTYPE_F32, 4, qs), k0 = th_tensor_new(SEQK_DTYPE_F32, 4, ks);
+  seqk_tensor s0 = th_tensor_new(SEQK_DTYPE_F32, 4, ss);
+  const double zero_causal[6] = {0, 0, -INFINITY, 0, 0, 0};
+  th_expect_status(ctx, seqk_attention_scores(ctx, &q0, &k0, 0.0f, 1, &s0), SEQK_STATUS_SUCCESS,
+                   NULL, "scores D=0");
+  th_check_close("scores with D = 0", &s0, zero_causal, (th_tol){0, 0});
+}
+
+static void test_values(seqk_context_t ctx, th_rng *rng) {
+  typedef struct { dims d; seqk_dtype dt; int layout; } vcase;
+  const vcase cases[] = {
+      {{2, 3, 3, 5, 7, 0, 4}, SEQK_DTYPE_F32, CONTIG},
+      {{2, 6, 2, 5, 7, 0, 9}, SEQK_DTYPE_F32, SPREAD},
+      {{1, 6, 1, 3, 11, 0, 5}, SEQK_DTYPE_F32, BSHD},
+      {{3, 4, 2, 1, 13, 0, 7}, SEQK_DTYPE_F16, SPREAD},
+      {{2, 2, 1, 6, 5, 0, 3}, SEQK_DTYPE_BF16, PADDED},
+  };
+  char what[128];
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    const vcase *vc = &cases[c];
+    const dims *d = &vc->d;
+    seqk_tensor p = make4(vc->dt, vc->layout == BSHD ? SPREAD : vc->layout, d->B, d->H, d->Sq, d->Sk);
+    seqk_tensor v = make4(vc->dt, vc->layout, d->B, d->Hk, d->Sk, d->Dv);
+    seqk_tensor o = make4(vc->dt, vc->layout, d->B, d->H, d->Sq, d->Dv);
+    th_fill_uniform(&p, rng, 0.0, 1.0);
+    th_fill_normal(&v, rng, 1.0);
+    snprintf(what, sizeof what, "values case %zu (H=%lld Hk=%lld Sk=%lld Dv=%lld %s)", c,
+             (long long)d->H, (long long)d->Hk, (long long)d->Sk, (long long)d->Dv, dtype_str(vc->dt));
+    th_expect_status(ctx, seqk_attention_values(ctx, &p, &v, &o), SEQK_STATUS_SUCCESS, NULL, what);
+    th_check_close(what, &o, ref_values(d, th_to_doubles(&p), th_to_doubles(&v)), th_tol_for(vc->dt));
+  }
+  /* Sk = 0: o = 0 over a poisoned output. */
+  const int64_t ps[4] = {2, 2, 3, 0}, vs[4] = {2, 1, 0, 4}, os[4] = {2, 2, 3, 4};
+  seqk_tensor p0 = th_tensor_new(SEQK_DTYPE_F32, 4, ps), v0 = th_tensor_new(SEQK_DTYPE_F32, 4, vs);
+  seqk_tensor o0 = th_tensor_new(SEQK_DTYPE_F32, 4, os);
+  th_expect_status(ctx, seqk_attention_values(ctx, &p0, &v0, &o0), SEQK_STATUS_SUCCESS, NULL, "values Sk=0");
+  double *zeros = dalloc(th_numel(&o0));
+  memset(zeros, 0, (size_t)th_numel(&o0) * sizeof(double));
+  th_check_close("values with Sk = 0 are 0", &o0, zeros, (th_tol){0, 0});
+}
+
+/* ---- attention -------------------------------------------------------------------------------- */
+
+typedef struct attn_case {
+  dims d;
+  float scale;
+  int causal;
+  seqk_dtype dt;
+  int layout;
+  const int32_t *lq, *lk;
+} attn_case;
+
+typedef struct attn_run {
+  seqk_tensor q, k, v, o, lse;
+  const double *o_ref, *lse_ref;
+} attn_run;
+
+static void describe(char *buf, size_t n, const char *what, const attn_case *c) {
+  snprintf(buf, n, "%s (B=%lld H=%lld Hk=%lld Sq=%lld Sk=%lld D=%lld Dv=%lld causal=%d %s layout=%d%s)",
+           what, (long long)c->d.B, (long long)c->d.H, (long long)c->d.Hk, (long long)c->d.Sq,
+           (long long)c->d.Sk, (long long)c->d.D, (long long)c->d.Dv, c->causal, dtype_str(c->dt),
+           c->layout, c->lq || c->lk ? " lengths" : "");
+}
+
+/* Runs one case against the double reference and returns its tensors for further checks. */
+static attn_run run_attention_case(seqk_context_t ctx, th_rng *rng, const attn_case *c) {
+  const dims *d = &c->d;
+  attn_run r;
+  char what[256];
+  r.q = make4(c->dt, c->layout, d->B, d->H, d->Sq, d->D);
+  r.k = make4(c->dt, c->layout, d->B, d->Hk, d->Sk, d->D);
+  r.v = make4(c->dt, c->layout, d->B, d->Hk, d->Sk, d->Dv);
+  r.o = make4(c->dt, c->layout, d->B, d->H, d->Sq, d->Dv);
+  r.lse = make_lse(c->layout, d->B, d->H, d->Sq);
+  th_fill_normal(&r.q, rng, 1.0);
+  th_fill_normal(&r.k, rng, 1.0);
+  th_fill_normal(&r.v, rng, 1.0);
+  /* Padding rows and keys hold NaN: reading any of them would show in the result. */
+  for (int64_t b = 0; b < d->B; ++b) {
+    for (int64_t h = 0; h < d->H; ++h)
+      for (int64_t i = c->lq ? c->lq[b] : d->Sq; i < d->Sq; ++i)
+        for (int64_t e = 0; e < d->D; ++e) th_set(&r.q, ((b * d->H + h) * d->Sq + i) * d->D + e, NAN);
+    for (int64_t h = 0; h < d->Hk; ++h)
+      for (int64_t j = c->lk ? c->lk[b] : d->Sk; j < d->Sk; ++j) {
+        for (int64_t e = 0; e < d->D; ++e) th_set(&r.k, ((b * d->Hk + h) * d->Sk + j) * d->D + e, NAN);
+        for (int64_t e = 0; e < d->Dv; ++e) th_set(&r.v, ((b * d->Hk + h) * d->Sk + j) * d->Dv + e, NAN);
+      }
+  }
+  const seqk_attention_params params = {c->scale, c->causal, SEQK_ATTENTION_ALGO_AUTO, c->lq, c->lk};
+  describe(what, sizeof what, "attention", c);
+  th_expect_status(ctx, seqk_attention(ctx, &params, &r.q, &r.k, &r.v, &r.o, &r.lse),
+                   SEQK_STATUS_SUCCESS, NULL, what);
+  double *o_ref = dalloc(th_numel(&r.o)), *lse_ref = dalloc(th_numel(&r.lse));
+  ref_attention(d, th_to_doubles(&r.q), th_to_doubles(&r.k), th_to_doubles(&r.v), c->scale,
+                c->causal, c->lq, c->lk, o_ref, lse_ref);
+  describe(what, sizeof what, "attention o vs double", c);
+  th_check_close(what, &r.o, o_ref, th_tol_for(c->dt));
+  describe(what, sizeof what, "attention lse vs double logsumexp", c);
+  th_check_close(what, &r.lse, lse_ref, th_tol_for(SEQK_DTYPE_F32));
+  r.o_ref = o_ref;
+  r.lse_ref = lse_ref;
+  return r;
+}
+
+/* seqk_attention == softmax(scores) -> values through the public ops (f32, every row non-empty),
+   and its lse == the logsumexp of the public scores. */
+static void check_composition(seqk_context_t ctx, const attn_case *c, const attn_run *r) {
+  const dims *d = &c->d;
+  char what[256];
+  seqk_tensor s = make4(SEQK_DTYPE_F32, CONTIG, d->B, d->H, d->Sq, d->Sk);
+  seqk_tensor p = make4(SEQK_DTYPE_F32, PADDED, d->B, d->H, d->Sq, d->Sk);
+  seqk_tensor o = make4(SEQK_DTYPE_F32, CONTIG, d->B, d->H, d->Sq, d->Dv);
+  seqk_status st = seqk_attention_scores(ctx, &r->q, &r->k, c->scale, c->causal, &s);
+  if (st == SEQK_STATUS_SUCCESS) st = seqk_softmax(ctx, &s, -1, &p);
+  if (st == SEQK_STATUS_SUCCESS) st = seqk_attention_values(ctx, &p, &r->v, &o);
+  describe(what, sizeof what, "composition scores->softmax->values", c);
+  if (!th_expect_status(ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) return;
+  th_check_close(what, &o, th_to_doubles(&r->o), th_tol_scaled(SEQK_DTYPE_F32, 8));
+  const int64_t rows = d->B * d->H * d->Sq;
+  const double *sd = th_to_doubles(&s);
+  double *lse = dalloc(rows);
+  for (int64_t row = 0; row < rows; ++row) {
+    double m = -INFINITY, z = 0.0;
+    for (int64_t j = 0; j < d->Sk; ++j) m = fmax(m, sd[row * d->Sk + j]);
+    for (int64_t j = 0; j < d->Sk; ++j) z += exp(sd[row * d->Sk + j] - m);
+    lse[row] = m + log(z);
+  }
+  describe(what, sizeof what, "attention lse vs logsumexp of public scores", c);
+  th_check_close(what, &r->lse, lse, th_tol_scaled(SEQK_DTYPE_F32, 4));
+}
+
+static void test_attention_cases(seqk_context_t ctx, th_rng *rng) {
+  const attn_case cases[] = {
+      {{2, 3, 3, 5, 7, 8, 8}, 0.0f, 0, SEQK_DTYPE_F32, CONTIG, NULL, NULL},
+      {{2, 6, 2, 5, 7, 8, 8}, 0.0f, 0, SEQK_DTYPE_F32, PADDED, NULL, NULL},   /* grouped 3:1 */
+      {{2, 6, 1, 4, 9, 8, 8}, 0.0f, 1, SEQK_DTYPE_F32, BSHD, NULL, NULL},     /* multi-query */
+      {{2, 6, 2, 3, 7, 16, 16}, 0.0f, 1, SEQK_DTYPE_F32, PADDED, NULL, NULL}, /* causal Sq < Sk */
+      {{2, 4, 2, 6, 6, 8, 8}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG, NULL, NULL},   /* causal Sq == Sk */
+      {{3, 2, 2, 1, 9, 16, 16}, 0.0f, 1, SEQK_DTYPE_F32, BSHD, NULL, NULL},   /* decode Sq = 1 */
+      {{1, 2, 1, 1, 1, 4, 4}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG, NULL, NULL},   /* one key */
+      {{2, 3, 3, 5, 7, 5, 3}, 0.0f, 0, SEQK_DTYPE_F32, PADDED, NULL, NULL},   /* Dv < D */
+      {{2, 3, 3, 5, 7, 3, 7}, 0.0f, 1, SEQK_DTYPE_F32, BSHD, NULL, NULL},     /* Dv > D */
+      {{2, 2, 2, 4, 6, 8, 8}, 0.3f, 0, SEQK_DTYPE_F32, CONTIG, NULL, NULL},   /* explicit scale */
+      {{2, 2, 1, 4, 6, 8, 8}, -0.5f, 1, SEQK_DTYPE_F32, PADDED, NULL, NULL},  /* negative scale */
+      {{3, 5, 5, 13, 29, 17, 11}, 0.0f, 0, SEQK_DTYPE_F32, BSHD, NULL, NULL}, /* odd sizes */
+      {{3, 5, 5, 13, 29, 17, 11}, 0.0f, 1, SEQK_DTYPE_F32, PADDED, NULL, NULL},
+      {{1, 2, 1, 64, 130, 64, 64}, 0.0f, 1, SEQK_DTYPE_F32, BSHD, NULL, NULL},
+      {{2, 4, 2, 7, 9, 16, 16}, 0.0f, 1, SEQK_DTYPE_F16, BSHD, NULL, NULL},
+      {{2, 4, 4, 7, 9, 16, 8}, 0.0f, 0, SEQK_DTYPE_F16, PADDED, NULL, NULL},
+      {{2, 4, 2, 7, 9, 16, 16}, 0.0f, 1, SEQK_DTYPE_BF16, PADDED, NULL, NULL},
+      {{2, 3, 1, 5, 5, 12, 20}, 0.0f, 0, SEQK_DTYPE_BF16, BSHD, NULL, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    const attn_run r = run_attention_case(ctx, rng, &cases[i]);
+    /* Without empty rows the composition through softmax is defined (no all -inf rows). */
+    if (cases[i].dt == SEQK_DTYPE_F32 && (!cases[i].causal || cases[i].d.Sq <= cases[i].d.Sk))
+      check_composition(ctx, &cases[i], &r);
+  }
+}
+
+/* Rows i < Sq - Sk see no key under the bottom-right causal mask: o = 0, lse = +inf. */
+static void test_causal_empty_rows(seqk_context_t ctx, th_rng *rng) {
+  const attn_case cases[] = {
+      {{2, 4, 2, 7, 3, 8, 8}, 0.0f, 1, SEQK_DTYPE_F32, PADDED, NULL, NULL},
+      {{1, 3, 3, 9, 4, 5, 6}, 0.0f, 1, SEQK_DTYPE_F16, BSHD, NULL, NULL},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    const dims *d = &cases[c].d;
+    const attn_run r = run_attention_case(ctx, rng, &cases[c]);
+    int ok = 1;
+    for (int64_t row = 0; row < d->B * d->H * d->Sq; ++row) {
+      const int64_t i = row % d->Sq;
+      const int empty = i < d->Sq - d->Sk;
+      const double l = th_get(&r.lse, row);
+      ok &= empty ? l == INFINITY : isfinite(l);
+      for (int64_t e = 0; e < d->Dv; ++e)
+        if (empty) ok &= th_get(&r.o, row * d->Dv + e) == 0.0;
+    }
+    TH_CHECK(ok, "causal Sq > Sk case %zu: empty rows must be o = 0, lse = +inf (others finite)", c);
+  }
+}
+
+/* Sk = 0 (every row empty), Sq = 0 and B = 0 (nothing to write). */
+static void test_attention_empty(seqk_context_t ctx, th_rng *rng) {
+  const attn_case cases[] = {
+      {{2, 4, 2, 3, 0, 8, 5}, 0.0f, 0, SEQK_DTYPE_F32, PADDED, NULL, NULL},
+      {{2, 4, 2, 3, 0, 8, 5}, 0.0f, 1, SEQK_DTYPE_BF16, CONTIG, NULL, NULL},
+      {{2, 4, 2, 0, 6, 8, 5}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG, NULL, NULL},
+      {{0, 4, 2, 3, 6, 8, 5}, 0.0f, 0, SEQK_DTYPE_F32, CONTIG, NULL, NULL},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    const attn_run r = run_attention_case(ctx, rng, &cases[c]);
+    if (cases[c].d.Sk == 0) {
+      int ok = 1;
+      for (int64_t i = 0; i < th_numel(&r.lse); ++i) ok &= th_get(&r.lse, i) == INFINITY;
+      for (int64_t i = 0; i < th_numel(&r.o); ++i) ok &= th_get(&r.o, i) == 0.0;
+      TH_CHECK(ok, "Sk = 0: every row must be o = 0, lse = +inf");
+    }
+  }
+}
+
+/* With lengths: the result equals running each batch alone on sliced views, rows past the query
+   length are 0 / +inf, and padding (NaN) is never read. */
+static void test_seqlens(seqk_context_t ctx, th_rng *rng) {
+  static const int32_t lq1[3] = {6, 3, 0}, lk1[3] = {8, 5, 2};
+  static const int32_t lq2[3] = {5, 6, 2}, lk2[3] = {2, 0, 8};   /* causal Sq_b > Sk_b, Sk_b = 0 */
+  static const int32_t lk3[3] = {1, 8, 4};
+  const attn_case cases[] = {
+      {{3, 4, 2, 6, 8, 8, 8}, 0.0f, 0, SEQK_DTYPE_F32, CONTIG, lq1, lk1},
+      {{3, 4, 2, 6, 8, 8, 8}, 0.0f, 1, SEQK_DTYPE_F32, BSHD, lq1, lk1},
+      {{3, 4, 2, 6, 8, 8, 5}, 0.0f, 1, SEQK_DTYPE_F32, PADDED, lq2, lk2},
+      {{3, 2, 1, 6, 8, 8, 8}, 0.0f, 1, SEQK_DTYPE_F32, PADDED, NULL, lk3},
+      {{3, 2, 2, 6, 8, 8, 8}, 0.0f, 1, SEQK_DTYPE_F32, BSHD, lq1, NULL},
+      {{3, 4, 2, 6, 8, 8, 8}, 0.0f, 1, SEQK_DTYPE_F16, BSHD, lq2, lk2},
+  };
+  char what[256];
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    const attn_case *ac = &cases[c];
+    const dims *d = &ac->d;
+    const attn_run r = run_attention_case(ctx, rng, ac);
+    for (int64_t b = 0; b < d->B; ++b) {
+      const int64_t Sq_b = ac->lq ? ac->lq[b] : d->Sq, Sk_b = ac->lk ? ac->lk[b] : d->Sk;
+      seqk_tensor qb = slice(&r.q, 0, b, 1), kb = slice(&r.k, 0, b, 1), vb = slice(&r.v, 0, b, 1);
+      seqk_tensor ob_full = slice(&r.o, 0, b, 1), lb_full = slice(&r.lse, 0, b, 1);
+      qb = slice(&qb, 2, 0, Sq_b);
+      kb = slice(&kb, 2, 0, Sk_b);
+      vb = slice(&vb, 2, 0, Sk_b);
+      seqk_tensor ob = make4(ac->dt, CONTIG, 1, d->H, Sq_b, d->Dv);
+      seqk_tensor lb = make_lse(CONTIG, 1, d->H, Sq_b);
+      const seqk_attention_params alone = {ac->scale, ac->causal, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+      describe(what, sizeof what, "batch alone", ac);
+      if (!th_expect_status(ctx, seqk_attention(ctx, &alone, &qb, &kb, &vb, &ob, &lb),
+                            SEQK_STATUS_SUCCESS, NULL, what))
+        continue;
+      seqk_tensor o_rows = slice(&ob_full, 2, 0, Sq_b), l_rows = slice(&lb_full, 2, 0, Sq_b);
+      describe(what, sizeof what, "lengths: batch b equals running it alone (o)", ac);
+      th_check_close(what, &o_rows, th_to_doubles(&ob), th_tol_for(ac->dt));
+      describe(what, sizeof what, "lengths: batch b equals running it alone (lse)", ac);
+      th_check_close(what, &l_rows, th_to_doubles(&lb), th_tol_for(SEQK_DTYPE_F32));
+      /* Rows past the query length. */
+      int ok = 1;
+      for (int64_t h = 0; h < d->H; ++h)
+        for (int64_t i = Sq_b; i < d->Sq; ++i) {
+          ok &= th_get(&lb_full, h * d->Sq + i) == INFINITY;
+          for (int64_t e = 0; e < d->Dv; ++e) ok &= th_get(&ob_full, (h * d->Sq + i) * d->Dv + e) == 0.0;
+        }
+      TH_CHECK(ok, "lengths case %zu batch %lld: rows past seqlens_q must be o = 0, lse = +inf", c,
+               (long long)b);
+    }
+  }
+}
+
+/* params == NULL means scale 1/sqrt(D), not causal, no lengths; algo does not change CPU results. */
+static void test_params(seqk_context_t ctx, th_rng *rng) {
+  const attn_case c = {{2, 4, 2, 5, 9, 8, 6}, 0.0f, 0, SEQK_DTYPE_F32, PADDED, NULL, NULL};
+  const attn_run r = run_attention_case(ctx, rng, &c);
+  seqk_tensor o = make4(SEQK_DTYPE_F32, CONTIG, 2, 4, 5, 6);
+  seqk_tensor lse = make_lse(CONTIG, 2, 4, 5);
+  th_expect_status(ctx, seqk_attention(ctx, NULL, &r.q, &r.k, &r.v, &o, &lse), SEQK_STATUS_SUCCESS,
+                   NULL, "params NULL");
+  th_check_close("params NULL: o", &o, r.o_ref, th_tol_for(SEQK_DTYPE_F32));
+  th_check_close("params NULL: lse", &lse, r.lse_ref, th_tol_for(SEQK_DTYPE_F32));
+  const seqk_attention_algo algos[2] = {SEQK_ATTENTION_ALGO_FUSED, SEQK_ATTENTION_ALGO_UNFUSED};
+  for (int a = 0; a < 2; ++a) {
+    const seqk_attention_params p = {0.0f, 0, algos[a], NULL, NULL};
+    th_poison(&o);
+    th_expect_status(ctx, seqk_attention(ctx, &p, &r.q, &r.k, &r.v, &o, NULL), SEQK_STATUS_SUCCESS,
+                     NULL, "algo");
+    th_check_close(a ? "algo UNFUSED on the CPU" : "algo FUSED on the CPU", &o, r.o_ref,
+                   th_tol_for(SEQK_DTYPE_F32));
+  }
+  /* An lse descriptor with NULL data is absent. */
+  seqk_tensor no_lse = lse;
+  no_lse.data = NULL;
+  th_poison(&o);
+  th_expect_status(ctx, seqk_attention(ctx, NULL, &r.q, &r.k, &r.v, &o, &no_lse),
+                   SEQK_STATUS_SUCCESS, NULL, "lse with NULL data");
+  th_check_close("lse absent (NULL data): o", &o, r.o_ref, th_tol_for(SEQK_DTYPE_F32));
+}
+
+/* ---- merge ----------------------------------------------------------------------------------- */
+
+/* attention over all keys == merge(attention over keys [0, split), attention over the rest). */
+static void test_merge_split_kv(seqk_context_t ctx, th_rng *rng) {
+  const dims d = {2, 4, 2, 5, 11, 8, 6};
+  const int64_t splits[4] = {0, 1, 4, 11};
+  const seqk_dtype dts[2] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16};
+  char what[128];
+  for (int t = 0; t < 2; ++t) {
+    const seqk_dtype dt = dts[t];
+    seqk_tensor q = make4(dt, BSHD, d.B, d.H, d.Sq, d.D), k = make4(dt, PADDED, d.B, d.Hk, d.Sk, d.D);
+    seqk_tensor v = make4(dt, BSHD, d.B, d.Hk, d.Sk, d.Dv);
+    th_fill_normal(&q, rng, 1.0);
+    th_fill_normal(&k, rng, 1.0);
+    th_fill_normal(&v, rng, 1.0);
+    double *o_ref = dalloc(d.B * d.H * d.Sq * d.Dv), *lse_ref = dalloc(d.B * d.H * d.Sq);
+    ref_attention(&d, th_to_doubles(&q), th_to_doubles(&k), th_to_doubles(&v), 0.0, 0, NULL, NULL,
+                  o_ref, lse_ref);
+    for (int s = 0; s < 4; ++s) {
+      const int64_t n1 = splits[s], n2 = d.Sk - n1;
+      seqk_tensor k1 = slice(&k, 2, 0, n1), v1 = slice(&v, 2, 0, n1);
+      seqk_tensor k2 = slice(&k, 2, n1, n2), v2 = slice(&v, 2, n1, n2);
+      seqk_tensor o1 = make4(dt, CONTIG, d.B, d.H, d.Sq, d.Dv), l1 = make_lse(CONTIG, d.B, d.H, d.Sq);
+      seqk_tensor o2 = make4(dt, PADDED, d.B, d.H, d.Sq, d.Dv), l2 = make_lse(PADDED, d.B, d.H, d.Sq);
+      seqk_tensor o = make4(dt, BSHD, d.B, d.H, d.Sq, d.Dv), l = make_lse(PADDED, d.B, d.H, d.Sq);
+      seqk_status st = seqk_attention(ctx, NULL, &q, &k1, &v1, &o1, &l1);
+      if (st == SEQK_STATUS_SUCCESS) st = seqk_attention(ctx, NULL, &q, &k2, &v2, &o2, &l2);
+      if (st == SEQK_STATUS_SUCCESS) st = seqk_attention_merge(ctx, &o1, &l1, &o2, &l2, &o, &l);
+      snprintf(what, sizeof what, "split-KV merge at %lld of %lld keys (%s)", (long long)n1,
+               (long long)d.Sk, dtype_str(dt));
+      if (!th_expect_status(ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) continue;
+      /* Each part is rounded once to dt, so the merged result carries about two roundings. */
+      th_check_close(what, &o, o_ref, th_tol_scaled(dt, dt == SEQK_DTYPE_F32 ? 4 : 2));
+      th_check_close(what, &l, lse_ref, th_tol_scaled(SEQK_DTYPE_F32, 4));
+    }
+  }
+}
+
+typedef struct merge_bufs {
+  seqk_tensor oa, la, ob, lb, o, l;
+  double *o_ref, *l_ref;
+} merge_bufs;
+
+/* Random parts over shape (last dim Dv) with some rows empty on either side (+inf or -inf lse,
+   their o filled with NaN, which must not leak) and both empty. */
+static merge_bufs make_merge(th_rng *rng, seqk_dtype dt, int32_t ndim, const int64_t *shape,
+                             int strided) {
+  merge_bufs m;
+  const int64_t pad[SEQK_MAX_DIMS] = {1, 2, 1, 3, 1, 2};
+  const int64_t Dv = shape[ndim - 1];
+  int64_t rows = 1;
+  for (int32_t i = 0; i < ndim - 1; ++i) rows *= shape[i];
+  m.oa = strided ? th_tensor_strided(dt, ndim, shape, pad, 2) : th_tensor_new(dt, ndim, shape);
+  m.ob = strided ? th_tensor_strided(dt, ndim, shape, pad + 1, 1) : th_tensor_new(dt, ndim, shape);
+  m.o = strided ? th_tensor_strided(dt, ndim, shape, pad, 3) : th_tensor_new(dt, ndim, shape);
+  m.la = strided ? th_tensor_strided(SEQK_DTYPE_F32, ndim - 1, shape, pad + 2, 2)
+                 : th_tensor_new(SEQK_DTYPE_F32, ndim - 1, shape);
+  m.lb = th_tensor_new(SEQK_DTYPE_F32, ndim - 1, shape);
+  m.l = strided ? th_tensor_strided(SEQK_DTYPE_F32, ndim - 1, shape, pad, 1)
+                : th_tensor_new(SEQK_DTYPE_F32, ndim - 1, shape);
+  th_fill_normal(&m.oa, rng, 1.0);
+  th_fill_normal(&m.ob, rng, 1.0);
+  th_fill_normal(&m.la, rng, 3.0);
+  th_fill_normal(&m.lb, rng, 3.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t kind = rows > 4 ? r % 7 : 0;   /* 1..4: one side empty, 5: both */
+    if (kind == 1 || kind == 2 || kind == 5) {
+      th_set(&m.la, r, kind == 1 ? INFINITY : -INFINITY);
+      for (int64_t e = 0; e < Dv; ++e) th_set(&m.oa, r * Dv + e, NAN);
+    }
+    if (kind == 3 || kind == 4 || kind == 5) {
+      th_set(&m.lb, r, kind == 3 ? INFINITY : -INFINITY);
+      for (int64_t e = 0; e < Dv; ++e) th_set(&m.ob, r * Dv + e, NAN);
+    }
+  }
+  m.o_ref = dalloc(rows * Dv);
+  m.l_ref = dalloc(rows);
+  ref_merge(rows, Dv, th_to_doubles(&m.oa), th_to_doubles(&m.la), th_to_doubles(&m.ob),
+            th_to_doubles(&m.lb), m.o_ref, m.l_ref);
+  return m;
+}
+
+static void test_merge_random(seqk_context_t ctx, th_rng *rng) {
+  const int64_t s4[4] = {2, 3, 5, 7}, s1[1] = {9}, s2[2] = {11, 1};
+  const seqk_dtype dts[3] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
+  char what[128];
+  for (int t = 0; t < 3; ++t)
+    for (int strided = 0; strided < 2; ++strided) {
+      merge_bufs m = make_merge(rng, dts[t], 4, s4, strided);
+      snprintf(what, sizeof what, "merge [2,3,5,7] %s strided=%d", dtype_str(dts[t]), strided);
+      th_expect_status(ctx, seqk_attention_merge(ctx, &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l),
+                       SEQK_STATUS_SUCCESS, NULL, what);
+      th_check_close(what, &m.o, m.o_ref, th_tol_for(dts[t]));
+      th_check_close(what, &m.l, m.l_ref, th_tol_for(SEQK_DTYPE_F32));
+    }
+  /* ndim 1: a single row, lse is a scalar; ndim 2 with Dv = 1. */
+  merge_bufs m1 = make_merge(rng, SEQK_DTYPE_F32, 1, s1, 0);
+  th_expect_status(ctx, seqk_attention_merge(ctx, &m1.oa, &m1.la, &m1.ob, &m1.lb, &m1.o, &m1.l),
+                   SEQK_STATUS_SUCCESS, NULL, "merge ndim 1");
+  th_check_close("merge ndim 1: o", &m1.o, m1.o_ref, th_tol_for(SEQK_DTYPE_F32));
+  th_check_close("merge ndim 1: lse", &m1.l, m1.l_ref, th_tol_for(SEQK_DTYPE_F32));
+  merge_bufs m2 = make_merge(rng, SEQK_DTYPE_F32, 2, s2, 1);
+  th_expect_status(ctx, seqk_attention_merge(ctx, &m2.oa, &m2.la, &m2.ob, &m2.lb, &m2.o, NULL),
+                   SEQK_STATUS_SUCCESS, NULL, "merge Dv = 1, no lse");
+  th_check_close("merge Dv = 1, no lse: o", &m2.o, m2.o_ref, th_tol_for(SEQK_DTYPE_F32));
+
+  /* Explicit rows: (+inf, -inf) both empty; one side empty returns the other exactly (its NaN
+     partner never read); lse far apart (a naive exp would overflow) and close together. */
+  const int64_t s3[2] = {5, 4};
+  merge_bufs e = make_merge(rng, SEQK_DTYPE_F32, 2, s3, 0);
+  th_fill_normal(&e.oa, rng, 1.0);   /* fresh values: make_merge put NaN in its own empty rows */
+  th_fill_normal(&e.ob, rng, 1.0);
+  const double la[5] = {INFINITY, -INFINITY, 1.25, -1000.0, 500.5};
+  const double lb[5] = {-INFINITY, 0.5, INFINITY, 1000.0, 500.0};
+  for (int64_t r = 0; r < 5; ++r) {
+    th_set(&e.la, r, la[r]);
+    th_set(&e.lb, r, lb[r]);
+  }
+  for (int64_t i = 0; i < 4; ++i) {
+    th_set(&e.oa, i, NAN); th_set(&e.ob, i, NAN);   /* row 0: both sides garbage */
+    th_set(&e.oa, 4 + i, NAN);                        /* row 1: a is empty */
+    th_set(&e.ob, 8 + i, NAN);                        /* row 2: b is empty */
+  }
+  double o_exp[20], l_exp[5];
+  ref_merge(5, 4, th_to_doubles(&e.oa), la, th_to_doubles(&e.ob), lb, o_exp, l_exp);
+  th_expect_status(ctx, seqk_attention_merge(ctx, &e.oa, &e.la, &e.ob, &e.lb, &e.o, &e.l),
+                   SEQK_STATUS_SUCCESS, NULL, "merge explicit rows");
+  th_check_close("merge explicit rows: o", &e.o, o_exp, th_tol_for(SEQK_DTYPE_F32));
+  th_check_close("merge explicit rows: lse", &e.l, l_exp, th_tol_for(SEQK_DTYPE_F32));
+  int exact = th_get(&e.l, 0) == INFINITY && th_get(&e.l, 1) == 0.5 && th_get(&e.l, 2) == 1.25;
+  for (int64_t i = 0; i < 4; ++i)
+    exact &= th_get(&e.o, i) == 0.0 && th_get(&e.o, 4 + i) == th_get(&e.ob, 4 + i) &&
+             th_get(&e.o, 8 + i) == th_get(&e.oa, 8 + i);
+  TH_CHECK(exact, "merge: an empty part must contribute nothing (exact copy of the other part)");
+}
+
+static void test_merge_in_place(seqk_context_t ctx, th_rng *rng) {
+  const int64_t s[3] = {4, 6, 5};
+  for (int side = 0; side < 2; ++side)
+    for (int strided = 0; strided < 2; ++strided) {
+      merge_bufs m = make_merge(rng, SEQK_DTYPE_F32, 3, s, strided);
+      seqk_tensor *o = side ? &m.ob : &m.oa, *l = side ? &m.lb : &m.la;
+      th_expect_status(ctx, seqk_attention_merge(ctx, &m.oa, &m.la, &m.ob, &m.lb, o, l),
+                       SEQK_STATUS_SUCCESS, NULL, "merge in place");
+      th_check_close(side ? "merge in place into o_b" : "merge in place into o_a", o, m.o_ref,
+                     th_tol_for(SEQK_DTYPE_F32));
+      th_check_close(side ? "merge in place into lse_b" : "merge in place into lse_a", l, m.l_ref,
+                     th_tol_for(SEQK_DTYPE_F32));
+    }
+  /* o in place over o_a while lse goes to lse_b. */
+  merge_bufs m = make_merge(rng, SEQK_DTYPE_F16, 3, s, 1);
+  th_expect_status(ctx, seqk_attention_merge(ctx, &m.oa, &m.la, &m.ob, &m.lb, &m.oa, &m.lb),
+                   SEQK_STATUS_SUCCESS, NULL, "merge crossed in place");
+  th_check_close("merge o -> o_a, lse -> lse_b: o", &m.oa, m.o_ref, th_tol_for(SEQK_DTYPE_F16));
+  th_check_close("merge o -> o_a, lse -> lse_b: lse", &m.lb, m.l_ref, th_tol_for(SEQK_DTYPE_F32));
+}
+
+/* ---- bad input -------------------------------------------------------------------------------- */
+
+/* The last error names `arg` as a whole token: "o" in "output o overlaps q", but not the "o" inside
+   "attention" or "o_a", so a one-letter argument name cannot match the op's own name. */
+static int names_arg(const char *msg, const char *arg) {
+  const size_t n = strlen(arg);
+  for (const char *p = strstr(msg, arg); p; p = strstr(p + 1, arg)) {
+    const int before = p == msg || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+    const int after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+    if (before && after) return 1;
+  }
+  return 0;
+}
+
+/* One rejected call: INVALID_VALUE, a message naming `needle`, and the guarded memory (the
+   outputs, as CPU descriptors; g2 may be NULL) byte-for-byte unchanged. */
+static void expect_bad(seqk_context_t ctx, seqk_status got, const char *needle, const char *what,
+                       const th_snapshot *g1, const th_snapshot *g2) {
+  const char *msg = seqk_context_last_error(ctx);
+  th_expect_status(ctx, got, SEQK_STATUS_INVALID_VALUE, NULL, what);
+  TH_CHECK(names_arg(msg, needle), "%s: last error \"%s\" does not name %s", what, msg, needle);
+  TH_CHECK(th_snapshot_unchanged(g1) && (!g2 || th_snapshot_unchanged(g2)),
+           "%s: an output was written", what);
+}
+
+static void test_bad_scores(seqk_context_t ctx, th_rng *rng) {
+  seqk_tensor q = make4(SEQK_DTYPE_F32, CONTIG, 2, 6, 3, 4), k = make4(SEQK_DTYPE_F32, CONTIG, 2, 2, 5, 4);
+  seqk_tensor s = make4(SEQK_DTYPE_F32, CONTIG, 2, 6, 3, 5);
+  th_fill_normal(&q, rng, 1.0);
+  th_fill_normal(&k, rng, 1.0);
+  const th_snapshot g = th_snapshot_take(&s);
+  seqk_tensor t;
+  TH_CHECK(seqk_attention_scores(NULL, &q, &k, 0.0f, 0, &s) == SEQK_STATUS_INVALID_VALUE, "scores: NULL ctx");
+  expect_bad(ctx, seqk_attention_scores(ctx, NULL, &k, 0.0f, 0, &s), "q", "scores: NULL q", &g, NULL);
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, NULL, 0.0f, 0, &s), "k", "scores: NULL k", &g, NULL);
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, NULL), "s", "scores: NULL s", &g, NULL);
+  t = q; t.data = NULL;
+  expect_bad(ctx, seqk_attention_scores(ctx, &t, &k, 0.0f, 0, &s), "q", "scores: q data NULL", &g, NULL);
+  t = k; t.data = NULL;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "k", "scores: k data NULL", &g, NULL);
+  t = s; t.data = NULL;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, &t), "s", "scores: s data NULL", &g, NULL);
+  t = q; t.ndim = 3;
+  expect_bad(ctx, seqk_attention_scores(ctx, &t, &k, 0.0f, 0, &s), "q", "scores: q ndim 3", &g, NULL);
+  t = k; t.ndim = 5; t.shape[4] = 1; t.stride[4] = 1;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "k", "scores: k ndim 5", &g, NULL);
+  t = k; t.shape[0] = 1;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "k", "scores: B mismatch", &g, NULL);
+  t = k; t.shape[3] = 3;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "k", "scores: D mismatch", &g, NULL);
+  t = k; t.shape[1] = 4;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "Hk", "scores: H % Hk != 0", &g, NULL);
+  t = k; t.shape[1] = 0;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "Hk", "scores: Hk = 0", &g, NULL);
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, NAN, 0, &s), "scale", "scores: NaN scale", &g, NULL);
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, INFINITY, 0, &s), "scale", "scores: inf scale", &g, NULL);
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, -INFINITY, 0, &s), "scale", "scores: -inf scale", &g, NULL);
+  t = s; t.shape[3] = 4;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, &t), "s", "scores: s.shape[3] != Sk", &g, NULL);
+  t = s; t.shape[1] = 2;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, &t), "s", "scores: s.shape[1] != H", &g, NULL);
+  t = s; t.dtype = SEQK_DTYPE_F16;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, &t), "s", "scores: s dtype", &g, NULL);
+  t = k; t.dtype = SEQK_DTYPE_BF16;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "k", "scores: k dtype", &g, NULL);
+  t = q; t.dtype = SEQK_DTYPE_I32;
+  expect_bad(ctx, seqk_attention_scores(ctx, &t, &k, 0.0f, 0, &s), "q", "scores: I32 q", &g, NULL);
+  t = s; t.device = SEQK_DEVICE_CUDA;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, &t), "s", "scores: s on CUDA", &g, NULL);
+  t = k; t.device = SEQK_DEVICE_CUDA;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &t, 0.0f, 0, &s), "k", "scores: k on CUDA", &g, NULL);
+  t = s; t.stride[2] = 0;
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &k, 0.0f, 0, &t), "s", "scores: s elements overlap", &g, NULL);
+  /* s sharing memory with q or k, all inside one buffer. */
+  const int64_t bs[1] = {600};
+  seqk_tensor buf = th_tensor_new(SEQK_DTYPE_F32, 1, bs);
+  th_fill_normal(&buf, rng, 1.0);
+  const th_snapshot gb = th_snapshot_take(&buf);
+  float *base = (float *)buf.data;
+  seqk_tensor qb = seqk_tensor_view(base, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 4, q.shape);
+  seqk_tensor kb = seqk_tensor_view(base + 144, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 4, k.shape);
+  seqk_tensor sb = seqk_tensor_view(base + 100, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 4, s.shape);
+  expect_bad(ctx, seqk_attention_scores(ctx, &qb, &k, 0.0f, 0, &sb), "q", "scores: s overlaps q", &gb, NULL);
+  expect_bad(ctx, seqk_attention_scores(ctx, &q, &kb, 0.0f, 0, &sb), "k", "scores: s overlaps k", &gb, NULL);
+}
+
+static void test_bad_values(seqk_context_t ctx, th_rng *rng) {
+  seqk_tensor p = make4(SEQK_DTYPE_F32, CONTIG, 2, 6, 3, 5), v = make4(SEQK_DTYPE_F32, CONTIG, 2, 3, 5, 4);
+  seqk_tensor o = make4(SEQK_DTYPE_F32, CONTIG, 2, 6, 3, 4);
+  th_fill_uniform(&p, rng, 0.0, 1.0);
+  th_fill_normal(&v, rng, 1.0);
+  const th_snapshot g = th_snapshot_take(&o);
+  seqk_tensor t;
+  TH_CHECK(seqk_attention_values(NULL, &p, &v, &o) == SEQK_STATUS_INVALID_VALUE, "values: NULL ctx");
+  expect_bad(ctx, seqk_attention_values(ctx, NULL, &v, &o), "p", "values: NULL p", &g, NULL);
+  expect_bad(ctx, seqk_attention_values(ctx, &p, NULL, &o), "v", "values: NULL v", &g, NULL);
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, NULL), "o", "values: NULL o", &g, NULL);
+  t = p; t.data = NULL;
+  expect_bad(ctx, seqk_attention_values(ctx, &t, &v, &o), "p", "values: p data NULL", &g, NULL);
+  t = v; t.data = NULL;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &t, &o), "v", "values: v data NULL", &g, NULL);
+  t = o; t.data = NULL;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, &t), "o", "values: o data NULL", &g, NULL);
+  t = p; t.ndim = 3;
+  expect_bad(ctx, seqk_attention_values(ctx, &t, &v, &o), "p", "values: p ndim 3", &g, NULL);
+  t = o; t.ndim = 3;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, &t), "o", "values: o ndim 3", &g, NULL);
+  t = v; t.shape[0] = 1;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &t, &o), "v", "values: B mismatch", &g, NULL);
+  t = v; t.shape[2] = 4;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &t, &o), "v", "values: Sk mismatch", &g, NULL);
+  t = v; t.shape[1] = 4;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &t, &o), "Hk", "values: H % Hk != 0", &g, NULL);
+  t = o; t.shape[3] = 3;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, &t), "o", "values: o.shape[3] != Dv", &g, NULL);
+  t = o; t.shape[2] = 2;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, &t), "o", "values: o.shape[2] != Sq", &g, NULL);
+  t = v; t.dtype = SEQK_DTYPE_F16;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &t, &o), "v", "values: v dtype", &g, NULL);
+  t = o; t.device = SEQK_DEVICE_CUDA;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, &t), "o", "values: o on CUDA", &g, NULL);
+  t = p; t.device = SEQK_DEVICE_CUDA;
+  expect_bad(ctx, seqk_attention_values(ctx, &t, &v, &o), "p", "values: p on CUDA", &g, NULL);
+  t = o; t.stride[3] = 0;
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &v, &t), "o", "values: o elements overlap", &g, NULL);
+  /* o sharing memory with p or v, all inside one buffer. */
+  const int64_t bs[1] = {600};
+  seqk_tensor buf = th_tensor_new(SEQK_DTYPE_F32, 1, bs);
+  th_fill_normal(&buf, rng, 1.0);
+  const th_snapshot gb = th_snapshot_take(&buf);
+  float *base = (float *)buf.data;
+  seqk_tensor pb = seqk_tensor_view(base, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 4, p.shape);
+  seqk_tensor vb = seqk_tensor_view(base + 180, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 4, v.shape);
+  seqk_tensor ob = seqk_tensor_view(base + 170, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 4, o.shape);
+  expect_bad(ctx, seqk_attention_values(ctx, &pb, &v, &ob), "p", "values: o overlaps p", &gb, NULL);
+  expect_bad(ctx, seqk_attention_values(ctx, &p, &vb, &ob), "v", "values: o overlaps v", &gb, NULL);
+}
+
+static void test_bad_attention(seqk_context_t ctx, th_rng *rng) {
+  /* B=3, H=6, Hk=2, Sq=4, Sk=5, D=8, Dv=3 */
+  seqk_tensor q = make4(SEQK_DTYPE_F32, BSHD, 3, 6, 4, 8), k = make4(SEQK_DTYPE_F32, CONTIG, 3, 2, 5, 8);
+  seqk_tensor v = make4(SEQK_DTYPE_F32, CONTIG, 3, 2, 5, 3), o = make4(SEQK_DTYPE_F32, CONTIG, 3, 6, 4, 3);
+  seqk_tensor lse = make_lse(CONTIG, 3, 6, 4);
+  th_fill_normal(&q, rng, 1.0);
+  th_fill_normal(&k, rng, 1.0);
+  th_fill_normal(&v, rng, 1.0);
+  const int32_t lq_ok[3] = {4, 0, 2}, lk_ok[3] = {5, 1, 0};
+  const int32_t lq_bad[3] = {4, 0, 5}, lk_bad[3] = {5, -1, 0};
+  seqk_attention_params pr = {0.0f, 1, SEQK_ATTENTION_ALGO_AUTO, lq_ok, lk_ok};
+  seqk_tensor t;
+#define ATT(P, Q, K, V, O, L) seqk_attention(ctx, P, Q, K, V, O, L)
+#define BAD(call, needle, what) expect_bad(ctx, call, needle, what, &go, &gl)
+  /* A valid call first, so that every rejection below is caused by the one change it makes. */
+  th_expect_status(ctx, ATT(&pr, &q, &k, &v, &o, &lse), SEQK_STATUS_SUCCESS, NULL, "attention: baseline");
+  th_poison(&o);
+  th_poison(&lse);
+  const th_snapshot go = th_snapshot_take(&o), gl = th_snapshot_take(&lse);
+
+  TH_CHECK(seqk_attention(NULL, &pr, &q, &k, &v, &o, &lse) == SEQK_STATUS_INVALID_VALUE,
+           "attention: NULL ctx");
+  BAD(ATT(&pr, NULL, &k, &v, &o, &lse), "q", "attention: NULL q");
+  BAD(ATT(&pr, &q, NULL, &v, &o, &lse), "k", "attention: NULL k");
+  BAD(ATT(&pr, &q, &k, NULL, &o, &lse), "v", "attention: NULL v");
+  BAD(ATT(&pr, &q, &k, &v, NULL, &lse), "o", "attention: NULL o");
+  t = q; t.data = NULL;
+  BAD(ATT(&pr, &t, &k, &v, &o, &lse), "q", "attention: q data NULL");
+  t = v; t.data = NULL;
+  BAD(ATT(&pr, &q, &k, &t, &o, &lse), "v", "attention: v data NULL");
+  t = o; t.data = NULL;
+  BAD(ATT(&pr, &q, &k, &v, &t, &lse), "o", "attention: o data NULL");
+  t = q; t.ndim = 3;
+  BAD(ATT(&pr, &t, &k, &v, &o, &lse), "q", "attention: q ndim 3");
+  t = v; t.ndim = 5; t.shape[4] = 1; t.stride[4] = 1;
+  BAD(ATT(&pr, &q, &k, &t, &o, &lse), "v", "attention: v ndim 5");
+  /* Last dims with stride 2 (valid for scores/values, not for attention). */
+  seqk_tensor q2 = make4(SEQK_DTYPE_F32, SPREAD, 3, 6, 4, 8), k2 = make4(SEQK_DTYPE_F32, SPREAD, 3, 2, 5, 8);
+  seqk_tensor v2 = make4(SEQK_DTYPE_F32, SPREAD, 3, 2, 5, 3), o2 = make4(SEQK_DTYPE_F32, SPREAD, 3, 6, 4, 3);
+  th_fill_normal(&q2, rng, 1.0);
+  th_fill_normal(&k2, rng, 1.0);
+  th_fill_normal(&v2, rng, 1.0);
+  const th_snapshot go2 = th_snapshot_take(&o2);
+  BAD(ATT(&pr, &q2, &k, &v, &o, &lse), "q.stride[3]", "attention: q last dim not contiguous");
+  BAD(ATT(&pr, &q, &k2, &v, &o, &lse), "k.stride[3]", "attention: k last dim not contiguous");
+  BAD(ATT(&pr, &q, &k, &v2, &o, &lse), "v.stride[3]", "attention: v last dim not contiguous");
+  expect_bad(ctx, ATT(&pr, &q, &k, &v, &o2, &lse), "o.stride[3]", "attention: o last dim not contiguous",
+             &go2, &gl);
+  seqk_tensor k4, o4;
+  t = q; t.shape[3] = 0;
+  k4 = k; k4.shape[3] = 0;
+  BAD(ATT(&pr, &t, &k4, &v, &o, &lse), "q.shape[3]", "attention: D = 0");
+  t = v; t.shape[3] = 0;
+  o4 = o; o4.shape[3] = 0;
+  BAD(ATT(&pr, &q, &k, &t, &o4, &lse), "v.shape[3]", "attention: Dv = 0");
+  t = k; t.shape[0] = 2;
+  BAD(ATT(&pr, &q, &t, &v, &o, &lse), "k", "attention: k batch mismatch");
+  t = k; t.shape[3] = 7;
+  BAD(ATT(&pr, &q, &t, &v, &o, &lse), "k", "attention: D mismatch");
+  t = k; t.shape[1] = 4;
+  seqk_tensor v4 = v;
+  v4.shape[1] = 4;
+  BAD(ATT(&pr, &q, &t, &v4, &o, &lse), "Hk", "attention: H % Hk != 0");
+  t = v; t.shape[0] = 1;
+  BAD(ATT(&pr, &q, &k, &t, &o, &lse), "v", "attention: v batch mismatch");
+  t = v; t.shape[1] = 1;
+  BAD(ATT(&pr, &q, &k, &t, &o, &lse), "v", "attention: v heads != Hk");
+  t = v; t.shape[2] = 4;
+  BAD(ATT(&pr, &q, &k, &t, &o, &lse), "v", "attention: v Sk mismatch");
+  t = o; t.shape[3] = 2;
+  BAD(ATT(&pr, &q, &k, &v, &t, &lse), "o", "attention: o.shape[3] != Dv");
+  t = o; t.shape[2] = 3;
+  BAD(ATT(&pr, &q, &k, &v, &t, &lse), "o", "attention: o.shape[2] != Sq");
+  t = v; t.dtype = SEQK_DTYPE_F16;
+  BAD(ATT(&pr, &q, &k, &t, &o, &lse), "v", "attention: v dtype");
+  t = o; t.dtype = SEQK_DTYPE_BF16;
+  BAD(ATT(&pr, &q, &k, &v, &t, &lse), "o", "attention: o dtype");
+  t = lse; t.dtype = SEQK_DTYPE_F16;
+  BAD(ATT(&pr, &q, &k, &v, &o, &t), "lse", "attention: lse F16");
+  t = lse; t.dtype = SEQK_DTYPE_I32;
+  BAD(ATT(&pr, &q, &k, &v, &o, &t), "lse", "attention: lse I32");
+  t = lse; t.shape[2] = 3;
+  BAD(ATT(&pr, &q, &k, &v, &o, &t), "lse", "attention: lse shape");
+  t = lse; t.ndim = 4; t.shape[3] = 1; t.stride[3] = 1;
+  BAD(ATT(&pr, &q, &k, &v, &o, &t), "lse", "attention: lse ndim 4");
+  t = lse; t.stride[1] = 0;
+  BAD(ATT(&pr, &q, &k, &v, &o, &t), "lse", "attention: lse elements overlap");
+  t = o; t.device = SEQK_DEVICE_CUDA;
+  BAD(ATT(&pr, &q, &k, &v, &t, &lse), "o", "attention: o on CUDA");
+  t = k; t.device = SEQK_DEVICE_CUDA;
+  BAD(ATT(&pr, &q, &t, &v, &o, &lse), "k", "attention: k on CUDA");
+  t = lse; t.device = SEQK_DEVICE_CUDA;
+  BAD(ATT(&pr, &q, &k, &v, &o, &t), "lse", "attention: lse on CUDA");
+  t = o; t.stride[2] = 0;
+  BAD(ATT(&pr, &q, &k, &v, &t, &lse), "o", "attention: o elements overlap");
+
+  seqk_attention_params bad = pr;
+  bad.scale = NAN;
+  BAD(ATT(&bad, &q, &k, &v, &o, &lse), "scale", "attention: NaN scale");
+  bad.scale = -INFINITY;
+  BAD(ATT(&bad, &q, &k, &v, &o, &lse), "scale", "attention: -inf scale");
+  bad = pr;
+  bad.algo = (seqk_attention_algo)7;
+  BAD(ATT(&bad, &q, &k, &v, &o, &lse), "algo", "attention: algo 7");
+  bad.algo = (seqk_attention_algo)-1;
+  BAD(ATT(&bad, &q, &k, &v, &o, &lse), "algo", "attention: algo -1");
+  bad = pr;
+  bad.seqlens_q = lq_bad;
+  BAD(ATT(&bad, &q, &k, &v, &o, &lse), "seqlens_q[2]", "attention: seqlens_q[2] > Sq");
+  bad = pr;
+  bad.seqlens_k = lk_bad;
+  BAD(ATT(&bad, &q, &k, &v, &o, &lse), "seqlens_k[1]", "attention: seqlens_k[1] < 0");
+  bad.seqlens_q = NULL;
+  BAD(ATT(&bad, &q, &k, &v, &o, NULL), "seqlens_k[1]", "attention: seqlens_k[1] < 0, no lse");
+
+  /* Outputs overlapping inputs or each other. */
+  seqk_tensor oq = o;
+  oq.data = (float *)q.data + 5;
+  const th_snapshot gq = th_snapshot_take(&q);
+  expect_bad(ctx, ATT(&pr, &q, &k, &v, &oq, &lse), "q", "attention: o overlaps q", &gq, &gl);
+  seqk_tensor ov = o;
+  ov.shape[0] = 1;
+  ov.data = v.data;
+  seqk_tensor q1 = slice(&q, 0, 0, 1), k1 = slice(&k, 0, 0, 1), v1 = slice(&v, 0, 0, 1);
+  const th_snapshot gv = th_snapshot_take(&v);
+  expect_bad(ctx, ATT(&pr, &q1, &k1, &v1, &ov, NULL), "v", "attention: o overlaps v", &gv, NULL);
+  seqk_tensor lo = lse;
+  lo.data = (float *)o.data + 1;
+  lo.shape[0] = 1; lo.shape[1] = 1; lo.shape[2] = 2;
+  seqk_tensor o1 = slice(&o, 0, 0, 1);
+  o1.shape[1] = 1;
+  o1.shape[2] = 2;
+  seqk_tensor q11 = slice(&q1, 1, 0, 1), k11 = slice(&k1, 1, 0, 1), v11 = slice(&v1, 1, 0, 1);
+  q11 = slice(&q11, 2, 0, 2);
+  expect_bad(ctx, ATT(NULL, &q11, &k11, &v11, &o1, &lo), "lse", "attention: lse overlaps o", &go, NULL);
+  seqk_tensor lk = lse;
+  lk.data = k.data;
+  const th_snapshot gk = th_snapshot_take(&k);
+  expect_bad(ctx, ATT(&pr, &q, &k, &v, &o, &lk), "lse", "attention: lse overlaps k", &go, &gk);
+#undef BAD
+#undef ATT
+}
+
+static void test_bad_merge(seqk_context_t ctx, th_rng *rng) {
+  const int64_t s[3] = {2, 3, 4};
+  merge_bufs m = make_merge(rng, SEQK_DTYPE_F32, 3, s, 0);
+  th_poison(&m.o);
+  th_poison(&m.l);
+  const th_snapshot go = th_snapshot_take(&m.o), gl = th_snapshot_take(&m.l);
+  seqk_tensor t;
+#define MRG(OA, LA, OB, LB, O, L) seqk_attention_merge(ctx, OA, LA, OB, LB, O, L)
+#define BAD(call, needle, what) expect_bad(ctx, call, needle, what, &go, &gl)
+  TH_CHECK(seqk_attention_merge(NULL, &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l) ==
+               SEQK_STATUS_INVALID_VALUE, "merge: NULL ctx");
+  BAD(MRG(NULL, &m.la, &m.ob, &m.lb, &m.o, &m.l), "o_a", "merge: NULL o_a");
+  BAD(MRG(&m.oa, NULL, &m.ob, &m.lb, &m.o, &m.l), "lse_a", "merge: NULL lse_a");
+  BAD(MRG(&m.oa, &m.la, NULL, &m.lb, &m.o, &m.l), "o_b", "merge: NULL o_b");
+  BAD(MRG(&m.oa, &m.la, &m.ob, NULL, &m.o, &m.l), "lse_b", "merge: NULL lse_b");
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, NULL, &m.l), "o", "merge: NULL o");
+  t = m.oa; t.data = NULL;
+  BAD(MRG(&t, &m.la, &m.ob, &m.lb, &m.o, &m.l), "o_a", "merge: o_a data NULL");
+  t = m.lb; t.data = NULL;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &t, &m.o, &m.l), "lse_b", "merge: lse_b data NULL");
+  t = m.o; t.data = NULL;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &t, &m.l), "o", "merge: o data NULL");
+  seqk_tensor oa0 = m.oa, ob0 = m.ob, o0 = m.o, la0 = m.la, lb0 = m.lb, l0 = m.l;
+  oa0.ndim = ob0.ndim = o0.ndim = 0;
+  la0.ndim = lb0.ndim = l0.ndim = 0;
+  BAD(MRG(&oa0, &la0, &ob0, &lb0, &o0, &l0), "o_a", "merge: ndim 0");
+  t = m.ob; t.shape[2] = 3;
+  BAD(MRG(&m.oa, &m.la, &t, &m.lb, &m.o, &m.l), "o_b", "merge: o_b shape");
+  t = m.o; t.shape[0] = 1;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &t, &m.l), "o", "merge: o shape");
+  t = m.ob; t.ndim = 2;
+  BAD(MRG(&m.oa, &m.la, &t, &m.lb, &m.o, &m.l), "o_b", "merge: o_b ndim");
+  t = m.la; t.shape[1] = 4;
+  BAD(MRG(&m.oa, &t, &m.ob, &m.lb, &m.o, &m.l), "lse_a", "merge: lse_a shape");
+  t = m.lb; t.ndim = 3; t.shape[2] = 4; t.stride[2] = 1;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &t, &m.o, &m.l), "lse_b", "merge: lse_b with o's ndim");
+  t = m.l; t.shape[0] = 1;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &m.o, &t), "lse", "merge: lse shape");
+  t = m.ob; t.dtype = SEQK_DTYPE_F16;
+  BAD(MRG(&m.oa, &m.la, &t, &m.lb, &m.o, &m.l), "o_b", "merge: o_b dtype");
+  t = m.o; t.dtype = SEQK_DTYPE_BF16;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &t, &m.l), "o", "merge: o dtype");
+  t = m.la; t.dtype = SEQK_DTYPE_F16;
+  BAD(MRG(&m.oa, &t, &m.ob, &m.lb, &m.o, &m.l), "lse_a", "merge: lse_a F16");
+  t = m.l; t.dtype = SEQK_DTYPE_BF16;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &m.o, &t), "lse", "merge: lse BF16");
+  t = m.oa; t.dtype = SEQK_DTYPE_I32;
+  BAD(MRG(&t, &m.la, &m.ob, &m.lb, &m.o, &m.l), "o_a", "merge: I32 o_a");
+  t = m.o; t.device = SEQK_DEVICE_CUDA;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &t, &m.l), "o", "merge: o on CUDA");
+  t = m.l; t.device = SEQK_DEVICE_CUDA;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &m.o, &t), "lse", "merge: lse on CUDA");
+  t = m.lb; t.device = SEQK_DEVICE_CUDA;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &t, &m.o, &m.l), "lse_b", "merge: lse_b on CUDA");
+  t = m.o; t.stride[1] = 0;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &t, &m.l), "o", "merge: o elements overlap");
+  t = m.l; t.stride[0] = 0;
+  BAD(MRG(&m.oa, &m.la, &m.ob, &m.lb, &m.o, &t), "lse", "merge: lse elements overlap");
+
+  /* Partial overlaps (only exact aliases are allowed). */
+  const th_snapshot ga = th_snapshot_take(&m.oa), gla = th_snapshot_take(&m.la);
+  const th_snapshot glb = th_snapshot_take(&m.lb);
+  t = m.oa; t.data = (float *)m.oa.data + 1;
+  t.shape[0] = 1;
+  seqk_tensor oa1 = slice(&m.oa, 0, 0, 1), ob1 = slice(&m.ob, 0, 0, 1);
+  seqk_tensor la1 = slice(&m.la, 0, 0, 1), lb1 = slice(&m.lb, 0, 0, 1);
+  expect_bad(ctx, MRG(&oa1, &la1, &ob1, &lb1, &t, NULL), "o_a", "merge: o partially overlaps o_a", &ga, NULL);
+  t = m.oa; t.stride[0] = 1; t.stride[1] = 2; t.stride[2] = 6;   /* same pointer, other layout */
+  expect_bad(ctx, MRG(&m.oa, &m.la, &m.ob, &m.lb, &t, NULL), "o_a", "merge: o same pointer as o_a, other strides",
+             &ga, NULL);
+  t = m.o; t.data = m.la.data; t.shape[2] = 1;
+  t.stride[0] = 3; t.stride[1] = 1; t.stride[2] = 1;
+  seqk_tensor oa_n = m.oa, ob_n = m.ob;
+  oa_n.shape[2] = 1; ob_n.shape[2] = 1;
+  expect_bad(ctx, MRG(&oa_n, &m.la, &ob_n, &m.lb, &t, NULL), "lse_a", "merge: o over lse_a", &gla, NULL);
+  t = m.l; t.data = (float *)m.lb.data + 1; t.shape[0] = 1;
+  expect_bad(ctx, MRG(&oa1, &la1, &ob1, &lb1, &ob1, &t), "lse_b", "merge: lse partially overlaps lse_b", &glb, NULL);
+  t = m.l; t.data = m.oa.data;
+  expect_bad(ctx, MRG(&m.oa, &m.la, &m.ob, &m.lb, &m.o, &t), "o_a", "merge: lse over o_a", &go, &ga);
+#undef BAD
+#undef MRG
+}
+
+int main(void) {
+  seqk_context_t ctx = th_context();
+  th_rng rng;
+  th_rng_seed(&rng, 2);
+  test_seed_self_attention(ctx);
+  test_scores(ctx, &rng);
+  test_values(ctx, &rng);
+  test_attention_cases(ctx, &rng);
+  test_causal_empty_rows(ctx, &rng);
+  test_attention_empty(ctx, &rng);
+  test_seqlens(ctx, &rng);
+  test_params(ctx, &rng);
+  test_merge_split_kv(ctx, &rng);
+  test_merge_random(ctx, &rng);
+  test_merge_in_place(ctx, &rng);
+  test_bad_scores(ctx, &rng);
+  test_bad_values(ctx, &rng);
+  test_bad_attention(ctx, &rng);
+  test_bad_merge(ctx, &rng);
+  seqk_context_destroy(ctx);
+  return th_finish();
+}

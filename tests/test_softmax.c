@@ -1,0 +1,333 @@
+/*
+ * test_softmax.c - seqk_softmax on the CPU: the seed's golden values, normalisation, shift
+ * invariance, every dim (negative too) of 3-D and 4-D tensors with strided x and y, in place,
+ * all -inf slices, f16/bf16, length-1 and very long rows, empty tensors, and bad input.
+ * The reference is a double computation written here, independent of the library.
+ */
+#include "harness.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+/* softmax along dim of a row-major double array, via log-sum-exp (a different formulation from
+   the library's max/exp/sum/divide). */
+static double *ref_softmax(const double *x, int32_t ndim, const int64_t *shape, int32_t dim) {
+  int64_t outer = 1, inner = 1, n = shape[dim], total;
+  for (int32_t d = 0; d < dim; ++d) outer *= shape[d];
+  for (int32_t d = dim + 1; d < ndim; ++d) inner *= shape[d];
+  total = outer * n * inner;
+  double *y = (double *)th_alloc((size_t)(total > 0 ? total : 1) * sizeof(double));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      double m = -INFINITY, z = 0.0;
+      for (int64_t j = 0; j < n; ++j) m = fmax(m, x[(o * n + j) * inner + i]);
+      for (int64_t j = 0; j < n; ++j) z += exp(x[(o * n + j) * inner + i] - m);
+      const double lse = m + log(z);
+      for (int64_t j = 0; j < n; ++j)
+        y[(o * n + j) * inner + i] = exp(x[(o * n + j) * inner + i] - lse);
+    }
+  return y;
+}
+
+/* Runs softmax(x, dim) into a poisoned y and checks it against the double reference. */
+static void check_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim, seqk_tensor *y,
+                          th_tol tol, const char *what) {
+  const double *xd = th_to_doubles(x);
+  const int32_t d = dim < 0 ? dim + x->ndim : dim;
+  th_poison(y);
+  if (!th_expect_status(ctx, seqk_softmax(ctx, x, dim, y), SEQK_STATUS_SUCCESS, NULL, what)) return;
+  th_check_close(what, y, ref_softmax(xd, x->ndim, x->shape, d), tol);
+}
+
+static void test_seed_golden(seqk_context_t ctx) {
+  /* Seed 000: torch.softmax([[1,2,3],[2,1,0.5]], dim=1). The seed prints 0.5761, 0.3983, 0.0256
+     for the second row, which cannot be right (it is not even ordered like the inputs); the true
+     values, to 4 decimals, are below. Printed to 4 decimals, so 5e-5 plus a rounding margin. */
+  const int64_t shape[2] = {2, 3};
+  const double xv[6] = {1, 2, 3, 2, 1, 0.5};
+  const double golden[6] = {0.0900, 0.2447, 0.6652, 0.6285, 0.2312, 0.1402};
+  const th_tol tol4 = {5e-5, 5e-5};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  seqk_tensor y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  th_fill_values(&x, xv);
+  th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "seed softmax");
+  th_check_close("seed softmax dim=1 vs golden", &y, golden, tol4);
+  th_check_close("seed softmax dim=1 vs double", &y, ref_softmax(xv, 2, shape, 1),
+                 th_tol_for(SEQK_DTYPE_F32));
+  th_poison(&y);
+  th_expect_status(ctx, seqk_softmax(ctx, &x, -1, &y), SEQK_STATUS_SUCCESS, NULL, "seed dim=-1");
+  th_check_close("seed softmax dim=-1 vs golden", &y, golden, tol4);
+}
+
+static void test_rows_sum_to_one(seqk_context_t ctx, th_rng *rng) {
+  const int64_t shape[2] = {4, 37};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  seqk_tensor y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  th_fill_normal(&x, rng, 3.0);
+  th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "sum to one");
+  for (int64_t r = 0; r < shape[0]; ++r) {
+    double sum = 0.0;
+    int in_range = 1;
+    for (int64_t j = 0; j < shape[1]; ++j) {
+      const double p = th_get(&y, r * shape[1] + j);
+      sum += p;
+      in_range &= p > 0.0 && p < 1.0;
+    }
+    TH_CHECK(fabs(sum - 1.0) < 1e-5, "row %lld sums to %.9g", (long long)r, sum);
+    TH_CHECK(in_range, "row %lld has a probability outside (0, 1)", (long long)r);
+  }
+}
+
+static void test_shift_invariance(seqk_context_t ctx, th_rng *rng) {
+  /* Inputs on a 1/64 grid, so that x + 1000 is exact in f32 and the shift is the only change. */
+  const int64_t shape[2] = {5, 19};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  seqk_tensor xs = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  seqk_tensor y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  for (int64_t i = 0; i < th_numel(&x); ++i) {
+    const double v = (double)th_rng_int(rng, -256, 256) / 64.0;
+    th_set(&x, i, v);
+    th_set(&xs, i, v + 1000.0);
+  }
+  const double *ref = ref_softmax(th_to_doubles(&x), 2, shape, 1);
+  th_expect_status(ctx, seqk_softmax(ctx, &xs, 1, &y), SEQK_STATUS_SUCCESS, NULL, "shifted");
+  th_check_close("softmax(x + 1000) == softmax(x)", &y, ref, th_tol_for(SEQK_DTYPE_F32));
+  /* Large magnitudes must not overflow: softmax([1000, 1001, 1002]) is finite. */
+  const int64_t s3[1] = {3};
+  const double big[3] = {1000, 1001, 1002}, small[3] = {0, 1, 2};
+  seqk_tensor b = th_tensor_new(SEQK_DTYPE_F32, 1, s3), yb = th_tensor_new(SEQK_DTYPE_F32, 1, s3);
+  th_fill_values(&b, big);
+  th_expect_status(ctx, seqk_softmax(ctx, &b, 0, &yb), SEQK_STATUS_SUCCESS, NULL, "large inputs");
+  th_check_close("softmax of large inputs", &yb, ref_softmax(small, 1, s3, 0),
+                 th_tol_for(SEQK_DTYPE_F32));
+}
+
+static void test_every_dim(seqk_context_t ctx, th_rng *rng) {
+  const int64_t s3[3] = {3, 5, 7}, s4[4] = {2, 3, 4, 5};
+  const int64_t pad3[3] = {1, 2, 3}, pad4[4] = {2, 1, 0, 3};
+  const int64_t ypad3[3] = {0, 1, 1}, ypad4[4] = {1, 0, 2, 1};
+  char what[96];
+  for (int32_t nd = 3; nd <= 4; ++nd) {
+    const int64_t *shape = nd == 3 ? s3 : s4;
+    seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, nd, shape);
+    seqk_tensor y = th_tensor_new(SEQK_DTYPE_F32, nd, shape);
+    seqk_tensor xs = th_tensor_strided(SEQK_DTYPE_F32, nd, shape, nd == 3 ? pad3 : pad4, 2);
+    seqk_tensor ys = th_tensor_strided(SEQK_DTYPE_F32, nd, shape, nd == 3 ? ypad3 : ypad4, 3);
+    th_fill_normal(&x, rng, 2.0);
+    th_fill_normal(&xs, rng, 2.0);
+    for (int32_t dim = -nd; dim < nd; ++dim) {
+      snprintf(what, sizeof what, "%d-D contiguous dim=%d", (int)nd, (int)dim);
+      check_softmax(ctx, &x, dim, &y, th_tol_for(SEQK_DTYPE_F32), what);
+      snprintf(what, sizeof what, "%d-D strided x and y dim=%d", (int)nd, (int)dim);
+      check_softmax(ctx, &xs, dim, &ys, th_tol_for(SEQK_DTYPE_F32), what);
+      snprintf(what, sizeof what, "%d-D strided x, contiguous y dim=%d", (int)nd, (int)dim);
+      check_softmax(ctx, &xs, dim, &y, th_tol_for(SEQK_DTYPE_F32), what);
+    }
+  }
+  /* A transposed view: x.stride of dim 0 smaller than dim 1. */
+  const int64_t base_shape[2] = {6, 4};
+  seqk_tensor base = th_tensor_new(SEQK_DTYPE_F32, 2, base_shape);
+  th_fill_normal(&base, rng, 1.5);
+  seqk_tensor xt = base;
+  xt.shape[0] = 4; xt.shape[1] = 6; xt.stride[0] = 1; xt.stride[1] = 4;
+  seqk_tensor yt = th_tensor_new(SEQK_DTYPE_F32, 2, xt.shape);
+  check_softmax(ctx, &xt, 1, &yt, th_tol_for(SEQK_DTYPE_F32), "transposed x dim=1");
+  check_softmax(ctx, &xt, 0, &yt, th_tol_for(SEQK_DTYPE_F32), "transposed x dim=0");
+}
+
+static void test_in_place(seqk_context_t ctx, th_rng *rng) {
+  const int64_t shape[3] = {3, 4, 9}, pad[3] = {1, 0, 2};
+  for (int32_t dim = 0; dim < 3; ++dim) {
+    seqk_tensor x = th_tensor_strided(SEQK_DTYPE_F32, 3, shape, pad, 2);
+    th_fill_normal(&x, rng, 2.0);
+    const double *ref = ref_softmax(th_to_doubles(&x), 3, shape, dim);
+    seqk_tensor y = x;   /* the same view */
+    th_expect_status(ctx, seqk_softmax(ctx, &x, dim, &y), SEQK_STATUS_SUCCESS, NULL, "in place");
+    th_check_close("softmax in place", &x, ref, th_tol_for(SEQK_DTYPE_F32));
+  }
+}
+
+static void test_infinities(seqk_context_t ctx) {
+  /* Row 0 all -inf -> NaN (as torch); row 1 has one -inf -> exactly 0 there. */
+  const int64_t shape[2] = {3, 4};
+  const double xv[12] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                         0.5, -INFINITY, 1.0, -2.0,
+                         1.0, 2.0, 3.0, 4.0};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape), y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  th_fill_values(&x, xv);
+  double ref[12];
+  const double *r1 = ref_softmax(xv + 4, 2, (const int64_t[2]){2, 4}, 1);
+  for (int j = 0; j < 4; ++j) ref[j] = NAN;
+  memcpy(ref + 4, r1, 8 * sizeof(double));
+  th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "infinities");
+  th_check_close("all -inf row is NaN, -inf entry is 0", &y, ref, th_tol_for(SEQK_DTYPE_F32));
+  TH_CHECK(th_get(&y, 5) == 0.0, "a -inf score must give exactly 0, got %g", th_get(&y, 5));
+}
+
+static void test_half_types(seqk_context_t ctx, th_rng *rng) {
+  const seqk_dtype dts[2] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
+  const int64_t shape[3] = {5, 33, 3}, pad[3] = {1, 3, 0};
+  char what[64];
+  for (int t = 0; t < 2; ++t) {
+    seqk_tensor x = th_tensor_strided(dts[t], 3, shape, pad, 1);
+    seqk_tensor y = th_tensor_new(dts[t], 3, shape);
+    th_fill_normal(&x, rng, 2.0);
+    for (int32_t dim = 0; dim < 3; ++dim) {
+      snprintf(what, sizeof what, "%s dim=%d", t ? "bf16" : "f16", (int)dim);
+      check_softmax(ctx, &x, dim, &y, th_tol_for(dts[t]), what);
+    }
+    seqk_tensor xi = th_tensor_new(dts[t], 3, shape);
+    th_fill_normal(&xi, rng, 2.0);
+    const double *ref = ref_softmax(th_to_doubles(&xi), 3, shape, 1);
+    th_expect_status(ctx, seqk_softmax(ctx, &xi, 1, &xi), SEQK_STATUS_SUCCESS, NULL, "half in place");
+    th_check_close(t ? "bf16 in place" : "f16 in place", &xi, ref, th_tol_for(dts[t]));
+  }
+}
+
+static void test_row_lengths(seqk_context_t ctx, th_rng *rng) {
+  const int64_t s1[2] = {4, 1};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, s1), y = th_tensor_new(SEQK_DTYPE_F32, 2, s1);
+  th_fill_normal(&x, rng, 10.0);
+  const double ones[4] = {1, 1, 1, 1};
+  th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "length 1");
+  th_check_close("rows of length 1 are 1", &y, ones, (th_tol){0, 0});
+  /* dim 0 of a [1, 7] tensor: every slice has length 1 too. */
+  const int64_t s2[2] = {1, 7};
+  seqk_tensor x2 = th_tensor_new(SEQK_DTYPE_F32, 2, s2), y2 = th_tensor_new(SEQK_DTYPE_F32, 2, s2);
+  th_fill_normal(&x2, rng, 10.0);
+  check_softmax(ctx, &x2, 0, &y2, (th_tol){0, 0}, "slices of length 1 along dim 0");
+
+  const int64_t slong[2] = {2, 100000};
+  seqk_tensor xl = th_tensor_new(SEQK_DTYPE_F32, 2, slong);
+  seqk_tensor yl = th_tensor_new(SEQK_DTYPE_F32, 2, slong);
+  th_fill_uniform(&xl, rng, -6.0, 6.0);
+  check_softmax(ctx, &xl, -1, &yl, th_tol_for(SEQK_DTYPE_F32), "rows of length 100000");
+}
+
+static void test_empty(seqk_context_t ctx) {
+  const int64_t s0[2] = {0, 3}, s1[2] = {3, 0};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, s0), y = th_tensor_new(SEQK_DTYPE_F32, 2, s0);
+  th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "0 rows");
+  seqk_tensor x1 = th_tensor_new(SEQK_DTYPE_F32, 2, s1), y1 = th_tensor_new(SEQK_DTYPE_F32, 2, s1);
+  th_expect_status(ctx, seqk_softmax(ctx, &x1, 1, &y1), SEQK_STATUS_SUCCESS, NULL, "0-length rows");
+  th_expect_status(ctx, seqk_softmax(ctx, &x1, 0, &y1), SEQK_STATUS_SUCCESS, NULL, "0-length dim 0");
+}
+
+/* The last error names `arg` as a whole token: "o" in "output o overlaps q", but not the "o" inside
+   "attention" or "o_a", so a one-letter argument name cannot match the op's own name. */
+static int names_arg(const char *msg, const char *arg) {
+  const size_t n = strlen(arg);
+  for (const char *p = strstr(msg, arg); p; p = strstr(p + 1, arg)) {
+    const int before = p == msg || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+    const int after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+    if (before && after) return 1;
+  }
+  return 0;
+}
+
+/* One rejected call: the right status, a message naming `needle`, and `guard` (the memory the
+   output lives in, as a CPU descriptor) byte-for-byte unchanged. */
+static void expect_bad(seqk_context_t ctx, seqk_status got, const char *needle, const char *what,
+                       const th_snapshot *guard) {
+  const char *msg = seqk_context_last_error(ctx);
+  th_expect_status(ctx, got, SEQK_STATUS_INVALID_VALUE, NULL, what);
+  TH_CHECK(names_arg(msg, needle), "%s: last error \"%s\" does not name %s", what, msg, needle);
+  TH_CHECK(th_snapshot_unchanged(guard), "%s: the output was written", what);
+}
+
+static void test_bad_input(seqk_context_t ctx, th_rng *rng) {
+  const int64_t shape[2] = {3, 4}, other[2] = {3, 3}, s3[3] = {3, 4, 1}, buf_shape[1] = {40};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  seqk_tensor y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  th_fill_normal(&x, rng, 1.0);
+  th_poison(&y);
+  const th_snapshot g = th_snapshot_take(&y);
+
+  TH_CHECK(seqk_softmax(NULL, &x, 1, &y) == SEQK_STATUS_INVALID_VALUE, "NULL ctx accepted");
+  TH_CHECK(th_snapshot_unchanged(&g), "NULL ctx: y written");
+  expect_bad(ctx, seqk_softmax(ctx, NULL, 1, &y), "x", "NULL x", &g);
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, NULL), "y", "NULL y", &g);
+  seqk_tensor t = x;
+  t.data = NULL;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 1, &y), "x", "x data NULL", &g);
+  t = y;
+  t.data = NULL;
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, &t), "y", "y data NULL", &g);
+  t = x;
+  t.ndim = 0;
+  seqk_tensor y0 = y;
+  y0.ndim = 0;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 0, &y0), "x.ndim", "scalar x", &g);
+  t = x;
+  t.ndim = 7;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 0, &y), "x", "x.ndim 7", &g);
+  t = x;
+  t.ndim = -1;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 0, &y), "x", "x.ndim -1 (bad view)", &g);
+  expect_bad(ctx, seqk_softmax(ctx, &x, 2, &y), "dim", "dim=2 for ndim 2", &g);
+  expect_bad(ctx, seqk_softmax(ctx, &x, -3, &y), "dim", "dim=-3 for ndim 2", &g);
+  t = y;
+  t.shape[1] = other[1];
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, &t), "y", "y shape mismatch", &g);
+  t = y;
+  t.ndim = 3;
+  t.shape[2] = s3[2];
+  t.stride[2] = 1;
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, &t), "y", "y ndim mismatch", &g);
+  t = y;
+  t.dtype = SEQK_DTYPE_F16;
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, &t), "y", "y dtype mismatch", &g);
+  t = x;
+  t.dtype = SEQK_DTYPE_I32;
+  seqk_tensor yi = y;
+  yi.dtype = SEQK_DTYPE_I32;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 1, &yi), "x", "I32 x", &g);
+  t = x;
+  t.dtype = (seqk_dtype)9;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 1, &y), "x", "unknown dtype", &g);
+  t = y;
+  t.device = SEQK_DEVICE_CUDA;
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, &t), "y", "y on CUDA, x on CPU", &g);
+  t = x;
+  t.device = SEQK_DEVICE_CUDA;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 1, &y), "x", "x on CUDA, y on CPU", &g);
+  t = x;
+  t.shape[0] = -1;
+  expect_bad(ctx, seqk_softmax(ctx, &t, 1, &y), "x", "negative extent", &g);
+  t = y;
+  t.stride[1] = 0;
+  expect_bad(ctx, seqk_softmax(ctx, &x, 1, &t), "y", "y with overlapping elements", &g);
+
+  /* y partially overlapping x inside one buffer. */
+  seqk_tensor buf = th_tensor_new(SEQK_DTYPE_F32, 1, buf_shape);
+  th_fill_normal(&buf, rng, 1.0);
+  const th_snapshot gb = th_snapshot_take(&buf);
+  seqk_tensor xb = seqk_tensor_view(buf.data, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape);
+  seqk_tensor yb = seqk_tensor_view((float *)buf.data + 2, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape);
+  expect_bad(ctx, seqk_softmax(ctx, &xb, 1, &yb), "y", "y partially overlaps x", &gb);
+  /* Same data pointer, different strides: not an exact alias. */
+  seqk_tensor yt = xb;
+  yt.shape[0] = 4; yt.shape[1] = 3; yt.stride[0] = 1; yt.stride[1] = 4;
+  seqk_tensor xt = xb;
+  xt.shape[0] = 4; xt.shape[1] = 3; xt.stride[0] = 3; xt.stride[1] = 1;
+  expect_bad(ctx, seqk_softmax(ctx, &xt, 1, &yt), "y", "same pointer, other strides", &gb);
+}
+
+int main(void) {
+  seqk_context_t ctx = th_context();
+  th_rng rng;
+  th_rng_seed(&rng, 620);
+  test_seed_golden(ctx);
+  test_rows_sum_to_one(ctx, &rng);
+  test_shift_invariance(ctx, &rng);
+  test_every_dim(ctx, &rng);
+  test_in_place(ctx, &rng);
+  test_infinities(ctx);
+  test_half_types(ctx, &rng);
+  test_row_lengths(ctx, &rng);
+  test_empty(ctx);
+  test_bad_input(ctx, &rng);
+  seqk_context_destroy(ctx);
+  return th_finish();
+}
