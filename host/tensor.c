@@ -43,6 +43,14 @@ seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device, i
   return t;
 }
 
+seqk_tensor seqk_tensor_view_strided(void *data, seqk_dtype dtype, seqk_device device,
+                                     int32_t ndim, const int64_t *shape, const int64_t *stride) {
+  seqk_tensor t = seqk_tensor_view(data, dtype, device, ndim, shape);
+  if (t.ndim > 0 && !stride) t.ndim = -1;
+  for (int32_t i = 0; i < t.ndim; ++i) t.stride[i] = stride[i];
+  return t;
+}
+
 /* ---- allocation records --------------------------------------------------------------------- */
 
 static seqk_status record_allocation(seqk_context_t ctx, void *data, seqk_device device) {

@@ -119,6 +119,13 @@ SEQK_API size_t seqk_dtype_size(seqk_dtype dtype);
 SEQK_API seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device,
                                       int32_t ndim, const int64_t *shape);
 
+/* A descriptor of caller-owned memory with the given strides (in elements): transposes, slices
+   and [B,S,H,D] buffers seen as [B,H,S,D] without copying. Like seqk_tensor_view, nothing is
+   checked here; a NULL stride with ndim > 0 gives ndim = -1. */
+SEQK_API seqk_tensor seqk_tensor_view_strided(void *data, seqk_dtype dtype, seqk_device device,
+                                              int32_t ndim, const int64_t *shape,
+                                              const int64_t *stride);
+
 /* Allocates a contiguous tensor (uninitialised contents) on the CPU (malloc) or the current CUDA
    device (cudaMalloc), recorded in ctx so that seqk_tensor_free and seqk_context_destroy can
    release it. A tensor with zero elements gets data == NULL. *out is written only on success.

@@ -46,6 +46,13 @@ static void test_view_and_alloc(seqk_context_t ctx) {
   TH_CHECK(v.ndim == 3 && v.stride[0] == 12 && v.stride[1] == 4 && v.stride[2] == 1, "view strides");
   TH_CHECK(seqk_tensor_view(NULL, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 7, shape).ndim == -1, "view ndim 7");
   TH_CHECK(seqk_tensor_view(NULL, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, NULL).ndim == -1, "view NULL shape");
+  const int64_t transposed[3] = {1, 2, 6};
+  seqk_tensor vs = seqk_tensor_view_strided((void *)0x1000, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 3, shape,
+                                            transposed);
+  TH_CHECK(vs.ndim == 3 && vs.device == SEQK_DEVICE_CUDA && vs.shape[2] == 4 && vs.stride[0] == 1 &&
+           vs.stride[1] == 2 && vs.stride[2] == 6, "strided view");
+  TH_CHECK(seqk_tensor_view_strided(NULL, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape, NULL).ndim == -1,
+           "strided view with NULL strides");
   seqk_tensor s = seqk_tensor_view((void *)0x1000, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 0, NULL);
   TH_CHECK(s.ndim == 0, "scalar view");
   TH_CHECK(seqk_dtype_size(SEQK_DTYPE_F32) == 4 && seqk_dtype_size(SEQK_DTYPE_F16) == 2 &&

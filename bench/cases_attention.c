@@ -1,0 +1,176 @@
+/*
+ * cases_attention.c - attention cases: the standard sweep (FlashAttention's: B*S = 16384, hidden
+ * 2048, D in {64, 128}, S from 512 to 16k, causal and not), llm.c's shape, grouped-query decode,
+ * and nn.MultiheadAttention forward. FLOPs = 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk.
+ * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run.
+ *
+ * Large shapes are validated on a slice: batch 0, head 0, the last rows of the queries, against
+ * the CPU reference over all keys. With causal aligned bottom-right, the last r query rows over
+ * all Sk keys see exactly what they see in the full problem, so the slice is a faithful check.
+ */
+#include "bench_core.h"
+
+#include <stdio.h>
+
+#define MAX_SETS 8
+
+typedef struct attention_arg {
+  seqk_tensor q[MAX_SETS], k[MAX_SETS], v[MAX_SETS], o;
+  seqk_tensor q_cpu, k_cpu, v_cpu, ref, o_slice;
+  seqk_attention_params params;
+  int64_t check_rows;
+} attention_arg;
+
+static seqk_status attention_run_algo(bench *b, attention_arg *a, int set, seqk_attention_algo algo) {
+  seqk_attention_params p = a->params;
+  p.algo = algo;
+  return seqk_attention(b->ctx, &p, &a->q[set], &a->k[set], &a->v[set], &a->o, NULL);
+}
+
+static seqk_status attention_run(bench *b, void *p, int set) {
+  return attention_run_algo(b, (attention_arg *)p, set, SEQK_ATTENTION_ALGO_AUTO);
+}
+
+static seqk_status attention_run_unfused(bench *b, void *p, int set) {
+  return attention_run_algo(b, (attention_arg *)p, set, SEQK_ATTENTION_ALGO_UNFUSED);
+}
+
+/* A [1,1,rows,last] view of t at batch 0, head 0, starting at row `row0`. */
+static seqk_tensor head_slice(const seqk_tensor *t, int64_t row0, int64_t rows) {
+  seqk_tensor s = *t;
+  s.shape[0] = 1;
+  s.shape[1] = 1;
+  s.shape[2] = rows;
+  s.data = (char *)t->data + row0 * t->stride[2] * (int64_t)seqk_dtype_size(t->dtype);
+  return s;
+}
+
+static seqk_status attention_reference(bench *b, void *p) {
+  attention_arg *a = (attention_arg *)p;
+  int64_t Sq = a->q_cpu.shape[2];
+  seqk_tensor q = head_slice(&a->q_cpu, Sq - a->check_rows, a->check_rows);
+  seqk_tensor k = head_slice(&a->k_cpu, 0, a->k_cpu.shape[2]);
+  seqk_tensor v = head_slice(&a->v_cpu, 0, a->v_cpu.shape[2]);
+  return seqk_attention(b->ctx, &a->params, &q, &k, &v, &a->ref, NULL);
+}
+
+/* Small shapes: the whole problem. */
+static seqk_status attention_reference_full(bench *b, void *p) {
+  attention_arg *a = (attention_arg *)p;
+  return seqk_attention(b->ctx, &a->params, &a->q_cpu, &a->k_cpu, &a->v_cpu, &a->ref, NULL);
+}
+
+static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int64_t H,
+                           int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal) {
+  char name[160];
+  snprintf(name, sizeof name, "attention%s %s B=%lld H=%lld/%lld Sq=%lld Sk=%lld D=%lld%s", label,
+           bench_dtype_name(dt), (long long)B, (long long)H, (long long)Hk, (long long)Sq, (long long)Sk,
+           (long long)D, causal ? " causal" : "");
+  if (!bench_selected(b, name)) return;
+  attention_arg a;
+  int64_t qs[4] = {B, H, Sq, D}, ks[4] = {B, Hk, Sk, D};
+  double esize = (double)seqk_dtype_size(dt);
+  double in_bytes = ((double)B * H * Sq * D + 2.0 * B * Hk * Sk * D) * esize;
+  int sets = bench_input_sets(b, in_bytes);
+  a.q_cpu = bench_cpu_random(b, dt, 4, qs, 10, 1.0);
+  a.k_cpu = bench_cpu_random(b, dt, 4, ks, 11, 1.0);
+  a.v_cpu = bench_cpu_random(b, dt, 4, ks, 12, 1.0);
+  for (int s = 0; s < sets; ++s) {
+    a.q[s] = bench_to_device(b, &a.q_cpu);
+    a.k[s] = bench_to_device(b, &a.k_cpu);
+    a.v[s] = bench_to_device(b, &a.v_cpu);
+  }
+  a.o = bench_device_empty(b, dt, 4, qs);
+  a.params = (seqk_attention_params){0};
+  a.params.causal = causal;
+  a.check_rows = Sq < 32 ? Sq : 32;
+  if (b->small) {
+    a.ref = bench_cpu_empty(b, dt, 4, qs);
+    a.o_slice = a.o;
+  } else {
+    int64_t rs[4] = {1, 1, a.check_rows, D};
+    a.ref = bench_cpu_empty(b, dt, 4, rs);
+    a.o_slice = head_slice(&a.o, Sq - a.check_rows, a.check_rows);
+  }
+  double flops = 4.0 * B * H * Sq * Sk * D * (causal && Sq == Sk ? 0.5 : 1.0);
+  double kv_bytes = 2.0 * B * Hk * Sk * D * esize;
+  int decode = Sq == 1;
+  bench_case c = {name, dt, decode ? kv_bytes : flops, decode, sets, attention_run,
+                  b->small ? attention_reference_full : attention_reference, &a.o_slice, &a.ref,
+                  attention_run_unfused, "unfused", NULL};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
+/* ---- nn.MultiheadAttention forward ---------------------------------------------------------- */
+
+typedef struct mha_arg {
+  seqk_mha_weights w, w_cpu;
+  seqk_tensor x[MAX_SETS], out, x_cpu, ref;
+  int32_t heads, causal;
+} mha_arg;
+
+static seqk_status mha_run(bench *b, void *p, int set) {
+  mha_arg *a = (mha_arg *)p;
+  return seqk_mha_forward(b->ctx, &a->w, a->heads, a->causal, &a->x[set], &a->x[set], &a->x[set],
+                          &a->out, NULL);
+}
+
+static seqk_status mha_reference(bench *b, void *p) {
+  mha_arg *a = (mha_arg *)p;
+  return seqk_mha_forward(b->ctx, &a->w_cpu, a->heads, a->causal, &a->x_cpu, &a->x_cpu, &a->x_cpu,
+                          &a->ref, NULL);
+}
+
+static void mha_case(bench *b, seqk_dtype dt, int64_t B, int64_t S, int64_t E, int32_t heads,
+                     int causal) {
+  char name[160];
+  snprintf(name, sizeof name, "mha_forward %s B=%lld S=%lld E=%lld heads=%d%s", bench_dtype_name(dt),
+           (long long)B, (long long)S, (long long)E, (int)heads, causal ? " causal" : "");
+  if (!bench_selected(b, name)) return;
+  mha_arg a;
+  int64_t xs[3] = {B, S, E}, wi[2] = {3 * E, E}, bi[1] = {3 * E}, wo[2] = {E, E}, bo[1] = {E};
+  int sets = bench_input_sets(b, (double)B * S * E * (double)seqk_dtype_size(dt));
+  double wscale = 1.0 / (double)E;
+  a.heads = heads;
+  a.causal = causal;
+  a.w_cpu.in_proj_weight = bench_cpu_random(b, dt, 2, wi, 20, wscale * 8);
+  a.w_cpu.in_proj_bias = bench_cpu_random(b, dt, 1, bi, 21, 0.1);
+  a.w_cpu.out_proj_weight = bench_cpu_random(b, dt, 2, wo, 22, wscale * 8);
+  a.w_cpu.out_proj_bias = bench_cpu_random(b, dt, 1, bo, 23, 0.1);
+  a.w.in_proj_weight = bench_to_device(b, &a.w_cpu.in_proj_weight);
+  a.w.in_proj_bias = bench_to_device(b, &a.w_cpu.in_proj_bias);
+  a.w.out_proj_weight = bench_to_device(b, &a.w_cpu.out_proj_weight);
+  a.w.out_proj_bias = bench_to_device(b, &a.w_cpu.out_proj_bias);
+  a.x_cpu = bench_cpu_random(b, dt, 3, xs, 24, 1.0);
+  for (int s = 0; s < sets; ++s) a.x[s] = bench_to_device(b, &a.x_cpu);
+  a.out = bench_device_empty(b, dt, 3, xs);
+  a.ref = bench_cpu_empty(b, dt, 3, xs);
+  double flops = 2.0 * B * S * E * E * 4 + 4.0 * B * S * S * E * (causal ? 0.5 : 1.0);
+  bench_case c = {name, dt, flops, 0, sets, mha_run, mha_reference, &a.out, &a.ref, NULL, NULL,
+                  b->small ? NULL : "validated on the whole output"};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
+void bench_cases_attention(bench *b) {
+  const seqk_dtype half[2] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
+  if (b->small) {
+    attention_case(b, "", SEQK_DTYPE_F16, 2, 4, 2, 33, 47, 64, 1);
+    attention_case(b, "", SEQK_DTYPE_BF16, 1, 2, 2, 40, 40, 128, 0);
+    attention_case(b, "", SEQK_DTYPE_F32, 2, 3, 1, 17, 9, 32, 1);
+    attention_case(b, " decode", SEQK_DTYPE_F16, 1, 8, 2, 1, 300, 128, 0);
+    mha_case(b, SEQK_DTYPE_F32, 2, 5, 12, 3, 0);
+    return;
+  }
+  for (int d = 0; d < 2; ++d)
+    for (int hd = 64; hd <= 128; hd *= 2)
+      for (int64_t S = 512; S <= 16384; S *= 2)
+        for (int causal = 0; causal <= 1; ++causal)
+          attention_case(b, "", half[d], 16384 / S, 2048 / hd, 2048 / hd, S, S, hd, causal);
+  attention_case(b, " llm.c", SEQK_DTYPE_BF16, 8, 12, 12, 1024, 1024, 64, 1);
+  attention_case(b, " llm.c", SEQK_DTYPE_F32, 8, 12, 12, 1024, 1024, 64, 1);
+  for (int64_t Sk = 1024; Sk <= 131072; Sk *= 4)
+    attention_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, Sk, 128, 0);
+  mha_case(b, SEQK_DTYPE_F16, 8, 1024, 1024, 16, 1);
+}
