@@ -27,12 +27,9 @@ enum { B = 2, T = 5, IN = 6, OUT = 4 };
 /* kernel[i]^T: a [OUT, IN] view of the [IN, OUT] block kernel[i]. Element (o, a) of the view is
    kernel[i][a][o], at offset a*OUT + o: so stride 1 along o and OUT along a. */
 static seqk_tensor kernel_transposed(const seqk_tensor *kernel, int i) {
-  const int64_t shape[2] = {OUT, IN};
+  const int64_t shape[2] = {OUT, IN}, stride[2] = {1, OUT};
   char *block = (char *)kernel->data + (size_t)i * IN * OUT * seqk_dtype_size(kernel->dtype);
-  seqk_tensor w = seqk_tensor_view(block, kernel->dtype, kernel->device, 2, shape);
-  w.stride[0] = 1;
-  w.stride[1] = OUT;
-  return w;
+  return seqk_tensor_view_strided(block, kernel->dtype, kernel->device, 2, shape, stride);
 }
 
 /* A contiguous [B, T, F] tensor seen as [B, 1, T, F]: one attention head. */

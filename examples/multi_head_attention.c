@@ -38,13 +38,8 @@ static seqk_tensor rows(const seqk_tensor *t, int64_t r0, int64_t n) {
 /* A contiguous [B, S, H*DK] tensor seen as [B, H, S, DK]: x.view(B, S, H, DK).transpose(1, 2).
    Element (b, h, s, d) is at b*S*E + s*E + h*DK + d. */
 static seqk_tensor heads_view(const seqk_tensor *t) {
-  const int64_t shape[4] = {B, H, S, DK};
-  seqk_tensor v = seqk_tensor_view(t->data, t->dtype, t->device, 4, shape);
-  v.stride[0] = S * E;
-  v.stride[1] = DK;
-  v.stride[2] = E;
-  v.stride[3] = 1;
-  return v;
+  const int64_t shape[4] = {B, H, S, DK}, stride[4] = {S * E, DK, E, 1};
+  return seqk_tensor_view_strided(t->data, t->dtype, t->device, 4, shape, stride);
 }
 
 enum { IN_X, IN_PROJ_W, IN_PROJ_B, OUT_PROJ_W, OUT_PROJ_B, N_IN };
