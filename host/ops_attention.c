@@ -29,19 +29,16 @@ static seqk_status check_finite_scale(seqk_context_t ctx, const char *op, const 
   return SEQK_STATUS_SUCCESS;
 }
 
-/* Checks a list of tensors of one op: each a float tensor of the given ndim, with the first one's
-   dtype and device. */
-static seqk_status check_float_group(seqk_context_t ctx, const char *op, int32_t ndim, int n,
-                                     const char *const *names, const seqk_tensor *const *ts) {
+/* Checks the tensors of one op (all required): each a float tensor of the given ndim, with the
+   first one's dtype and device. */
+static seqk_status check_float_group(seqk_context_t ctx, const char *op, int32_t ndim,
+                                     const seqk_arg *args, int n) {
   for (int i = 0; i < n; ++i) {
-    SEQK_TRY(seqk__check_float_tensor(ctx, op, names[i], ts[i]));
-    SEQK_TRY(seqk__check_ndim(ctx, op, names[i], ts[i], ndim));
+    SEQK_TRY(seqk__check_float_tensor(ctx, op, args[i].name, args[i].t));
+    SEQK_TRY(seqk__check_ndim(ctx, op, args[i].name, args[i].t, ndim));
   }
-  for (int i = 1; i < n; ++i) {
-    SEQK_TRY(seqk__check_same_dtype(ctx, op, names[0], ts[0], names[i], ts[i]));
-    SEQK_TRY(seqk__check_same_device(ctx, op, names[0], ts[0], names[i], ts[i]));
-  }
-  return SEQK_STATUS_SUCCESS;
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args, n));
+  return seqk__check_same_device_all(ctx, op, args, n);
 }
 
 /* ---- softmax ---------------------------------------------------------------------------------- */
@@ -120,10 +117,9 @@ seqk_status seqk_merge_heads(seqk_context_t ctx, const seqk_tensor *x, seqk_tens
 seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, const seqk_tensor *k,
                                   float scale, int32_t causal, seqk_tensor *s) {
   static const char op[] = "attention_scores";
-  static const char *const names[] = {"q", "k", "s"};
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
-  const seqk_tensor *const ts[] = {q, k, s};
-  SEQK_TRY(check_float_group(ctx, op, 4, 3, names, ts));
+  const seqk_arg args[] = {{"q", q}, {"k", k}, {"s", s}}; /* inputs first */
+  SEQK_TRY(check_float_group(ctx, op, 4, args, SEQK_COUNT(args)));
   const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
   const int64_t Hk = k->shape[1], Sk = k->shape[2];
   SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 0, B, "q.shape[0]"));
@@ -133,8 +129,7 @@ seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, cons
   const int64_t s_shape[4] = {B, H, Sq, Sk};
   SEQK_TRY(seqk__check_shape(ctx, op, "s", s, 4, s_shape));
   SEQK_TRY(seqk__check_output(ctx, op, "s", s));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "s", s, "q", q));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "s", s, "k", k));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "s", s, args, 2));
 
   if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_attention_scores(ctx, q, k, scale, causal, s);
@@ -143,10 +138,9 @@ seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, cons
 seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, const seqk_tensor *v,
                                   seqk_tensor *o) {
   static const char op[] = "attention_values";
-  static const char *const names[] = {"p", "v", "o"};
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
-  const seqk_tensor *const ts[] = {p, v, o};
-  SEQK_TRY(check_float_group(ctx, op, 4, 3, names, ts));
+  const seqk_arg args[] = {{"p", p}, {"v", v}, {"o", o}}; /* inputs first */
+  SEQK_TRY(check_float_group(ctx, op, 4, args, SEQK_COUNT(args)));
   const int64_t B = p->shape[0], H = p->shape[1], Sq = p->shape[2], Sk = p->shape[3];
   const int64_t Hk = v->shape[1], Dv = v->shape[3];
   SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 0, B, "p.shape[0]"));
@@ -155,8 +149,7 @@ seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, cons
   const int64_t o_shape[4] = {B, H, Sq, Dv};
   SEQK_TRY(seqk__check_shape(ctx, op, "o", o, 4, o_shape));
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "p", p));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "v", v));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, args, 2));
 
   if (p->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_attention_values(ctx, p, v, o);
@@ -181,15 +174,15 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
                            const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                            seqk_tensor *o, seqk_tensor *lse) {
   static const char op[] = "attention";
-  static const char *const names[] = {"q", "k", "v", "o"};
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
   const seqk_attention_params defaults = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
   const seqk_attention_params *p = params ? params : &defaults;
 
-  const seqk_tensor *const ts[] = {q, k, v, o};
-  SEQK_TRY(check_float_group(ctx, op, 4, 4, names, ts));
-  for (int i = 0; i < 4; ++i)
-    SEQK_TRY(seqk__check_last_dim_contiguous(ctx, op, names[i], ts[i]));
+  const seqk_arg args[] = {{"q", q}, {"k", k}, {"v", v}, {"o", o}}; /* inputs first */
+  enum { N_INPUTS = 3 };
+  SEQK_TRY(check_float_group(ctx, op, 4, args, SEQK_COUNT(args)));
+  for (int i = 0; i < SEQK_COUNT(args); ++i)
+    SEQK_TRY(seqk__check_last_dim_contiguous(ctx, op, args[i].name, args[i].t));
   const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
   const int64_t Hk = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
   if (D < 1)
@@ -221,12 +214,11 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
                       "%s: params.algo=%d is not a seqk_attention_algo", op, (int)p->algo);
 
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
-  for (int i = 0; i < 3; ++i) SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, names[i], ts[i]));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, args, N_INPUTS));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse", lse));
   if (seqk__present(lse)) {
     SEQK_TRY(seqk__check_output(ctx, op, "lse", lse));
-    for (int i = 0; i < 3; ++i)
-      SEQK_TRY(seqk__check_no_overlap(ctx, op, "lse", lse, names[i], ts[i]));
+    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, args, N_INPUTS));
   }
 
   if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
@@ -242,6 +234,12 @@ seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
                                  const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse) {
   static const char op[] = "attention_merge";
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  const seqk_tensor *lse_opt = seqk__present_or_null(lse);
+  /* Every tensor, the three o tensors and the three lse tensors; inputs first in each. */
+  const seqk_arg all_args[] = {{"o_a", o_a},     {"lse_a", lse_a}, {"o_b", o_b},
+                               {"lse_b", lse_b}, {"o", o},         {"lse", lse_opt}};
+  const seqk_arg o_args[] = {{"o_a", o_a}, {"o_b", o_b}, {"o", o}};
+  const seqk_arg lse_args[] = {{"lse_a", lse_a}, {"lse_b", lse_b}, {"lse", lse_opt}};
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "o_a", o_a));
   SEQK_TRY(seqk__check_tensor(ctx, op, "lse_a", lse_a));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "o_b", o_b));
@@ -253,37 +251,28 @@ seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
   const int32_t nd = o_a->ndim;
   SEQK_TRY(seqk__check_shape(ctx, op, "o_b", o_b, nd, o_a->shape));
   SEQK_TRY(seqk__check_shape(ctx, op, "o", o, nd, o_a->shape));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "o_a", o_a, "o_b", o_b));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "o_a", o_a, "o", o));
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, o_args, SEQK_COUNT(o_args)));
   /* The lse tensors index the rows: o's shape without its last dim. */
   SEQK_TRY(seqk__check_dtype(ctx, op, "lse_a", lse_a, SEQK_DTYPE_F32));
   SEQK_TRY(seqk__check_shape(ctx, op, "lse_a", lse_a, nd - 1, o_a->shape));
   SEQK_TRY(seqk__check_dtype(ctx, op, "lse_b", lse_b, SEQK_DTYPE_F32));
   SEQK_TRY(seqk__check_shape(ctx, op, "lse_b", lse_b, nd - 1, o_a->shape));
-  const int has_lse = seqk__present(lse);
-  if (has_lse) {
+  if (lse_opt) {
     SEQK_TRY(seqk__check_tensor(ctx, op, "lse", lse));
     SEQK_TRY(seqk__check_dtype(ctx, op, "lse", lse, SEQK_DTYPE_F32));
     SEQK_TRY(seqk__check_shape(ctx, op, "lse", lse, nd - 1, o_a->shape));
   }
-  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "lse_a", lse_a));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "o_b", o_b));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "lse_b", lse_b));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "o", o));
-  if (has_lse) SEQK_TRY(seqk__check_same_device(ctx, op, "o_a", o_a, "lse", lse));
+  SEQK_TRY(seqk__check_same_device_all(ctx, op, all_args, SEQK_COUNT(all_args)));
 
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "o", o, "o_a", o_a));
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "o", o, "o_b", o_b));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse_a", lse_a));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse_b", lse_b));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse", lse));
-  if (has_lse) {
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, lse_args, SEQK_COUNT(lse_args)));
+  if (lse_opt) {
     SEQK_TRY(seqk__check_output(ctx, op, "lse", lse));
     SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "lse", lse, "lse_a", lse_a));
     SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "lse", lse, "lse_b", lse_b));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "lse", lse, "o_a", o_a));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "lse", lse, "o_b", o_b));
+    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, o_args, 2)); /* o_a, o_b */
   }
 
   if (o_a->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);

@@ -14,11 +14,13 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
   static const char op[] = "linear";
   if (!ctx)
     return SEQK_STATUS_INVALID_VALUE;
-  const int has_bias = seqk__present(b);
+  const seqk_tensor *bias = seqk__present_or_null(b);
+  /* Inputs first: y must be disjoint from all of them. */
+  const seqk_arg args[] = {{"x", x}, {"w", w}, {"b", bias}, {"y", y}};
 
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "w", w));
-  if (has_bias)
+  if (bias)
     SEQK_TRY(seqk__check_float_tensor(ctx, op, "b", b));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
 
@@ -30,7 +32,7 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
   SEQK_TRY(seqk__check_ndim(ctx, op, "w", w, 2));
   SEQK_TRY(seqk__check_extent(ctx, op, "w", w, 1, x->shape[last], "x.shape[-1]"));
   const int64_t out_features = w->shape[0];
-  if (has_bias) {
+  if (bias) {
     SEQK_TRY(seqk__check_ndim(ctx, op, "b", b, 1));
     SEQK_TRY(seqk__check_extent(ctx, op, "b", b, 0, out_features, "w.shape[0]"));
   }
@@ -40,20 +42,11 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
   y_shape[last] = out_features;
   SEQK_TRY(seqk__check_shape(ctx, op, "y", y, x->ndim, y_shape));
 
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "w", w));
-  if (has_bias)
-    SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "b", b));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "x", x, "y", y));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "w", w));
-  if (has_bias)
-    SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "b", b));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "x", x, "y", y));
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args, SEQK_COUNT(args)));
+  SEQK_TRY(seqk__check_same_device_all(ctx, op, args, SEQK_COUNT(args)));
 
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "w", w));
-  if (has_bias)
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "b", b));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "y", y, args, 3));
 
   if (x->device == SEQK_DEVICE_CUDA)
     return seqk__cuda_op_not_supported(ctx, op);
@@ -72,22 +65,31 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   if (!w)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: w (the weights) is NULL", op);
 
-  const seqk_tensor *w_in = &w->in_proj_weight, *b_in = &w->in_proj_bias;
-  const seqk_tensor *w_out = &w->out_proj_weight, *b_out = &w->out_proj_bias;
-  const int has_b_in = seqk__present(b_in), has_b_out = seqk__present(b_out);
-  const int want_weights = seqk__present(attn_weights);
+  const seqk_tensor *w_in = &w->in_proj_weight, *w_out = &w->out_proj_weight;
+  /* The optional ones: NULL when absent. */
+  const seqk_tensor *b_in = seqk__present_or_null(&w->in_proj_bias);
+  const seqk_tensor *b_out = seqk__present_or_null(&w->out_proj_bias);
+  const seqk_tensor *attn = seqk__present_or_null(attn_weights);
+  /* Inputs first; they may share memory with each other (self-attention passes one tensor
+     three times), the outputs may share memory with nothing. */
+  const seqk_arg args[] = {
+    {"query", query}, {"key", key}, {"value", value}, {"in_proj_weight", w_in},
+    {"in_proj_bias", b_in}, {"out_proj_weight", w_out}, {"out_proj_bias", b_out},
+    {"out", out}, {"attn_weights", attn},
+  };
+  enum { N_INPUTS = 7 };
 
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "query", query));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "key", key));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "value", value));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_weight", w_in));
-  if (has_b_in)
+  if (b_in)
     SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_bias", b_in));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_weight", w_out));
-  if (has_b_out)
+  if (b_out)
     SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_bias", b_out));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "out", out));
-  if (want_weights)
+  if (attn)
     SEQK_TRY(seqk__check_float_tensor(ctx, op, "attn_weights", attn_weights));
 
   /* query [B,Sq,E] fixes B, Sq and E; key fixes Sk; value must agree with key. */
@@ -122,71 +124,37 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
                       "%s: in_proj_weight.shape[0]=%lld but must be 3*E with E=%lld "
                       "(query.shape[2])", op, (long long)w_in->shape[0], (long long)E);
   SEQK_TRY(seqk__check_extent(ctx, op, "in_proj_weight", w_in, 1, E, "query.shape[2]"));
-  if (has_b_in) {
+  if (b_in) {
     SEQK_TRY(seqk__check_ndim(ctx, op, "in_proj_bias", b_in, 1));
     SEQK_TRY(seqk__check_extent(ctx, op, "in_proj_bias", b_in, 0, w_in->shape[0],
                                 "in_proj_weight.shape[0]"));
   }
   const int64_t square[2] = {E, E};
   SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_weight", w_out, 2, square));
-  if (has_b_out)
+  if (b_out)
     SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_bias", b_out, 1, square));
   const int64_t out_shape[3] = {B, Sq, E};
   SEQK_TRY(seqk__check_shape(ctx, op, "out", out, 3, out_shape));
-  if (want_weights) {
+  if (attn) {
     const int64_t weights_shape[3] = {B, Sq, Sk};
     SEQK_TRY(seqk__check_shape(ctx, op, "attn_weights", attn_weights, 3, weights_shape));
   }
 
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "key", key));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "value", value));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "in_proj_weight", w_in));
-  if (has_b_in)
-    SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "in_proj_bias", b_in));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out_proj_weight", w_out));
-  if (has_b_out)
-    SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out_proj_bias", b_out));
-  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out", out));
-  if (want_weights)
-    SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "attn_weights", attn_weights));
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args, SEQK_COUNT(args)));
+  SEQK_TRY(seqk__check_same_device_all(ctx, op, args, SEQK_COUNT(args)));
 
-  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "key", key));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "value", value));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "in_proj_weight", w_in));
-  if (has_b_in)
-    SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "in_proj_bias", b_in));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "out_proj_weight", w_out));
-  if (has_b_out)
-    SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "out_proj_bias", b_out));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "out", out));
-  if (want_weights)
-    SEQK_TRY(seqk__check_same_device(ctx, op, "query", query, "attn_weights", attn_weights));
-
-  /* Inputs may share memory with each other (self-attention passes one tensor three times);
-     the outputs may share memory with nothing. */
-  const struct { const char *name; const seqk_tensor *t; } inputs[] = {
-    {"query", query}, {"key", key}, {"value", value}, {"in_proj_weight", w_in},
-    {"in_proj_bias", has_b_in ? b_in : NULL}, {"out_proj_weight", w_out},
-    {"out_proj_bias", has_b_out ? b_out : NULL},
-  };
   SEQK_TRY(seqk__check_output(ctx, op, "out", out));
-  if (want_weights)
+  if (attn)
     SEQK_TRY(seqk__check_output(ctx, op, "attn_weights", attn_weights));
-  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; ++i) {
-    if (!inputs[i].t)
-      continue;
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "out", out, inputs[i].name, inputs[i].t));
-    if (want_weights)
-      SEQK_TRY(seqk__check_no_overlap(ctx, op, "attn_weights", attn_weights, inputs[i].name,
-                                      inputs[i].t));
-  }
-  if (want_weights)
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "attn_weights", attn_weights, "out", out));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "out", out, args, N_INPUTS));
+  if (attn) /* also disjoint from out, the entry after the inputs */
+    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args,
+                                           N_INPUTS + 1));
 
   if (query->device == SEQK_DEVICE_CUDA)
     return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_mha_forward(ctx, w, num_heads, causal, query, key, value, out,
-                               want_weights ? attn_weights : NULL);
+                               attn ? attn_weights : NULL);
 }
 
 /* ---- embedding ------------------------------------------------------------------------------ */
@@ -215,13 +183,13 @@ seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
   out_shape[indices->ndim] = table->shape[1];
   SEQK_TRY(seqk__check_shape(ctx, op, "out", out, indices->ndim + 1, out_shape));
 
+  /* Inputs first: out must be disjoint from both. indices has its own dtype. */
+  const seqk_arg args[] = {{"table", table}, {"indices", indices}, {"out", out}};
   SEQK_TRY(seqk__check_same_dtype(ctx, op, "table", table, "out", out));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "table", table, "indices", indices));
-  SEQK_TRY(seqk__check_same_device(ctx, op, "table", table, "out", out));
+  SEQK_TRY(seqk__check_same_device_all(ctx, op, args, SEQK_COUNT(args)));
 
   SEQK_TRY(seqk__check_output(ctx, op, "out", out));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "out", out, "table", table));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "out", out, "indices", indices));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "out", out, args, 2));
 
   if (table->device == SEQK_DEVICE_CUDA)
     return seqk__cuda_op_not_supported(ctx, op);

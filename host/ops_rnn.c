@@ -96,23 +96,17 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
     SEQK_TRY(seqk__check_output(ctx, op, "c_out", c_out));
   }
 
-  /* In place is allowed only as h_out == h and c_out == c. */
+  /* In place is allowed only as h_out == h and c_out == c; an output shares memory with nothing
+     else (absent optionals never overlap). */
+  const seqk_arg not_h[] = {{"x", x},       {"c", c},       {"w_ih", w_ih},
+                            {"w_hh", w_hh}, {"b_ih", b_ih}, {"b_hh", b_hh}};
+  const seqk_arg not_c[] = {{"x", x},       {"h", h},       {"w_ih", w_ih}, {"w_hh", w_hh},
+                            {"b_ih", b_ih}, {"b_hh", b_hh}, {"h_out", h_out}};
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "h_out", h_out, "h", h));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "h_out", h_out, "x", x));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "h_out", h_out, "c", c));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "h_out", h_out, "w_ih", w_ih));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "h_out", h_out, "w_hh", w_hh));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "h_out", h_out, "b_ih", b_ih));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, "h_out", h_out, "b_hh", b_hh));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "h_out", h_out, not_h, SEQK_COUNT(not_h)));
   if (is_lstm) {
     SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "c_out", c_out, "c", c));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "x", x));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "h", h));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "w_ih", w_ih));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "w_hh", w_hh));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "b_ih", b_ih));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "b_hh", b_hh));
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, "c_out", c_out, "h_out", h_out));
+    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "c_out", c_out, not_c, SEQK_COUNT(not_c)));
   }
 
   if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
@@ -144,6 +138,18 @@ static seqk_status check_desc(seqk_context_t ctx, const char *op, const seqk_rnn
   return SEQK_STATUS_SUCCESS;
 }
 
+/* The weight arrays of seqk_rnn_weights by number, in the order their entries are checked. */
+enum { W_IH, W_HH, B_IH, B_HH, WEIGHT_KINDS };
+
+/* Entry e of weight array `kind` (NULL when that bias array is absent) and its name "w_hh[3]". */
+static const seqk_tensor *weight_entry(const seqk_rnn_weights *w, int kind, int64_t e,
+                                       char *name, size_t name_size) {
+  static const char *const kind_names[WEIGHT_KINDS] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+  const seqk_tensor *const arrays[WEIGHT_KINDS] = {w->w_ih, w->w_hh, w->b_ih, w->b_hh};
+  snprintf(name, name_size, "%s[%lld]", kind_names[kind], (long long)e);
+  return arrays[kind] ? &arrays[kind][e] : NULL;
+}
+
 /* Entry e = l*D + d of every weight array: w_ih [G*H, I_l], w_hh [G*H, H], b_ih/b_hh [G*H]. */
 static seqk_status check_weights(seqk_context_t ctx, const char *op, const seqk_rnn_desc *desc,
                                  const seqk_rnn_weights *w, const seqk_tensor *x) {
@@ -158,19 +164,12 @@ static seqk_status check_weights(seqk_context_t ctx, const char *op, const seqk_
   const int64_t G = seqk__rnn_gate_count(desc->mode);
   for (int64_t e = 0; e < desc->num_layers * D; ++e) {
     const int64_t in = e < D ? desc->input_size : D * H;
-    const int64_t ih[2] = {G * H, in}, hh[2] = {G * H, H}, bias[1] = {G * H};
-    char name[48];
-    snprintf(name, sizeof name, "w_ih[%lld]", (long long)e);
-    SEQK_TRY(check_operand(ctx, op, name, &w->w_ih[e], 2, ih, x));
-    snprintf(name, sizeof name, "w_hh[%lld]", (long long)e);
-    SEQK_TRY(check_operand(ctx, op, name, &w->w_hh[e], 2, hh, x));
-    if (w->b_ih) {
-      snprintf(name, sizeof name, "b_ih[%lld]", (long long)e);
-      SEQK_TRY(check_operand(ctx, op, name, &w->b_ih[e], 1, bias, x));
-    }
-    if (w->b_hh) {
-      snprintf(name, sizeof name, "b_hh[%lld]", (long long)e);
-      SEQK_TRY(check_operand(ctx, op, name, &w->b_hh[e], 1, bias, x));
+    const int64_t shapes[WEIGHT_KINDS][2] = {{G * H, in}, {G * H, H}, {G * H}, {G * H}};
+    const int32_t ndims[WEIGHT_KINDS] = {2, 2, 1, 1};
+    for (int kind = 0; kind < WEIGHT_KINDS; ++kind) {
+      char name[48];
+      const seqk_tensor *t = weight_entry(w, kind, e, name, sizeof name);
+      if (t) SEQK_TRY(check_operand(ctx, op, name, t, ndims[kind], shapes[kind], x));
     }
   }
   return SEQK_STATUS_SUCCESS;
@@ -183,25 +182,14 @@ static seqk_status check_output_disjoint(seqk_context_t ctx, const char *op, con
                                          const seqk_tensor *h0, const seqk_tensor *c0,
                                          const seqk_tensor *lengths) {
   const int64_t entries = desc->num_layers * (desc->bidirectional ? 2 : 1);
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, "x", x));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, "h0", h0));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, "c0", c0));
-  SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, "lengths", lengths));
-  for (int64_t e = 0; e < entries; ++e) {
-    char name[48];
-    snprintf(name, sizeof name, "w_ih[%lld]", (long long)e);
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, name, &w->w_ih[e]));
-    snprintf(name, sizeof name, "w_hh[%lld]", (long long)e);
-    SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, name, &w->w_hh[e]));
-    if (w->b_ih) {
-      snprintf(name, sizeof name, "b_ih[%lld]", (long long)e);
-      SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, name, &w->b_ih[e]));
+  const seqk_arg inputs[] = {{"x", x}, {"h0", h0}, {"c0", c0}, {"lengths", lengths}};
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, out_name, out, inputs, SEQK_COUNT(inputs)));
+  for (int64_t e = 0; e < entries; ++e)
+    for (int kind = 0; kind < WEIGHT_KINDS; ++kind) {
+      char name[48];
+      const seqk_tensor *t = weight_entry(w, kind, e, name, sizeof name);
+      if (t) SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, name, t));
     }
-    if (w->b_hh) {
-      snprintf(name, sizeof name, "b_hh[%lld]", (long long)e);
-      SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, name, &w->b_hh[e]));
-    }
-  }
   return SEQK_STATUS_SUCCESS;
 }
 

@@ -38,7 +38,9 @@ seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device, i
   for (int32_t i = ndim - 1; i >= 0; --i) {
     t.shape[i] = shape[i];
     t.stride[i] = stride;
-    stride *= shape[i] > 0 ? shape[i] : 1;
+    /* Saturate instead of overflowing: such a shape is rejected by every check anyway. */
+    int64_t extent = shape[i] > 0 ? shape[i] : 1;
+    stride = stride > INT64_MAX / extent ? INT64_MAX : stride * extent;
   }
   return t;
 }

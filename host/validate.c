@@ -206,6 +206,10 @@ seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char
   return SEQK_STATUS_SUCCESS;
 }
 
+const seqk_tensor *seqk__present_or_null(const seqk_tensor *t) {
+  return seqk__present(t) ? t : NULL;
+}
+
 seqk_status seqk__check_same_dtype_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
                                        int n) {
   for (int i = 1; i < n; ++i)

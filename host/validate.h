@@ -60,6 +60,11 @@ typedef struct seqk_arg {
   const char        *name;
   const seqk_tensor *t;
 } seqk_arg;
+/* The number of entries of an array of seqk_arg (or of anything else). */
+#define SEQK_COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
+/* An optional argument as a seqk_arg entry wants it: t when present, NULL when absent (a NULL
+   pointer or NULL data), so that the group checks skip it. */
+const seqk_tensor *seqk__present_or_null(const seqk_tensor *t);
 /* Every argument has args[0]'s dtype. */
 seqk_status seqk__check_same_dtype_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
                                        int n);

@@ -5,6 +5,7 @@
 
 #include "internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -210,6 +211,17 @@ int th_snapshot_unchanged(const th_snapshot *s) {
   return s->bytes == 0 || memcmp(s->data, s->copy, s->bytes) == 0;
 }
 
+static int is_ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* needle occurs in msg with no identifier character right before or after it. */
+static int names_token(const char *msg, const char *needle) {
+  const size_t n = strlen(needle);
+  if (n == 0) return 1;
+  for (const char *p = strstr(msg, needle); p; p = strstr(p + 1, needle))
+    if ((p == msg || !is_ident_char(p[-1])) && !is_ident_char(p[n])) return 1;
+  return 0;
+}
+
 int th_expect_status(seqk_context_t ctx, seqk_status status, seqk_status expected,
                      const char *needle, const char *what) {
   int ok = status == expected;
@@ -220,7 +232,7 @@ int th_expect_status(seqk_context_t ctx, seqk_status status, seqk_status expecte
     return 0;
   }
   if (expected != SEQK_STATUS_SUCCESS && ctx) {
-    if (!msg || !msg[0] || (needle && !strstr(msg, needle))) {
+    if (!msg || !msg[0] || (needle && !names_token(msg, needle))) {
       th_fail(__FILE__, __LINE__, "%s: last error \"%s\" does not name \"%s\"", what,
               msg ? msg : "(null)", needle ? needle : "");
       return 0;
@@ -228,6 +240,15 @@ int th_expect_status(seqk_context_t ctx, seqk_status status, seqk_status expecte
   }
   th_pass();
   return 1;
+}
+
+int th_expect_rejected(seqk_context_t ctx, seqk_status status, seqk_status expected,
+                       const char *needle, const char *what, const th_snapshot *snaps, int n) {
+  const int ok = th_expect_status(ctx, status, expected, needle, what);
+  int unchanged = 1;
+  for (int i = 0; i < n; ++i) unchanged &= th_snapshot_unchanged(&snaps[i]);
+  TH_CHECK(unchanged, "%s: the rejected call wrote to memory it was given", what);
+  return ok && unchanged;
 }
 
 /* ---- bookkeeping ----------------------------------------------------------------------------- */

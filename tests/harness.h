@@ -78,9 +78,21 @@ th_snapshot th_snapshot_take(const seqk_tensor *t);
 int         th_snapshot_unchanged(const th_snapshot *s);
 
 /* Expect `status` from a call; on an error status also require a non-empty last error that
-   contains `needle` (the argument's name; NULL skips that part). Returns 1 if it passes. */
+   names `needle` as a whole token (NULL skips that part): no letter, digit or '_' right before
+   or after it, so "o" matches "output o overlaps q" but not the "o" inside "attention" or "o_a".
+   Returns 1 if it passes (one check). */
 int th_expect_status(seqk_context_t ctx, seqk_status status, seqk_status expected,
                      const char *needle, const char *what);
+/* A rejected call: th_expect_status(...) plus a check that the n snapshots (the memory the call
+   was given: at least its outputs) are byte-for-byte unchanged. Returns 1 if both pass (two
+   checks). */
+int th_expect_rejected(seqk_context_t ctx, seqk_status status, seqk_status expected,
+                       const char *needle, const char *what, const th_snapshot *snaps, int n);
+/* th_expect_rejected's last two arguments from a list of th_snapshot values:
+   th_expect_rejected(ctx, got, expected, "o", "what", TH_SNAPS(go, gl)). */
+#define TH_SNAPS(...)                  \
+  (const th_snapshot[]){__VA_ARGS__}, \
+      (int)(sizeof((const th_snapshot[]){__VA_ARGS__}) / sizeof(th_snapshot))
 
 /* ---- bookkeeping ---------------------------------------------------------------------------- */
 void th_pass(void);
