@@ -21,5 +21,5 @@ if [ -z "${SEQK_TEST_QUICK:-}" ]; then
         -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L cpu
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L cpu -E install_consumer
 fi
