@@ -1,9 +1,9 @@
 /*
  * tensor.c - tensor descriptors, allocation on either device, and seqk_tensor_copy.
  *
- * Copies that touch CUDA memory are staged through host memory and converted by the same CPU
- * loop as host copies: correct for every stride and dtype pair, and simple. A device-side
- * strided-convert kernel replaces the CUDA<->CUDA staging when the CUDA kernels land.
+ * CUDA->CUDA copies run the strided convert kernel (kernels/tensor_copy.cu). Copies between
+ * host and device memory are staged through host memory and converted by the same CPU loop as
+ * host copies: one transfer of the span, correct for every stride and dtype pair.
  */
 #include "device.h"
 #include "internal.h"
@@ -11,6 +11,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef SEQK_HAVE_CUDA
+#include "launchers.h"
+#endif
 
 size_t seqk_dtype_size(seqk_dtype dtype) {
   switch (dtype) {
@@ -208,5 +212,12 @@ seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_te
     host_copy(dst, src);
     return SEQK_STATUS_SUCCESS;
   }
+#ifdef SEQK_HAVE_CUDA
+  if (src->device == SEQK_DEVICE_CUDA && dst->device == SEQK_DEVICE_CUDA) {
+    SEQK_TRY(seqk__require_device(ctx, op));
+    SEQK_TRY(seqk__cuda_tensor_copy(ctx, dst, src));
+    return seqk__device_sync(ctx, op);   /* the API promises a finished copy */
+  }
+#endif
   return copy_through_host(ctx, op, dst, src);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): builds seqk and runs the whole CTest suite, then the CPU
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer. GPU tests exit 77 (skipped)
-# where no CUDA device is usable.
+# The test command (README, .ci/run): builds seqk and runs the whole CTest suite (labels cpu,
+# emu, gpu), then the CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# the emulated-kernel suite under ASan+UBSan and under clang's ThreadSanitizer
+# (scripts/emu_sanitizers.sh). GPU tests exit 77 (skipped) where no CUDA device is usable.
 #   scripts/test.sh            everything
 #   SEQK_TEST_QUICK=1 scripts/test.sh   the plain build only
 set -euo pipefail
@@ -22,4 +23,5 @@ if [ -z "${SEQK_TEST_QUICK:-}" ]; then
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -L cpu -E install_consumer
+  scripts/emu_sanitizers.sh
 fi

@@ -1,0 +1,1281 @@
+/*
+ * core.cpp - the emulated GPU: fibers, the block scheduler, barriers, warp collectives, shared
+ * memory arenas, cp.async queues and launches. See emu/README.md for the model and its limits.
+ *
+ * One worker OS thread per core takes whole blocks; inside a block every CUDA thread is a fiber
+ * with its own pooled stack, and the worker's own stack runs the scheduler. Fibers switch only
+ * inside emulator calls (barriers, warp collectives, exit), so a kernel's code between two such
+ * calls runs without interruption; the order in which runnable fibers are resumed (forward,
+ * reverse, random) is what exposes missing barriers.
+ */
+#include "seqk_emu/emu.h"
+#include "internal.h"
+#include "sanitizers.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+/* ---- built-in variables ---------------------------------------------------------------------- */
+__thread uint3 threadIdx;
+__thread uint3 blockIdx;
+__thread dim3 blockDim;
+__thread dim3 gridDim;
+
+/* ---- the context switch ------------------------------------------------------------------------
+   seqk_emu_switch(save, next): pushes the callee-saved registers and the SSE/x87 control words,
+   stores the stack pointer in *save, and resumes the context whose stack pointer is next. A new
+   fiber's stack is laid out so that the first switch "returns" into seqk_emu_fiber_start, which
+   calls r13(r12). */
+extern "C" void seqk_emu_switch(void **save, void *next);
+extern "C" void seqk_emu_fiber_start(void);
+asm(R"(
+        .text
+        .globl  seqk_emu_switch
+        .type   seqk_emu_switch, @function
+seqk_emu_switch:
+        .cfi_startproc
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+        .cfi_endproc
+        .size   seqk_emu_switch, .-seqk_emu_switch
+
+        .globl  seqk_emu_fiber_start
+        .type   seqk_emu_fiber_start, @function
+seqk_emu_fiber_start:
+        .cfi_startproc
+        .cfi_undefined rip
+        movq    %r12, %rdi
+        callq   *%r13
+        ud2
+        .cfi_endproc
+        .size   seqk_emu_fiber_start, .-seqk_emu_fiber_start
+)");
+
+namespace seqk_emu {
+namespace {
+
+/* ---- configuration ----------------------------------------------------------------------------- */
+enum order_kind { ORDER_FORWARD, ORDER_REVERSE, ORDER_RANDOM };
+struct schedule_cfg {
+  order_kind kind = ORDER_FORWARD;
+  uint64_t seed = 1;
+  char text[64] = "forward";
+};
+
+bool parse_schedule(const char *s, schedule_cfg *out) {
+  schedule_cfg c;
+  if (!s || !*s || !strcmp(s, "forward")) {
+    c.kind = ORDER_FORWARD;
+  } else if (!strcmp(s, "reverse")) {
+    c.kind = ORDER_REVERSE;
+  } else if (!strncmp(s, "random", 6) && (s[6] == 0 || s[6] == ':')) {
+    c.kind = ORDER_RANDOM;
+    c.seed = 1;
+    if (s[6] == ':') {
+      char *end = nullptr;
+      c.seed = strtoull(s + 7, &end, 0);
+      if (!s[7] || *end) return false;
+    }
+  } else {
+    return false;
+  }
+  if (c.kind == ORDER_RANDOM)
+    snprintf(c.text, sizeof c.text, "random:%llu", (unsigned long long)c.seed);
+  else
+    snprintf(c.text, sizeof c.text, "%s", c.kind == ORDER_FORWARD ? "forward" : "reverse");
+  *out = c;
+  return true;
+}
+
+std::mutex g_cfg_mutex;
+schedule_cfg g_schedule;
+bool g_schedule_ready = false;
+
+schedule_cfg current_schedule() {
+  std::lock_guard<std::mutex> lock(g_cfg_mutex);
+  if (!g_schedule_ready) {
+    const char *env = getenv("SEQK_EMU_SCHEDULE");
+    if (!parse_schedule(env, &g_schedule)) {
+      fprintf(stderr, "seqk_emu: SEQK_EMU_SCHEDULE=%s is not forward, reverse or random[:seed]; "
+                      "using forward\n", env);
+      parse_schedule("forward", &g_schedule);
+    }
+    g_schedule_ready = true;
+  }
+  return g_schedule;
+}
+
+size_t stack_bytes() {
+  static size_t bytes = [] {
+    const char *env = getenv("SEQK_EMU_STACK_KB");
+    size_t kb = env ? strtoull(env, nullptr, 10) : 0;
+#if SEQK_EMU_ASAN || SEQK_EMU_TSAN
+    if (kb == 0) kb = 512;
+#else
+    if (kb == 0) kb = 256;
+#endif
+    return kb * 1024;
+  }();
+  return bytes;
+}
+
+/* ---- reports ------------------------------------------------------------------------------------ */
+std::mutex g_report_mutex;
+std::string g_reports;
+unsigned long g_report_count = 0;
+
+void add_report(const char *msg) {
+  static const bool quiet = [] {
+    const char *q = getenv("SEQK_EMU_QUIET");
+    return q && *q && strcmp(q, "0") != 0;
+  }();
+  std::lock_guard<std::mutex> lock(g_report_mutex);
+  g_reports += msg;
+  g_reports += '\n';
+  ++g_report_count;
+  if (!quiet) fprintf(stderr, "seqk_emu: %s\n", msg);
+}
+
+/* Formatted text without the heap: a fiber abandoned after an error never runs the destructors
+   of its frames, so nothing on its way to a report may own memory. */
+struct text {
+  char s[1536];
+  const char *c_str() const { return s; }
+  operator const char *() const { return s; }
+};
+text vformat(const char *fmt, va_list ap) {
+  text t;
+  vsnprintf(t.s, sizeof t.s, fmt, ap);
+  return t;
+}
+text format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+text format(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  text t = vformat(fmt, ap);
+  va_end(ap);
+  return t;
+}
+
+bool same_site(site a, site b) {
+  return a.line == b.line && (a.file == b.file || (a.file && b.file && !strcmp(a.file, b.file)));
+}
+text where(site s) { return format("%s:%d", s.file ? s.file : "?", s.line); }
+
+/* ---- data structures ------------------------------------------------------------------------------ */
+enum fiber_state { F_RUN, F_BAR, F_WARP, F_DONE, F_DEAD };
+
+struct stack_mem {
+  char *base = nullptr;   /* lowest usable byte (a guard page lies below) */
+  size_t size = 0;
+  void *tsan_fiber = nullptr;
+  bool dirty = false;     /* abandoned mid-kernel: ASan poison of its frames may remain */
+};
+
+struct cp_req {
+  void *dst;
+  const void *src;
+  int bytes, src_bytes;
+  unsigned group;
+};
+
+struct block_state;
+
+struct fiber {
+  void *sp = nullptr;
+  stack_mem *stk = nullptr;
+  block_state *blk = nullptr;
+  int state = F_DONE;
+  uint3 tid{0, 0, 0};
+  int linear = 0, lane = 0, warp = 0;
+  /* barrier / collective bookkeeping */
+  site wait_site{nullptr, 0};
+  int bar_kind = 0, pred = 0, result = 0;
+  uint32_t in[12];
+  uint32_t out[8];
+  int arg = 0;
+  /* cp.async: queued copies, and the id of the group still open (not yet committed) */
+  std::vector<cp_req> cpq;
+  unsigned cp_group = 0;
+  void *asan_fake = nullptr;
+  char exit_token = 0;
+};
+
+/* A warp collective in progress: lanes of `mask` that have arrived. */
+struct group {
+  uint32_t mask, arrived;
+  int op, param;
+  site s;
+  bool aligned;
+};
+
+enum coll_op { OP_SHFL = 1, OP_VOTE, OP_SYNCWARP, OP_LDMATRIX, OP_MMA };
+const char *op_name(int op) {
+  switch (op) {
+    case OP_SHFL: return "shuffle";
+    case OP_VOTE: return "vote";
+    case OP_SYNCWARP: return "__syncwarp";
+    case OP_LDMATRIX: return "ldmatrix";
+    case OP_MMA: return "mma";
+  }
+  return "?";
+}
+
+constexpr size_t kRedzone = 64;
+constexpr size_t kStaticLimit = 48 * 1024;
+constexpr size_t kOptinLimit = 163 * 1024;   /* sm_80's largest opt-in shared memory per block */
+constexpr size_t kMaxSites = 128;
+constexpr unsigned char kCanary = 0xA5;
+
+struct smem_alloc {
+  const smem_site *s;
+  size_t off, bytes;
+};
+
+struct block_state {
+  uint3 bidx{0, 0, 0};
+  int first = 0, n = 0, nwarps = 0;
+  unsigned phase = 0;
+  char bar_token[2];
+  std::vector<std::vector<group>> groups;   /* per warp */
+  std::vector<unsigned> warp_phase;
+  std::vector<char> warp_token;             /* 2 per warp */
+  /* shared memory arena */
+  char *arena = nullptr;
+  size_t cap = 0, used = 0, static_bytes = 0, dyn_bytes = 0, dyn_off = 0;
+  std::vector<smem_alloc> allocs;
+};
+
+struct launch_state {
+  dim3 grid, block;
+  size_t dyn_smem = 0;
+  void (*thunk)(void *) = nullptr;
+  void *bound = nullptr;
+  bool cooperative = false;
+  long nblocks = 0;
+  schedule_cfg sched;
+  std::atomic<long> next{0};
+  std::atomic<bool> failed{false};
+  char grid_token[2];
+  unsigned grid_phase = 0;
+};
+
+struct worker {
+  void *sched_sp = nullptr;
+  void *sched_fake = nullptr;
+  void *tsan_sched = nullptr;
+  const void *sched_stack_bottom = nullptr;
+  size_t sched_stack_size = 0;
+  std::vector<stack_mem *> stacks;
+  std::vector<fiber> fibers;
+  std::vector<block_state> blocks;
+  std::vector<int> order;
+  fiber *cur = nullptr;
+  launch_state *L = nullptr;
+  bool abort = false;
+  int nfibers = 0, nblocks = 0;
+  char start_token;
+  uint64_t rng = 1;
+};
+
+thread_local worker *tl_worker = nullptr;
+
+worker &get_worker() {
+  if (!tl_worker) tl_worker = new worker();   /* kept for the thread's life (stacks are pooled) */
+  return *tl_worker;
+}
+
+fiber *current_fiber(const char *what) {
+  worker *w = tl_worker;
+  if (!w || !w->cur) {
+    fprintf(stderr, "seqk_emu: %s called outside a kernel\n", what);
+    abort();
+  }
+  return w->cur;
+}
+
+/* ---- stacks ------------------------------------------------------------------------------------- */
+stack_mem *new_stack() {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t size = (stack_bytes() + page - 1) / page * page;
+  void *mem = mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) {
+    fprintf(stderr, "seqk_emu: cannot map a %zu-byte fiber stack\n", size);
+    abort();
+  }
+  mprotect(mem, page, PROT_NONE);   /* guard page: a stack overflow faults instead of corrupting */
+  auto *s = new stack_mem();
+  s->base = static_cast<char *>(mem) + page;
+  s->size = size;
+  s->tsan_fiber = tsan_create_fiber();
+  return s;
+}
+
+/* ---- switching ------------------------------------------------------------------------------------ */
+void fiber_main(void *arg);
+
+void prepare_fiber(worker &w, fiber &f) {
+  if (f.stk->dirty) {
+    /* Abandoned mid-kernel: its frames' ASan poison and TSan shadow frames are still there. */
+    asan_unpoison(f.stk->base, f.stk->size);
+    if (f.stk->tsan_fiber) {
+      tsan_destroy_fiber(f.stk->tsan_fiber);
+      f.stk->tsan_fiber = tsan_create_fiber();
+    }
+    f.stk->dirty = false;
+  }
+  uintptr_t top = reinterpret_cast<uintptr_t>(f.stk->base + f.stk->size) & ~uintptr_t(15);
+  uint64_t *sp = reinterpret_cast<uint64_t *>(top) - 10;
+  sp[0] = 0x1F80u | (uint64_t(0x037Fu) << 32);   /* mxcsr (no FTZ/DAZ), x87 control word */
+  sp[1] = 0;                                       /* r15 */
+  sp[2] = 0;                                       /* r14 */
+  sp[3] = reinterpret_cast<uint64_t>(&fiber_main); /* r13: called by seqk_emu_fiber_start */
+  sp[4] = reinterpret_cast<uint64_t>(&w);          /* r12: its argument */
+  sp[5] = 0;                                       /* rbx */
+  sp[6] = 0;                                       /* rbp: ends frame-pointer unwinding */
+  sp[7] = reinterpret_cast<uint64_t>(&seqk_emu_fiber_start);
+  sp[8] = sp[9] = 0;
+  f.sp = sp;
+  f.asan_fake = nullptr;
+}
+
+/* Scheduler -> fiber. */
+void resume(worker &w, fiber &f) {
+  w.cur = &f;
+  threadIdx = f.tid;
+  blockIdx = f.blk->bidx;
+  /* Nothing may be read between the TSan switch and the real one: it would count as the
+     other fiber's access. */
+  void *next = f.sp;
+  asan_start_switch(&w.sched_fake, f.stk->base, f.stk->size);
+  tsan_switch(f.stk->tsan_fiber);
+  seqk_emu_switch(&w.sched_sp, next);
+  asan_finish_switch(w.sched_fake, nullptr, nullptr);
+  w.cur = nullptr;
+}
+
+/* Fiber -> scheduler; returns when the scheduler resumes this fiber. Callers are inside a TSan
+   ignore region, which is closed while the fiber is parked: a fiber abandoned after an error must
+   not end its TSan life inside one. */
+void yield(worker &w, fiber &f, bool final = false) {
+  void *next = w.sched_sp;
+  tsan_ignore_end();
+  asan_start_switch(final ? nullptr : &f.asan_fake, w.sched_stack_bottom, w.sched_stack_size);
+  tsan_switch(w.tsan_sched);
+  seqk_emu_switch(&f.sp, next);
+  asan_finish_switch(f.asan_fake, nullptr, nullptr);
+  tsan_ignore_begin();
+}
+
+/* No ASan frame of its own: it never returns, so its redzones would stay poisoned. */
+SEQK_EMU_NO_ASAN void fiber_main(void *arg) {
+  worker &w = *static_cast<worker *>(arg);
+  asan_finish_switch(nullptr, &w.sched_stack_bottom, &w.sched_stack_size);
+  tsan_acquire(&w.start_token);
+  tsan_ignore_begin();
+  fiber &f = *w.cur;
+  void (*thunk)(void *) = w.L->thunk;
+  void *bound = w.L->bound;
+  tsan_ignore_end();
+  thunk(bound);
+  /* Each fiber releases its own token: releasing one shared token here made TSan (clang 14)
+     miss read-after-write races between fibers that ran one after the other. */
+  tsan_release(&f.exit_token);
+  tsan_ignore_begin();
+  f.state = F_DONE;
+  f.cpq.clear();
+  tsan_ignore_end();
+  /* Leave for good without an instrumented call whose frame would never be popped. */
+  void *next = w.sched_sp;
+  tsan_leave_frame();
+  asan_start_switch(nullptr, w.sched_stack_bottom, w.sched_stack_size);
+  tsan_switch(w.tsan_sched);
+  seqk_emu_switch(&f.sp, next);
+  __builtin_unreachable();
+}
+
+/* Ends the current block after an error found inside a kernel: the fiber never runs again. */
+[[noreturn]] void abort_block(worker &w, fiber &f) {
+  w.abort = true;
+  f.state = F_DEAD;
+  yield(w, f, true);
+  __builtin_unreachable();
+}
+
+text block_name(const block_state &b) {
+  return format("block (%u,%u,%u)", b.bidx.x, b.bidx.y, b.bidx.z);
+}
+text thread_name(const fiber &f) {
+  return format("thread (%u,%u,%u) of %s", f.tid.x, f.tid.y, f.tid.z, block_name(*f.blk).c_str());
+}
+
+[[noreturn]] void fail_in_kernel(worker &w, fiber &f, const char *msg) {
+  add_report(msg);
+  w.L->failed = true;
+  abort_block(w, f);
+}
+
+/* ---- shared memory arena --------------------------------------------------------------------- */
+/* Redzones stay ASan-poisoned: these touch them without instrumentation, and byte by byte
+   through volatile so the compiler cannot turn the loops into (intercepted) memset calls. */
+SEQK_EMU_NO_ASAN void write_canary(char *p, size_t n) {
+  volatile unsigned char *q = reinterpret_cast<volatile unsigned char *>(p);
+  for (size_t i = 0; i < n; ++i) q[i] = kCanary;
+}
+SEQK_EMU_NO_ASAN bool canary_intact(const char *p, size_t n) {
+  const volatile unsigned char *q = reinterpret_cast<const volatile unsigned char *>(p);
+  for (size_t i = 0; i < n; ++i)
+    if (q[i] != kCanary) return false;
+  return true;
+}
+
+void arena_reset(block_state &b, size_t dyn) {
+  size_t need = kRedzone + ((dyn + 15) & ~size_t(15)) + kRedzone + kStaticLimit + kMaxSites * (kRedzone + 16);
+  if (b.cap < need) {
+    if (b.arena) {
+      asan_unpoison(b.arena, b.cap);
+      free(b.arena);
+    }
+    b.arena = static_cast<char *>(aligned_alloc(64, need));
+    if (!b.arena) {
+      fprintf(stderr, "seqk_emu: out of memory for a shared-memory arena\n");
+      abort();
+    }
+    b.cap = need;
+  }
+  asan_poison(b.arena, b.cap);
+  b.allocs.clear();
+  b.static_bytes = 0;
+  b.dyn_off = kRedzone;
+  b.dyn_bytes = dyn;
+  write_canary(b.arena, kRedzone);
+  asan_unpoison(b.arena + b.dyn_off, dyn);
+  memset(b.arena + b.dyn_off, 0xFF, dyn);
+  b.used = b.dyn_off + ((dyn + 15) & ~size_t(15));
+  write_canary(b.arena + b.used, kRedzone);
+  b.used += kRedzone;
+}
+
+/* Stray writes into the redzones (ASan catches reads too, and catches them at once). */
+void arena_check(worker &w, block_state &b) {
+  if (!canary_intact(b.arena, kRedzone)) {
+    add_report(format("shared memory overflow in %s: bytes before the first shared array were "
+                      "written", block_name(b).c_str()));
+    w.L->failed = true;
+  }
+  size_t dyn_end = b.dyn_off + ((b.dyn_bytes + 15) & ~size_t(15));
+  if (!canary_intact(b.arena + dyn_end, kRedzone)) {
+    add_report(format("shared memory overflow in %s: bytes past the end of the dynamic shared "
+                      "memory (%zu bytes) were written", block_name(b).c_str(), b.dyn_bytes));
+    w.L->failed = true;
+  }
+  for (const smem_alloc &a : b.allocs) {
+    size_t end = a.off + ((a.bytes + 15) & ~size_t(15));
+    if (!canary_intact(b.arena + end, kRedzone)) {
+      add_report(format("shared memory overflow in %s: bytes past the end of %s (%zu bytes, "
+                        "declared at %s:%d) were written", block_name(b).c_str(), a.s->name,
+                        a.bytes, a.s->file, a.s->line));
+      w.L->failed = true;
+    }
+  }
+}
+
+bool in_arena_alloc(const block_state &b, const void *p, size_t n) {
+  const char *c = static_cast<const char *>(p);
+  if (c < b.arena || c + n > b.arena + b.used) return false;
+  size_t off = (size_t)(c - b.arena);
+  if (off >= b.dyn_off && off + n <= b.dyn_off + b.dyn_bytes) return true;
+  for (const smem_alloc &a : b.allocs)
+    if (off >= a.off && off + n <= a.off + a.bytes) return true;
+  return false;
+}
+
+/* ---- scheduling ------------------------------------------------------------------------------- */
+uint64_t next_rand(uint64_t &s) {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+void make_order(worker &w) {
+  int n = w.nfibers;
+  w.order.resize(n);
+  for (int i = 0; i < n; ++i) w.order[i] = w.L->sched.kind == ORDER_REVERSE ? n - 1 - i : i;
+  if (w.L->sched.kind == ORDER_RANDOM)
+    for (int i = n - 1; i > 0; --i) std::swap(w.order[i], w.order[next_rand(w.rng) % (uint64_t)(i + 1)]);
+}
+
+const char *bar_name(int kind) {
+  switch (kind) {
+    case BAR_SYNC: return "__syncthreads";
+    case BAR_COUNT: return "__syncthreads_count";
+    case BAR_AND: return "__syncthreads_and";
+    case BAR_OR: return "__syncthreads_or";
+    case BAR_GRID: return "grid_sync";
+  }
+  return "?";
+}
+
+/* Describes where the threads of a stuck block wait, grouped by site. */
+std::string describe_waits(worker &w, block_state *only) {
+  struct entry { site s; int kind; int count; std::string who; };
+  std::vector<entry> bars;
+  std::string out;
+  for (int i = 0; i < w.nfibers; ++i) {
+    fiber &f = w.fibers[i];
+    if (only && f.blk != only) continue;
+    if (f.state != F_BAR) continue;
+    bool found = false;
+    for (entry &e : bars)
+      if (e.kind == f.bar_kind && same_site(e.s, f.wait_site)) {
+        ++e.count;
+        found = true;
+      }
+    if (!found)
+      bars.push_back({f.wait_site, f.bar_kind, 1, format("(%u,%u,%u)", f.tid.x, f.tid.y, f.tid.z).c_str()});
+  }
+  for (const entry &e : bars)
+    out += format("; %d thread(s) wait at %s %s (first: thread %s)", e.count, bar_name(e.kind),
+                  where(e.s).c_str(), e.who.c_str());
+  for (int bi = 0; bi < w.nblocks; ++bi) {
+    block_state &b = w.blocks[bi];
+    if (only && &b != only) continue;
+    for (int wi = 0; wi < b.nwarps; ++wi)
+      for (const group &g : b.groups[wi]) {
+        uint32_t missing = g.mask & ~g.arrived;
+        std::string miss;
+        for (int l = 0; l < 32; ++l) {
+          if (!(missing >> l & 1)) continue;
+          fiber &f = w.fibers[b.first + wi * 32 + l];
+          if (miss.size() > 200) { miss += " ..."; break; }
+          if (f.state == F_DONE) miss += format(" lane %d exited;", l);
+          else if (f.state == F_BAR) miss += format(" lane %d waits at %s;", l, where(f.wait_site).c_str());
+          else if (f.state == F_WARP) miss += format(" lane %d waits in another collective at %s;", l, where(f.wait_site).c_str());
+        }
+        out += format("; warp %d of %s: %s at %s waits for lanes 0x%08x of mask 0x%08x:%s", wi,
+                      block_name(b).c_str(), op_name(g.op), where(g.s).c_str(), missing, g.mask,
+                      miss.c_str());
+      }
+  }
+  return out;
+}
+
+/* All runnable fibers have run and none can: release a barrier, or report why nothing can. */
+bool release_or_report(worker &w) {
+  bool released = false, all_grid = true, any_live = false;
+  site grid_site{nullptr, 0};
+  bool grid_mixed = false;
+  for (int bi = 0; bi < w.nblocks; ++bi) {
+    block_state &b = w.blocks[bi];
+    int live = 0, at_bar = 0, first_bar = -1;
+    bool same = true;
+    for (int i = b.first; i < b.first + b.n; ++i) {
+      fiber &f = w.fibers[i];
+      if (f.state == F_DONE || f.state == F_DEAD) continue;
+      ++live;
+      any_live = true;
+      if (f.state != F_BAR || f.bar_kind != BAR_GRID) all_grid = false;
+      if (f.state == F_BAR && f.bar_kind == BAR_GRID) {
+        if (!grid_site.file) grid_site = f.wait_site;
+        else if (!same_site(grid_site, f.wait_site)) grid_mixed = true;
+      }
+      if (f.state != F_BAR || f.bar_kind == BAR_GRID) continue;
+      ++at_bar;
+      if (first_bar < 0) first_bar = i;
+      else if (!same_site(w.fibers[first_bar].wait_site, f.wait_site) ||
+               w.fibers[first_bar].bar_kind != f.bar_kind)
+        same = false;
+    }
+    if (live == 0 || at_bar == 0) continue;
+    if (at_bar == live && same) {
+      int count = 0, all = 1, any = 0;
+      for (int i = b.first; i < b.first + b.n; ++i) {
+        fiber &f = w.fibers[i];
+        if (f.state != F_BAR) continue;
+        count += f.pred;
+        all &= f.pred;
+        any |= f.pred;
+      }
+      int kind = w.fibers[first_bar].bar_kind;
+      int result = kind == BAR_COUNT ? count : kind == BAR_AND ? all : kind == BAR_OR ? any : 0;
+      for (int i = b.first; i < b.first + b.n; ++i) {
+        fiber &f = w.fibers[i];
+        if (f.state != F_BAR) continue;
+        f.result = result;
+        f.state = F_RUN;
+      }
+      ++b.phase;
+      released = true;
+    } else if (!same) {
+      std::string msg = format("barrier divergence in %s: threads wait at different barriers",
+                               block_name(b).c_str()).c_str();
+      add_report((msg + describe_waits(w, &b)).c_str());
+      return false;
+    }
+  }
+  if (released) return true;
+  if (any_live && all_grid) {
+    if (grid_mixed) {
+      add_report((std::string("grid barrier divergence: blocks wait at different grid barriers") +
+                  describe_waits(w, nullptr)).c_str());
+      return false;
+    }
+    for (int i = 0; i < w.nfibers; ++i)
+      if (w.fibers[i].state == F_BAR) w.fibers[i].state = F_RUN;
+    ++w.L->grid_phase;
+    return true;
+  }
+  add_report((std::string("deadlock: no thread can continue") + describe_waits(w, nullptr)).c_str());
+  return false;
+}
+
+void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
+  int per = (int)(L.block.x * L.block.y * L.block.z);
+  int total = per * nblk;
+  w.L = &L;
+  w.abort = false;
+  blockDim = L.block;
+  gridDim = L.grid;
+  w.nfibers = total;
+  w.nblocks = nblk;
+  if ((int)w.fibers.size() < total) w.fibers.resize(total);
+  while ((int)w.stacks.size() < total) w.stacks.push_back(new_stack());
+  if ((int)w.blocks.size() < nblk) w.blocks.resize(nblk);
+  if (!w.tsan_sched) w.tsan_sched = tsan_current_fiber();
+  w.rng = L.sched.seed * 0x9E3779B97F4A7C15ull + (uint64_t)first_block * 0xBF58476D1CE4E5B9ull + 1;
+  for (int k = 0; k < 4; ++k) next_rand(w.rng);
+
+  tsan_ignore_begin();
+  for (int bi = 0; bi < nblk; ++bi) {
+    block_state &b = w.blocks[bi];
+    long lin = first_block + bi;
+    b.bidx.x = (unsigned)(lin % L.grid.x);
+    b.bidx.y = (unsigned)((lin / L.grid.x) % L.grid.y);
+    b.bidx.z = (unsigned)(lin / ((long)L.grid.x * L.grid.y));
+    b.first = bi * per;
+    b.n = per;
+    b.nwarps = (per + 31) / 32;
+    b.phase = 0;
+    b.groups.assign(b.nwarps, {});
+    b.warp_phase.assign(b.nwarps, 0);
+    b.warp_token.assign(2 * (size_t)b.nwarps, 0);
+    arena_reset(b, L.dyn_smem);
+    for (int t = 0; t < per; ++t) {
+      fiber &f = w.fibers[b.first + t];
+      f.stk = w.stacks[b.first + t];
+      f.blk = &b;
+      f.state = F_RUN;
+      f.linear = t;
+      f.lane = t % 32;
+      f.warp = t / 32;
+      f.tid.x = (unsigned)(t % L.block.x);
+      f.tid.y = (unsigned)((t / L.block.x) % L.block.y);
+      f.tid.z = (unsigned)(t / (L.block.x * L.block.y));
+      f.cpq.clear();
+      f.cp_group = 0;
+      prepare_fiber(w, f);
+    }
+  }
+  tsan_release(&w.start_token);
+
+  for (;;) {
+    make_order(w);
+    bool any_run = false;
+    for (int idx : w.order) {
+      fiber &f = w.fibers[idx];
+      if (f.state != F_RUN) continue;
+      any_run = true;
+      resume(w, f);
+      if (w.abort) break;
+    }
+    if (w.abort) break;
+    if (any_run) continue;
+    bool live = false;
+    for (int i = 0; i < total && !live; ++i) live = w.fibers[i].state != F_DONE;
+    if (!live) break;
+    if (!release_or_report(w)) {
+      w.abort = true;
+      L.failed = true;
+      break;
+    }
+  }
+  for (int i = 0; i < total; ++i) {
+    fiber &f = w.fibers[i];
+    tsan_acquire(&f.exit_token);
+    if (f.state != F_DONE) f.stk->dirty = true;
+    f.state = F_DONE;
+  }
+  for (int bi = 0; bi < nblk; ++bi) arena_check(w, w.blocks[bi]);
+  w.L = nullptr;
+  if (w.abort) L.failed = true;
+  tsan_ignore_end();
+}
+
+/* Every worker takes blocks until none is left or one has failed (as a GPU stops a faulted grid). */
+void work(launch_state &L) {
+  worker &w = get_worker();
+  if (L.cooperative) {
+    run_resident(w, L, 0, (int)L.nblocks);
+    return;
+  }
+  for (;;) {
+    if (L.failed) break;
+    long b = L.next.fetch_add(1);
+    if (b >= L.nblocks) break;
+    run_resident(w, L, b, 1);
+  }
+}
+
+/* ---- the worker pool ------------------------------------------------------------------------------ */
+struct pool {
+  std::mutex m;
+  std::condition_variable cv, done_cv;
+  unsigned long gen = 0;
+  int busy = 0;
+  launch_state *job = nullptr;
+  int nthreads = 0;
+};
+
+pool *g_pool = nullptr;
+std::once_flag g_pool_once;
+std::mutex g_launch_mutex;
+
+void pool_thread(pool *p) {
+  unsigned long seen = 0;
+  for (;;) {
+    launch_state *job;
+    {
+      std::unique_lock<std::mutex> lock(p->m);
+      p->cv.wait(lock, [&] { return p->gen != seen; });
+      seen = p->gen;
+      job = p->job;
+    }
+    work(*job);
+    {
+      std::lock_guard<std::mutex> lock(p->m);
+      if (--p->busy == 0) p->done_cv.notify_all();
+    }
+  }
+}
+
+pool *get_pool() {
+  std::call_once(g_pool_once, [] {
+    g_pool = new pool();   /* never destroyed: its threads wait for work until the process ends */
+    const char *env = getenv("SEQK_EMU_WORKERS");
+    int n = env ? atoi(env) : (int)std::thread::hardware_concurrency();
+    if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    g_pool->nthreads = n - 1;   /* the launching thread is a worker too */
+    for (int i = 0; i < g_pool->nthreads; ++i) std::thread(pool_thread, g_pool).detach();
+  });
+  return g_pool;
+}
+
+}  // namespace
+
+/* ---- kernel-side API -------------------------------------------------------------------------- */
+void kernel_error(site s, const char *fmt, ...) {
+  worker &w = *tl_worker;
+  fiber &f = *current_fiber("kernel_error");
+  tsan_ignore_begin();
+  va_list ap;
+  va_start(ap, fmt);
+  text msg = vformat(fmt, ap);
+  va_end(ap);
+  fail_in_kernel(w, f, format("%s at %s: %s", thread_name(f).c_str(), where(s).c_str(), msg.c_str()));
+}
+
+int barrier(int kind, int pred, site s) {
+  fiber &f = *current_fiber(bar_name(kind));
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  if (kind == BAR_GRID && !w.L->cooperative)
+    fail_in_kernel(w, f, format("%s at %s: grid_sync in a launch that is not cooperative",
+                                thread_name(f).c_str(), where(s).c_str()));
+  f.state = F_BAR;
+  f.bar_kind = kind;
+  f.pred = pred;
+  f.wait_site = s;
+  void *token = kind == BAR_GRID ? (void *)&w.L->grid_token[w.L->grid_phase & 1]
+                                 : (void *)&f.blk->bar_token[f.blk->phase & 1];
+  tsan_release(token);
+  yield(w, f);
+  tsan_acquire(token);
+  int r = f.result;
+  tsan_ignore_end();
+  return r;
+}
+
+void *smem_static(const smem_site *s, size_t bytes) {
+  fiber &f = *current_fiber("SMEM_ARRAY");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  for (const smem_alloc &a : b.allocs)
+    if (a.s == s) {
+      tsan_ignore_end();
+      return b.arena + a.off;
+    }
+  if (b.static_bytes + bytes > kStaticLimit)
+    fail_in_kernel(w, f, format("%s at %s:%d: static shared memory %s (%zu bytes) takes the block "
+                                "past the 48 KB static limit (%zu bytes already)",
+                                thread_name(f).c_str(), s->file, s->line, s->name, bytes,
+                                b.static_bytes));
+  if (b.allocs.size() >= kMaxSites || b.static_bytes + b.dyn_bytes + bytes > kOptinLimit)
+    fail_in_kernel(w, f, format("%s at %s:%d: too much shared memory for %s",
+                                thread_name(f).c_str(), s->file, s->line, s->name));
+  size_t off = b.used;
+  b.allocs.push_back({s, off, bytes});
+  b.static_bytes += bytes;
+  b.used = off + ((bytes + 15) & ~size_t(15));
+  write_canary(b.arena + b.used, kRedzone);
+  b.used += kRedzone;
+  asan_unpoison(b.arena + off, bytes);
+  memset(b.arena + off, 0xFF, bytes);   /* uninitialised floats and halves read as NaN */
+  tsan_ignore_end();
+  return b.arena + off;
+}
+
+void *smem_dynamic() {
+  fiber &f = *current_fiber("DYN_SMEM");
+  return f.blk->arena + f.blk->dyn_off;
+}
+
+namespace {
+
+/* Joins the calling lane to its warp's collective; the last lane to arrive runs compute() for all
+   lanes and wakes them. Returns with this lane's f.out filled. Call between ignore_begin/end. */
+template <typename Compute>
+void collective(worker &w, fiber &f, int op, int param, uint32_t mask, site s, bool aligned,
+                Compute compute) {
+  block_state &b = *f.blk;
+  int warp_first = b.first + f.warp * 32;
+  int lanes_here = std::min(32, b.n - f.warp * 32);
+  uint32_t exist = lanes_here == 32 ? 0xffffffffu : ((1u << lanes_here) - 1u);
+  if (!(mask >> f.lane & 1))
+    fail_in_kernel(w, f, format("%s at %s: %s with mask 0x%08x that does not name the calling "
+                                "lane %d", thread_name(f).c_str(), where(s).c_str(), op_name(op),
+                                mask, f.lane));
+  if (mask & ~exist)
+    fail_in_kernel(w, f, format("%s at %s: %s mask 0x%08x names lanes that this warp does not "
+                                "have (it has 0x%08x)", thread_name(f).c_str(), where(s).c_str(),
+                                op_name(op), mask, exist));
+  if (aligned && mask != 0xffffffffu)
+    fail_in_kernel(w, f, format("%s at %s: %s must be executed by all 32 lanes of the warp "
+                                "(mask 0x%08x)", thread_name(f).c_str(), where(s).c_str(),
+                                op_name(op), mask));
+  std::vector<group> &gs = b.groups[f.warp];
+  group *g = nullptr;
+  for (group &x : gs)
+    if (x.mask & mask) g = &x;
+  if (g) {
+    if (g->mask != mask || g->op != op || g->param != param || (aligned && !same_site(g->s, s)))
+      fail_in_kernel(w, f, format("warp collective mismatch in warp %d of %s: lane %d calls %s "
+                                  "(mask 0x%08x, mode %d) at %s while lanes 0x%08x are in %s "
+                                  "(mask 0x%08x, mode %d) at %s",
+                                  f.warp, block_name(b).c_str(), f.lane, op_name(op), mask, param,
+                                  where(s).c_str(), g->arrived, op_name(g->op), g->mask, g->param,
+                                  where(g->s).c_str()));
+  } else {
+    gs.push_back({mask, 0u, op, param, s, aligned});
+    g = &gs.back();
+  }
+  g->arrived |= 1u << f.lane;
+  if (g->arrived != g->mask) {
+    f.state = F_WARP;
+    f.wait_site = s;
+    yield(w, f);
+    return;
+  }
+  fiber *lanes[32] = {};
+  for (int l = 0; l < 32; ++l)
+    if (mask >> l & 1) lanes[l] = &w.fibers[warp_first + l];
+  compute(lanes, mask);
+  for (int l = 0; l < 32; ++l)
+    if (lanes[l] && lanes[l] != &f) lanes[l]->state = F_RUN;
+  gs.erase(gs.begin() + (g - gs.data()));
+}
+
+}  // namespace
+
+void shfl_words(int mode, unsigned mask, const uint32_t *in, uint32_t *out, int nwords, int b,
+                int width, site s) {
+  fiber &f = *current_fiber("__shfl_sync");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  if (width < 1 || width > 32 || (width & (width - 1)))
+    fail_in_kernel(w, f, format("%s at %s: shuffle width %d is not a power of two in 1..32",
+                                thread_name(f).c_str(), where(s).c_str(), width));
+  f.in[0] = in[0];
+  f.in[1] = nwords > 1 ? in[1] : 0;
+  f.arg = b;
+  /* The width and the word count are part of the operation: all lanes must agree. */
+  int param = mode * 1000 + width * 10 + nwords;
+  collective(w, f, OP_SHFL, param, mask, s, false, [&](fiber **lanes, uint32_t m) {
+    /* shfl.sync per the PTX ISA, with c as the CUDA headers build it. */
+    uint32_t c = mode == SHFL_UP ? (uint32_t)(32 - width) << 8 : ((uint32_t)(32 - width) << 8) | 0x1f;
+    uint32_t seg = (c >> 8) & 0x1f, clamp = c & 0x1f;
+    for (int lane = 0; lane < 32; ++lane) {
+      fiber *x = lanes[lane];
+      if (!x) continue;
+      uint32_t bb = (uint32_t)x->arg & 0x1f;
+      uint32_t max_lane = ((uint32_t)lane & seg) | (clamp & ~seg);
+      uint32_t min_lane = (uint32_t)lane & seg;
+      int j = lane;
+      bool valid;
+      switch (mode) {
+        case SHFL_UP: j = lane - (int)bb; valid = j >= (int)max_lane; break;
+        case SHFL_DOWN: j = lane + (int)bb; valid = j <= (int)max_lane; break;
+        case SHFL_XOR: j = lane ^ (int)bb; valid = j <= (int)max_lane; break;
+        default: j = (int)(min_lane | (bb & ~seg)); valid = j <= (int)max_lane; break;
+      }
+      if (!valid) j = lane;
+      if (!(m >> j & 1)) {
+        x->out[0] = x->out[1] = 0xDEADBEEFu;   /* undefined on the GPU: make it visible */
+      } else {
+        x->out[0] = lanes[j]->in[0];
+        x->out[1] = lanes[j]->in[1];
+      }
+    }
+  });
+  out[0] = f.out[0];
+  if (nwords > 1) out[1] = f.out[1];
+  tsan_ignore_end();
+}
+
+unsigned vote(int mode, unsigned mask, int pred, site s) {
+  fiber &f = *current_fiber("vote");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  f.in[0] = (uint32_t)pred;
+  collective(w, f, OP_VOTE, mode, mask, s, false, [&](fiber **lanes, uint32_t) {
+    uint32_t ballot = 0;
+    for (int l = 0; l < 32; ++l)
+      if (lanes[l] && lanes[l]->in[0]) ballot |= 1u << l;
+    uint32_t any = ballot != 0, all = ballot == mask;
+    for (int l = 0; l < 32; ++l)
+      if (lanes[l]) lanes[l]->out[0] = mode == VOTE_BALLOT ? ballot : mode == VOTE_ANY ? any : all;
+  });
+  unsigned r = f.out[0];
+  tsan_ignore_end();
+  return r;
+}
+
+void syncwarp(unsigned mask, site s) {
+  fiber &f = *current_fiber("__syncwarp");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  /* __syncwarp orders memory among the lanes it names: a release/acquire pair for TSan. */
+  void *token = &b.warp_token[2 * (size_t)f.warp + (b.warp_phase[f.warp] & 1)];
+  tsan_release(token);
+  collective(w, f, OP_SYNCWARP, 0, mask, s, false, [&](fiber **, uint32_t) { ++b.warp_phase[f.warp]; });
+  tsan_acquire(token);
+  tsan_ignore_end();
+}
+
+unsigned activemask() {
+  fiber &f = *current_fiber("__activemask");
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  worker &w = *tl_worker;
+  unsigned m = 0;
+  for (int l = 0; l < 32 && f.warp * 32 + l < b.n; ++l)
+    if (w.fibers[b.first + f.warp * 32 + l].state != F_DONE) m |= 1u << l;
+  tsan_ignore_end();
+  return m;
+}
+
+void ldmatrix(int num, bool trans, uint32_t *regs, const void *row, site s) {
+  fiber &f = *current_fiber("ldmatrix");
+  worker &w = *tl_worker;
+  bool gives_row = f.lane < 8 * num;
+  uint32_t mine[4] = {0, 0, 0, 0};
+  if (gives_row) {
+    tsan_ignore_begin();
+    if (reinterpret_cast<uintptr_t>(row) & 15)
+      fail_in_kernel(w, f, format("%s at %s: ldmatrix row address %p is not 16-byte aligned",
+                                  thread_name(f).c_str(), where(s).c_str(), row));
+    if (!in_arena_alloc(*f.blk, row, 16))
+      fail_in_kernel(w, f, format("%s at %s: ldmatrix row address %p is not inside a shared "
+                                  "memory array of this block", thread_name(f).c_str(),
+                                  where(s).c_str(), row));
+    tsan_ignore_end();
+    memcpy(mine, row, 16);   /* this lane's own read: visible to ASan and TSan */
+  }
+  tsan_ignore_begin();
+  memcpy(f.in, mine, 16);
+  collective(w, f, OP_LDMATRIX, num * 2 + (trans ? 1 : 0), 0xffffffffu, s, true,
+             [&](fiber **lanes, uint32_t) {
+               /* Row r of matrix j came from lane 8j + r; element e of a row is 16-bit half e. */
+               auto elem = [&](int j, int r, int e) -> uint32_t {
+                 uint32_t word = lanes[8 * j + r]->in[e / 2];
+                 return (e & 1) ? word >> 16 : word & 0xffffu;
+               };
+               for (int L = 0; L < 32; ++L)
+                 for (int j = 0; j < num; ++j) {
+                   uint32_t lo, hi;
+                   if (!trans) {
+                     lo = elem(j, L / 4, 2 * (L % 4));
+                     hi = elem(j, L / 4, 2 * (L % 4) + 1);
+                   } else {
+                     lo = elem(j, 2 * (L % 4), L / 4);
+                     hi = elem(j, 2 * (L % 4) + 1, L / 4);
+                   }
+                   lanes[L]->out[j] = lo | (hi << 16);
+                 }
+             });
+  for (int j = 0; j < num; ++j) regs[j] = f.out[j];
+  tsan_ignore_end();
+}
+
+namespace {
+double half_bits(uint32_t bits, int type) {
+  return type == MMA_F16 ? (double)seqk__f16_to_float((uint16_t)bits)
+                         : (double)seqk__bf16_to_float((uint16_t)bits);
+}
+}  // namespace
+
+void mma(int type, int k, float *d, const uint32_t *a, const uint32_t *b, const float *c, site s) {
+  fiber &f = *current_fiber("mma");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  int na = k == 16 ? 4 : 2, nb = k == 16 ? 2 : 1;
+  for (int i = 0; i < na; ++i) f.in[i] = a[i];
+  for (int i = 0; i < nb; ++i) f.in[4 + i] = b[i];
+  for (int i = 0; i < 4; ++i) memcpy(&f.in[6 + i], &c[i], 4);
+  collective(w, f, OP_MMA, type * 100 + k, 0xffffffffu, s, true, [&](fiber **lanes, uint32_t) {
+    double A[16][16], B[16][8], C[16][8];
+    for (int L = 0; L < 32; ++L) {
+      int g = L >> 2, t = L & 3;
+      const uint32_t *in = lanes[L]->in;
+      auto lo = [&](uint32_t wd) { return half_bits(wd & 0xffffu, type); };
+      auto hi = [&](uint32_t wd) { return half_bits(wd >> 16, type); };
+      A[g][2 * t] = lo(in[0]);
+      A[g][2 * t + 1] = hi(in[0]);
+      A[g + 8][2 * t] = lo(in[1]);
+      A[g + 8][2 * t + 1] = hi(in[1]);
+      if (k == 16) {
+        A[g][2 * t + 8] = lo(in[2]);
+        A[g][2 * t + 9] = hi(in[2]);
+        A[g + 8][2 * t + 8] = lo(in[3]);
+        A[g + 8][2 * t + 9] = hi(in[3]);
+      }
+      B[2 * t][g] = lo(in[4]);
+      B[2 * t + 1][g] = hi(in[4]);
+      if (k == 16) {
+        B[2 * t + 8][g] = lo(in[5]);
+        B[2 * t + 9][g] = hi(in[5]);
+      }
+      float cf[4];
+      memcpy(cf, &in[6], 16);
+      C[g][2 * t] = cf[0];
+      C[g][2 * t + 1] = cf[1];
+      C[g + 8][2 * t] = cf[2];
+      C[g + 8][2 * t + 1] = cf[3];
+    }
+    /* Exact products, double sums, one rounding to f32 (the GPU's order and rounding differ
+       within the tolerance the tests allow). */
+    float D[16][8];
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 8; ++j) {
+        double acc = C[i][j];
+        for (int q = 0; q < k; ++q) acc += A[i][q] * B[q][j];
+        D[i][j] = (float)acc;
+      }
+    for (int L = 0; L < 32; ++L) {
+      int g = L >> 2, t = L & 3;
+      float o[4] = {D[g][2 * t], D[g][2 * t + 1], D[g + 8][2 * t], D[g + 8][2 * t + 1]};
+      memcpy(lanes[L]->out, o, 16);
+    }
+  });
+  memcpy(d, f.out, 16);
+  tsan_ignore_end();
+}
+
+void cp_async(void *dst, const void *src, int bytes, int src_bytes, site s) {
+  fiber &f = *current_fiber("cp.async");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  if (bytes != 4 && bytes != 8 && bytes != 16)
+    fail_in_kernel(w, f, format("%s at %s: cp.async of %d bytes (4, 8 or 16)",
+                                thread_name(f).c_str(), where(s).c_str(), bytes));
+  if (src_bytes < 0 || src_bytes > bytes)
+    fail_in_kernel(w, f, format("%s at %s: cp.async src-size %d outside 0..%d",
+                                thread_name(f).c_str(), where(s).c_str(), src_bytes, bytes));
+  if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & (uintptr_t)(bytes - 1))
+    fail_in_kernel(w, f, format("%s at %s: cp.async of %d bytes with misaligned dst %p or src %p",
+                                thread_name(f).c_str(), where(s).c_str(), bytes, dst, src));
+  if (!in_arena_alloc(*f.blk, dst, (size_t)bytes))
+    fail_in_kernel(w, f, format("%s at %s: cp.async dst %p (%d bytes) is not inside a shared "
+                                "memory array of this block", thread_name(f).c_str(),
+                                where(s).c_str(), dst, bytes));
+  f.cpq.push_back({dst, src, bytes, src_bytes, f.cp_group});
+  tsan_ignore_end();
+  /* Until a wait retires it, the destination holds poison: a missing wait reads NaN / -1. */
+  memset(dst, 0xFF, (size_t)bytes);
+}
+
+void cp_async_commit() {
+  fiber &f = *current_fiber("cp.async.commit_group");
+  tsan_ignore_begin();
+  ++f.cp_group;
+  tsan_ignore_end();
+}
+
+void cp_async_wait(int n) {
+  fiber &f = *current_fiber("cp.async.wait_group");
+  tsan_ignore_begin();
+  /* Committed groups have ids < cp_group; keep the newest n of them in flight. wait_all (n < 0)
+     retires everything, the open group included. */
+  unsigned limit = n < 0 ? f.cp_group + 1 : (f.cp_group >= (unsigned)n ? f.cp_group - (unsigned)n : 0);
+  std::vector<cp_req> done, keep;
+  for (const cp_req &r : f.cpq) (r.group < limit ? done : keep).push_back(r);
+  f.cpq.swap(keep);
+  if (n < 0) ++f.cp_group;
+  tsan_ignore_end();
+  for (const cp_req &r : done) {   /* the copies themselves are this thread's accesses */
+    memcpy(r.dst, r.src, (size_t)r.src_bytes);
+    memset(static_cast<char *>(r.dst) + r.src_bytes, 0, (size_t)(r.bytes - r.src_bytes));
+  }
+}
+
+unsigned long long clock_ticks() {
+  return (unsigned long long)std::chrono::steady_clock::now().time_since_epoch().count();
+}
+
+/* ---- launch --------------------------------------------------------------------------------------- */
+cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes);   /* runtime.cpp */
+void set_launch_error(cudaError_t err);                             /* runtime.cpp */
+
+void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, const void *kernel,
+                 void (*thunk)(void *), void *bound, bool cooperative) {
+  (void)stream;   /* streams are serial stand-ins: everything runs in issue order, at once */
+  unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
+  unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
+  if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
+      blocks == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
+    add_report(format("launch with grid (%u,%u,%u) and block (%u,%u,%u): invalid configuration",
+                      grid.x, grid.y, grid.z, block.x, block.y, block.z));
+    set_launch_error(cudaErrorInvalidConfiguration);
+    return;
+  }
+  size_t allowed = 48 * 1024;
+  (void)max_dyn_smem_for(kernel, &allowed);
+  if (dyn_smem > allowed) {
+    add_report(format("launch with %zu bytes of dynamic shared memory: more than the %zu allowed "
+                      "(above 48 KB needs cudaFuncSetAttribute(kernel, "
+                      "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))", dyn_smem, allowed));
+    set_launch_error(cudaErrorInvalidValue);
+    return;
+  }
+  if (cooperative && blocks * threads > 16384) {
+    add_report(format("cooperative launch of %llu blocks x %llu threads: more than the emulated "
+                      "device can hold at once", blocks, threads));
+    set_launch_error(cudaErrorCooperativeLaunchTooLarge);
+    return;
+  }
+  if (tl_worker && tl_worker->cur) {
+    fprintf(stderr, "seqk_emu: launch from inside a kernel is not supported\n");
+    abort();
+  }
+  launch_state L;
+  L.grid = grid;
+  L.block = block;
+  L.dyn_smem = dyn_smem;
+  L.thunk = thunk;
+  L.bound = bound;
+  L.cooperative = cooperative;
+  L.nblocks = (long)blocks;
+  L.sched = current_schedule();
+
+  std::lock_guard<std::mutex> launch_lock(g_launch_mutex);
+  blockDim = block;
+  gridDim = grid;
+  pool *p = get_pool();
+  if (cooperative || blocks == 1 || p->nthreads == 0) {
+    work(L);
+  } else {
+    {
+      std::lock_guard<std::mutex> lock(p->m);
+      p->job = &L;
+      p->busy = p->nthreads;
+      ++p->gen;
+    }
+    p->cv.notify_all();
+    work(L);
+    std::unique_lock<std::mutex> lock(p->m);
+    p->done_cv.wait(lock, [&] { return p->busy == 0; });
+    p->job = nullptr;
+  }
+  if (L.failed) set_launch_error(cudaErrorLaunchFailure);
+}
+
+}  // namespace seqk_emu
+
+
+/* ---- C API (report.h) --------------------------------------------------------------------------- */
+extern "C" unsigned long seqk_emu_report_count(void) {
+  std::lock_guard<std::mutex> lock(seqk_emu::g_report_mutex);
+  return seqk_emu::g_report_count;
+}
+extern "C" const char *seqk_emu_reports(void) {
+  std::lock_guard<std::mutex> lock(seqk_emu::g_report_mutex);
+  return seqk_emu::g_reports.c_str();
+}
+extern "C" void seqk_emu_clear_reports(void) {
+  std::lock_guard<std::mutex> lock(seqk_emu::g_report_mutex);
+  seqk_emu::g_reports.clear();
+  seqk_emu::g_report_count = 0;
+}
+extern "C" const char *seqk_emu_schedule(void) {
+  static thread_local char buf[64];
+  snprintf(buf, sizeof buf, "%s", seqk_emu::current_schedule().text);
+  return buf;
+}
+extern "C" int seqk_emu_set_schedule(const char *order) {
+  seqk_emu::schedule_cfg c;
+  if (order == nullptr) {
+    std::lock_guard<std::mutex> lock(seqk_emu::g_cfg_mutex);
+    seqk_emu::g_schedule_ready = false;
+    return 0;
+  }
+  if (!seqk_emu::parse_schedule(order, &c)) return -1;
+  std::lock_guard<std::mutex> lock(seqk_emu::g_cfg_mutex);
+  seqk_emu::g_schedule = c;
+  seqk_emu::g_schedule_ready = true;
+  return 0;
+}
