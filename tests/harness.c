@@ -266,6 +266,142 @@ void th_fail(const char *file, int line, const char *fmt, ...) {
 
 void th_skip(const char *why) { g_skip_reason = why; }
 
+/* ---- device parity --------------------------------------------------------------------------- */
+static int g_dev_unavailable, g_dev_checked;
+
+seqk_tensor th_absent(seqk_tensor t) {
+  t.data = NULL;
+  return t;
+}
+
+/* t's memory from its first element to its last, as a 1-D tensor of t's dtype on `device`. */
+static seqk_tensor span_view(const seqk_tensor *t, void *data, seqk_device device) {
+  const int64_t n[1] = {seqk__span(t)};
+  return seqk_tensor_view(data, t->dtype, device, 1, n);
+}
+
+/* A CUDA tensor with t's layout over a fresh allocation of t's span (recorded in *backing, to
+   be freed by the caller), filled with t's span, or with 0xFF bytes when poison is set. An
+   absent or empty t gives a CUDA descriptor with no data. */
+static seqk_status upload(seqk_context_t ctx, const seqk_tensor *t, int poison,
+                          seqk_tensor *backing, seqk_tensor *dev) {
+  *dev = *t;
+  dev->device = SEQK_DEVICE_CUDA;
+  dev->data = NULL;
+  memset(backing, 0, sizeof *backing);
+  const int64_t span = t->data ? seqk__span(t) : 0;
+  if (span == 0) return SEQK_STATUS_SUCCESS;
+  const size_t bytes = (size_t)span * seqk_dtype_size(t->dtype);
+  void *fill = poison ? malloc(bytes) : t->data;
+  if (!fill) abort();
+  if (poison) memset(fill, 0xFF, bytes);
+  seqk_tensor src = span_view(t, fill, SEQK_DEVICE_CPU);
+  seqk_status st = seqk_tensor_alloc(ctx, backing, t->dtype, SEQK_DEVICE_CUDA, 1, &span);
+  if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, backing, &src);
+  if (poison) free(fill);
+  dev->data = backing->data;
+  return st;
+}
+
+/* dev's span copied back into *host (memory freed by th_finish), which gets dev's strides. A
+   failure here is where an asynchronous kernel error shows: it fails the check. */
+static int download(seqk_context_t ctx, const char *what, const seqk_tensor *dev,
+                    seqk_tensor *host) {
+  *host = *dev;
+  host->device = SEQK_DEVICE_CPU;
+  host->data = th_alloc((size_t)seqk__span(dev) * seqk_dtype_size(dev->dtype));
+  seqk_tensor dst = span_view(dev, host->data, SEQK_DEVICE_CPU);
+  seqk_tensor src = span_view(dev, dev->data, dev->device);
+  if (seqk_tensor_copy(ctx, &dst, &src) == SEQK_STATUS_SUCCESS) return 1;
+  th_fail(__FILE__, __LINE__, "%s on CUDA: copying back failed: %s", what,
+          seqk_context_last_error(ctx));
+  return 0;
+}
+
+/* Every element of t's span that is not one of t's elements still reads NaN (the poison). */
+static int gaps_untouched(const seqk_tensor *t) {
+  const int64_t span = seqk__span(t), n = seqk__numel(t);
+  if (t->dtype == SEQK_DTYPE_I32 || n == span) return 1;
+  char *is_elem = (char *)calloc((size_t)span, 1);
+  int ok = 1;
+  for (int64_t i = 0; i < n; ++i) is_elem[seqk__offset_of_linear(t, i)] = 1;
+  for (int64_t o = 0; o < span; ++o) ok &= is_elem[o] || isnan(seqk__load(t, o));
+  free(is_elem);
+  return ok;
+}
+
+/* a and b (host memory, same dtype and span) hold the same values, NaN matching NaN. */
+static int same_span(const seqk_tensor *a, const seqk_tensor *b) {
+  int ok = 1;
+  for (int64_t o = 0; o < seqk__span(a); ++o) {
+    const double x = seqk__load(a, o), y = seqk__load(b, o);
+    ok &= x == y || (isnan(x) && isnan(y));
+  }
+  return ok;
+}
+
+/* Index of an earlier input with the same host memory that covers in[j]'s span, or -1. */
+static int shared_input(const seqk_tensor *in, int j, uint32_t host_inputs) {
+  for (int i = 0; i < j; ++i)
+    if (in[j].data && !(host_inputs & TH_HOST(i)) && in[i].data == in[j].data &&
+        in[i].dtype == in[j].dtype && seqk__span(&in[i]) >= seqk__span(&in[j]))
+      return i;
+  return -1;
+}
+
+void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void *user,
+                        const seqk_tensor *in, int n_in, uint32_t host_inputs,
+                        const seqk_tensor *out_ref, int n_out, double tol_factor) {
+  if (seqk_cuda_device_count() == 0) return;
+  if (n_in + n_out > TH_DEVICE_MAX_TENSORS) {
+    th_fail(__FILE__, __LINE__, "%s: more than %d tensors for th_check_on_device", what,
+            TH_DEVICE_MAX_TENSORS);
+    return;
+  }
+  seqk_tensor din[TH_DEVICE_MAX_TENSORS], dout[TH_DEVICE_MAX_TENSORS];
+  seqk_tensor backing[TH_DEVICE_MAX_TENSORS];   /* the allocations: inputs first, then outputs */
+  seqk_status st = SEQK_STATUS_SUCCESS;
+  char label[320];
+  memset(backing, 0, sizeof backing);
+  for (int i = 0; i < n_in; ++i) {
+    const int owner = shared_input(in, i, host_inputs);
+    din[i] = in[i];
+    if (host_inputs & TH_HOST(i)) continue;
+    if (owner >= 0) {
+      din[i].device = SEQK_DEVICE_CUDA;
+      din[i].data = din[owner].data;
+    } else if (st == SEQK_STATUS_SUCCESS) {
+      st = upload(ctx, &in[i], 0, &backing[i], &din[i]);
+    }
+  }
+  for (int i = 0; i < n_out && st == SEQK_STATUS_SUCCESS; ++i)
+    st = upload(ctx, &out_ref[i], 1, &backing[n_in + i], &dout[i]);
+  if (st != SEQK_STATUS_SUCCESS) {
+    th_fail(__FILE__, __LINE__, "%s: setting up CUDA tensors failed: %s", what,
+            seqk_context_last_error(ctx));
+  } else if ((st = fn(ctx, user, din, dout)) == SEQK_STATUS_NOT_SUPPORTED) {
+    ++g_dev_unavailable;
+  } else if (st != SEQK_STATUS_SUCCESS) {
+    th_fail(__FILE__, __LINE__, "%s on CUDA: %s (%s)", what, seqk_status_string(st),
+            seqk_context_last_error(ctx));
+  } else {
+    ++g_dev_checked;
+    seqk_tensor got;
+    for (int i = 0; i < n_out; ++i) {
+      if (!dout[i].data || !download(ctx, what, &dout[i], &got)) continue;
+      snprintf(label, sizeof label, "%s on CUDA: output %d", what, i);
+      th_check_close(label, &got, th_to_doubles(&out_ref[i]),
+                     th_tol_scaled(out_ref[i].dtype, TH_DEVICE_TOL * tol_factor));
+      TH_CHECK(gaps_untouched(&got), "%s: written between the elements of a strided output", label);
+    }
+    int unchanged = 1;
+    for (int i = 0; i < n_in; ++i)
+      if (backing[i].data) unchanged &= download(ctx, what, &din[i], &got) && same_span(&got, &in[i]);
+    TH_CHECK(unchanged, "%s on CUDA: an input was written", what);
+  }
+  for (int i = 0; i < n_in + n_out; ++i) seqk_tensor_free(ctx, &backing[i]);
+}
+
 int th_finish(void) {
   for (size_t i = 0; i < g_n_allocs; ++i) free(g_allocs[i]);
   free(g_allocs);
@@ -276,6 +412,9 @@ int th_finish(void) {
     return 77;
   }
   printf("%d passed, %d failed\n", g_passed, g_failed);
+  if (g_dev_unavailable || g_dev_checked)
+    printf("device parity: %d cases not available on CUDA yet, %d checked\n", g_dev_unavailable,
+           g_dev_checked);
   if (g_passed == 0 && g_failed == 0) {
     printf("no check ran\n");
     return 1;

@@ -12,6 +12,8 @@
  *   max abs/rel error and the first mismatches.
  * - Each TH_CHECK counts a pass or a failure; th_finish() prints "N passed, N failed" and gives the
  *   exit code (0 all passed, 1 some failed, 77 nothing ran because th_skip() was called).
+ * - th_check_on_device() reruns a CPU case on CUDA tensors when a device exists (the emulated
+ *   backend in CI, a GPU when lent) and compares with the CPU outputs.
  */
 #ifndef SEQK_TEST_HARNESS_H
 #define SEQK_TEST_HARNESS_H
@@ -110,6 +112,38 @@ int th_finish(void);
 
 /* A context that must be created, or the test aborts (tests may abort; the library never does). */
 seqk_context_t th_context(void);
+
+/* ---- device parity -------------------------------------------------------------------------- */
+/* The same op on CUDA tensors, compared with what the CPU reference produced. The test runs its
+   CPU case as usual, then hands the inputs and the CPU outputs to th_check_on_device with an op
+   function that calls the public entry on the tensors it is given. Where no CUDA device exists
+   (seqk_cuda_device_count() == 0) nothing happens and nothing is counted. Otherwise:
+   - each input is copied to a CUDA tensor with the same strides (its whole span is copied, so a
+     strided view stays strided and its gaps keep their poison); an absent input (data NULL)
+     stays absent; inputs whose bit is set in host_inputs (TH_HOST(i)) are passed as they are
+     (e.g. rnn lengths, which live on the CPU for every op); inputs sharing one host pointer
+     share one device copy (self-attention passes one tensor as query, key and value);
+   - each output gets a CUDA tensor with out_ref's strides, every byte 0xFF (NaN); an absent
+     out_ref (data NULL) stays absent;
+   - fn(ctx, user, in, out) runs on those tensors. SEQK_STATUS_NOT_SUPPORTED is counted as "not
+     available on CUDA yet" (neither a pass nor a failure); any other error fails with the last
+     error; on success each output is compared with out_ref by th_check_close, the gaps of each
+     strided output must still be poison, and the inputs must be unchanged.
+   Tolerance of output i: th_tol_scaled(out_ref[i].dtype, TH_DEVICE_TOL * tol_factor), where
+   tol_factor is the widening the CPU check of that op needed (1 for most ops) and 0 asks for
+   exact equality (copies, gathers). The device tensors are freed before it returns. */
+typedef seqk_status (*th_op_fn)(seqk_context_t ctx, void *user, seqk_tensor *in,
+                                seqk_tensor *out);
+#define TH_DEVICE_MAX_TENSORS 32
+#define TH_HOST(i) (1u << (i))
+/* GPU kernels accumulate in fp32 (not double) and may order sums differently, and their result
+   is compared with a CPU result that was itself rounded once: 4x the one-rounding bound. */
+#define TH_DEVICE_TOL 4.0
+void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void *user,
+                        const seqk_tensor *in, int n_in, uint32_t host_inputs,
+                        const seqk_tensor *out_ref, int n_out, double tol_factor);
+/* t with its data set to NULL: how to pass an absent optional input or output. */
+seqk_tensor th_absent(seqk_tensor t);
 
 #ifdef __cplusplus
 }

@@ -174,6 +174,55 @@ static const char *dtype_str(seqk_dtype dt) {
   return dt == SEQK_DTYPE_F16 ? "f16" : dt == SEQK_DTYPE_BF16 ? "bf16" : "f32";
 }
 
+/* ---- the same ops on CUDA tensors (harness.h: th_check_on_device) ----------------------------- */
+
+/* Inputs and outputs in the order of each entry's arguments; user is the op's scalar arguments
+   (a seqk_attention_params for scores and attention). Attention's seqlens_q/k arrive as I32
+   tensors in[3] and in[4] (absent: no data) and are passed as raw device pointers. */
+static seqk_status scores_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  const seqk_attention_params *p = (const seqk_attention_params *)user;
+  return seqk_attention_scores(ctx, &in[0], &in[1], p->scale, p->causal, &out[0]);
+}
+
+static seqk_status values_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  (void)user;
+  return seqk_attention_values(ctx, &in[0], &in[1], &out[0]);
+}
+
+static seqk_status attention_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  seqk_attention_params p = *(const seqk_attention_params *)user;
+  p.seqlens_q = (const int32_t *)in[3].data;
+  p.seqlens_k = (const int32_t *)in[4].data;
+  return seqk_attention(ctx, &p, &in[0], &in[1], &in[2], &out[0], &out[1]);
+}
+
+static seqk_status merge_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  (void)user;
+  return seqk_attention_merge(ctx, &in[0], &in[1], &in[2], &in[3], &out[0], &out[1]);
+}
+
+static void scores_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *q,
+                             const seqk_tensor *k, float scale, int causal, const seqk_tensor *s) {
+  seqk_attention_params p = {scale, causal, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+  const seqk_tensor in[2] = {*q, *k};
+  th_check_on_device(ctx, what, scores_op, &p, in, 2, 0, s, 1, 1.0);
+}
+
+static void values_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *p,
+                             const seqk_tensor *v, const seqk_tensor *o) {
+  const seqk_tensor in[2] = {*p, *v};
+  th_check_on_device(ctx, what, values_op, NULL, in, 2, 0, o, 1, 1.0);
+}
+
+/* lse may be NULL (not asked for). */
+static void merge_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *oa,
+                            const seqk_tensor *la, const seqk_tensor *ob, const seqk_tensor *lb,
+                            const seqk_tensor *o, const seqk_tensor *lse) {
+  const seqk_tensor in[4] = {*oa, *la, *ob, *lb};
+  const seqk_tensor out[2] = {*o, lse ? *lse : th_absent(*la)};
+  th_check_on_device(ctx, what, merge_op, NULL, in, 4, 0, out, 2, 1.0);
+}
+
 /* ---- the seed -------------------------------------------------------------------------------- */
 
 static void test_seed_self_attention(seqk_context_t ctx) {
@@ -247,6 +296,7 @@ static void test_scores(seqk_context_t ctx, th_rng *rng) {
                      SEQK_STATUS_SUCCESS, NULL, what);
     th_check_close(what, &s, ref_scores(d, th_to_doubles(&q), th_to_doubles(&k), sc->scale, sc->causal),
                    th_tol_for(sc->dt));
+    scores_on_device(ctx, what, &q, &k, sc->scale, sc->causal, &s);
   }
   /* D = 0: every dot product is an empty sum, so the unmasked scores are exactly 0 (scale 0 must
      not turn them into 0 * inf). */
@@ -257,6 +307,7 @@ static void test_scores(seqk_context_t ctx, th_rng *rng) {
   th_expect_status(ctx, seqk_attention_scores(ctx, &q0, &k0, 0.0f, 1, &s0), SEQK_STATUS_SUCCESS,
                    NULL, "scores D=0");
   th_check_close("scores with D = 0", &s0, zero_causal, (th_tol){0, 0});
+  scores_on_device(ctx, "scores with D = 0", &q0, &k0, 0.0f, 1, &s0);
 }
 
 static void test_values(seqk_context_t ctx, th_rng *rng) {
@@ -281,6 +332,7 @@ static void test_values(seqk_context_t ctx, th_rng *rng) {
              (long long)d->H, (long long)d->Hk, (long long)d->Sk, (long long)d->Dv, dtype_str(vc->dt));
     th_expect_status(ctx, seqk_attention_values(ctx, &p, &v, &o), SEQK_STATUS_SUCCESS, NULL, what);
     th_check_close(what, &o, ref_values(d, th_to_doubles(&p), th_to_doubles(&v)), th_tol_for(vc->dt));
+    values_on_device(ctx, what, &p, &v, &o);
   }
   /* Sk = 0: o = 0 over a poisoned output. */
   const int64_t ps[4] = {2, 2, 3, 0}, vs[4] = {2, 1, 0, 4}, os[4] = {2, 2, 3, 4};
@@ -290,6 +342,7 @@ static void test_values(seqk_context_t ctx, th_rng *rng) {
   double *zeros = dalloc(th_numel(&o0));
   memset(zeros, 0, (size_t)th_numel(&o0) * sizeof(double));
   th_check_close("values with Sk = 0 are 0", &o0, zeros, (th_tol){0, 0});
+  values_on_device(ctx, "values with Sk = 0 are 0", &p0, &v0, &o0);
 }
 
 /* ---- attention -------------------------------------------------------------------------------- */
@@ -315,7 +368,36 @@ static void describe(char *buf, size_t n, const char *what, const attn_case *c) 
            c->layout, c->lq || c->lk ? " lengths" : "");
 }
 
-/* Runs one case against the double reference and returns its tensors for further checks. */
+/* seqlens as an I32 [B] tensor for the device run; absent (no data) for NULL. */
+static seqk_tensor lens_tensor(const int32_t *lens, int64_t B) {
+  const int64_t shape[1] = {B};
+  seqk_tensor t = th_tensor_new(SEQK_DTYPE_I32, 1, shape);
+  if (!lens) return th_absent(t);
+  th_fill_i32(&t, lens);
+  return t;
+}
+
+/* The CPU run r of case c again on CUDA tensors with every algo (each is its own kernel path),
+   and without lse. */
+static void attention_on_device(seqk_context_t ctx, const attn_case *c, const attn_run *r) {
+  static const struct { seqk_attention_algo algo; int lse; const char *name; } runs[] = {
+      {SEQK_ATTENTION_ALGO_AUTO, 1, "attention AUTO"},
+      {SEQK_ATTENTION_ALGO_FUSED, 1, "attention FUSED"},
+      {SEQK_ATTENTION_ALGO_UNFUSED, 1, "attention UNFUSED"},
+      {SEQK_ATTENTION_ALGO_AUTO, 0, "attention AUTO, no lse"},
+  };
+  const seqk_tensor in[5] = {r->q, r->k, r->v, lens_tensor(c->lq, c->d.B), lens_tensor(c->lk, c->d.B)};
+  char what[256];
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; ++i) {
+    const seqk_attention_params p = {c->scale, c->causal, runs[i].algo, NULL, NULL};
+    const seqk_tensor out[2] = {r->o, runs[i].lse ? r->lse : th_absent(r->lse)};
+    describe(what, sizeof what, runs[i].name, c);
+    th_check_on_device(ctx, what, attention_op, (void *)&p, in, 5, 0, out, 2, 1.0);
+  }
+}
+
+/* Runs one case against the double reference, and on CUDA tensors against the CPU result, and
+   returns its tensors for further checks. */
 static attn_run run_attention_case(seqk_context_t ctx, th_rng *rng, const attn_case *c) {
   const dims *d = &c->d;
   attn_run r;
@@ -352,6 +434,7 @@ static attn_run run_attention_case(seqk_context_t ctx, th_rng *rng, const attn_c
   th_check_close(what, &r.lse, lse_ref, th_tol_for(SEQK_DTYPE_F32));
   r.o_ref = o_ref;
   r.lse_ref = lse_ref;
+  attention_on_device(ctx, c, &r);
   return r;
 }
 
@@ -565,6 +648,7 @@ static void test_merge_split_kv(seqk_context_t ctx, th_rng *rng) {
       /* Each part is rounded once to dt, so the merged result carries about two roundings. */
       th_check_close(what, &o, o_ref, th_tol_scaled(dt, dt == SEQK_DTYPE_F32 ? 4 : 2));
       th_check_close(what, &l, lse_ref, th_tol_scaled(SEQK_DTYPE_F32, 4));
+      merge_on_device(ctx, what, &o1, &l1, &o2, &l2, &o, &l);
     }
   }
 }
@@ -625,6 +709,7 @@ static void test_merge_random(seqk_context_t ctx, th_rng *rng) {
                        SEQK_STATUS_SUCCESS, NULL, what);
       th_check_close(what, &m.o, m.o_ref, th_tol_for(dts[t]));
       th_check_close(what, &m.l, m.l_ref, th_tol_for(SEQK_DTYPE_F32));
+      merge_on_device(ctx, what, &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l);
     }
   /* ndim 1: a single row, lse is a scalar; ndim 2 with Dv = 1. */
   merge_bufs m1 = make_merge(rng, SEQK_DTYPE_F32, 1, s1, 0);
@@ -632,10 +717,12 @@ static void test_merge_random(seqk_context_t ctx, th_rng *rng) {
                    SEQK_STATUS_SUCCESS, NULL, "merge ndim 1");
   th_check_close("merge ndim 1: o", &m1.o, m1.o_ref, th_tol_for(SEQK_DTYPE_F32));
   th_check_close("merge ndim 1: lse", &m1.l, m1.l_ref, th_tol_for(SEQK_DTYPE_F32));
+  merge_on_device(ctx, "merge ndim 1", &m1.oa, &m1.la, &m1.ob, &m1.lb, &m1.o, &m1.l);
   merge_bufs m2 = make_merge(rng, SEQK_DTYPE_F32, 2, s2, 1);
   th_expect_status(ctx, seqk_attention_merge(ctx, &m2.oa, &m2.la, &m2.ob, &m2.lb, &m2.o, NULL),
                    SEQK_STATUS_SUCCESS, NULL, "merge Dv = 1, no lse");
   th_check_close("merge Dv = 1, no lse: o", &m2.o, m2.o_ref, th_tol_for(SEQK_DTYPE_F32));
+  merge_on_device(ctx, "merge Dv = 1, no lse", &m2.oa, &m2.la, &m2.ob, &m2.lb, &m2.o, NULL);
 
   /* Explicit rows: (+inf, -inf) both empty; one side empty returns the other exactly (its NaN
      partner never read); lse far apart (a naive exp would overflow) and close together. */
@@ -660,6 +747,7 @@ static void test_merge_random(seqk_context_t ctx, th_rng *rng) {
                    SEQK_STATUS_SUCCESS, NULL, "merge explicit rows");
   th_check_close("merge explicit rows: o", &e.o, o_exp, th_tol_for(SEQK_DTYPE_F32));
   th_check_close("merge explicit rows: lse", &e.l, l_exp, th_tol_for(SEQK_DTYPE_F32));
+  merge_on_device(ctx, "merge explicit rows", &e.oa, &e.la, &e.ob, &e.lb, &e.o, &e.l);
   int exact = th_get(&e.l, 0) == INFINITY && th_get(&e.l, 1) == 0.5 && th_get(&e.l, 2) == 1.25;
   for (int64_t i = 0; i < 4; ++i)
     exact &= th_get(&e.o, i) == 0.0 && th_get(&e.o, 4 + i) == th_get(&e.ob, 4 + i) &&

@@ -30,6 +30,27 @@ static double *ref_merge(const double *x, int64_t B, int64_t H, int64_t S, int64
 
 static const th_tol exact = {0.0, 0.0};
 
+/* The device parity runs (harness.h): split with *(int32_t *)num_heads heads, and merge. Both are
+   copies, so the CUDA result must equal the CPU one exactly (tolerance factor 0). */
+static seqk_status split_op(seqk_context_t ctx, void *num_heads, seqk_tensor *in, seqk_tensor *out) {
+  return seqk_split_heads(ctx, &in[0], *(const int32_t *)num_heads, &out[0]);
+}
+
+static seqk_status merge_op(seqk_context_t ctx, void *unused, seqk_tensor *in, seqk_tensor *out) {
+  (void)unused;
+  return seqk_merge_heads(ctx, &in[0], &out[0]);
+}
+
+static void split_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *x,
+                            int32_t num_heads, const seqk_tensor *y) {
+  th_check_on_device(ctx, what, split_op, &num_heads, x, 1, 0, y, 1, 0.0);
+}
+
+static void merge_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *x,
+                            const seqk_tensor *y) {
+  th_check_on_device(ctx, what, merge_op, NULL, x, 1, 0, y, 1, 0.0);
+}
+
 typedef struct heads_case {
   int64_t B, S, H, D;
   seqk_dtype dtype;
@@ -58,6 +79,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const heads_case *c) {
   th_expect_status(ctx, seqk_split_heads(ctx, &x, (int32_t)c->H, &y), SEQK_STATUS_SUCCESS, NULL,
                    what);
   th_check_close(what, &y, ref_split(xd, c->B, c->S, c->H, c->D), exact);
+  split_on_device(ctx, what, &x, (int32_t)c->H, &y);
 
   snprintf(what, sizeof what, "merge(split(x)) == x, B=%lld S=%lld H=%lld D=%lld dtype=%d",
            (long long)c->B, (long long)c->S, (long long)c->H, (long long)c->D, (int)c->dtype);
@@ -72,6 +94,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const heads_case *c) {
            (long long)c->B, (long long)c->S, (long long)c->H, (long long)c->D, (int)c->dtype);
   th_expect_status(ctx, seqk_merge_heads(ctx, &m, &back), SEQK_STATUS_SUCCESS, NULL, what);
   th_check_close(what, &back, ref_merge(th_to_doubles(&m), c->B, c->H, c->S, c->D), exact);
+  merge_on_device(ctx, what, &m, &back);
 }
 
 static void test_mapping(seqk_context_t ctx, th_rng *rng) {
@@ -116,10 +139,12 @@ static void test_bshd_views(seqk_context_t ctx, th_rng *rng) {
   y.stride[1] = D; y.stride[2] = H * D;
   th_expect_status(ctx, seqk_split_heads(ctx, &x, (int32_t)H, &y), SEQK_STATUS_SUCCESS, NULL, "bshd");
   th_check_close("split into a transposed [B,S,H,D] view is a plain copy", &buf, th_to_doubles(&x), exact);
+  split_on_device(ctx, "split into a transposed [B,S,H,D] view", &x, (int32_t)H, &y);
   /* And merge from that view gives x back. */
   seqk_tensor back = th_tensor_new(SEQK_DTYPE_F32, 3, xs);
   th_expect_status(ctx, seqk_merge_heads(ctx, &y, &back), SEQK_STATUS_SUCCESS, NULL, "bshd merge");
   th_check_close("merge from a transposed view", &back, th_to_doubles(&x), exact);
+  merge_on_device(ctx, "merge from a transposed view", &y, &back);
 }
 
 static void test_empty(seqk_context_t ctx) {
@@ -131,6 +156,11 @@ static void test_empty(seqk_context_t ctx) {
   seqk_tensor x0 = th_tensor_new(SEQK_DTYPE_F32, 3, xs0), y0 = th_tensor_new(SEQK_DTYPE_F32, 4, ys0);
   th_expect_status(ctx, seqk_split_heads(ctx, &x0, 5, &y0), SEQK_STATUS_SUCCESS, NULL, "split D=0");
   th_expect_status(ctx, seqk_merge_heads(ctx, &y0, &x0), SEQK_STATUS_SUCCESS, NULL, "merge D=0");
+  /* Nothing to compare, but a kernel must not fail on an empty grid. */
+  split_on_device(ctx, "split B=0", &x, 3, &y);
+  merge_on_device(ctx, "merge B=0", &y, &x);
+  split_on_device(ctx, "split D=0", &x0, 5, &y0);
+  merge_on_device(ctx, "merge D=0", &y0, &x0);
 }
 
 /* One rejected call: INVALID_VALUE, a message naming `needle`, and `guard` (the memory the

@@ -57,6 +57,29 @@ static seqk_tensor view_into(const seqk_tensor *store, int64_t offset, int32_t n
   return seqk_tensor_view(base, store->dtype, store->device, ndim, shape);
 }
 
+/* ---- the same ops on CUDA tensors (harness.h: th_check_on_device) ---------------------------- */
+
+/* Inputs and outputs in the order of each entry's arguments; absent optionals have no data. */
+static seqk_status linear_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out)
+{
+  (void)user;
+  return seqk_linear(ctx, &in[0], &in[1], &in[2], &out[0]);
+}
+
+static seqk_status embedding_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out)
+{
+  (void)user;
+  return seqk_embedding(ctx, &in[0], &in[1], &out[0]);
+}
+
+/* b may be NULL (absent). */
+static void linear_on_device(const char *what, const seqk_tensor *x, const seqk_tensor *w,
+                             const seqk_tensor *b, const seqk_tensor *y)
+{
+  const seqk_tensor in[3] = {*x, *w, b ? *b : th_absent(*w)};
+  th_check_on_device(g_ctx, what, linear_op, NULL, in, 3, 0, y, 1, 1.0);
+}
+
 /* ---- linear --------------------------------------------------------------------------------- */
 
 /* y = x w^T + b in double from the tensors' stored values; b may be NULL. */
@@ -120,6 +143,7 @@ static void run_linear_case(const linear_case *c, seqk_dtype dt)
   th_expect_status(g_ctx, st, SEQK_STATUS_SUCCESS, NULL, what);
   const double *ref = linear_expected(&x, &w, c->bias == BIAS_PRESENT ? &b : NULL);
   TH_CHECK(th_check_close(what, &y, ref, th_tol_for(dt)), "%s: y differs from x w^T + b", what);
+  linear_on_device(what, &x, &w, b_arg, &y);
 }
 
 static void test_linear(void)
@@ -165,6 +189,7 @@ static void test_linear(void)
     }
   TH_CHECK(th_check_close("linear transposed w", &y, ref, th_tol_for(SEQK_DTYPE_F32)),
            "linear with a column-major w");
+  linear_on_device("linear transposed w", &x, &w, NULL, &y);
 }
 
 /* ---- the Keras Self_Attention seed ---------------------------------------------------------- */
@@ -441,6 +466,29 @@ static void mha_identity(const mha_case *c, seqk_dtype dt, const seqk_tensor *qu
            "%s: attn_weights differ from the head mean of attention_scores + softmax", what);
 }
 
+static seqk_status mha_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out)
+{
+  const mha_case *c = (const mha_case *)user;
+  const seqk_mha_weights w = {in[3], in[4], in[5], in[6]};
+  return seqk_mha_forward(ctx, &w, c->H, c->causal, &in[0], &in[1], &in[2], &out[0], &out[1]);
+}
+
+/* out and attn_weights (NULL: not asked for) again on CUDA tensors. A CUDA implementation may
+   keep the projections and the attention output in the dtype between its steps where the
+   reference rounds once, like the unfused identity in mha_identity, so it gets that identity's
+   allowance: 4x the bound for f32, 8x for the 16-bit types (TH_DEVICE_TOL times 1 or 2). */
+static void mha_on_device(const mha_case *c, seqk_dtype dt, const char *what,
+                          const seqk_tensor *query, const seqk_tensor *key,
+                          const seqk_tensor *value, const seqk_mha_weights *w,
+                          const seqk_tensor *out, const seqk_tensor *attn_weights)
+{
+  const seqk_tensor in[7] = {*query, *key, *value, w->in_proj_weight, w->in_proj_bias,
+                             w->out_proj_weight, w->out_proj_bias};
+  const seqk_tensor outs[2] = {*out, attn_weights ? *attn_weights : th_absent(*out)};
+  th_check_on_device(g_ctx, what, mha_op, (void *)c, in, 7, 0, outs, 2,
+                     dt == SEQK_DTYPE_F32 ? 1.0 : 2.0);
+}
+
 static void run_mha_case(const mha_case *c, seqk_dtype dt)
 {
   const int64_t B = c->B, Sq = c->Sq, Sk = c->Sk, E = c->E;
@@ -520,6 +568,7 @@ static void run_mha_case(const mha_case *c, seqk_dtype dt)
 
   if (c->identity)
     mha_identity(c, dt, &query, &key, &value, &w, &out, c->want_weights ? &attn : NULL, what);
+  mha_on_device(c, dt, what, &query, &key, &value, &w, &out, c->want_weights ? &attn : NULL);
 }
 
 static void test_mha(void)
@@ -584,6 +633,8 @@ static void run_embedding_case(const char *name, seqk_dtype dt, int32_t idx_ndim
   /* A gather moves values unchanged: exact. */
   const th_tol exact = {0.0, 0.0};
   TH_CHECK(th_check_close(what, &out, ref, exact), "%s: out is not the gathered rows", what);
+  const seqk_tensor in[2] = {indices, table};
+  th_check_on_device(g_ctx, what, embedding_op, NULL, in, 2, 0, &out, 1, 0.0);
 }
 
 /* indices [2,3] with two bad entries; the first in row-major order must be the one named. */

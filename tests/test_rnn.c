@@ -271,7 +271,49 @@ static seqk_status io_run(const net *n, fwd_io *io) {
                           io->want_hn ? &io->hn : NULL, io->want_cn ? &io->cn : NULL);
 }
 
-/* Runs the op and compares y, hn, cn with tl_forward. */
+/* ---- the same ops on CUDA tensors (harness.h: th_check_on_device) ---------------------------- */
+
+/* in: x, h, c, w_ih, w_hh, b_ih, b_hh; out: h_out, c_out; user: the seqk_rnn_mode. */
+static seqk_status cell_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  return seqk_rnn_cell(ctx, *(const seqk_rnn_mode *)user, &in[0], &in[1], &in[2], &in[3], &in[4],
+                       &in[5], &in[6], &out[0], &out[1]);
+}
+
+/* in: x, h0, c0, lengths (kept on the CPU), then the E = L*D entries of w_ih, w_hh, b_ih, b_hh;
+   out: y, hn, cn; user: the net (its desc, and whether it has biases). */
+static seqk_status forward_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  const net *n = (const net *)user;
+  const int64_t E = n->desc.num_layers * net_dirs(n);
+  const seqk_rnn_weights w = {in + 4, in + 4 + E, n->has_bias ? in + 4 + 2 * E : NULL,
+                              n->has_bias ? in + 4 + 3 * E : NULL};
+  return seqk_rnn_forward(ctx, &n->desc, &w, &in[0], &in[1], &in[2], &in[3], &out[0], &out[1],
+                          &out[2]);
+}
+
+/* The CPU run of io again on CUDA tensors. A CUDA layer may keep the state in the dtype between
+   steps where the reference keeps it in double, so its bound grows with T as in
+   test_seq_equals_cells (and is at least the CPU check's 2x). */
+static void forward_on_device(const net *n, const fwd_io *io, const char *what) {
+  const int64_t E = n->desc.num_layers * net_dirs(n);
+  seqk_tensor in[4 + 4 * MAX_ENTRIES];
+  in[0] = io->x;
+  in[1] = io->has_h0 ? io->h0 : th_absent(io->h0);
+  in[2] = io->has_c0 ? io->c0 : th_absent(io->c0);
+  in[3] = io->has_len ? io->lengths : th_absent(io->lengths);
+  for (int64_t e = 0; e < E; ++e) {
+    in[4 + e] = n->w_ih[e];
+    in[4 + E + e] = n->w_hh[e];
+    in[4 + 2 * E + e] = n->has_bias ? n->b_ih[e] : th_absent(n->b_ih[e]);
+    in[4 + 3 * E + e] = n->has_bias ? n->b_hh[e] : th_absent(n->b_hh[e]);
+  }
+  const seqk_tensor out[3] = {io->y, io->want_hn ? io->hn : th_absent(io->hn),
+                              io->want_cn ? io->cn : th_absent(io->cn)};
+  th_check_on_device(g_ctx, what, forward_op, (void *)n, in, (int)(4 + 4 * E), TH_HOST(3), out, 3,
+                     io->T > 2 ? (double)io->T : 2.0);
+}
+
+/* Runs the op and compares y, hn, cn with tl_forward, then the same on CUDA tensors with the
+   CPU result. */
 static void io_check_ref(const net *n, fwd_io *io, const char *what, th_tol tol) {
   char msg[200];
   seqk_status st = io_run(n, io);
@@ -294,6 +336,7 @@ static void io_check_ref(const net *n, fwd_io *io, const char *what, th_tol tol)
     snprintf(msg, sizeof msg, "%s: cn", what);
     TH_CHECK(th_check_close(msg, &io->cn, cn, tol), "%s", msg);
   }
+  forward_on_device(n, io, what);
 }
 
 /* ---- golden values --------------------------------------------------------------------------- */
@@ -508,6 +551,12 @@ static void test_cells(void) {
         if (!th_expect_status(g_ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) continue;
         TH_CHECK(th_check_close(what, &h_out, ref_h, th_tol_for(dt)), "%s: h_out", what);
         if (lstm) TH_CHECK(th_check_close(what, &c_out, ref_c, th_tol_for(dt)), "%s: c_out", what);
+        if (cf.inplace) continue; /* h and c now hold the outputs: no inputs left for a rerun */
+        const seqk_tensor in[7] = {x, cf.has_h ? h : th_absent(h), has_c ? c : th_absent(c),
+                                   w_ih, w_hh, cf.has_bias ? b_ih : th_absent(b_ih),
+                                   cf.has_bias ? b_hh : th_absent(b_hh)};
+        const seqk_tensor out[2] = {h_out, lstm ? c_out : th_absent(c_out)};
+        th_check_on_device(g_ctx, what, cell_op, (void *)&mode, in, 7, 0, out, 2, 1.0);
       }
 }
 

@@ -29,7 +29,19 @@ static double *ref_softmax(const double *x, int32_t ndim, const int64_t *shape, 
   return y;
 }
 
-/* Runs softmax(x, dim) into a poisoned y and checks it against the double reference. */
+/* softmax of in[0] along *(int32_t *)dim into out[0], for the device parity runs. */
+static seqk_status softmax_op(seqk_context_t ctx, void *dim, seqk_tensor *in, seqk_tensor *out) {
+  return seqk_softmax(ctx, &in[0], *(const int32_t *)dim, &out[0]);
+}
+
+/* The CPU result y = softmax(x, dim) reproduced on CUDA tensors (when a device exists). */
+static void check_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *x,
+                            int32_t dim, const seqk_tensor *y) {
+  th_check_on_device(ctx, what, softmax_op, &dim, x, 1, 0, y, 1, 1.0);
+}
+
+/* Runs softmax(x, dim) into a poisoned y and checks it against the double reference, then the
+   same on CUDA tensors against the CPU result. */
 static void check_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim, seqk_tensor *y,
                           th_tol tol, const char *what) {
   const double *xd = th_to_doubles(x);
@@ -37,6 +49,7 @@ static void check_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
   th_poison(y);
   if (!th_expect_status(ctx, seqk_softmax(ctx, x, dim, y), SEQK_STATUS_SUCCESS, NULL, what)) return;
   th_check_close(what, y, ref_softmax(xd, x->ndim, x->shape, d), tol);
+  check_on_device(ctx, what, x, dim, y);
 }
 
 static void test_seed_golden(seqk_context_t ctx) {
@@ -92,6 +105,7 @@ static void test_shift_invariance(seqk_context_t ctx, th_rng *rng) {
   const double *ref = ref_softmax(th_to_doubles(&x), 2, shape, 1);
   th_expect_status(ctx, seqk_softmax(ctx, &xs, 1, &y), SEQK_STATUS_SUCCESS, NULL, "shifted");
   th_check_close("softmax(x + 1000) == softmax(x)", &y, ref, th_tol_for(SEQK_DTYPE_F32));
+  check_on_device(ctx, "softmax(x + 1000)", &xs, 1, &y);
   /* Large magnitudes must not overflow: softmax([1000, 1001, 1002]) is finite. */
   const int64_t s3[1] = {3};
   const double big[3] = {1000, 1001, 1002}, small[3] = {0, 1, 2};
@@ -162,6 +176,7 @@ static void test_infinities(seqk_context_t ctx) {
   th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "infinities");
   th_check_close("all -inf row is NaN, -inf entry is 0", &y, ref, th_tol_for(SEQK_DTYPE_F32));
   TH_CHECK(th_get(&y, 5) == 0.0, "a -inf score must give exactly 0, got %g", th_get(&y, 5));
+  check_on_device(ctx, "all -inf row is NaN, -inf entry is 0", &x, 1, &y);
 }
 
 static void test_half_types(seqk_context_t ctx, th_rng *rng) {
@@ -211,6 +226,9 @@ static void test_empty(seqk_context_t ctx) {
   seqk_tensor x1 = th_tensor_new(SEQK_DTYPE_F32, 2, s1), y1 = th_tensor_new(SEQK_DTYPE_F32, 2, s1);
   th_expect_status(ctx, seqk_softmax(ctx, &x1, 1, &y1), SEQK_STATUS_SUCCESS, NULL, "0-length rows");
   th_expect_status(ctx, seqk_softmax(ctx, &x1, 0, &y1), SEQK_STATUS_SUCCESS, NULL, "0-length dim 0");
+  /* Nothing to compare, but a kernel must not fail on an empty grid. */
+  check_on_device(ctx, "0 rows", &x, 1, &y);
+  check_on_device(ctx, "0-length rows", &x1, 1, &y1);
 }
 
 static void test_bad_input(seqk_context_t ctx, th_rng *rng) {
