@@ -22,6 +22,6 @@ if [ -z "${SEQK_TEST_QUICK:-}" ]; then
         -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L cpu -E install_consumer
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L cpu -E "install_consumer|compare_torch_bindings"
   scripts/emu_sanitizers.sh
 fi
