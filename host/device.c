@@ -4,6 +4,53 @@
  */
 #include "device.h"
 
+#include "blas.h"
+
+#include <stdint.h>
+
+/* ---- the workspace arena (device.h); the same in every build: without CUDA, opening fails ------ */
+
+size_t seqk__ws_elems(int64_t n, size_t elem_size) {
+  if (n < 0 || n == INT64_MAX) return SIZE_MAX;
+  if (elem_size != 0 && (uint64_t)n > (SIZE_MAX - SEQK_WS_ALIGN) / elem_size) return SIZE_MAX;
+  size_t bytes = (size_t)n * elem_size;
+  return (bytes + SEQK_WS_ALIGN - 1) / SEQK_WS_ALIGN * SEQK_WS_ALIGN;
+}
+
+size_t seqk__ws_sum(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+int64_t seqk__mul_sat(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return INT64_MAX;
+  if (a != 0 && b > INT64_MAX / a) return INT64_MAX;
+  return a * b;
+}
+
+seqk_status seqk__arena_open(seqk_context_t ctx, const char *op, size_t bytes, seqk_arena *arena) {
+  void *base = NULL;
+  arena->base = NULL;
+  arena->size = arena->used = 0;
+  if (bytes == SIZE_MAX)
+    return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
+                      "%s: the device workspace this shape needs does not fit in size_t", op);
+  if (bytes == 0) return SEQK_STATUS_SUCCESS;
+  SEQK_TRY(seqk__workspace(ctx, op, bytes, &base));
+  arena->base = (char *)base;
+  arena->size = bytes;
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__arena_take(seqk_context_t ctx, const char *op, seqk_arena *arena, size_t bytes,
+                             void **ptr) {
+  const size_t rounded = seqk__ws_elems((int64_t)(bytes > INT64_MAX - 1 ? INT64_MAX : bytes), 1);
+  if (rounded == SIZE_MAX || rounded > arena->size - arena->used)
+    return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR,
+                      "%s: workspace plan too small (%zu of %zu bytes used, %zu more asked)", op,
+                      arena->used, arena->size, bytes);
+  *ptr = rounded ? arena->base + arena->used : NULL;
+  arena->used += rounded;
+  return SEQK_STATUS_SUCCESS;
+}
+
 #ifdef SEQK_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
@@ -79,7 +126,9 @@ seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, vo
 }
 
 void seqk__device_release(seqk_context_t ctx) {
-  if (ctx->workspace || ctx->n_allocs) (void)cudaStreamSynchronize((cudaStream_t)ctx->stream);
+  if (ctx->workspace || ctx->n_allocs || ctx->cublas)
+    (void)cudaStreamSynchronize((cudaStream_t)ctx->stream);
+  seqk__blas_release(ctx);
   seqk__device_free(ctx->workspace);
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;

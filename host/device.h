@@ -31,6 +31,35 @@ seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, vo
 /* Frees ctx's workspace and cuBLAS handle (context destruction). */
 void        seqk__device_release(seqk_context_t ctx);
 
+/* ---- the workspace as a per-call arena ---------------------------------------------------------
+   An op that needs device scratch first adds up everything it will take (including what the ops
+   it runs internally take: mha_forward -> linear, attention), opens the arena once with that
+   total, and then takes pieces in order. Only the outermost op opens it, so a nested step never
+   grows (and frees) the buffer under a piece its caller still holds, and once the workspace has
+   reached a shape's size no call allocates device memory again. Pieces are SEQK_WS_ALIGN-aligned
+   (cuBLAS and 16-byte vector loads want aligned operands); sizes are rounded the same way when
+   they are planned and when they are taken, so a plan made with seqk__ws_elems/seqk__ws_sum is
+   exactly what the takes consume. */
+#define SEQK_WS_ALIGN 256
+typedef struct seqk_arena {
+  char  *base;
+  size_t size, used;
+} seqk_arena;
+
+/* n elements of elem_size bytes rounded up to SEQK_WS_ALIGN; SIZE_MAX when it overflows (or n < 0,
+   which the caller's saturating products use for "too large"). */
+size_t      seqk__ws_elems(int64_t n, size_t elem_size);
+/* a + b, saturating at SIZE_MAX (an impossible size that seqk__arena_open reports). */
+size_t      seqk__ws_sum(size_t a, size_t b);
+/* a * b for non-negative extents, INT64_MAX when it overflows. */
+int64_t     seqk__mul_sat(int64_t a, int64_t b);
+/* Makes ctx's workspace at least `bytes` (growing waits for the stream) and starts an empty arena
+   over it. ALLOC_FAILED for SIZE_MAX or when cudaMalloc fails. */
+seqk_status seqk__arena_open(seqk_context_t ctx, const char *op, size_t bytes, seqk_arena *arena);
+/* The next `bytes` (rounded) of the arena; INTERNAL_ERROR when the plan was too small. */
+seqk_status seqk__arena_take(seqk_context_t ctx, const char *op, seqk_arena *arena, size_t bytes,
+                             void **ptr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,10 @@
 #include "ref_attention.h"
 #include "validate.h"
 
+#ifdef SEQK_HAVE_CUDA
+#include "launchers.h"
+#endif
+
 #include <math.h>
 
 /* H query heads share Hk key/value heads: H % Hk == 0 (Hk may be 0 only when there is no head). */
@@ -59,6 +63,9 @@ seqk_status seqk_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim, 
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, "x", x));
 
+#ifdef SEQK_HAVE_CUDA
+  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_softmax(ctx, x, d, y);
+#endif
   if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_softmax(ctx, x, d, y);
 }
@@ -86,6 +93,9 @@ seqk_status seqk_split_heads(seqk_context_t ctx, const seqk_tensor *x, int32_t n
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
 
+#ifdef SEQK_HAVE_CUDA
+  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_split_heads(ctx, x, num_heads, y);
+#endif
   if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_split_heads(ctx, x, num_heads, y);
 }
@@ -108,6 +118,9 @@ seqk_status seqk_merge_heads(seqk_context_t ctx, const seqk_tensor *x, seqk_tens
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
 
+#ifdef SEQK_HAVE_CUDA
+  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_merge_heads(ctx, x, y);
+#endif
   if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_merge_heads(ctx, x, y);
 }
@@ -131,6 +144,9 @@ seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, cons
   SEQK_TRY(seqk__check_output(ctx, op, "s", s));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "s", s, args, 2));
 
+#ifdef SEQK_HAVE_CUDA
+  if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_attention_scores(ctx, q, k, scale, causal, s);
+#endif
   if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_attention_scores(ctx, q, k, scale, causal, s);
 }
@@ -151,6 +167,9 @@ seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, cons
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, args, 2));
 
+#ifdef SEQK_HAVE_CUDA
+  if (p->device == SEQK_DEVICE_CUDA) return seqk__cuda_attention_values(ctx, p, v, o);
+#endif
   if (p->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_attention_values(ctx, p, v, o);
 }
@@ -169,6 +188,23 @@ static seqk_status check_seqlens(seqk_context_t ctx, const char *op, const char 
                         (int)lens[b], limit_name, (long long)limit);
   return SEQK_STATUS_SUCCESS;
 }
+
+#ifdef SEQK_HAVE_CUDA
+/* Which attention path serves a CUDA call, decided here and only here. UNFUSED: cuBLAS QK^T,
+   the attention softmax, cuBLAS PV (kernels/attention_unfused.cu). FUSED: the flash kernels
+   (kernels/flash_dispatch.cu lists what they serve) or NOT_SUPPORTED. AUTO: the fused kernels
+   wherever they apply, the unfused path where they answer NOT_SUPPORTED. */
+static seqk_status cuda_attention(seqk_context_t ctx, const seqk_attention_params *p,
+                                  const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
+                                  const seqk_tensor *o, const seqk_tensor *lse) {
+  if (p->algo == SEQK_ATTENTION_ALGO_UNFUSED)
+    return seqk__cuda_attention_unfused(ctx, p, q, k, v, o, lse);
+  seqk_status st = seqk__cuda_attention_fused(ctx, p, q, k, v, o, lse);
+  if (st == SEQK_STATUS_NOT_SUPPORTED && p->algo == SEQK_ATTENTION_ALGO_AUTO)
+    return seqk__cuda_attention_unfused(ctx, p, q, k, v, o, lse);
+  return st;
+}
+#endif
 
 seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
                            const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
@@ -221,6 +257,10 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, args, N_INPUTS));
   }
 
+#ifdef SEQK_HAVE_CUDA
+  if (q->device == SEQK_DEVICE_CUDA)
+    return cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse));
+#endif
   if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
@@ -275,6 +315,10 @@ seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, o_args, 2)); /* o_a, o_b */
   }
 
+#ifdef SEQK_HAVE_CUDA
+  if (o_a->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse_opt);
+#endif
   if (o_a->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse);
 }

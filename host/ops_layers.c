@@ -6,6 +6,10 @@
 #include "ref_layers.h"
 #include "validate.h"
 
+#ifdef SEQK_HAVE_CUDA
+#include "launchers.h"
+#endif
+
 /* ---- linear --------------------------------------------------------------------------------- */
 
 seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
@@ -48,6 +52,10 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "y", y, args, 3));
 
+#ifdef SEQK_HAVE_CUDA
+  if (x->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_linear(ctx, x, w, bias, y);
+#endif
   if (x->device == SEQK_DEVICE_CUDA)
     return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_linear(ctx, x, w, b, y);
@@ -151,6 +159,10 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args,
                                            N_INPUTS + 1));
 
+#ifdef SEQK_HAVE_CUDA
+  if (query->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_mha_forward(ctx, w, num_heads, causal, query, key, value, out, attn);
+#endif
   if (query->device == SEQK_DEVICE_CUDA)
     return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_mha_forward(ctx, w, num_heads, causal, query, key, value, out,
@@ -191,6 +203,10 @@ seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
   SEQK_TRY(seqk__check_output(ctx, op, "out", out));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "out", out, args, 2));
 
+#ifdef SEQK_HAVE_CUDA
+  if (table->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_embedding(ctx, indices, table, out);
+#endif
   if (table->device == SEQK_DEVICE_CUDA)
     return seqk__cuda_op_not_supported(ctx, op);
   /* The reference scans every index (range errors name the position) before writing. */

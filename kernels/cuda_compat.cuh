@@ -71,4 +71,12 @@ inline void grid_sync(const char *seqk_file_ = __builtin_FILE(), int seqk_line_ 
 }
 #endif
 
+/* #pragma unroll where nvcc compiles; the emulated build's host compiler has no such pragma. Loops
+   over fixed-size register arrays must unroll for the arrays to stay in registers. */
+#if defined(__CUDACC__)
+#define SEQK_UNROLL _Pragma("unroll")
+#else
+#define SEQK_UNROLL
+#endif
+
 #endif /* SEQK_KERNELS_CUDA_COMPAT_CUH */

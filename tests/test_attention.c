@@ -133,7 +133,8 @@ enum layout {
   CONTIG,   /* row-major */
   PADDED,   /* padding after every dim but the last (last dim contiguous, as attention needs) */
   SPREAD,   /* padding everywhere and inner stride 2 (scores/values accept any strides) */
-  BSHD      /* a [B,S,H,D] buffer seen as [B,H,S,D] */
+  BSHD,     /* a [B,S,H,D] buffer seen as [B,H,S,D] */
+  TRANS     /* the last two dims swapped in memory: column-major matrices (scores/values only) */
 };
 
 static seqk_tensor make4(seqk_dtype dt, int layout, int64_t a, int64_t b, int64_t c, int64_t d) {
@@ -150,6 +151,13 @@ static seqk_tensor make4(seqk_dtype dt, int layout, int64_t a, int64_t b, int64_
       seqk_tensor buf = th_tensor_new(dt, 4, bshd), t = buf;
       t.shape[1] = b; t.shape[2] = c;
       t.stride[1] = buf.stride[2]; t.stride[2] = buf.stride[1];
+      return t;
+    }
+    case TRANS: {
+      const int64_t cols_first[4] = {a, b, d, c};
+      seqk_tensor buf = th_tensor_new(dt, 4, cols_first), t = buf;
+      t.shape[2] = c; t.shape[3] = d;
+      t.stride[2] = buf.stride[3]; t.stride[3] = buf.stride[2];
       return t;
     }
     default: return th_tensor_new(dt, 4, shape);
@@ -279,6 +287,15 @@ static void test_scores(seqk_context_t ctx, th_rng *rng) {
       {{2, 3, 3, 4, 6, 9, 0}, 0.5f, 0, SEQK_DTYPE_BF16, BSHD},
       {{1, 2, 2, 0, 5, 4, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG},      /* Sq = 0 */
       {{1, 2, 2, 3, 0, 4, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG},      /* Sk = 0 */
+      /* The CUDA dispatch (kernels/attention_unfused.cu): grouped path (a group's query heads are
+         one matrix: contiguous heads, or Sq = 1 at any head stride), per-head path (padded or
+         [B,S,H,D] heads), column-major operands (the other cuBLAS orientation, no copy); SPREAD
+         above takes the contiguous-copy fallback. */
+      {{2, 6, 2, 5, 7, 8, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG},
+      {{2, 8, 2, 1, 19, 16, 0}, 0.0f, 0, SEQK_DTYPE_F16, BSHD},
+      {{2, 6, 3, 4, 9, 5, 0}, 0.0f, 1, SEQK_DTYPE_F32, PADDED},
+      {{2, 4, 2, 5, 6, 7, 0}, 0.3f, 1, SEQK_DTYPE_F32, TRANS},
+      {{1, 3, 3, 6, 4, 5, 0}, 0.0f, 1, SEQK_DTYPE_BF16, TRANS},
   };
   char what[128];
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
@@ -318,6 +335,11 @@ static void test_values(seqk_context_t ctx, th_rng *rng) {
       {{1, 6, 1, 3, 11, 0, 5}, SEQK_DTYPE_F32, BSHD},
       {{3, 4, 2, 1, 13, 0, 7}, SEQK_DTYPE_F16, SPREAD},
       {{2, 2, 1, 6, 5, 0, 3}, SEQK_DTYPE_BF16, PADDED},
+      /* CUDA dispatch: grouped (contiguous; Sq = 1), per-head (padded), column-major operands. */
+      {{2, 6, 2, 5, 7, 0, 4}, SEQK_DTYPE_F32, CONTIG},
+      {{2, 8, 2, 1, 9, 0, 16}, SEQK_DTYPE_F16, BSHD},
+      {{2, 6, 3, 4, 9, 0, 5}, SEQK_DTYPE_BF16, PADDED},
+      {{2, 4, 2, 5, 6, 0, 3}, SEQK_DTYPE_F32, TRANS},
   };
   char what[128];
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
@@ -485,6 +507,10 @@ static void test_attention_cases(seqk_context_t ctx, th_rng *rng) {
       {{2, 4, 4, 7, 9, 16, 8}, 0.0f, 0, SEQK_DTYPE_F16, PADDED, NULL, NULL},
       {{2, 4, 2, 7, 9, 16, 16}, 0.0f, 1, SEQK_DTYPE_BF16, PADDED, NULL, NULL},
       {{2, 3, 1, 5, 5, 12, 20}, 0.0f, 0, SEQK_DTYPE_BF16, BSHD, NULL, NULL},
+      /* CUDA grouped path: decode (Sq = 1) with the 4 query heads of a group at the head stride,
+         and contiguous groups of 2. */
+      {{2, 8, 2, 1, 37, 16, 16}, 0.0f, 0, SEQK_DTYPE_F16, BSHD, NULL, NULL},
+      {{2, 6, 3, 5, 9, 8, 8}, 0.0f, 1, SEQK_DTYPE_BF16, CONTIG, NULL, NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
     const attn_run r = run_attention_case(ctx, rng, &cases[i]);
@@ -614,6 +640,57 @@ static void test_params(seqk_context_t ctx, th_rng *rng) {
   th_check_close("lse absent (NULL data): o", &o, r.o_ref, th_tol_for(SEQK_DTYPE_F32));
 }
 
+/* Inputs that repeat themselves (stride 0): keys shared by every batch (k.stride[0] = 0) are a
+   cuBLAS operand as they are (batch stride 0); value rows all at one address (v.stride[2] = 0)
+   are not, and take the contiguous-copy path on CUDA (scores, values and attention). */
+static void test_broadcast_inputs(seqk_context_t ctx, th_rng *rng) {
+  const dims d = {3, 4, 2, 5, 6, 8, 7};
+  const attn_case c = {d, 0.0f, 1, SEQK_DTYPE_F32, CONTIG, NULL, NULL};
+  attn_run r;
+  seqk_tensor k1 = make4(SEQK_DTYPE_F32, CONTIG, 1, d.Hk, d.Sk, d.D);
+  seqk_tensor v1 = make4(SEQK_DTYPE_F32, CONTIG, d.B, d.Hk, 1, d.Dv);
+  r.q = make4(SEQK_DTYPE_F32, CONTIG, d.B, d.H, d.Sq, d.D);
+  r.k = k1;
+  r.k.shape[0] = d.B;
+  r.k.stride[0] = 0;
+  r.v = v1;
+  r.v.shape[2] = d.Sk;
+  r.v.stride[2] = 0;
+  r.o = make4(SEQK_DTYPE_F32, CONTIG, d.B, d.H, d.Sq, d.Dv);
+  r.lse = make_lse(CONTIG, d.B, d.H, d.Sq);
+  th_fill_normal(&r.q, rng, 1.0);
+  th_fill_normal(&k1, rng, 1.0);
+  th_fill_normal(&v1, rng, 1.0);
+  const double *qd = th_to_doubles(&r.q), *kd = th_to_doubles(&r.k), *vd = th_to_doubles(&r.v);
+
+  seqk_tensor s = make4(SEQK_DTYPE_F32, CONTIG, d.B, d.H, d.Sq, d.Sk);
+  th_expect_status(ctx, seqk_attention_scores(ctx, &r.q, &r.k, 0.0f, 1, &s), SEQK_STATUS_SUCCESS,
+                   NULL, "scores, k shared by every batch");
+  th_check_close("scores, k shared by every batch", &s, ref_scores(&d, qd, kd, 0.0, 1),
+                 th_tol_for(SEQK_DTYPE_F32));
+  scores_on_device(ctx, "scores, k shared by every batch", &r.q, &r.k, 0.0f, 1, &s);
+
+  seqk_tensor p = make4(SEQK_DTYPE_F32, CONTIG, d.B, d.H, d.Sq, d.Sk);
+  seqk_tensor o = make4(SEQK_DTYPE_F32, CONTIG, d.B, d.H, d.Sq, d.Dv);
+  th_fill_uniform(&p, rng, 0.0, 1.0);
+  th_expect_status(ctx, seqk_attention_values(ctx, &p, &r.v, &o), SEQK_STATUS_SUCCESS, NULL,
+                   "values, one value row per head");
+  th_check_close("values, one value row per head", &o, ref_values(&d, th_to_doubles(&p), vd),
+                 th_tol_for(SEQK_DTYPE_F32));
+  values_on_device(ctx, "values, one value row per head", &p, &r.v, &o);
+
+  const seqk_attention_params params = {0.0f, 1, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+  th_expect_status(ctx, seqk_attention(ctx, &params, &r.q, &r.k, &r.v, &r.o, &r.lse),
+                   SEQK_STATUS_SUCCESS, NULL, "attention with broadcast k and v");
+  double *o_ref = dalloc(th_numel(&r.o)), *lse_ref = dalloc(th_numel(&r.lse));
+  ref_attention(&d, qd, kd, vd, 0.0, 1, NULL, NULL, o_ref, lse_ref);
+  th_check_close("attention with broadcast k and v: o", &r.o, o_ref, th_tol_for(SEQK_DTYPE_F32));
+  th_check_close("attention with broadcast k and v: lse", &r.lse, lse_ref, th_tol_for(SEQK_DTYPE_F32));
+  r.o_ref = o_ref;
+  r.lse_ref = lse_ref;
+  attention_on_device(ctx, &c, &r);
+}
+
 /* ---- merge ----------------------------------------------------------------------------------- */
 
 /* attention over all keys == merge(attention over keys [0, split), attention over the rest). */
@@ -697,6 +774,28 @@ static merge_bufs make_merge(th_rng *rng, seqk_dtype dt, int32_t ndim, const int
   return m;
 }
 
+/* For the CUDA kernel (kernels/attention_merge.cu): 16-byte vectors in every dtype (f16/bf16 need
+   Dv % 8 == 0), rows longer than a warp's worth of vectors, and the element-wise path for
+   strided views of the same shapes. */
+static void test_merge_widths(seqk_context_t ctx, th_rng *rng) {
+  static const struct { seqk_dtype dt; int32_t ndim; int64_t shape[4]; int strided; } cases[] = {
+      {SEQK_DTYPE_F16, 3, {3, 5, 16}, 0},  {SEQK_DTYPE_BF16, 4, {2, 3, 4, 24}, 0},
+      {SEQK_DTYPE_F32, 2, {7, 264}, 0},    {SEQK_DTYPE_BF16, 2, {6, 520}, 0},
+      {SEQK_DTYPE_F16, 3, {3, 5, 16}, 1},  {SEQK_DTYPE_F32, 2, {7, 264}, 1},
+  };
+  char what[128];
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    merge_bufs m = make_merge(rng, cases[c].dt, cases[c].ndim, cases[c].shape, cases[c].strided);
+    snprintf(what, sizeof what, "merge Dv=%lld %s strided=%d",
+             (long long)cases[c].shape[cases[c].ndim - 1], dtype_str(cases[c].dt), cases[c].strided);
+    th_expect_status(ctx, seqk_attention_merge(ctx, &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l),
+                     SEQK_STATUS_SUCCESS, NULL, what);
+    th_check_close(what, &m.o, m.o_ref, th_tol_for(cases[c].dt));
+    th_check_close(what, &m.l, m.l_ref, th_tol_for(SEQK_DTYPE_F32));
+    merge_on_device(ctx, what, &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l);
+  }
+}
+
 static void test_merge_random(seqk_context_t ctx, th_rng *rng) {
   const int64_t s4[4] = {2, 3, 5, 7}, s1[1] = {9}, s2[2] = {11, 1};
   const seqk_dtype dts[3] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
@@ -753,6 +852,72 @@ static void test_merge_random(seqk_context_t ctx, th_rng *rng) {
     exact &= th_get(&e.o, i) == 0.0 && th_get(&e.o, 4 + i) == th_get(&e.ob, 4 + i) &&
              th_get(&e.o, 8 + i) == th_get(&e.oa, 8 + i);
   TH_CHECK(exact, "merge: an empty part must contribute nothing (exact copy of the other part)");
+  test_merge_widths(ctx, rng);
+}
+
+/* Elements t's memory spans (largest offset + 1; 0 when empty). */
+static int64_t span_of(const seqk_tensor *t) {
+  int64_t span = 1;
+  for (int32_t d = 0; d < t->ndim; ++d) {
+    if (t->shape[d] == 0) return 0;
+    span += (t->shape[d] - 1) * t->stride[d];
+  }
+  return span;
+}
+
+/* A CUDA tensor with host tensor h's layout over a new allocation (*backing) holding h's span. */
+static seqk_tensor merge_upload(seqk_context_t ctx, const seqk_tensor *h, seqk_tensor *backing) {
+  int64_t span = span_of(h);
+  seqk_tensor src = seqk_tensor_view(h->data, h->dtype, SEQK_DEVICE_CPU, 1, &span);
+  seqk_status st = seqk_tensor_alloc(ctx, backing, h->dtype, SEQK_DEVICE_CUDA, 1, &span);
+  if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, backing, &src);
+  TH_CHECK(st == SEQK_STATUS_SUCCESS, "merge on CUDA: upload failed: %s", seqk_context_last_error(ctx));
+  seqk_tensor d = *h;
+  d.device = SEQK_DEVICE_CUDA;
+  d.data = backing->data;
+  return d;
+}
+
+/* A host tensor with d's layout holding d's span. */
+static seqk_tensor merge_download(seqk_context_t ctx, const seqk_tensor *d) {
+  int64_t span = span_of(d);
+  seqk_tensor h = *d;
+  h.device = SEQK_DEVICE_CPU;
+  h.data = th_alloc((size_t)span * seqk_dtype_size(d->dtype));
+  seqk_tensor dst = seqk_tensor_view(h.data, d->dtype, SEQK_DEVICE_CPU, 1, &span);
+  seqk_tensor src = seqk_tensor_view(d->data, d->dtype, SEQK_DEVICE_CUDA, 1, &span);
+  TH_CHECK(seqk_tensor_copy(ctx, &dst, &src) == SEQK_STATUS_SUCCESS,
+           "merge on CUDA: download failed: %s", seqk_context_last_error(ctx));
+  return h;
+}
+
+/* In-place merges on CUDA tensors (the device parity gives every output its own memory, so it
+   cannot run these): o over o_a or o_b, lse over lse_a or lse_b, and crossed (o over o_a, lse
+   over lse_b); contiguous Dv = 8 (the vectorised kernel) and strided (element-wise). */
+static void test_merge_in_place_on_device(seqk_context_t ctx, th_rng *rng) {
+  if (seqk_cuda_device_count() == 0) return;
+  const int64_t s[3] = {4, 6, 8};
+  const seqk_dtype dts[2] = {SEQK_DTYPE_F32, SEQK_DTYPE_BF16};
+  char what[128];
+  for (int t = 0; t < 2; ++t)
+    for (int mode = 0; mode < 3; ++mode)
+      for (int strided = 0; strided < 2; ++strided) {
+        merge_bufs m = make_merge(rng, dts[t], 3, s, strided);
+        seqk_tensor b[4];
+        memset(b, 0, sizeof b);
+        seqk_tensor oa = merge_upload(ctx, &m.oa, &b[0]), la = merge_upload(ctx, &m.la, &b[1]);
+        seqk_tensor ob = merge_upload(ctx, &m.ob, &b[2]), lb = merge_upload(ctx, &m.lb, &b[3]);
+        seqk_tensor *o = mode == 1 ? &ob : &oa, *l = mode == 0 ? &la : &lb;
+        snprintf(what, sizeof what, "merge on CUDA in place: o over %s, lse over %s (%s, strided=%d)",
+                 mode == 1 ? "o_b" : "o_a", mode == 0 ? "lse_a" : "lse_b", dtype_str(dts[t]),
+                 strided);
+        th_expect_status(ctx, seqk_attention_merge(ctx, &oa, &la, &ob, &lb, o, l),
+                         SEQK_STATUS_SUCCESS, NULL, what);
+        const seqk_tensor o_host = merge_download(ctx, o), l_host = merge_download(ctx, l);
+        th_check_close(what, &o_host, m.o_ref, th_tol_scaled(dts[t], TH_DEVICE_TOL));
+        th_check_close(what, &l_host, m.l_ref, th_tol_scaled(SEQK_DTYPE_F32, TH_DEVICE_TOL));
+        for (int i = 0; i < 4; ++i) seqk_tensor_free(ctx, &b[i]);
+      }
 }
 
 static void test_merge_in_place(seqk_context_t ctx, th_rng *rng) {
@@ -774,6 +939,7 @@ static void test_merge_in_place(seqk_context_t ctx, th_rng *rng) {
                    SEQK_STATUS_SUCCESS, NULL, "merge crossed in place");
   th_check_close("merge o -> o_a, lse -> lse_b: o", &m.oa, m.o_ref, th_tol_for(SEQK_DTYPE_F16));
   th_check_close("merge o -> o_a, lse -> lse_b: lse", &m.lb, m.l_ref, th_tol_for(SEQK_DTYPE_F32));
+  test_merge_in_place_on_device(ctx, rng);
 }
 
 /* ---- bad input -------------------------------------------------------------------------------- */
@@ -1134,6 +1300,7 @@ int main(void) {
   test_attention_empty(ctx, &rng);
   test_seqlens(ctx, &rng);
   test_params(ctx, &rng);
+  test_broadcast_inputs(ctx, &rng);
   test_merge_split_kv(ctx, &rng);
   test_merge_random(ctx, &rng);
   test_merge_in_place(ctx, &rng);

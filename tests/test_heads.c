@@ -104,6 +104,16 @@ static void test_mapping(seqk_context_t ctx, th_rng *rng) {
       {1, 9, 1, 8, SEQK_DTYPE_F32, 1}, {2, 4, 6, 1, SEQK_DTYPE_F32, 1},
       {3, 6, 4, 5, SEQK_DTYPE_F16, 0}, {3, 6, 4, 5, SEQK_DTYPE_F16, 1},
       {2, 3, 2, 7, SEQK_DTYPE_BF16, 1}, {2, 3, 2, 7, SEQK_DTYPE_BF16, 0},
+      /* For the CUDA kernel (kernels/heads.cu), which moves the widest unit both layouts allow:
+         D*elem = 24 B -> 8-byte units; 12 B -> 4-byte units of two halves; 128 B -> 16-byte
+         units, several heads per block; 2800 B and 8400 B -> 16-byte units with one or a few
+         long heads per block; D = 2051 halves -> a head longer than one block's piece (1024
+         units) split across blocks; S = 1 (decode) with size-1 dims in the middle. */
+      {2, 5, 3, 6, SEQK_DTYPE_F32, 0}, {3, 4, 2, 6, SEQK_DTYPE_F16, 0},
+      {2, 37, 3, 64, SEQK_DTYPE_BF16, 0}, {1, 3, 2, 700, SEQK_DTYPE_F32, 0},
+      {1, 2, 2, 2100, SEQK_DTYPE_F32, 0}, {1, 2, 2, 2051, SEQK_DTYPE_F16, 0},
+      {3, 1, 5, 16, SEQK_DTYPE_F16, 0},
+      {2, 9, 4, 3, SEQK_DTYPE_F32, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(ctx, rng, &cases[i]);
 }

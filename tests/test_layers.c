@@ -9,7 +9,9 @@
  * mha:       against a double reference in this file, and the identity
  *            MHA == linear x3 -> split_heads -> attention -> merge_heads -> linear through the
  *            public API; attn_weights against the head average of attention_scores + softmax.
- * embedding: against a direct gather; 0-d/1-d/2-d indices, strided tensors, range errors.
+ * embedding: against a direct gather; 0-d/1-d/2-d indices, strided tensors, range errors; row
+ *            widths reaching each unit of the CUDA gather; range errors on CUDA tensors (first
+ *            bad position named, out byte-identical, the context usable afterwards).
  * bad input: every argument of the three entries.
  */
 #include "harness.h"
@@ -190,6 +192,70 @@ static void test_linear(void)
   TH_CHECK(th_check_close("linear transposed w", &y, ref, th_tol_for(SEQK_DTYPE_F32)),
            "linear with a column-major w");
   linear_on_device("linear transposed w", &x, &w, NULL, &y);
+}
+
+/* Fills x, w and b (b may be NULL), runs seqk_linear on the CPU against linear_expected, then on
+   CUDA tensors with the same layouts. */
+static void check_linear_layout(const char *what, seqk_tensor *x, seqk_tensor *w, seqk_tensor *b,
+                                seqk_tensor *y)
+{
+  th_fill_uniform(x, &g_rng, -1.0, 1.0);
+  th_fill_uniform(w, &g_rng, -1.0, 1.0);
+  if (b)
+    th_fill_uniform(b, &g_rng, -1.0, 1.0);
+  th_poison(y);
+  th_expect_status(g_ctx, seqk_linear(g_ctx, x, w, b, y), SEQK_STATUS_SUCCESS, NULL, what);
+  TH_CHECK(th_check_close(what, y, linear_expected(x, w, b), th_tol_for(y->dtype)),
+           "%s: y differs from x w^T + b", what);
+  linear_on_device(what, x, w, b, y);
+}
+
+/* A [2,3,C] view of a row-major [C,6] buffer: column-major rows, whose leading dims still
+   flatten (to row stride 1). */
+static seqk_tensor column_major_3d(seqk_dtype dt, int64_t cols)
+{
+  const int64_t buf_shape[2] = {cols, 6};
+  seqk_tensor buf = th_tensor_new(dt, 2, buf_shape), t = buf;
+  t.ndim = 3;
+  t.shape[0] = 2; t.shape[1] = 3; t.shape[2] = cols;
+  t.stride[0] = 3; t.stride[1] = 1; t.stride[2] = 6;
+  return t;
+}
+
+/* Layouts that take different routes through the CUDA linear (kernels/attention_unfused.cu,
+   host/blas.c): leading dims that do not flatten to one row stride (x and y go through
+   contiguous workspace copies), column-major x and y (the other GEMM orientation, the bias
+   filled down columns), x rows all at one address (stride 0: not a cuBLAS operand, copied), and
+   a bias with stride 3. Each with and without the bias. */
+static void test_linear_layouts(void)
+{
+  const int64_t xs[3] = {2, 3, 7}, ys[3] = {2, 3, 5}, ws[2] = {5, 7}, bs[1] = {5};
+  const int64_t pad[3] = {1, 2, 0};
+  char what[128];
+  for (int d = 0; d < N_FLOAT_DTYPES; ++d)
+    for (int with_bias = 0; with_bias < 2; ++with_bias) {
+      const seqk_dtype dt = k_float_dtypes[d];
+      seqk_tensor w = th_tensor_new(dt, 2, ws), b = th_tensor_strided(dt, 1, bs, NULL, 3);
+      seqk_tensor *bias = with_bias ? &b : NULL;
+
+      seqk_tensor x = th_tensor_strided(dt, 3, xs, pad, 1), y = th_tensor_strided(dt, 3, ys, pad, 1);
+      snprintf(what, sizeof what, "linear padded leading dims %s%s", dtype_name(dt),
+               with_bias ? "" : ", no bias");
+      check_linear_layout(what, &x, &w, bias, &y);
+
+      seqk_tensor xc = column_major_3d(dt, 7), yc = column_major_3d(dt, 5);
+      snprintf(what, sizeof what, "linear column-major x and y %s%s", dtype_name(dt),
+               with_bias ? "" : ", no bias");
+      check_linear_layout(what, &xc, &w, bias, &yc);
+
+      const int64_t row_shape[3] = {1, 1, 7};
+      seqk_tensor x0 = th_tensor_new(dt, 3, row_shape), y0 = th_tensor_new(dt, 3, ys);
+      x0.shape[0] = 2; x0.shape[1] = 3;
+      x0.stride[0] = 0; x0.stride[1] = 0;
+      snprintf(what, sizeof what, "linear x rows at stride 0 %s%s", dtype_name(dt),
+               with_bias ? "" : ", no bias");
+      check_linear_layout(what, &x0, &w, bias, &y0);
+    }
 }
 
 /* ---- the Keras Self_Attention seed ---------------------------------------------------------- */
@@ -596,10 +662,9 @@ static void test_mha(void)
 
 /* ---- embedding ------------------------------------------------------------------------------ */
 
-static void run_embedding_case(const char *name, seqk_dtype dt, int32_t idx_ndim,
-                               const int64_t *idx_shape, int strided)
+static void run_embedding_case_ve(const char *name, seqk_dtype dt, int32_t idx_ndim,
+                                  const int64_t *idx_shape, int strided, int64_t V, int64_t E)
 {
-  enum { V = 7, E = 5 };
   const int64_t t_shape[2] = {V, E};
   int64_t o_shape[SEQK_MAX_DIMS];
   for (int32_t d = 0; d < idx_ndim; ++d)
@@ -635,6 +700,151 @@ static void run_embedding_case(const char *name, seqk_dtype dt, int32_t idx_ndim
   TH_CHECK(th_check_close(what, &out, ref, exact), "%s: out is not the gathered rows", what);
   const seqk_tensor in[2] = {indices, table};
   th_check_on_device(g_ctx, what, embedding_op, NULL, in, 2, 0, &out, 1, 0.0);
+}
+
+static void run_embedding_case(const char *name, seqk_dtype dt, int32_t idx_ndim,
+                               const int64_t *idx_shape, int strided)
+{
+  run_embedding_case_ve(name, dt, idx_ndim, idx_shape, strided, 7, 5);
+}
+
+/* The CUDA gather (kernels/embedding.cu) moves each row in the widest unit the layouts allow
+   (16, 8 or 4 bytes, else one element) with a lane group sized to the row: row sizes that reach
+   each unit, rows longer than a warp's worth of units, and enough rows for several blocks. */
+static void test_embedding_row_widths(void)
+{
+  const int64_t s2[2] = {23, 19}, s1[1] = {6};
+  run_embedding_case_ve("E=8 (16-byte units)", SEQK_DTYPE_F32, 2, s2, 0, 11, 8);
+  run_embedding_case_ve("E=24 (16-byte units)", SEQK_DTYPE_F16, 2, s2, 0, 11, 24);
+  run_embedding_case_ve("E=260 (16-byte units, long rows)", SEQK_DTYPE_F32, 1, s1, 0, 9, 260);
+  run_embedding_case_ve("E=6 (8-byte units)", SEQK_DTYPE_F32, 2, s2, 0, 11, 6);
+  run_embedding_case_ve("E=300 (8-byte units, long rows)", SEQK_DTYPE_BF16, 1, s1, 0, 9, 300);
+  run_embedding_case_ve("E=6 (4-byte units)", SEQK_DTYPE_BF16, 2, s2, 0, 11, 6);
+  run_embedding_case_ve("E=1", SEQK_DTYPE_F32, 2, s2, 0, 3, 1);
+  run_embedding_case_ve("E=1 strided", SEQK_DTYPE_F16, 2, s2, 1, 3, 1);
+  run_embedding_case_ve("E=40 strided", SEQK_DTYPE_F32, 2, s2, 1, 5, 40);
+}
+
+/* A contiguous CUDA copy of a contiguous host tensor (freed with the context). */
+static seqk_tensor embedding_to_device(const seqk_tensor *host)
+{
+  seqk_tensor dev;
+  memset(&dev, 0, sizeof dev);
+  seqk_status st = seqk_tensor_alloc(g_ctx, &dev, host->dtype, SEQK_DEVICE_CUDA, host->ndim,
+                                     host->shape);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_tensor_copy(g_ctx, &dev, host);
+  TH_CHECK(st == SEQK_STATUS_SUCCESS, "embedding on CUDA: upload failed: %s",
+           seqk_context_last_error(g_ctx));
+  return dev;
+}
+
+/* t's bytes seen as I32 elements (t contiguous, 4-byte dtype): copies through this view are
+   bit-exact, so poison survives the round trip unchanged. */
+static seqk_tensor as_words(const seqk_tensor *t)
+{
+  const int64_t n = th_numel(t);
+  return seqk_tensor_view(t->data, SEQK_DTYPE_I32, t->device, 1, &n);
+}
+
+/* A CUDA tensor shaped like the contiguous f32 host tensor t holding t's bytes exactly (t is
+   poisoned: every byte 0xFF), uploaded through I32 views so no conversion can touch the NaNs. */
+static seqk_tensor poisoned_on_device(const seqk_tensor *t)
+{
+  seqk_tensor dev;
+  memset(&dev, 0, sizeof dev);
+  seqk_status st = seqk_tensor_alloc(g_ctx, &dev, t->dtype, SEQK_DEVICE_CUDA, t->ndim, t->shape);
+  seqk_tensor dst = as_words(&dev), src = as_words(t);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_tensor_copy(g_ctx, &dst, &src);
+  TH_CHECK(st == SEQK_STATUS_SUCCESS, "embedding on CUDA: upload failed: %s",
+           seqk_context_last_error(g_ctx));
+  return dev;
+}
+
+/* An out-of-range index on CUDA tensors: INVALID_VALUE naming the first bad position in
+   row-major order (found by the device range check among several blocks), and out still every
+   byte the poison it held. Then a valid call on the same context works (nothing stale is left
+   in the range-check word). The device parity runs only successful calls, hence this test. */
+static void test_embedding_range_on_device(void)
+{
+  if (seqk_cuda_device_count() == 0)
+    return;
+  enum { V = 6, E = 4 };
+  const int64_t i_shape[2] = {40, 37}, t_shape[2] = {V, E}, o_shape[3] = {40, 37, E};
+  const int64_t n = 40 * 37;
+  seqk_tensor indices = th_tensor_new(SEQK_DTYPE_I32, 2, i_shape);
+  seqk_tensor table = th_tensor_new(SEQK_DTYPE_F32, 2, t_shape);
+  seqk_tensor out = th_tensor_new(SEQK_DTYPE_F32, 3, o_shape);
+  th_fill_uniform(&table, &g_rng, -1.0, 1.0);
+  th_poison(&out);
+  int32_t *vals = th_alloc((size_t)n * sizeof(int32_t));
+  static const struct { int64_t first, later; int32_t bad; const char *needle; } cases[] = {
+      {300, 1400, 6, "indices[8,4]=6"},        /* 300 = 8*37 + 4, another bad one in a later block */
+      {1479, 1479, -1, "indices[39,36]=-1"},   /* the very last position */
+      {0, 555, 2147483647, "indices[0,0]=2147483647"},
+  };
+  seqk_tensor dtable = embedding_to_device(&table);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    for (int64_t i = 0; i < n; ++i)
+      vals[i] = (int32_t)th_rng_int(&g_rng, 0, V - 1);
+    vals[cases[c].later] = V + 3;
+    vals[cases[c].first] = cases[c].bad;
+    th_fill_i32(&indices, vals);
+    seqk_tensor dind = embedding_to_device(&indices);
+    seqk_tensor dout = poisoned_on_device(&out);
+    char what[96];
+    snprintf(what, sizeof what, "embedding on CUDA out of range (%s)", cases[c].needle);
+    th_expect_status(g_ctx, seqk_embedding(g_ctx, &dind, &dtable, &dout),
+                     SEQK_STATUS_INVALID_VALUE, cases[c].needle, what);
+    seqk_tensor back = th_tensor_new(SEQK_DTYPE_F32, 3, o_shape);
+    seqk_tensor back_words = as_words(&back), dout_words = as_words(&dout);
+    TH_CHECK(seqk_tensor_copy(g_ctx, &back_words, &dout_words) == SEQK_STATUS_SUCCESS,
+             "%s: download failed: %s", what, seqk_context_last_error(g_ctx));
+    TH_CHECK(memcmp(back.data, out.data, (size_t)(n * E) * sizeof(float)) == 0,
+             "%s: out was written", what);
+    seqk_tensor_free(g_ctx, &dind);
+    seqk_tensor_free(g_ctx, &dout);
+  }
+
+  /* The same context, valid indices: the gather runs and matches the CPU. */
+  for (int64_t i = 0; i < n; ++i)
+    vals[i] = (int32_t)th_rng_int(&g_rng, 0, V - 1);
+  th_fill_i32(&indices, vals);
+  seqk_tensor dind = embedding_to_device(&indices);
+  seqk_tensor dout = embedding_to_device(&out);
+  th_expect_status(g_ctx, seqk_embedding(g_ctx, &dind, &dtable, &dout), SEQK_STATUS_SUCCESS, NULL,
+                   "embedding on CUDA after a range error");
+  seqk_tensor back = th_tensor_new(SEQK_DTYPE_F32, 3, o_shape);
+  TH_CHECK(seqk_tensor_copy(g_ctx, &back, &dout) == SEQK_STATUS_SUCCESS,
+           "embedding on CUDA after a range error: download failed");
+  double *ref = th_alloc((size_t)(n * E) * sizeof(double));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = 0; e < E; ++e)
+      ref[i * E + e] = th_get(&table, vals[i] * E + e);
+  const th_tol exact = {0.0, 0.0};
+  th_check_close("embedding on CUDA after a range error", &back, ref, exact);
+  seqk_tensor_free(g_ctx, &dind);
+  seqk_tensor_free(g_ctx, &dout);
+
+  /* A 0-d index: the message has no position, as on the CPU. */
+  const int64_t o1[1] = {E};
+  seqk_tensor idx0 = th_tensor_new(SEQK_DTYPE_I32, 0, NULL), out1 = th_tensor_new(SEQK_DTYPE_F32, 1, o1);
+  const int32_t bad = V;
+  th_fill_i32(&idx0, &bad);
+  th_poison(&out1);
+  dind = embedding_to_device(&idx0);
+  dout = poisoned_on_device(&out1);
+  th_expect_status(g_ctx, seqk_embedding(g_ctx, &dind, &dtable, &dout), SEQK_STATUS_INVALID_VALUE,
+                   "indices=6", "embedding on CUDA, 0-d index out of range");
+  seqk_tensor back1 = th_tensor_new(SEQK_DTYPE_F32, 1, o1);
+  seqk_tensor back1_words = as_words(&back1), dout1_words = as_words(&dout);
+  TH_CHECK(seqk_tensor_copy(g_ctx, &back1_words, &dout1_words) == SEQK_STATUS_SUCCESS &&
+               memcmp(back1.data, out1.data, E * sizeof(float)) == 0,
+           "embedding on CUDA, 0-d index out of range: out was written");
+  seqk_tensor_free(g_ctx, &dind);
+  seqk_tensor_free(g_ctx, &dout);
+  seqk_tensor_free(g_ctx, &dtable);
 }
 
 /* indices [2,3] with two bad entries; the first in row-major order must be the one named. */
@@ -690,6 +900,9 @@ static void test_embedding(void)
   th_expect_status(g_ctx, seqk_embedding(g_ctx, &idx, &table, &out), SEQK_STATUS_INVALID_VALUE,
                    "indices=3", "embedding 0-d index out of range");
   TH_CHECK(th_snapshot_unchanged(&snap), "embedding 0-d index out of range: out was written");
+
+  test_embedding_row_widths();
+  test_embedding_range_on_device();
 }
 
 /* ---- bad input ------------------------------------------------------------------------------ */
@@ -1162,6 +1375,7 @@ int main(void)
   th_rng_seed(&g_rng, 0x1a7e25u);
 
   test_linear();
+  test_linear_layouts();
   test_keras_self_attention();
   test_mha();
   test_embedding();

@@ -3,8 +3,11 @@
  * invariance, every dim (negative too) of 3-D and 4-D tensors with strided x and y, in place,
  * all -inf slices, f16/bf16, length-1 and very long rows, empty tensors, and bad input.
  * The reference is a double computation written here, independent of the library.
+ * Every case also runs on CUDA tensors where a device exists (the emulated build always); the
+ * cases in test_variants and after reach each kernel variant of kernels/softmax.cu.
  */
 #include "harness.h"
+#include "device.h"   /* seqk__workspace: one case puts x inside the context's workspace */
 
 #include <math.h>
 #include <string.h>
@@ -231,6 +234,220 @@ static void test_empty(seqk_context_t ctx) {
   check_on_device(ctx, "0-length rows", &x1, 1, &y1);
 }
 
+/* ---- the CUDA kernel variants --------------------------------------------------------------------
+   kernels/softmax.cu (choose_variant) picks, for a softmax dim with stride 1 in x and y: WARP for
+   rows of n <= 1024, BLOCK for n <= 32768 (blocks holding 2048, 8192, 16384 or 32768 elements),
+   and beyond that SPLIT (fewer than 2 * SMs rows: 16 on the emulated device's 8 SMs) or TWOPASS;
+   16-byte vectors when every row of x and y starts 16-byte aligned, scalar accesses otherwise;
+   and STRIDED (each thread keeps its <= 16 elements, n <= 16 * threads per column) or the
+   re-reading STRIDED kernel when the dim has another stride. The shapes below reach each one in
+   f32, f16 and bf16 (CPU result vs the double reference, then the same case on CUDA tensors vs
+   the CPU result). */
+static void check_random_rows(seqk_context_t ctx, th_rng *rng, seqk_dtype dt, int64_t rows,
+                              int64_t n, const char *variant) {
+  const int64_t shape[2] = {rows, n};
+  char what[128];
+  seqk_tensor x = th_tensor_new(dt, 2, shape), y = th_tensor_new(dt, 2, shape);
+  th_fill_normal(&x, rng, 3.0);
+  snprintf(what, sizeof what, "%s [%lld,%lld] %s", variant, (long long)rows, (long long)n,
+           dt == SEQK_DTYPE_F32 ? "f32" : dt == SEQK_DTYPE_F16 ? "f16" : "bf16");
+  check_softmax(ctx, &x, -1, &y, th_tol_for(dt), what);
+}
+
+static void test_variants(seqk_context_t ctx, th_rng *rng) {
+  const seqk_dtype dts[3] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
+  /* {rows, n, variant}: n % 8 == 0 rows are vectorised in every dtype, n % 4 == 0 in f32 only,
+     odd n always scalar (the row pitch n breaks the alignment of every other row). */
+  static const struct { int64_t rows, n; const char *v; } rc[] = {
+      {7, 1, "WARP 1 lane per row"},       {5, 3, "WARP 4 lanes per row"},
+      {9, 17, "WARP odd"},                 {6, 64, "WARP vector"},
+      {3, 100, "WARP f32 vector, 16-bit scalar"},
+      {3, 200, "WARP 2 chunks per lane"},  {3, 400, "WARP 4 (f32) / 2 (16-bit) chunks per lane"},
+      {2, 250, "WARP scalar, 8 per lane"}, {2, 500, "WARP scalar, 16 per lane"},
+      {4, 1000, "WARP vector, 8 chunks"},  {3, 1024, "WARP longest"},
+      {2, 1023, "WARP scalar, 32 per lane"},
+      {3, 1025, "BLOCK 256x8 scalar"},      {2, 2048, "BLOCK 256x8 vector"},
+      {2, 4100, "BLOCK 512x16"},            {2, 9000, "BLOCK 1024x16"},
+      {2, 9001, "BLOCK 1024x16 scalar"},
+      {2, 20001, "BLOCK 1024x32 scalar"},   {1, 32768, "BLOCK 1024x32 vector"},
+      {2, 33001, "SPLIT scalar"},           {2, 40000, "SPLIT vector"},
+  };
+  for (int t = 0; t < 3; ++t)
+    for (size_t i = 0; i < sizeof rc / sizeof rc[0]; ++i)
+      check_random_rows(ctx, rng, dts[t], rc[i].rows, rc[i].n, rc[i].v);
+  /* TWOPASS needs >= 16 rows of more than 32768 (half a million elements per case, so only a
+     few: scalar f16 and vector bf16 here, vector f32 in test_special_values, vector f16 in
+     place in test_device_layouts). */
+  check_random_rows(ctx, rng, SEQK_DTYPE_F16, 16, 32769, "TWOPASS scalar");
+  check_random_rows(ctx, rng, SEQK_DTYPE_BF16, 17, 32776, "TWOPASS vector");
+
+  char what[128];
+  for (int t = 0; t < 3; ++t) {
+    const char *tn = t == 0 ? "f32" : t == 1 ? "f16" : "bf16";
+    /* Outer dims that cannot merge (padded pitches, multiples of 8): vectorised rows whose
+       offsets come from two outer indices. */
+    const int64_t s3[3] = {4, 6, 40}, pad3[3] = {0, 2, 8};
+    seqk_tensor xp = th_tensor_strided(dts[t], 3, s3, pad3, 1);
+    seqk_tensor yp = th_tensor_new(dts[t], 3, s3);
+    th_fill_normal(&xp, rng, 2.0);
+    snprintf(what, sizeof what, "WARP vector, unmergeable outer dims %s", tn);
+    check_softmax(ctx, &xp, 2, &yp, th_tol_for(dts[t]), what);
+    /* STRIDED along dim 0: 3 columns, 5000 long (re-read) and 2000 long (held). */
+    const int64_t sc[2] = {5000, 3}, sh[2] = {2000, 3};
+    seqk_tensor xc = th_tensor_new(dts[t], 2, sc), yc = th_tensor_new(dts[t], 2, sc);
+    th_fill_normal(&xc, rng, 3.0);
+    snprintf(what, sizeof what, "STRIDED dim 0 [5000,3] %s", tn);
+    check_softmax(ctx, &xc, 0, &yc, th_tol_for(dts[t]), what);
+    seqk_tensor xh = th_tensor_new(dts[t], 2, sh), yh = th_tensor_new(dts[t], 2, sh);
+    th_fill_normal(&xh, rng, 3.0);
+    snprintf(what, sizeof what, "STRIDED_HOLD dim 0 [2000,3] %s", tn);
+    check_softmax(ctx, &xh, 0, &yh, th_tol_for(dts[t]), what);
+    /* STRIDED along a last dim of stride 2 (into a stride-3 y, and into a contiguous y). */
+    const int64_t l1[2] = {3, 2000}, l2[2] = {2, 9000};
+    seqk_tensor xl = th_tensor_strided(dts[t], 2, l1, NULL, 2);
+    seqk_tensor yl = th_tensor_strided(dts[t], 2, l1, NULL, 3);
+    th_fill_normal(&xl, rng, 3.0);
+    snprintf(what, sizeof what, "STRIDED_HOLD last dim, stride 2 [3,2000] %s", tn);
+    check_softmax(ctx, &xl, 1, &yl, th_tol_for(dts[t]), what);
+    seqk_tensor xm = th_tensor_strided(dts[t], 2, l2, NULL, 2);
+    seqk_tensor ym = th_tensor_new(dts[t], 2, l2);
+    th_fill_normal(&xm, rng, 3.0);
+    snprintf(what, sizeof what, "STRIDED last dim, stride 2 [2,9000] %s", tn);
+    check_softmax(ctx, &xm, 1, &ym, th_tol_for(dts[t]), what);
+    /* Contiguous x, padded y (pitch 1001): the dim has stride 1 in both, rows misaligned. */
+    const int64_t s5[2] = {5, 999}, pady[2] = {0, 2};
+    seqk_tensor x5 = th_tensor_new(dts[t], 2, s5);
+    seqk_tensor y5 = th_tensor_strided(dts[t], 2, s5, pady, 1);
+    th_fill_normal(&x5, rng, 3.0);
+    snprintf(what, sizeof what, "WARP padded y %s", tn);
+    check_softmax(ctx, &x5, 1, &y5, th_tol_for(dts[t]), what);
+  }
+}
+
+/* Rows with -inf everywhere (NaN, as torch), a +inf (NaN), a NaN (NaN), and -inf at every third
+   place (exact zeros there) must come out the same through every variant's reduction: the
+   online (max, sum) merges in TWOPASS/SPLIT/STRIDED meet -inf-only partial chunks. */
+static void fill_special_row(seqk_tensor *x, int64_t first, int64_t step, int64_t n, int kind) {
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t at = first + j * step;
+    if (kind == 0) th_set(x, at, -INFINITY);
+    else if (kind == 1 && j == n / 2) th_set(x, at, INFINITY);
+    else if (kind == 2 && j == n - 1) th_set(x, at, NAN);
+    else if (kind == 3 && j % 3 == 0) th_set(x, at, -INFINITY);
+  }
+}
+
+static void test_special_values(seqk_context_t ctx, th_rng *rng) {
+  static const struct { int64_t rows, n; const char *v; } rc[] = {
+      {4, 5, "WARP"}, {4, 3000, "BLOCK"}, {4, 33000, "SPLIT"}, {16, 32772, "TWOPASS"}};
+  char what[128];
+  for (size_t i = 0; i < sizeof rc / sizeof rc[0]; ++i) {
+    const seqk_dtype dt = i == 1 ? SEQK_DTYPE_BF16 : SEQK_DTYPE_F32;
+    const int64_t shape[2] = {rc[i].rows, rc[i].n};
+    seqk_tensor x = th_tensor_new(dt, 2, shape), y = th_tensor_new(dt, 2, shape);
+    th_fill_normal(&x, rng, 2.0);
+    for (int kind = 0; kind < 4; ++kind) fill_special_row(&x, kind * rc[i].n, 1, rc[i].n, kind);
+    snprintf(what, sizeof what, "%s rows of -inf, +inf, NaN, some -inf", rc[i].v);
+    check_softmax(ctx, &x, 1, &y, th_tol_for(dt), what);
+  }
+  /* The same four columns along a strided dim 0 (held and re-read). */
+  const int64_t lens[2] = {40, 5000};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t shape[2] = {lens[i], 5};
+    seqk_tensor x = th_tensor_new(SEQK_DTYPE_F16, 2, shape), y = th_tensor_new(SEQK_DTYPE_F16, 2, shape);
+    th_fill_normal(&x, rng, 2.0);
+    for (int kind = 0; kind < 4; ++kind) fill_special_row(&x, kind, 5, lens[i], kind);
+    snprintf(what, sizeof what, "STRIDED%s columns of -inf, +inf, NaN, some -inf",
+             i == 0 ? "_HOLD" : "");
+    check_softmax(ctx, &x, 0, &y, th_tol_for(SEQK_DTYPE_F16), what);
+  }
+}
+
+/* Device-only layouts that th_check_on_device cannot make (it gives each tensor its own aligned
+   allocation): a contiguous [d0, d1] x and y starting x_off / y_off elements into CUDA buffers
+   (a start that is not 16-byte aligned must fall back to scalar accesses), or y == x (in
+   place); softmax along dim, compared with the double reference. */
+static void check_device_layout(seqk_context_t ctx, th_rng *rng, seqk_dtype dt, int64_t d0,
+                                int64_t d1, int32_t dim, int64_t x_off, int64_t y_off,
+                                int in_place, const char *what) {
+  if (seqk_cuda_device_count() == 0) return;
+  const int64_t shape[2] = {d0, d1}, buf_n[1] = {d0 * d1 + 8};
+  seqk_tensor hx = th_tensor_new(dt, 2, shape), hy = th_tensor_new(dt, 2, shape);
+  th_fill_normal(&hx, rng, 3.0);
+  const double *ref = ref_softmax(th_to_doubles(&hx), 2, shape, dim);
+  seqk_tensor bx, by;
+  memset(&by, 0, sizeof by);
+  if (!th_expect_status(ctx, seqk_tensor_alloc(ctx, &bx, dt, SEQK_DEVICE_CUDA, 1, buf_n),
+                        SEQK_STATUS_SUCCESS, NULL, what))
+    return;
+  const size_t es = seqk_dtype_size(dt);
+  seqk_tensor dx = seqk_tensor_view((char *)bx.data + x_off * es, dt, SEQK_DEVICE_CUDA, 2, shape);
+  seqk_tensor dy = dx;
+  if (!in_place &&
+      th_expect_status(ctx, seqk_tensor_alloc(ctx, &by, dt, SEQK_DEVICE_CUDA, 1, buf_n),
+                       SEQK_STATUS_SUCCESS, NULL, what))
+    dy = seqk_tensor_view((char *)by.data + y_off * es, dt, SEQK_DEVICE_CUDA, 2, shape);
+  if (th_expect_status(ctx, seqk_tensor_copy(ctx, &dx, &hx), SEQK_STATUS_SUCCESS, NULL, what) &&
+      th_expect_status(ctx, seqk_softmax(ctx, &dx, dim, &dy), SEQK_STATUS_SUCCESS, NULL, what) &&
+      th_expect_status(ctx, seqk_tensor_copy(ctx, &hy, &dy), SEQK_STATUS_SUCCESS, NULL, what))
+    th_check_close(what, &hy, ref, th_tol_scaled(dt, TH_DEVICE_TOL));
+  seqk_tensor_free(ctx, &bx);
+  seqk_tensor_free(ctx, &by);
+}
+
+static void test_device_layouts(seqk_context_t ctx, th_rng *rng) {
+  /* Misaligned starts (x, y, both by the same amount) for the vector-capable lengths. */
+  static const struct { int64_t d0, d1; const char *v; } rc[] = {
+      {6, 64, "WARP"}, {2, 4096, "BLOCK"}, {2, 32800, "SPLIT"}};
+  char what[160];
+  for (size_t i = 0; i < sizeof rc / sizeof rc[0]; ++i) {
+    const seqk_dtype dt = i == 1 ? SEQK_DTYPE_F16 : SEQK_DTYPE_F32;
+    static const int64_t offs[4][2] = {{1, 0}, {0, 2}, {3, 3}, {4, 8}};
+    for (int k = 0; k < 4; ++k) {
+      snprintf(what, sizeof what, "%s x at +%lld, y at +%lld elements", rc[i].v,
+               (long long)offs[k][0], (long long)offs[k][1]);
+      check_device_layout(ctx, rng, dt, rc[i].d0, rc[i].d1, 1, offs[k][0], offs[k][1], 0, what);
+    }
+  }
+  /* In place on CUDA through every variant: y is x. */
+  static const struct { int64_t d0, d1; int32_t dim; seqk_dtype dt; const char *v; } ip[] = {
+      {6, 64, 1, SEQK_DTYPE_F32, "WARP"},         {3, 30, 1, SEQK_DTYPE_BF16, "WARP scalar"},
+      {2, 3000, 1, SEQK_DTYPE_F16, "BLOCK"},       {2, 20000, 1, SEQK_DTYPE_F32, "BLOCK 1024x32"},
+      {2, 32800, 1, SEQK_DTYPE_BF16, "SPLIT"},     {16, 32800, 1, SEQK_DTYPE_F16, "TWOPASS"},
+      {40, 7, 0, SEQK_DTYPE_F32, "STRIDED_HOLD"},  {5000, 3, 0, SEQK_DTYPE_BF16, "STRIDED"},
+  };
+  for (size_t i = 0; i < sizeof ip / sizeof ip[0]; ++i) {
+    snprintf(what, sizeof what, "%s in place on CUDA [%lld,%lld] dim %d", ip[i].v,
+             (long long)ip[i].d0, (long long)ip[i].d1, (int)ip[i].dim);
+    if (ip[i].d0 * ip[i].d1 < 100000)   /* the misaligned (scalar) twin of the big cases is left out */
+      check_device_layout(ctx, rng, ip[i].dt, ip[i].d0, ip[i].d1, ip[i].dim, 1, 0, 1, what);
+    snprintf(what, sizeof what, "%s in place on CUDA, aligned [%lld,%lld] dim %d", ip[i].v,
+             (long long)ip[i].d0, (long long)ip[i].d1, (int)ip[i].dim);
+    check_device_layout(ctx, rng, ip[i].dt, ip[i].d0, ip[i].d1, ip[i].dim, 0, 0, 1, what);
+  }
+}
+
+/* SPLIT keeps its per-chunk partial sums in the context's workspace; when x (here: in place)
+   lives in that very workspace the dispatcher must not use it (TWOPASS instead), or the partials
+   would overwrite x. */
+static void test_x_in_workspace(seqk_context_t ctx, th_rng *rng) {
+  if (seqk_cuda_device_count() == 0) return;
+  const int64_t shape[2] = {2, 40000};
+  seqk_tensor hx = th_tensor_new(SEQK_DTYPE_F32, 2, shape), hy = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  th_fill_normal(&hx, rng, 3.0);
+  const double *ref = ref_softmax(th_to_doubles(&hx), 2, shape, 1);
+  void *ws = NULL;
+  if (!th_expect_status(ctx, seqk__workspace(ctx, "test", (size_t)th_numel(&hx) * 4, &ws),
+                        SEQK_STATUS_SUCCESS, NULL, "workspace for x"))
+    return;
+  seqk_tensor dx = seqk_tensor_view(ws, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 2, shape);
+  if (th_expect_status(ctx, seqk_tensor_copy(ctx, &dx, &hx), SEQK_STATUS_SUCCESS, NULL, "x in ws") &&
+      th_expect_status(ctx, seqk_softmax(ctx, &dx, 1, &dx), SEQK_STATUS_SUCCESS, NULL, "x in ws") &&
+      th_expect_status(ctx, seqk_tensor_copy(ctx, &hy, &dx), SEQK_STATUS_SUCCESS, NULL, "x in ws"))
+    th_check_close("x in the workspace, in place, [2,40000]", &hy, ref,
+                   th_tol_scaled(SEQK_DTYPE_F32, TH_DEVICE_TOL));
+}
+
 static void test_bad_input(seqk_context_t ctx, th_rng *rng) {
   const int64_t shape[2] = {3, 4}, other[2] = {3, 3}, s3[3] = {3, 4, 1}, buf_shape[1] = {40};
   seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
@@ -327,6 +544,10 @@ int main(void) {
   test_half_types(ctx, &rng);
   test_row_lengths(ctx, &rng);
   test_empty(ctx);
+  test_variants(ctx, &rng);
+  test_special_values(ctx, &rng);
+  test_device_layouts(ctx, &rng);
+  test_x_in_workspace(ctx, &rng);
   test_bad_input(ctx, &rng);
   seqk_context_destroy(ctx);
   return th_finish();

@@ -1,0 +1,552 @@
+/*
+ * flash_attention.cuh - what the fused attention sources share: the kernel parameters, the row and
+ * key bookkeeping (lengths, causal limits, grouped-head packing, key splits), the tensor-core
+ * kernel template (instantiated for f16 in flash_attention_f16.cu and for bf16 in
+ * flash_attention_bf16.cu), and the launch functions flash_dispatch.cu chooses between.
+ *
+ * The work of one (batch b, key/value head kh) is a list of rows: the query rows of the `group`
+ * query heads that read kh, flattened head-major (row r = (h - kh*group) * Sq + i). A block owns
+ * BM consecutive rows, so grouped-query heads share every K/V tile a block loads (for decode,
+ * Sq = 1, the group's heads fill one tile instead of each wasting a tile), and with group = 1
+ * this is the usual (query tile, head) split. Grid: x = row tiles * key splits, y = kh, z = b.
+ *
+ * Math (both kernels): scores t = (q.k) * scale*log2(e) (one factor, folded on the host), masked
+ * keys -inf, running row max m, p = exp2(t - m) with m = -inf replaced by 0, running sum l and
+ * output rescaled by exp2(m_old - m_new) per key tile, one division by l at the end; a row with
+ * l = 0 (no visible key) gives o = 0 and lse = +inf; lse = (m + log2 l) * ln 2. The scale is
+ * applied before the max (not folded into the exponent as s*c - m*c) because the API allows a
+ * negative scale, which turns the max of the raw scores into the min.
+ */
+#ifndef SEQK_KERNELS_FLASH_ATTENTION_CUH
+#define SEQK_KERNELS_FLASH_ATTENTION_CUH
+
+#include "primitives.cuh"
+
+#include "internal.h"
+
+#include <limits.h>
+#include <math.h>
+
+/* nvcc unrolls on request; the host compiler of the emulated build has no such pragma (it unrolls
+   what it likes at -O2). */
+#if defined(__CUDACC__)
+#define SEQK_FLASH_UNROLL _Pragma("unroll")
+#else
+#define SEQK_FLASH_UNROLL
+#endif
+
+namespace seqk_flash {
+
+/* Everything a kernel needs; strides in elements (dims of extent 1 carry stride 0). */
+struct params {
+  const void *q, *k, *v;
+  void *o;
+  float *lse;                      /* NULL when absent */
+  float *part_o, *part_lse;        /* split-KV partials (workspace) when splits > 1 */
+  int64_t q_sb, q_sh, q_ss;
+  int64_t k_sb, k_sh, k_ss;
+  int64_t v_sb, v_sh, v_ss;
+  int64_t o_sb, o_sh, o_ss;
+  int64_t l_sb, l_sh, l_ss;
+  int B, H, Hk, group, Sq, Sk, D, Dv;
+  int rows;                        /* group * Sq: rows per (b, kh) */
+  int causal;
+  float scale_log2;                /* effective scale * log2(e) */
+  const int32_t *seqlens_q, *seqlens_k;  /* device arrays or NULL */
+  int splits;                      /* key splits per row tile (1: none) */
+  int keys_per_split;              /* a multiple of the kernel's key tile */
+  int in_vec;                      /* SIMT kernel: q/k/v rows allow float4 loads */
+  int o_vec;                       /* tensor-core kernel: o rows allow 16-byte stores */
+};
+
+struct lens { int q, k; };
+
+/* Batch b's valid query and key counts (clamped, so a bad device array cannot send a kernel
+   outside the tensors). */
+__device__ __forceinline__ lens batch_lens(const params &p, int b) {
+  lens L;
+  L.q = p.seqlens_q ? min(max(p.seqlens_q[b], 0), p.Sq) : p.Sq;
+  L.k = p.seqlens_k ? min(max(p.seqlens_k[b], 0), p.Sk) : p.Sk;
+  return L;
+}
+
+/* Query i sees keys [0, key_limit): none past the batch's queries, all keys, or causal (aligned
+   bottom-right: j <= i + Sk_b - Sq_b). Non-decreasing in i below L.q. */
+__device__ __forceinline__ int key_limit(const params &p, lens L, int i) {
+  if (i >= L.q) return 0;
+  if (!p.causal) return L.k;
+  const int lim = i + (L.k - L.q) + 1;   /* <= L.k because i < L.q */
+  return lim < 0 ? 0 : lim;
+}
+
+/* Smallest and largest key limit over the flattened rows [r0, r1). A row tile spans at most
+   BM / Sq + 2 heads; within one head the limit is monotone, so each head's stretch costs O(1). */
+__device__ __forceinline__ void tile_limits(const params &p, lens L, int r0, int r1, int *kmin,
+                                            int *kmax) {
+  int lo = INT_MAX, hi = 0;
+  for (int r = r0; r < r1;) {
+    const int i = r % p.Sq;
+    const int n = min(r1 - r, p.Sq - i);
+    const int last = i + n - 1;
+    lo = min(lo, last >= L.q ? 0 : key_limit(p, L, i));
+    if (i < L.q) hi = max(hi, key_limit(p, L, min(last, L.q - 1)));
+    r += n;
+  }
+  *kmin = lo == INT_MAX ? 0 : lo;
+  *kmax = hi;
+}
+
+/* One block's share: rows [r0, r1) of (b = blockIdx.z, kh = blockIdx.y) and keys [kbeg, kend);
+   key tiles starting below kmin need no mask. */
+struct block_plan {
+  int r0, r1, kmin, kbeg, kend, split;
+  lens L;
+};
+
+template <int BM>
+__device__ __forceinline__ block_plan plan_block(const params &p) {
+  block_plan w;
+  const int n_tiles = (p.rows + BM - 1) / BM;
+  int tile = (int)(blockIdx.x / (unsigned)p.splits);
+  w.split = (int)(blockIdx.x % (unsigned)p.splits);
+  /* Causal row tiles near the end see the most keys: start them first so the tail of the grid
+     is made of short blocks. */
+  if (p.causal && p.splits == 1) tile = n_tiles - 1 - tile;
+  w.r0 = tile * BM;
+  w.r1 = min(w.r0 + BM, p.rows);
+  w.L = batch_lens(p, (int)blockIdx.z);
+  int kmax;
+  tile_limits(p, w.L, w.r0, w.r1, &w.kmin, &kmax);
+  if (p.splits > 1) {
+    w.kbeg = w.split * p.keys_per_split;
+    w.kend = min(kmax, w.kbeg + p.keys_per_split);
+  } else {
+    w.kbeg = 0;
+    w.kend = kmax;
+  }
+  return w;
+}
+
+/* Flattened row r of kv head kh: query head and query index. */
+__device__ __forceinline__ void row_coords(const params &p, int kh, int r, int *h, int *i) {
+  *h = kh * p.group + r / p.Sq;
+  *i = r % p.Sq;
+}
+
+/* Index of row (b, h, i) in the split partials of split s: [splits][B][H][Sq]. */
+__device__ __forceinline__ int64_t part_row(const params &p, int s, int b, int h, int i) {
+  return (((int64_t)s * p.B + b) * p.H + h) * p.Sq + i;
+}
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+constexpr float kLn2 = 0.693147180559945309f;
+
+/* Natural-log logsumexp of a row from its log2-domain max and sum. */
+__device__ __forceinline__ float row_lse(float m, float l) {
+  return l > 0.0f ? (m + log2f(l)) * kLn2 : INFINITY;
+}
+
+/* ---- tensor-core kernel (f16 / bf16, sm_80 mma.sync) -------------------------------------------
+ * Per block: NW warps, each owning MT m16 row tiles (BM = 16*MT*NW query rows), key tiles of BN.
+ * Shared memory: Q [BM][DP+8], K and V [2 stages][BN][DP+8] (dynamic; > 48 KB for large DP).
+ * The 8-element pad makes consecutive rows start 16 bytes apart modulo 128, so the 8 row addresses
+ * of every ldmatrix (and the 16-byte cp.async stores) hit 8 different bank groups: conflict-free
+ * without an XOR swizzle, at the cost of 8/DP of the shared memory.
+ *
+ * Tile shapes (FA2 found 128x128 (D=64), 128x64 (D=128), 64x64 / 128x64 (D=256) best on A100 and
+ * H100; these follow it where the accumulators fit in 255 registers without spills, checked with
+ * ptxas -v for sm_80 and sm_90):
+ *   DP 32, 64, 96: 4 warps x 2 m-tiles = 128 rows, 64 keys. Two m-tiles per warp reuse every K/V
+ *     fragment from ldmatrix for two mma, which keeps shared-memory traffic under the mma rate on
+ *     H100 (with one m-tile per warp ldmatrix would be the bottleneck). Accumulators per thread:
+ *     S 64 + O DP/2 floats. Shared memory 30 / 54 / 78 KB.
+ *   DP 128: 128 rows, 32 keys. FA2's 128 x 64 needs S 64 + O 128 floats per thread: ptxas uses all
+ *     255 registers and spills on sm_90; 32-key tiles (S 32) give 226 registers and 68 KB.
+ *   DP 160: 4 warps x 1 m-tile = 64 rows, 64 keys (O is 80 floats per thread; 105 KB).
+ *   DP 192, 256: 64 rows, 32 keys: O alone is 96 / 128 floats per thread, and 32-key stages keep
+ *     the block at 75 / 99 KB so two blocks (8 warps) fit an H100 SM to hide latency.
+ * Pipeline: K and V of tile n+1 are in flight (two cp.async groups) while tile n is computed;
+ * K of tile n is waited for before S = QK^T and V only before PV, so the V copy also overlaps
+ * the softmax. Q is loaded once with the first K tile and read by ldmatrix at each k-step (keeping
+ * it in registers would cost DP/2 more registers at MT = 2). Head dims between the instantiated
+ * ones run in the next larger one: the padding columns are zero-filled by cp.async and the
+ * k-steps / output column blocks past D / Dv are skipped (block-uniform branches). */
+template <int DP> struct tc_traits;
+template <> struct tc_traits<32> { static constexpr int NW = 4, MT = 2, BN = 64; };
+template <> struct tc_traits<64> { static constexpr int NW = 4, MT = 2, BN = 64; };
+template <> struct tc_traits<96> { static constexpr int NW = 4, MT = 2, BN = 64; };
+template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 32; };
+template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64; };
+template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32; };
+template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32; };
+
+template <typename T> struct tc_ops;
+template <> struct tc_ops<__half> {
+  static __device__ __forceinline__ void mma(float d[4], const uint32_t a[4],
+                                             const uint32_t b[2] SEQK_SITE_DECL) {
+    mma_m16n8k16_f16(d, a, b, d SEQK_SITE_FWD);
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    return pack_half2(__float2half_rn(lo), __float2half_rn(hi));
+  }
+};
+template <> struct tc_ops<__nv_bfloat16> {
+  static __device__ __forceinline__ void mma(float d[4], const uint32_t a[4],
+                                             const uint32_t b[2] SEQK_SITE_DECL) {
+    mma_m16n8k16_bf16(d, a, b, d SEQK_SITE_FWD);
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    return pack_bf162(__float2bfloat16_rn(lo), __float2bfloat16_rn(hi));
+  }
+};
+
+template <int DP>
+constexpr size_t tc_smem_bytes() {
+  return (size_t)(16 * tc_traits<DP>::MT * tc_traits<DP>::NW + 4 * tc_traits<DP>::BN) * (DP + 8) * 2;
+}
+
+template <typename T, int DP>
+__global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params p) {
+  using ops = tc_ops<T>;
+  constexpr int NW = tc_traits<DP>::NW, MT = tc_traits<DP>::MT, BN = tc_traits<DP>::BN;
+  constexpr int BM = 16 * MT * NW, NT = 32 * NW;
+  constexpr int LD = DP + 8;        /* shared row stride in elements (see the pad note above) */
+  constexpr int CPR = DP / 8;       /* 16-byte chunks per shared row */
+  DYN_SMEM(T, smem);
+  T *const sQ = smem;               /* [BM][LD] */
+  T *const sK = sQ + BM * LD;       /* [2][BN][LD] */
+  T *const sV = sK + 2 * BN * LD;   /* [2][BN][LD] */
+
+  const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int b = (int)blockIdx.z, kh = (int)blockIdx.y;
+  const block_plan w = plan_block<BM>(p);
+
+  /* Base pointers are recomputed where used (params live in constant memory): holding three
+     64-bit pointers across the main loop costs registers the accumulators need. */
+  auto q_base = [&]() { return static_cast<const T *>(p.q) + (int64_t)b * p.q_sb; };
+  auto k_base = [&]() {
+    return static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
+  };
+  auto v_base = [&]() {
+    return static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
+  };
+
+  /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf. */
+  int lim[MT][2];
+SEQK_FLASH_UNROLL
+  for (int mt = 0; mt < MT; ++mt)
+SEQK_FLASH_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
+      lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+    }
+
+  /* K or V rows n0..n0+BN into a stage; rows past the batch's keys and columns past dim are
+     zero-filled (padding rows may hold NaN, and 0 * NaN would leak into PV). */
+  auto load_kv = [&](T *dst, const T *base, int64_t ss, int dim, int n0) {
+    for (int c = tid; c < BN * CPR; c += NT) {
+      const int row = c / CPR, col = (c % CPR) * 8, j = n0 + row;
+      const bool ok = j < w.L.k && col < dim;
+      cp_async<16>(dst + row * LD + col, ok ? base + (int64_t)j * ss + col : base, ok ? 16 : 0);
+    }
+  };
+
+  /* A warp whose rows all lie past the tile's last row (short tiles; decode, where a few rows
+     share a 64- or 128-row tile) skips its ldmatrix, mma and softmax and only helps load. The
+     test is warp-uniform. (Skipping per m-tile as well costs ptxas up to 20 more registers.) */
+  const bool live = warp * 16 * MT < w.r1 - w.r0;
+
+  float o[MT][DP / 8][4];
+  float m[MT][2], l[MT][2];
+SEQK_FLASH_UNROLL
+  for (int mt = 0; mt < MT; ++mt) {
+SEQK_FLASH_UNROLL
+    for (int nd = 0; nd < DP / 8; ++nd)
+SEQK_FLASH_UNROLL
+      for (int e = 0; e < 4; ++e) o[mt][nd][e] = 0.0f;
+    m[mt][0] = m[mt][1] = -INFINITY;
+    l[mt][0] = l[mt][1] = 0.0f;
+  }
+
+  const int ntile = w.kbeg < w.kend ? (w.kend - w.kbeg + BN - 1) / BN : 0;
+  if (ntile > 0) {
+    for (int c = tid; c < BM * CPR; c += NT) {
+      const int row = c / CPR, col = (c % CPR) * 8, r = w.r0 + row;
+      const T *src = q_base();
+      bool ok = false;
+      if (r < w.r1 && col < p.D) {
+        int h, i;
+        row_coords(p, kh, r, &h, &i);
+        ok = i < w.L.q;
+        if (ok) src += (int64_t)h * p.q_sh + (int64_t)i * p.q_ss + col;
+      }
+      cp_async<16>(sQ + row * LD + col, src, ok ? 16 : 0);
+    }
+    load_kv(sK, k_base(), p.k_ss, p.D, w.kbeg);
+    cp_async_commit();
+    load_kv(sV, v_base(), p.v_ss, p.Dv, w.kbeg);
+    cp_async_commit();
+  }
+
+  for (int it = 0; it < ntile; ++it) {
+    const int n0 = w.kbeg + it * BN, st = it & 1;
+    const T *const cK = sK + st * BN * LD;
+    const T *const cV = sV + st * BN * LD;
+    const bool more = it + 1 < ntile;
+    if (more) {   /* the other stage was released by the barrier that ended the last iteration */
+      load_kv(sK + (st ^ 1) * BN * LD, k_base(), p.k_ss, p.D, n0 + BN);
+      cp_async_commit();
+      load_kv(sV + (st ^ 1) * BN * LD, v_base(), p.v_ss, p.Dv, n0 + BN);
+      cp_async_commit();
+      cp_async_wait<3>();   /* K(it) done; V(it), K(it+1), V(it+1) may be in flight */
+    } else {
+      cp_async_wait<1>();   /* K(it) done; V(it) may be in flight */
+    }
+    __syncthreads();
+
+    uint32_t pa[MT][BN / 16][4];   /* P as the A operand of PV */
+    if (live) {
+      /* S = Q K^T for this warp's rows and the BN keys; key pairs of 16 past kend are skipped
+         (they would be masked anyway). */
+      float s[MT][BN / 8][4];
+SEQK_FLASH_UNROLL
+      for (int mt = 0; mt < MT; ++mt)
+SEQK_FLASH_UNROLL
+        for (int nb = 0; nb < BN / 8; ++nb)
+SEQK_FLASH_UNROLL
+          for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
+SEQK_FLASH_UNROLL
+      for (int ks = 0; ks < DP / 16; ++ks) {
+        if (ks * 16 < p.D) {
+          uint32_t a[MT][4];
+SEQK_FLASH_UNROLL
+          for (int mt = 0; mt < MT; ++mt)
+            ldmatrix_x4(a[mt], sQ + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
+SEQK_FLASH_UNROLL
+          for (int nb = 0; nb < BN / 8; nb += 2) {
+            if (n0 + nb * 8 < w.kend) {
+              uint32_t bk[4];
+              ldmatrix_x4(bk, cK + (nb * 8 + ((lane >> 4) << 3) + (lane & 7)) * LD + ks * 16 +
+                                  ((lane >> 3) & 1) * 8);
+SEQK_FLASH_UNROLL
+              for (int mt = 0; mt < MT; ++mt) {
+                ops::mma(s[mt][nb], a[mt], &bk[0]);
+                ops::mma(s[mt][nb + 1], a[mt], &bk[2]);
+              }
+            }
+          }
+        }
+      }
+
+      /* Online softmax in registers; a row's 4 lanes (same g) combine with two xor shuffles. */
+      const bool masked = n0 + BN > w.kmin;
+SEQK_FLASH_UNROLL
+      for (int mt = 0; mt < MT; ++mt) {
+SEQK_FLASH_UNROLL
+        for (int hf = 0; hf < 2; ++hf) {
+          float mx = -INFINITY;
+SEQK_FLASH_UNROLL
+          for (int nb = 0; nb < BN / 8; ++nb)
+SEQK_FLASH_UNROLL
+            for (int e = 0; e < 2; ++e) {
+              float t = s[mt][nb][2 * hf + e] * p.scale_log2;
+              if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
+              s[mt][nb][2 * hf + e] = t;
+              mx = fmaxf(mx, t);
+            }
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          const float m_new = fmaxf(m[mt][hf], mx);
+          const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+          const float alpha = exp2f(m[mt][hf] - m_use);
+          m[mt][hf] = m_new;
+          float sum = 0.0f;
+SEQK_FLASH_UNROLL
+          for (int nb = 0; nb < BN / 8; ++nb)
+SEQK_FLASH_UNROLL
+            for (int e = 0; e < 2; ++e) {
+              const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
+              s[mt][nb][2 * hf + e] = pv;
+              sum += pv;
+            }
+          l[mt][hf] = l[mt][hf] * alpha + sum;   /* this lane's part; lanes are summed at the end */
+SEQK_FLASH_UNROLL
+          for (int nd = 0; nd < DP / 8; ++nd) {
+            o[mt][nd][2 * hf] *= alpha;
+            o[mt][nd][2 * hf + 1] *= alpha;
+          }
+        }
+        /* The S accumulator layout of n-blocks 2kb, 2kb+1 is the A fragment layout of k-block kb. */
+SEQK_FLASH_UNROLL
+        for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
+          pa[mt][kb2][0] = ops::pack(s[mt][2 * kb2][0], s[mt][2 * kb2][1]);
+          pa[mt][kb2][1] = ops::pack(s[mt][2 * kb2][2], s[mt][2 * kb2][3]);
+          pa[mt][kb2][2] = ops::pack(s[mt][2 * kb2 + 1][0], s[mt][2 * kb2 + 1][1]);
+          pa[mt][kb2][3] = ops::pack(s[mt][2 * kb2 + 1][2], s[mt][2 * kb2 + 1][3]);
+        }
+      }
+    }
+
+    if (more) cp_async_wait<2>(); else cp_async_wait<0>();   /* V(it) */
+    __syncthreads();
+
+    /* O += P V: V fragments by ldmatrix.trans (V is [key][e] in shared memory, the mma wants it
+       column-major). */
+SEQK_FLASH_UNROLL
+    for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
+      if (live && n0 + kb2 * 16 < w.kend) {
+SEQK_FLASH_UNROLL
+        for (int nd = 0; nd < DP / 8; nd += 2) {
+          if (nd * 8 < p.Dv) {
+            uint32_t bv[4];
+            ldmatrix_x4_trans(bv, cV + (kb2 * 16 + (lane & 15)) * LD + nd * 8 + (lane >> 4) * 8);
+SEQK_FLASH_UNROLL
+            for (int mt = 0; mt < MT; ++mt) {
+              ops::mma(o[mt][nd], pa[mt][kb2], &bv[0]);
+              ops::mma(o[mt][nd + 1], pa[mt][kb2], &bv[2]);
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();   /* this stage is refilled by the next iteration's copies */
+  }
+
+  /* Epilogue: full row sums, one division, then out through shared memory (the warp's own Q
+     rows, which no other warp reads) so global stores are 16-byte row chunks. */
+  float inv[MT][2];
+SEQK_FLASH_UNROLL
+  for (int mt = 0; mt < MT; ++mt)
+SEQK_FLASH_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      float sum = l[mt][hf];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      l[mt][hf] = sum;
+      inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
+    }
+
+  if (p.splits > 1) {
+    /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0. */
+SEQK_FLASH_UNROLL
+    for (int mt = 0; mt < MT; ++mt)
+SEQK_FLASH_UNROLL
+      for (int hf = 0; hf < 2; ++hf) {
+        const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
+        if (r >= w.r1) continue;
+        int h, i;
+        row_coords(p, kh, r, &h, &i);
+        const int64_t pr = part_row(p, w.split, b, h, i);
+        float *dst = p.part_o + pr * p.Dv;
+SEQK_FLASH_UNROLL
+        for (int nd = 0; nd < DP / 8; ++nd) {
+          const int e = nd * 8 + 2 * t4;
+          if (e < p.Dv) {   /* Dv % 8 == 0 here: the pair is in or out together */
+            dst[e] = o[mt][nd][2 * hf] * inv[mt][hf];
+            dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
+          }
+        }
+        if (t4 == 0) p.part_lse[pr] = l[mt][hf] > 0.0f ? row_lse(m[mt][hf], l[mt][hf]) : -INFINITY;
+      }
+    return;
+  }
+
+  __syncwarp();
+SEQK_FLASH_UNROLL
+  for (int mt = 0; mt < MT; ++mt)
+SEQK_FLASH_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
+SEQK_FLASH_UNROLL
+      for (int nd = 0; nd < DP / 8; ++nd) {
+        row[nd * 8 + 2 * t4] = from_f32<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
+        row[nd * 8 + 2 * t4 + 1] = from_f32<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
+      }
+    }
+  __syncwarp();
+  T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
+  const int cpr_out = p.Dv / 8;
+  for (int c = lane; c < 16 * MT * cpr_out; c += 32) {
+    const int row = c / cpr_out, col = (c % cpr_out) * 8;
+    const int r = w.r0 + warp * 16 * MT + row;
+    if (r >= w.r1) continue;
+    int h, i;
+    row_coords(p, kh, r, &h, &i);
+    T *dst = ob + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss + col;
+    const T *src = sQ + (warp * 16 * MT + row) * LD + col;
+    if (p.o_vec) {
+      *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+    } else {
+SEQK_FLASH_UNROLL
+      for (int e = 0; e < 8; ++e) dst[e] = src[e];
+    }
+  }
+  if (p.lse && t4 == 0) {
+SEQK_FLASH_UNROLL
+    for (int mt = 0; mt < MT; ++mt)
+SEQK_FLASH_UNROLL
+      for (int hf = 0; hf < 2; ++hf) {
+        const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
+        if (r >= w.r1) continue;
+        int h, i;
+        row_coords(p, kh, r, &h, &i);
+        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
+            row_lse(m[mt][hf], l[mt][hf]);
+      }
+  }
+}
+
+/* Launches flash_tc_kernel<T, DP> for the grid the plan implies (x = row tiles * splits). */
+template <typename T, int DP>
+cudaError_t launch_tc(const params &p, cudaStream_t stream) {
+  constexpr int BM = 16 * tc_traits<DP>::MT * tc_traits<DP>::NW;
+  constexpr size_t smem = tc_smem_bytes<DP>();
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute((const void *)flash_tc_kernel<T, DP>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+  }
+  const unsigned tiles = (unsigned)((p.rows + BM - 1) / BM);
+  launch(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
+         dim3(32 * tc_traits<DP>::NW), smem, stream, flash_tc_kernel<T, DP>, p);
+  return cudaGetLastError();
+}
+
+/* ---- what each source provides ------------------------------------------------------------- */
+struct tile_shape { int bm, bn; };
+
+/* Tensor-core kernel: dp one of 32, 64, 96, 128, 160, 192, 256. */
+inline tile_shape tc_shape(int dp) {
+  switch (dp) {
+#define SEQK_FLASH_TC_SHAPE(DP) \
+  case DP: return tile_shape{16 * tc_traits<DP>::MT * tc_traits<DP>::NW, tc_traits<DP>::BN};
+    SEQK_FLASH_TC_SHAPE(32) SEQK_FLASH_TC_SHAPE(64) SEQK_FLASH_TC_SHAPE(96)
+    SEQK_FLASH_TC_SHAPE(128) SEQK_FLASH_TC_SHAPE(160) SEQK_FLASH_TC_SHAPE(192)
+    SEQK_FLASH_TC_SHAPE(256)
+#undef SEQK_FLASH_TC_SHAPE
+    default: return tile_shape{0, 0};
+  }
+}
+cudaError_t launch_tc_f16(const params &p, int dp, cudaStream_t stream);    /* flash_attention_f16.cu */
+cudaError_t launch_tc_bf16(const params &p, int dp, cudaStream_t stream);   /* flash_attention_bf16.cu */
+
+/* fp32 SIMT kernel (flash_attention_simt.cu): dm one of 32, 64, 128, 256 (>= max(D, Dv)). */
+tile_shape simt_shape(int dm);
+cudaError_t launch_simt(const params &p, seqk_dtype dtype, int dm, cudaStream_t stream);
+
+/* Split-KV combine (flash_dispatch.cu... defined with the SIMT kernel): partials -> o, lse. */
+cudaError_t launch_combine(const params &p, seqk_dtype dtype, cudaStream_t stream);
+
+}  // namespace seqk_flash
+
+#endif /* SEQK_KERNELS_FLASH_ATTENTION_CUH */

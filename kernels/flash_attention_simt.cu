@@ -1,0 +1,351 @@
+/*
+ * flash_attention_simt.cu - the fp32 fused attention kernel (CUDA cores, fp32 math end to end) and
+ * the split-KV combine kernel.
+ *
+ * The SIMT kernel serves F32 tensors, and F16/BF16 tensors the tensor-core kernel cannot take
+ * (head dims that are not multiples of 8, rows not 16-byte aligned): inputs are converted to fp32
+ * as they are loaded, the output is rounded once when stored. Row bookkeeping, masking and the
+ * online softmax are those of flash_attention.cuh.
+ *
+ * Block: 128 threads (4 warps), BM query rows x BN keys per tile, head dims up to DM. Warp w owns
+ * rows w*BM/4 + lr + 4*i (lr = lane / 8, i < BM/16) and, for S, key columns lc + 8*j (lc = lane % 8,
+ * j < BN/8); so a row's statistics live in 8 lanes of one warp (three xor shuffles), and P goes
+ * through the warp's own rows of shared memory (a __syncwarp, no block barrier). For O the same
+ * rows take value columns 32*c + 4*lc .. +3, read from V as float4.
+ * Shared memory (fp32): Q [BM][DM+4], K [BN][DM+4], V [BN][DM+4], P [BM][BN+8]. The +4 pad puts
+ * the 8 K rows one S step reads (float4 at the same d) in 8 different bank quads; the +8 pad does
+ * the same for the 4 rows x 8 columns of one P store.
+ * Tile shapes: DM 32 and 64: 64 x 64 (S 32 + O 16/32 registers per thread, 46 / 71 KB);
+ * DM 128: 32 x 64 (O 32 registers, 94 KB); DM 256: 32 x 32 (O 64 registers, 105 KB). Fewer rows
+ * for large DM keep O in registers and the block within the shared memory two blocks per SM
+ * need on H100.
+ * Loads are synchronous (global -> registers -> shared): this path does D FMAs per score on CUDA
+ * cores, so it is compute-bound and two resident blocks cover the load latency.
+ */
+#include "flash_attention.cuh"
+
+#include "launchers.h"
+
+namespace seqk_flash {
+namespace {
+
+template <int DM> struct simt_traits;
+template <> struct simt_traits<32> { static constexpr int BM = 64, BN = 64; };
+template <> struct simt_traits<64> { static constexpr int BM = 64, BN = 64; };
+template <> struct simt_traits<128> { static constexpr int BM = 32, BN = 64; };
+template <> struct simt_traits<256> { static constexpr int BM = 32, BN = 32; };
+
+template <int DM>
+constexpr size_t simt_smem_bytes() {
+  return sizeof(float) * ((size_t)(simt_traits<DM>::BM + 2 * simt_traits<DM>::BN) * (DM + 4) +
+                          (size_t)simt_traits<DM>::BM * (simt_traits<DM>::BN + 8));
+}
+
+/* Four consecutive elements src[d..d+3] as floats, zero at and past dim. */
+template <typename T>
+__device__ __forceinline__ float4 load4(const T *src, int d, int dim, bool vec) {
+  (void)vec;
+  float v[4];
+SEQK_FLASH_UNROLL
+  for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? to_f32(src[d + u]) : 0.0f;
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+template <>
+__device__ __forceinline__ float4 load4<float>(const float *src, int d, int dim, bool vec) {
+  if (vec && d + 4 <= dim) return *reinterpret_cast<const float4 *>(src + d);
+  float v[4];
+SEQK_FLASH_UNROLL
+  for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? src[d + u] : 0.0f;
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+
+template <typename T, int DM>
+__global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
+  constexpr int BM = simt_traits<DM>::BM, BN = simt_traits<DM>::BN, NT = 128;
+  constexpr int RM = BM / 16, CN = BN / 8, VC = DM / 32;
+  constexpr int LDQ = DM + 4, LDP = BN + 8;
+  DYN_SMEM(float, smem);
+  float *const sQ = smem;            /* [BM][LDQ] */
+  float *const sK = sQ + BM * LDQ;   /* [BN][LDQ] */
+  float *const sV = sK + BN * LDQ;   /* [BN][LDQ] */
+  float *const sP = sV + BN * LDQ;   /* [BM][LDP] */
+
+  const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int lr = lane >> 3, lc = lane & 7;
+  const int b = (int)blockIdx.z, kh = (int)blockIdx.y;
+  const block_plan w = plan_block<BM>(p);
+  const bool vec = p.in_vec != 0;
+
+  const T *const qb = static_cast<const T *>(p.q) + (int64_t)b * p.q_sb;
+  const T *const kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
+  const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
+
+  int lrow[RM], lim[RM];
+SEQK_FLASH_UNROLL
+  for (int i = 0; i < RM; ++i) {
+    lrow[i] = warp * (BM / 4) + lr + 4 * i;
+    const int r = w.r0 + lrow[i];
+    lim[i] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+  }
+
+  float acc[RM][VC][4];
+  float m[RM], l[RM];
+SEQK_FLASH_UNROLL
+  for (int i = 0; i < RM; ++i) {
+SEQK_FLASH_UNROLL
+    for (int c = 0; c < VC; ++c)
+SEQK_FLASH_UNROLL
+      for (int u = 0; u < 4; ++u) acc[i][c][u] = 0.0f;
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+  }
+
+  const int ntile = w.kbeg < w.kend ? (w.kend - w.kbeg + BN - 1) / BN : 0;
+  if (ntile > 0) {
+    /* Q rows past the batch's queries and columns past D are zero. */
+    for (int c = tid; c < BM * (DM / 4); c += NT) {
+      const int row = c / (DM / 4), d = (c % (DM / 4)) * 4, r = w.r0 + row;
+      float4 val = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (r < w.r1 && d < p.D) {
+        int h, i;
+        row_coords(p, kh, r, &h, &i);
+        if (i < w.L.q) val = load4(qb + (int64_t)h * p.q_sh + (int64_t)i * p.q_ss, d, p.D, vec);
+      }
+      *reinterpret_cast<float4 *>(sQ + row * LDQ + d) = val;
+    }
+  }
+
+  for (int it = 0; it < ntile; ++it) {
+    const int n0 = w.kbeg + it * BN;
+    __syncthreads();   /* the previous tile's K, V (and P) are no longer read */
+    for (int c = tid; c < BN * (DM / 4); c += NT) {
+      const int row = c / (DM / 4), d = (c % (DM / 4)) * 4, j = n0 + row;
+      float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
+      if (j < w.L.k) {   /* padding keys stay zero: 0 * NaN would leak into PV */
+        if (d < p.D) kv = load4(kb + (int64_t)j * p.k_ss, d, p.D, vec);
+        if (d < p.Dv) vv = load4(vb + (int64_t)j * p.v_ss, d, p.Dv, vec);
+      }
+      *reinterpret_cast<float4 *>(sK + row * LDQ + d) = kv;
+      *reinterpret_cast<float4 *>(sV + row * LDQ + d) = vv;
+    }
+    __syncthreads();
+    /* A warp whose rows all lie past the tile's last row (short tiles, decode) only helps load. */
+    if (warp * (BM / 4) >= w.r1 - w.r0) continue;
+
+    float s[RM][CN];
+SEQK_FLASH_UNROLL
+    for (int i = 0; i < RM; ++i)
+SEQK_FLASH_UNROLL
+      for (int j = 0; j < CN; ++j) s[i][j] = 0.0f;
+    for (int d = 0; d < p.D; d += 4) {
+      float4 qv[RM], kv[CN];
+SEQK_FLASH_UNROLL
+      for (int i = 0; i < RM; ++i) qv[i] = *reinterpret_cast<const float4 *>(sQ + lrow[i] * LDQ + d);
+SEQK_FLASH_UNROLL
+      for (int j = 0; j < CN; ++j)
+        kv[j] = *reinterpret_cast<const float4 *>(sK + (lc + 8 * j) * LDQ + d);
+SEQK_FLASH_UNROLL
+      for (int i = 0; i < RM; ++i)
+SEQK_FLASH_UNROLL
+        for (int j = 0; j < CN; ++j)
+          s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
+    }
+
+    const bool masked = n0 + BN > w.kmin;
+SEQK_FLASH_UNROLL
+    for (int i = 0; i < RM; ++i) {
+      float mx = -INFINITY;
+SEQK_FLASH_UNROLL
+      for (int j = 0; j < CN; ++j) {
+        float t = s[i][j] * p.scale_log2;
+        if (masked && n0 + lc + 8 * j >= lim[i]) t = -INFINITY;
+        s[i][j] = t;
+        mx = fmaxf(mx, t);
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));
+      const float m_new = fmaxf(m[i], mx);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      const float alpha = exp2f(m[i] - m_use);
+      m[i] = m_new;
+      float sum = 0.0f;
+SEQK_FLASH_UNROLL
+      for (int j = 0; j < CN; ++j) {
+        const float pv = exp2f(s[i][j] - m_use);
+        sP[lrow[i] * LDP + lc + 8 * j] = pv;
+        sum += pv;
+      }
+      l[i] = l[i] * alpha + sum;   /* this lane's part; the 8 lanes are summed at the end */
+SEQK_FLASH_UNROLL
+      for (int c = 0; c < VC; ++c)
+SEQK_FLASH_UNROLL
+        for (int u = 0; u < 4; ++u) acc[i][c][u] *= alpha;
+    }
+    __syncwarp();   /* P rows are this warp's own */
+
+    /* O += P V over the keys this tile can hold (later ones have p = 0). */
+    const int jn = min(BN, w.kend - n0);
+    for (int j = 0; j < jn; j += 4) {
+      float4 pv[RM];
+SEQK_FLASH_UNROLL
+      for (int i = 0; i < RM; ++i) pv[i] = *reinterpret_cast<const float4 *>(sP + lrow[i] * LDP + j);
+SEQK_FLASH_UNROLL
+      for (int c = 0; c < VC; ++c) {
+        if (c * 32 < p.Dv) {
+          const float *vr = sV + j * LDQ + c * 32 + lc * 4;
+          const float4 v0 = *reinterpret_cast<const float4 *>(vr);
+          const float4 v1 = *reinterpret_cast<const float4 *>(vr + LDQ);
+          const float4 v2 = *reinterpret_cast<const float4 *>(vr + 2 * LDQ);
+          const float4 v3 = *reinterpret_cast<const float4 *>(vr + 3 * LDQ);
+SEQK_FLASH_UNROLL
+          for (int i = 0; i < RM; ++i) {
+            acc[i][c][0] += pv[i].x * v0.x + pv[i].y * v1.x + pv[i].z * v2.x + pv[i].w * v3.x;
+            acc[i][c][1] += pv[i].x * v0.y + pv[i].y * v1.y + pv[i].z * v2.y + pv[i].w * v3.y;
+            acc[i][c][2] += pv[i].x * v0.z + pv[i].y * v1.z + pv[i].z * v2.z + pv[i].w * v3.z;
+            acc[i][c][3] += pv[i].x * v0.w + pv[i].y * v1.w + pv[i].z * v2.w + pv[i].w * v3.w;
+          }
+        }
+      }
+    }
+  }
+
+  T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
+SEQK_FLASH_UNROLL
+  for (int i = 0; i < RM; ++i) {
+    float sum = l[i];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 4);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const int r = w.r0 + lrow[i];
+    if (r >= w.r1) continue;
+    int h, qi;
+    row_coords(p, kh, r, &h, &qi);
+    if (p.splits > 1) {   /* fp32 partials; an empty part has lse -inf and o = 0 */
+      const int64_t pr = part_row(p, w.split, b, h, qi);
+      float *dst = p.part_o + pr * p.Dv;
+SEQK_FLASH_UNROLL
+      for (int c = 0; c < VC; ++c)
+SEQK_FLASH_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int e = c * 32 + lc * 4 + u;
+          if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
+        }
+      if (lc == 0) p.part_lse[pr] = sum > 0.0f ? row_lse(m[i], sum) : -INFINITY;
+    } else {
+      T *dst = ob + (int64_t)h * p.o_sh + (int64_t)qi * p.o_ss;
+SEQK_FLASH_UNROLL
+      for (int c = 0; c < VC; ++c)
+SEQK_FLASH_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int e = c * 32 + lc * 4 + u;
+          if (e < p.Dv) dst[e] = from_f32<T>(acc[i][c][u] * inv);
+        }
+      if (p.lse && lc == 0)
+        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] = row_lse(m[i], sum);
+    }
+  }
+}
+
+template <typename T, int DM>
+cudaError_t launch_simt_dm(const params &p, cudaStream_t stream) {
+  constexpr int BM = simt_traits<DM>::BM;
+  constexpr size_t smem = simt_smem_bytes<DM>();
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute((const void *)flash_simt_kernel<T, DM>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+  }
+  const unsigned tiles = (unsigned)((p.rows + BM - 1) / BM);
+  launch(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B), dim3(128), smem, stream,
+         flash_simt_kernel<T, DM>, p);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_simt_t(const params &p, int dm, cudaStream_t stream) {
+  switch (dm) {
+    case 32: return launch_simt_dm<T, 32>(p, stream);
+    case 64: return launch_simt_dm<T, 64>(p, stream);
+    case 128: return launch_simt_dm<T, 128>(p, stream);
+    case 256: return launch_simt_dm<T, 256>(p, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+/* Split-KV combine: one warp per output row (b, h, i), the same math as seqk_attention_merge
+   over all splits: weights exp(lse_s - max lse) (empty parts have lse -inf, weight 0), o = sum of
+   weighted partials / sum of weights, lse = max + log(sum); no part with keys -> o = 0, lse = +inf. */
+template <typename T>
+__global__ void __launch_bounds__(128) flash_combine_kernel(params p) {
+  const int lane = (int)threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5);
+  const int64_t n_rows = (int64_t)p.B * p.H * p.Sq;
+  if (row >= n_rows) return;   /* whole warps leave; no barrier follows */
+  const int i = (int)(row % p.Sq), h = (int)((row / p.Sq) % p.H), b = (int)(row / ((int64_t)p.Sq * p.H));
+  float mx = -INFINITY;
+  for (int s = lane; s < p.splits; s += 32) mx = fmaxf(mx, p.part_lse[part_row(p, s, b, h, i)]);
+SEQK_FLASH_UNROLL
+  for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  T *dst = static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss;
+  if (mx == -INFINITY) {
+    for (int e = lane; e < p.Dv; e += 32) dst[e] = from_f32<T>(0.0f);
+    if (p.lse && lane == 0)
+      p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] = INFINITY;
+    return;
+  }
+  float wsum = 0.0f;
+  for (int s = lane; s < p.splits; s += 32) wsum += expf(p.part_lse[part_row(p, s, b, h, i)] - mx);
+SEQK_FLASH_UNROLL
+  for (int off = 16; off > 0; off >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, off);
+  const float inv = 1.0f / wsum;
+  for (int e = lane; e < p.Dv; e += 32) {
+    float acc = 0.0f;
+    for (int s = 0; s < p.splits; ++s) {
+      const int64_t pr = part_row(p, s, b, h, i);
+      const float wgt = expf(p.part_lse[pr] - mx);
+      if (wgt > 0.0f) acc += wgt * p.part_o[pr * p.Dv + e];
+    }
+    dst[e] = from_f32<T>(acc * inv);
+  }
+  if (p.lse && lane == 0)
+    p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] = mx + logf(wsum);
+}
+
+}  // namespace
+
+tile_shape simt_shape(int dm) {
+  switch (dm) {
+    case 32: return tile_shape{simt_traits<32>::BM, simt_traits<32>::BN};
+    case 64: return tile_shape{simt_traits<64>::BM, simt_traits<64>::BN};
+    case 128: return tile_shape{simt_traits<128>::BM, simt_traits<128>::BN};
+    case 256: return tile_shape{simt_traits<256>::BM, simt_traits<256>::BN};
+    default: return tile_shape{0, 0};
+  }
+}
+
+cudaError_t launch_simt(const params &p, seqk_dtype dtype, int dm, cudaStream_t stream) {
+  switch (dtype) {
+    case SEQK_DTYPE_F32: return launch_simt_t<float>(p, dm, stream);
+    case SEQK_DTYPE_F16: return launch_simt_t<__half>(p, dm, stream);
+    case SEQK_DTYPE_BF16: return launch_simt_t<__nv_bfloat16>(p, dm, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t launch_combine(const params &p, seqk_dtype dtype, cudaStream_t stream) {
+  const int64_t n_rows = (int64_t)p.B * p.H * p.Sq;
+  const dim3 grid((unsigned)((n_rows + 3) / 4));
+  switch (dtype) {
+    case SEQK_DTYPE_F32: launch(grid, dim3(128), 0, stream, flash_combine_kernel<float>, p); break;
+    case SEQK_DTYPE_F16: launch(grid, dim3(128), 0, stream, flash_combine_kernel<__half>, p); break;
+    case SEQK_DTYPE_BF16:
+      launch(grid, dim3(128), 0, stream, flash_combine_kernel<__nv_bfloat16>, p);
+      break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace seqk_flash

@@ -1,0 +1,202 @@
+/*
+ * heads.cu - seqk_split_heads / seqk_merge_heads on CUDA tensors.
+ *
+ * Both ops are the same permutation seen from either side: y[b,h,s,:] = x[b,s,h*D:(h+1)*D] for
+ * split, the reverse for merge. Neither does arithmetic, so the kernel moves raw bits and is
+ * written once for "units" of 2, 4, 8 or 16 bytes instead of once per dtype: four
+ * instantiations serve f32/f16/bf16 for both ops, and every value (NaN payloads included) is
+ * copied exactly, as the CPU reference does.
+ *
+ * Layout of the work. Each (b, h, s) names one run of D contiguous-in-the-best-case elements
+ * on both sides (the head vector): the source run and the destination run. A block takes a
+ * chunk of consecutive runs along the destination's fastest outer dim and its threads walk the
+ * chunk's units in destination order, so
+ *   - writes are fully coalesced (consecutive threads write consecutive units of y);
+ *   - reads are contiguous within each run: for the usual head sizes (D*elem >= 32 bytes, one
+ *     sector) every sector fetched from x is used completely. For tiny heads (D*elem < 32 B) a
+ *     warp's reads touch a few partly used sectors; the rest of those sectors is read by the
+ *     neighbouring heads' blocks moments later and comes from L2, so DRAM traffic stays one
+ *     read + one write per byte. A shared-memory transpose would only save L2->SM transactions
+ *     for shapes nobody runs at bandwidth-bound sizes, so there is none.
+ * Vector width: the dispatcher picks the widest unit (16, 8, 4 bytes, else the element) that
+ * the layout allows on BOTH sides: the head dim contiguous (stride 1) in x and y, D*elem a
+ * multiple of the unit, every other stride in bytes a multiple of it, and both base pointers
+ * aligned to it. 16-byte units give LDG.128/STG.128, the fewest memory instructions per byte.
+ * Any other layout (strided head dim, broadcast inputs, odd offsets) uses the element itself as
+ * the unit with its strides: slower, always correct.
+ */
+#include "cuda_compat.cuh"
+
+#include "device.h"
+#include "internal.h"
+#include "launchers.h"
+
+
+namespace {
+
+/* The permutation in units: dims 0, 1, 2 are the outer (b, h, s) dims ordered so that dim 2 has
+   the destination's smallest outer stride (consecutive runs of a block sit next to each other
+   in y), dim 3 is the head dim. */
+struct run_copy {
+  int64_t n[4];
+  int64_t src[4];
+  int64_t dst[4];
+};
+
+constexpr int kThreads = 256;
+/* Units each thread keeps in flight: four independent loads before the stores, so a thread
+   hides more latency than one load at a time would. */
+constexpr int kUnroll = 4;
+
+/* U: a fixed-size bit container for the copy (uint16_t / uint32_t / uint2 / uint4).
+   Grid: z and y walk dims 0 and 1; x walks "pieces": a chunk of runs_per_block consecutive runs
+   along dim 2, or, for runs longer than a chunk, a chunk-sized stretch of one run. A piece holds
+   at most kThreads * kUnroll units, so everything inside it is 32-bit arithmetic (64-bit
+   division and multiplication cost several instructions each) and only the piece's base
+   offsets are 64-bit. */
+template <typename U>
+__global__ void heads_permute_kernel(U *__restrict__ dst, const U *__restrict__ src, run_copy p,
+                                     int32_t runs_per_block, int64_t pieces_per_run,
+                                     int64_t n_pieces) {
+  constexpr int32_t kChunk = kThreads * kUnroll;
+  for (int64_t i0 = blockIdx.z; i0 < p.n[0]; i0 += gridDim.z)
+    for (int64_t i1 = blockIdx.y; i1 < p.n[1]; i1 += gridDim.y)
+      for (int64_t x = blockIdx.x; x < n_pieces; x += gridDim.x) {
+        const int64_t chunk = x / pieces_per_run, part = x - chunk * pieces_per_run;
+        const int64_t r0 = chunk * runs_per_block, u0 = part * kChunk;
+        const int32_t runs = (int32_t)(p.n[2] - r0 < runs_per_block ? p.n[2] - r0 : runs_per_block);
+        const int32_t len = (int32_t)(p.n[3] - u0 < kChunk ? p.n[3] - u0 : kChunk);
+        const int32_t total = runs * len;
+        const U *s = src + i0 * p.src[0] + i1 * p.src[1] + r0 * p.src[2] + u0 * p.src[3];
+        U *d = dst + i0 * p.dst[0] + i1 * p.dst[1] + r0 * p.dst[2] + u0 * p.dst[3];
+        for (int32_t t0 = threadIdx.x; t0 < total; t0 += kChunk) {
+          U v[kUnroll];
+          int64_t doff[kUnroll];
+SEQK_UNROLL
+          for (int k = 0; k < kUnroll; ++k) {
+            const int32_t t = t0 + k * kThreads;
+            if (t < total) {
+              int32_t r = 0, u = t;
+              if (runs > 1) {
+                r = (int32_t)((uint32_t)t / (uint32_t)len);
+                u = t - r * len;
+              }
+              v[k] = s[r * p.src[2] + u * p.src[3]];
+              doff[k] = r * p.dst[2] + u * p.dst[3];
+            }
+          }
+SEQK_UNROLL
+          for (int k = 0; k < kUnroll; ++k)
+            if (t0 + k * kThreads < total) d[doff[k]] = v[k];
+        }
+      }
+}
+
+template <typename U>
+void launch_permute(seqk_context_t ctx, void *dst, const void *src, const run_copy &p) {
+  const int64_t chunk = (int64_t)kThreads * kUnroll;
+  const int64_t runs_per_block = p.n[3] >= chunk ? 1 : chunk / p.n[3];
+  const int64_t pieces_per_run = (p.n[3] + chunk - 1) / chunk;
+  const int64_t n_pieces = (p.n[2] + runs_per_block - 1) / runs_per_block * pieces_per_run;
+  /* The loops in the kernel cover whatever the grid limits leave over. */
+  const int64_t gx = n_pieces < 0x7fffffff ? n_pieces : 0x7fffffff;
+  const int64_t gy = p.n[1] < 65535 ? p.n[1] : 65535, gz = p.n[0] < 65535 ? p.n[0] : 65535;
+  launch(dim3((unsigned)gx, (unsigned)gy, (unsigned)gz), dim3(kThreads), 0,
+         (cudaStream_t)ctx->stream, heads_permute_kernel<U>, static_cast<U *>(dst),
+         static_cast<const U *>(src), p, (int32_t)runs_per_block, pieces_per_run, n_pieces);
+}
+
+/* Can `unit` bytes move as one piece on this side? (Strides in elements, dims b,h,s,d.) */
+bool unit_fits(size_t unit, size_t es, const void *ptr, const int64_t n[4], const int64_t st[4]) {
+  if ((uintptr_t)ptr % unit != 0) return false;
+  if (n[3] > 1 && st[3] != 1) return false;
+  if (((uint64_t)n[3] * es) % unit != 0) return false;
+  for (int i = 0; i < 3; ++i)
+    if (n[i] > 1 && ((uint64_t)st[i] * es) % unit != 0) return false;
+  return true;
+}
+
+/* dst[b,h,s,d] = src[b,h,s,d] over the logical dims (b, h, s, d) with the given element strides;
+   the two ops differ only in how they describe x and y in these dims. */
+seqk_status permute_heads(seqk_context_t ctx, const char *op, const int64_t n_in[4],
+                          const seqk_tensor *src, const int64_t sst_in[4], const seqk_tensor *dst,
+                          const int64_t dst_in[4]) {
+  SEQK_TRY(seqk__require_device(ctx, op));
+  if (n_in[0] == 0 || n_in[1] == 0 || n_in[2] == 0 || n_in[3] == 0) return SEQK_STATUS_SUCCESS;
+  const size_t es = seqk_dtype_size(src->dtype);
+
+  /* Outer dims by decreasing destination stride (stable): the block's runs then follow y's
+     memory even when y is a transposed view such as a [B,S,H,D] buffer seen as [B,H,S,D].
+     Size-1 dims go outermost whatever their stride, so that decoding shapes (S = 1) still give
+     each block a chunk of many runs along a real dim. */
+  int64_t key[3];
+  for (int i = 0; i < 3; ++i) key[i] = n_in[i] > 1 ? dst_in[i] : INT64_MAX;
+  int order[3] = {0, 1, 2};
+  for (int i = 1; i < 3; ++i)
+    for (int j = i; j > 0 && key[order[j]] > key[order[j - 1]]; --j) {
+      const int tmp = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = tmp;
+    }
+  int64_t n[4], sst[4], dstr[4];
+  for (int i = 0; i < 3; ++i) {
+    n[i] = n_in[order[i]];
+    sst[i] = sst_in[order[i]];
+    dstr[i] = dst_in[order[i]];
+  }
+  n[3] = n_in[3];
+  sst[3] = sst_in[3];
+  dstr[3] = dst_in[3];
+
+  size_t unit = es;
+  for (size_t u = 16; u > es; u /= 2)
+    if (unit_fits(u, es, src->data, n, sst) && unit_fits(u, es, dst->data, n, dstr)) {
+      unit = u;
+      break;
+    }
+  run_copy p;
+  const int64_t per = (int64_t)(unit / es);   /* elements per unit */
+  for (int i = 0; i < 3; ++i) {
+    p.n[i] = n[i];
+    p.src[i] = n[i] > 1 ? sst[i] / per : 0;
+    p.dst[i] = n[i] > 1 ? dstr[i] / per : 0;
+  }
+  p.n[3] = n[3] / per;
+  p.src[3] = per > 1 ? 1 : sst[3];
+  p.dst[3] = per > 1 ? 1 : dstr[3];
+
+  (void)cudaGetLastError();   /* an earlier, unrelated error must not be blamed on this launch */
+  switch (unit) {
+    case 16: launch_permute<uint4>(ctx, dst->data, src->data, p); break;
+    case 8: launch_permute<uint2>(ctx, dst->data, src->data, p); break;
+    case 4: launch_permute<uint32_t>(ctx, dst->data, src->data, p); break;
+    default: launch_permute<uint16_t>(ctx, dst->data, src->data, p); break;
+  }
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: kernel launch failed: %s", op,
+                      cudaGetErrorString(err));
+  return SEQK_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" seqk_status seqk__cuda_split_heads(seqk_context_t ctx, const seqk_tensor *x,
+                                              int32_t num_heads, const seqk_tensor *y) {
+  const int64_t D = x->shape[2] / num_heads;
+  const int64_t n[4] = {y->shape[0], y->shape[1], y->shape[2], y->shape[3]};
+  /* x [B,S,H*D] read as [B,H,S,D]: head h starts h*D elements into the last dim. */
+  const int64_t xs[4] = {x->stride[0], D * x->stride[2], x->stride[1], x->stride[2]};
+  const int64_t ys[4] = {y->stride[0], y->stride[1], y->stride[2], y->stride[3]};
+  return permute_heads(ctx, "split_heads", n, x, xs, y, ys);
+}
+
+extern "C" seqk_status seqk__cuda_merge_heads(seqk_context_t ctx, const seqk_tensor *x,
+                                              const seqk_tensor *y) {
+  const int64_t D = x->shape[3];
+  const int64_t n[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
+  const int64_t xs[4] = {x->stride[0], x->stride[1], x->stride[2], x->stride[3]};
+  /* y [B,S,H*D] written as [B,H,S,D]. */
+  const int64_t ys[4] = {y->stride[0], D * y->stride[2], y->stride[1], y->stride[2]};
+  return permute_heads(ctx, "merge_heads", n, x, xs, y, ys);
+}

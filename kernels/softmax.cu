@@ -1,0 +1,810 @@
+/*
+ * softmax.cu - softmax on CUDA tensors: seqk_softmax along any dim (seqk__cuda_softmax) and the
+ * row softmax of the unfused attention path (seqk__cuda_attention_softmax), both built from the
+ * row machinery in softmax.cuh and picked by one dispatcher, choose_variant() (the variants, their
+ * thresholds and what each costs in memory traffic are listed there).
+ *
+ * A "row" is the slice being normalised. Rows are independent, so every kernel maps rows (or
+ * columns of rows) to warps/blocks and never needs another kernel's result, except the split
+ * two-pass variant, which passes one (max, sum) pair per chunk through the context's workspace.
+ * y may alias x exactly: every variant reads all of a row (or the chunk statistics of a row)
+ * before any element of it is written, and each element is written by the thread that read it
+ * last, so no __restrict__ and no read-only (nc) loads are used on x.
+ */
+#include "cuda_compat.cuh"
+
+#include "softmax.cuh"
+
+#include "device.h"
+#include "internal.h"
+#include "launchers.h"
+
+#include <math.h>
+#include <stdint.h>
+
+namespace {
+
+using namespace seqk_rows;
+
+constexpr int kOuterMax = SEQK_MAX_DIMS - 1;  /* dims other than the softmax dim */
+constexpr int kWarpBlock = 128;               /* warp-per-row kernel: 4 warps per block */
+constexpr int kStreamBlock = 512;             /* two-pass kernels (always launched with this) */
+constexpr int kUnroll = 4;                    /* chunks in flight per thread when streaming */
+constexpr int kStridedHold = 16;              /* strided kernel: elements a thread keeps */
+constexpr int64_t kMaxGrid = 1 << 30;         /* kernels loop over rows past this many blocks */
+
+/* Where one row lives: x offset, y offset (elements), the columns that take part (n_valid; the
+   rest of the row is written as 0), and an opaque slot for the row's lse. */
+struct row_ref {
+  int64_t xo, yo, n_valid, aux;
+};
+
+/* v = sgn * x; e = exp2((v - m) * k); lse = lse_mul * m + log(sum). softmax: {1, log2 e, 1}. */
+struct row_math {
+  float sgn, k, lse_mul;
+};
+
+/* The dims other than the softmax dim, outermost first, after dropping size-1 dims and merging
+   neighbours (host side, make_outer): outer index r -> x and y offsets. The loop is unrolled over
+   the fixed maximum so every array index is a constant (no local-memory copy of the kernel
+   parameter); a single merged dim (the usual case) costs no division at all. */
+struct outer_dims {
+  int32_t ndim;
+  int64_t shape[kOuterMax];
+  int64_t xs[kOuterMax], ys[kOuterMax];
+
+  __device__ __forceinline__ void offsets(int64_t r, int64_t &xo, int64_t &yo) const {
+    xo = 0;
+    yo = 0;
+    SEQK_UNROLL
+    for (int d = kOuterMax - 1; d >= 0; --d) {
+      if (d < ndim) {
+        int64_t i = r;
+        if (d > 0) {
+          i = r % shape[d];
+          r /= shape[d];
+        }
+        xo += i * xs[d];
+        yo += i * ys[d];
+      }
+    }
+  }
+};
+
+/* seqk_softmax rows: every column takes part, no lse. */
+struct softmax_rows {
+  static constexpr bool kSplittable = true;
+  outer_dims outer;
+  int64_t n;
+
+  __device__ __forceinline__ row_ref row(int64_t r) const {
+    row_ref rr;
+    outer.offsets(r, rr.xo, rr.yo);
+    rr.n_valid = n;
+    rr.aux = 0;
+    return rr;
+  }
+  __device__ __forceinline__ void finish(const row_ref &, float) const {}
+};
+
+/* Attention rows r = (b*H + h)*Sq + i over fp32 scores [B,H,Sq,Sk] (row stride Sk): the keys
+   j < visible take part, with visible = Sk_b for i < Sq_b, capped at i + Sk_b - Sq_b + 1 when
+   causal (bottom-right alignment per batch), 0 for padding rows; p is [B,H,Sq,Sk] with stride 1
+   on the last dim, lse [B,H,Sq] fp32 or NULL. The lengths come from device arrays and are
+   clamped to [0, Sq] / [0, Sk], so a bad length cannot send the kernel out of bounds. */
+struct attention_rows {
+  static constexpr bool kSplittable = false;
+  int64_t H, Sq, n;
+  int64_t ps0, ps1, ps2, ls0, ls1, ls2;
+  float *lse;
+  const int32_t *seqlens_q, *seqlens_k;
+  int32_t causal;
+
+  __device__ __forceinline__ row_ref row(int64_t r) const {
+    const int64_t i = r % Sq, bh = r / Sq, h = bh % H, b = bh / H;
+    int64_t sq = Sq, sk = n;
+    if (seqlens_q) {
+      sq = seqlens_q[b];
+      sq = sq < 0 ? 0 : sq > Sq ? Sq : sq;
+    }
+    if (seqlens_k) {
+      sk = seqlens_k[b];
+      sk = sk < 0 ? 0 : sk > n ? n : sk;
+    }
+    int64_t visible = i < sq ? sk : 0;
+    if (causal && visible > i + sk - sq + 1) visible = i + sk - sq + 1;
+    row_ref rr;
+    rr.xo = r * n;
+    rr.yo = b * ps0 + h * ps1 + i * ps2;
+    rr.n_valid = visible > 0 ? visible : 0;
+    rr.aux = r;
+    return rr;
+  }
+  /* The lse offset is recomputed here rather than carried through the row in registers: the
+     block kernels run at the 64-register limit of 1024-thread blocks. */
+  __device__ __forceinline__ void finish(const row_ref &rr, float lse_value) const {
+    if (!lse) return;
+    const int64_t i = rr.aux % Sq, bh = rr.aux / Sq, h = bh % H, b = bh / H;
+    lse[b * ls0 + h * ls1 + i * ls2] = lse_value;
+  }
+};
+
+/* The teams that reduce one row: `width` lanes of a warp, or the whole block. */
+struct warp_team {
+  int width;
+  __device__ __forceinline__ float max(float v) const { return group_max(v, width); }
+  __device__ __forceinline__ float sum(float v) const { return group_sum(v, width); }
+};
+struct block_team {
+  float *red;
+  __device__ __forceinline__ float max(float v) const { return block_max(v, red); }
+  __device__ __forceinline__ float sum(float v) const { return block_sum(v, red); }
+};
+
+/* ---- the row bodies ----------------------------------------------------------------------------- */
+
+/* One row held on chip: member `rank` of a team of `team` threads keeps chunks rank, rank+team,
+   ... (NV chunks of W elements, in registers), so the row is read once and written once. Returns
+   the row's natural-log lse (+inf for a row with no column taking part). */
+template <typename Tin, typename Tout, int W, int NV, typename Team>
+__device__ __forceinline__ float row_on_chip(const Tin *x, Tout *y, int n_valid, int n, int rank,
+                                             int team, const Team &t, const row_math &mth) {
+  float v[NV * W];
+  float m = -INFINITY;
+  SEQK_UNROLL
+  for (int it = 0; it < NV; ++it) {
+    load_masked<Tin, W>(x, (it * team + rank) * W, n_valid, n, mth.sgn, v + it * W);
+    SEQK_UNROLL
+    for (int e = 0; e < W; ++e) m = fmaxf(m, v[it * W + e]);
+  }
+  m = t.max(m);
+  float s = 0.0f;
+  SEQK_UNROLL
+  for (int i = 0; i < NV * W; ++i) {
+    v[i] = exp_rel(v[i], m, mth.k);
+    s += v[i];
+  }
+  s = t.sum(s);
+  /* 0/0 would make an empty (fully masked) row NaN: it is written as zeros instead. An all -inf
+     softmax row still has n_valid > 0, so it gets 0 * (1/0) = NaN as torch does. */
+  const float inv = n_valid > 0 ? 1.0f / s : 0.0f;
+  SEQK_UNROLL
+  for (int i = 0; i < NV * W; ++i) v[i] *= inv;
+  SEQK_UNROLL
+  for (int it = 0; it < NV; ++it)
+    store_masked<Tout, W>(y, (it * team + rank) * W, n, v + it * W);
+  return n_valid > 0 ? mth.lse_mul * m + logf(s) : INFINITY;
+}
+
+/* Online statistics of chunks [ch_begin, ch_end) of a row (chunk c = columns c*W ..), kUnroll
+   chunks per thread per step so that several 16-byte loads are in flight before any is used. */
+template <typename Tin, int W>
+__device__ __forceinline__ row_stats stats_range(const Tin *x, int64_t ch_begin, int64_t ch_end,
+                                                 int64_t n_valid, int rank, int team,
+                                                 const row_math &mth) {
+  row_stats st = stats_empty();
+  for (int64_t ch = ch_begin + rank; ch < ch_end; ch += (int64_t)kUnroll * team) {
+    float v[kUnroll * W];
+    SEQK_UNROLL
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t c = ch + (int64_t)u * team;
+      const int64_t nv = c < ch_end ? n_valid : 0;
+      load_masked<Tin, W>(x, c * W, nv, nv, mth.sgn, v + u * W);
+    }
+    stats_add<kUnroll * W>(st, v, mth.k);
+  }
+  return st;
+}
+
+/* y = exp2((v - m) * k) * inv over chunks [ch_begin, ch_end), re-reading x (0 where masked),
+   last chunk first when kReverse. */
+template <typename Tin, typename Tout, int W, bool kReverse>
+__device__ __forceinline__ void normalize_range(const Tin *x, Tout *y, int64_t ch_begin,
+                                                int64_t ch_end, int64_t n_valid, int64_t n,
+                                                int rank, int team, float m, float inv,
+                                                const row_math &mth) {
+  const int64_t count = ch_end - ch_begin;
+  for (int64_t i0 = rank; i0 < count; i0 += (int64_t)kUnroll * team) {
+    float v[kUnroll * W];
+    SEQK_UNROLL
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = i0 + (int64_t)u * team;
+      const int64_t ch = kReverse ? ch_end - 1 - i : ch_begin + i;
+      if (i < count) {
+        load_masked<Tin, W>(x, ch * W, n_valid, n, mth.sgn, v + u * W);
+      } else {
+        SEQK_UNROLL
+        for (int e = 0; e < W; ++e) v[u * W + e] = -INFINITY;
+      }
+    }
+    SEQK_UNROLL
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = i0 + (int64_t)u * team;
+      if (i < count) {
+        const int64_t ch = kReverse ? ch_end - 1 - i : ch_begin + i;
+        SEQK_UNROLL
+        for (int e = 0; e < W; ++e) v[u * W + e] = exp_rel(v[u * W + e], m, mth.k) * inv;
+        store_masked<Tout, W>(y, ch * W, n, v + u * W);
+      }
+    }
+  }
+}
+
+/* ---- kernels -------------------------------------------------------------------------------------- */
+
+/* WARP: `group` lanes (a power of two) per row, 32/group rows per warp, NV chunks per lane. Every
+   lane of a warp runs the same number of iterations (a lane past the last row works on an empty
+   row), so the full-mask shuffles always see all 32 lanes. */
+template <typename Tin, typename Tout, int W, int NV, typename Geo>
+__global__ void __launch_bounds__(kWarpBlock)
+    softmax_warp_kernel(const Tin *x, Tout *y, Geo g, row_math mth, int64_t rows, int group) {
+  const int lane = (int)threadIdx.x & 31;
+  const int per_warp = 32 / group;
+  const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
+  const int64_t warp = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  for (int64_t base = warp * per_warp; base < rows; base += warps * per_warp) {
+    const int64_t r = base + lane / group;
+    const bool live = r < rows;
+    row_ref rr{0, 0, 0, 0};
+    if (live) rr = g.row(r);
+    /* Row lengths here are <= kWarpMaxRow: 32-bit column arithmetic from here on. */
+    /* NV > 1 only happens with group == 32: a compile-time stride between a lane's chunks then
+       lets the loads use immediate offsets (see the block kernel). */
+    const float lse = row_on_chip<Tin, Tout, W, NV>(x + rr.xo, y + rr.yo, (int)rr.n_valid,
+                                                    live ? (int)g.n : 0, lane & (group - 1),
+                                                    NV > 1 ? 32 : group, warp_team{group}, mth);
+    if (live && (lane & (group - 1)) == 0) g.finish(rr, lse);
+  }
+}
+
+/* BLOCK: one row per block of kThreads threads (a compile-time stride: the NV loads of a thread
+   then address base + immediate, which is what keeps 32 values per thread within the 64
+   registers a 1024-thread block allows; with a run-time stride ptxas spilled). */
+template <typename Tin, typename Tout, int W, int NV, int kThreads, typename Geo>
+__global__ void __launch_bounds__(kThreads)
+    softmax_block_kernel(const Tin *x, Tout *y, Geo g, row_math mth, int64_t rows) {
+  SMEM_ARRAY(float, red, 32);
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const row_ref rr = g.row(r);
+    const float lse = row_on_chip<Tin, Tout, W, NV>(x + rr.xo, y + rr.yo, (int)rr.n_valid,
+                                                    (int)g.n, (int)threadIdx.x, kThreads,
+                                                    block_team{red}, mth);
+    if (threadIdx.x == 0) g.finish(rr, lse);
+  }
+}
+
+/* TWOPASS: one row per block, streamed twice (online statistics, then normalise backwards). */
+template <typename Tin, typename Tout, int W, typename Geo>
+__global__ void __launch_bounds__(kStreamBlock)
+    softmax_twopass_kernel(const Tin *x, Tout *y, Geo g, row_math mth, int64_t rows) {
+  SMEM_ARRAY(float, red, 64);
+  const int rank = (int)threadIdx.x, team = kStreamBlock;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const row_ref rr = g.row(r);
+    row_stats st =
+        stats_range<Tin, W>(x + rr.xo, 0, (rr.n_valid + W - 1) / W, rr.n_valid, rank, team, mth);
+    st = block_stats(st, mth.k, red);
+    const float inv = rr.n_valid > 0 ? 1.0f / st.s : 0.0f;
+    /* Backwards: the row's tail, read last by the first pass, is what L2 most likely still has. */
+    normalize_range<Tin, Tout, W, true>(x + rr.xo, y + rr.yo, 0, (g.n + W - 1) / W, rr.n_valid,
+                                        g.n, rank, team, st.m, inv, mth);
+    if (threadIdx.x == 0)
+      g.finish(rr, rr.n_valid > 0 ? mth.lse_mul * st.m + logf(st.s) : INFINITY);
+  }
+}
+
+/* SPLIT, first kernel: block b = r * splits + part takes columns [part*chunk, +chunk) of row r
+   and writes their (max, sum) to partial[b]. */
+template <typename Tin, int W>
+__global__ void __launch_bounds__(kStreamBlock)
+    softmax_split_stats_kernel(const Tin *x, softmax_rows g, row_math mth, int64_t rows,
+                               int64_t splits, int64_t chunk, float2 *partial) {
+  SMEM_ARRAY(float, red, 64);
+  const int64_t total = rows * splits;
+  for (int64_t b = blockIdx.x; b < total; b += gridDim.x) {
+    /* rows * splits is small (few rows by construction): 32-bit division. */
+    const int64_t r = (uint32_t)b / (uint32_t)splits, e0 = ((uint32_t)b % (uint32_t)splits) * chunk;
+    const row_ref rr = g.row(r);
+    const int64_t e1 = e0 + chunk < rr.n_valid ? e0 + chunk : rr.n_valid;
+    row_stats st = stats_range<Tin, W>(x + rr.xo, e0 / W, (e1 + W - 1) / W, rr.n_valid,
+                                       (int)threadIdx.x, kStreamBlock, mth);
+    st = block_stats(st, mth.k, red);
+    if (threadIdx.x == 0) {
+      float2 part;
+      part.x = st.m;
+      part.y = st.s;
+      partial[b] = part;
+    }
+  }
+}
+
+/* SPLIT, second kernel: the same blocks in reverse order (the chunks the first kernel read last
+   are the likeliest L2 hits), each combining its row's partials and normalising its chunk. */
+template <typename Tin, typename Tout, int W>
+__global__ void __launch_bounds__(kStreamBlock)
+    softmax_split_normalize_kernel(const Tin *x, Tout *y, softmax_rows g, row_math mth,
+                                   int64_t rows, int64_t splits, int64_t chunk,
+                                   const float2 *partial) {
+  SMEM_ARRAY(float, red, 64);
+  const int64_t total = rows * splits;
+  for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
+    const int64_t b = total - 1 - i;
+    /* rows * splits is small (few rows by construction): 32-bit division. */
+    const int64_t r = (uint32_t)b / (uint32_t)splits, e0 = ((uint32_t)b % (uint32_t)splits) * chunk;
+    const row_ref rr = g.row(r);
+    row_stats st = stats_empty();
+    for (int64_t q = threadIdx.x; q < splits; q += kStreamBlock) {
+      const float2 part = partial[r * splits + q];
+      st = stats_combine(st, row_stats{part.x, part.y}, mth.k);
+    }
+    st = block_stats(st, mth.k, red);
+    const float inv = 1.0f / st.s;
+    const int64_t e1 = e0 + chunk < g.n ? e0 + chunk : g.n;
+    normalize_range<Tin, Tout, W, false>(x + rr.xo, y + rr.yo, e0 / W, (e1 + W - 1) / W,
+                                         rr.n_valid, g.n, (int)threadIdx.x, kStreamBlock, st.m,
+                                         inv, mth);
+  }
+}
+
+/* STRIDED: the softmax dim has stride sx (x) / sy (y) != 1. A (TX, TY) block takes TX
+   neighbouring "columns" (outer indices, the smallest-stride outer dim fastest, so threadIdx.x
+   walks contiguous memory when there is such a dim: coalesced without a transpose), and its TY
+   threads per column split the dim: thread ty reads j = ty, ty + TY, ... The per-thread
+   statistics meet in a shared-memory tree over ty. kHold: each thread's elements (at most
+   kStridedHold) stay in registers, one read; otherwise the column is read again to normalise. */
+struct strided_geo {
+  outer_dims outer;
+  int64_t n, sx, sy;
+};
+
+template <typename T, bool kHold>
+__global__ void __launch_bounds__(1024)
+    softmax_strided_kernel(const T *x, T *y, strided_geo g, float k, int64_t cols) {
+  SMEM_ARRAY(float, red_m, 1024);
+  SMEM_ARRAY(float, red_s, 1024);
+  const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
+  const int TX = (int)blockDim.x, TY = (int)blockDim.y;
+  for (int64_t c0 = (int64_t)blockIdx.x * TX; c0 < cols; c0 += (int64_t)gridDim.x * TX) {
+    const int64_t c = c0 + tx;
+    int64_t xo = 0, yo = 0;
+    if (c < cols) g.outer.offsets(c, xo, yo);
+    const int64_t n = c < cols ? g.n : 0;
+    const T *xc = x + xo;
+    T *yc = y + yo;
+
+    row_stats st = stats_empty();
+    [[maybe_unused]] float held[kHold ? kStridedHold : 1];
+    if constexpr (kHold) {
+      SEQK_UNROLL
+      for (int i = 0; i < kStridedHold; ++i) {
+        const int64_t j = ty + (int64_t)i * TY;
+        held[i] = j < n ? to_float(xc[j * g.sx]) : -INFINITY;
+      }
+      stats_add<kStridedHold>(st, held, k);
+    } else {
+      for (int64_t j0 = ty; j0 < n; j0 += 4 * (int64_t)TY) {
+        float v[4];
+        SEQK_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int64_t j = j0 + (int64_t)u * TY;
+          v[u] = j < n ? to_float(xc[j * g.sx]) : -INFINITY;
+        }
+        stats_add<4>(st, v, k);
+      }
+    }
+
+    red_m[ty * TX + tx] = st.m;
+    red_s[ty * TX + tx] = st.s;
+    __syncthreads();
+    for (int off = TY >> 1; off > 0; off >>= 1) {
+      if (ty < off) {
+        const row_stats a{red_m[ty * TX + tx], red_s[ty * TX + tx]};
+        const row_stats b{red_m[(ty + off) * TX + tx], red_s[(ty + off) * TX + tx]};
+        const row_stats ab = stats_combine(a, b, k);
+        red_m[ty * TX + tx] = ab.m;
+        red_s[ty * TX + tx] = ab.s;
+      }
+      __syncthreads();
+    }
+    const float m = red_m[tx], inv = 1.0f / red_s[tx];
+    __syncthreads();   /* red_* are rewritten by the next column group */
+
+    if constexpr (kHold) {
+      SEQK_UNROLL
+      for (int i = 0; i < kStridedHold; ++i) {
+        const int64_t j = ty + (int64_t)i * TY;
+        if (j < n) yc[j * g.sy] = from_float<T>(exp_rel(held[i], m, k) * inv);
+      }
+    } else {
+      for (int64_t j = ty; j < n; j += TY)
+        yc[j * g.sy] = from_float<T>(exp_rel(to_float(xc[j * g.sx]), m, k) * inv);
+    }
+  }
+}
+
+/* ---- the dispatcher ------------------------------------------------------------------------------ */
+
+enum variant_kind { K_WARP, K_BLOCK, K_TWOPASS, K_SPLIT, K_STRIDED_HOLD, K_STRIDED };
+
+struct plan {
+  variant_kind kind;
+  int w;            /* elements per chunk: 16 / min(sizeof in, sizeof out) when vectorised, or 1 */
+  int nv;           /* chunks per thread kept on chip (WARP, BLOCK) */
+  int bucket;       /* BLOCK: index into kBlockBuckets */
+  int group;        /* lanes per row (WARP) */
+  int tx, ty;       /* block shape (BLOCK, TWOPASS, SPLIT: tx threads; STRIDED: tx * ty) */
+  int64_t splits;   /* SPLIT: blocks per row */
+  int64_t chunk;    /* SPLIT: columns per block (a multiple of 256, so of every w) */
+};
+
+/* Row-length thresholds (elements): the warp kernel holds up to 32 per lane; the block kernel has
+   four sizes (threads x elements per thread), the first that holds the row is used, so short
+   rows get small blocks with few registers (more rows resident per SM) and only the longest
+   rows pay for 32 registers of data per thread in 1024-thread blocks (one block per SM). */
+constexpr int64_t kWarpMaxRow = 1024;
+struct block_bucket {
+  int threads, ept;
+};
+constexpr block_bucket kBlockBuckets[4] = {{256, 8}, {512, 16}, {1024, 16}, {1024, 32}};
+constexpr int64_t kBlockMaxRow = 1024 * 32;
+constexpr int64_t kSplitMinChunk = 4096;
+
+int64_t pow2_at_least(int64_t v) {
+  int64_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Picks the kernel for `rows` rows of n elements.
+     contiguous  the softmax dim has stride 1 in x and y (or n == 1)
+     vec_w       the 16-byte chunk width when every row start of x and y is 16-byte aligned
+                 (data pointers and all outer strides), else 1
+     sms         the device's multiprocessor count
+     scratch_ok  the workspace may be used (seqk_softmax, unless x or y live in it)
+   Variants, with the memory traffic per row of n elements of b bytes (in = out here):
+     WARP        n <= 1024, stride 1: `group` = pow2 >= ceil(n/w) lanes (<= 32) per row, up to 32
+                 elements per lane in registers; short rows share a warp (32/group rows each).
+                 n*b read + n*b written: one read, one write.
+     BLOCK       1024 < n <= 32768, stride 1: a block per row holding it in registers, the
+                 first of (threads x elements per thread) 256x8, 512x16, 1024x16, 1024x32 that
+                 holds it (n <= 2048, 8192, 16384, 32768). n*b read + n*b written.
+     SPLIT       n > 32768, stride 1, rows < 2 * SMs, scratch_ok: the row is cut into `splits`
+                 chunks (>= 4096 columns each) so that rows * splits ~ 4 * SMs blocks keep every
+                 SM streaming; kernel 1 writes a (max, sum) per chunk, kernel 2 combines them and
+                 normalises. 2*n*b read (the second partly from L2: it runs in reverse order) +
+                 n*b written + 16 bytes per chunk.
+     TWOPASS     n > 32768 otherwise (many rows already fill the GPU; the attention path, which
+                 must not touch the workspace holding its scores): a block per row, online
+                 (max, sum) in one read, then normalise backwards. 2*n*b read + n*b written.
+     STRIDED_HOLD / STRIDED  the softmax dim has stride != 1 (another dim, or a strided last
+                 dim): TX columns x TY threads per column, TX over the outer dim with the
+                 smallest stride so loads coalesce across neighbouring columns. HOLD when
+                 n <= TY * 16 (one read, n*b + n*b); otherwise 2*n*b read + n*b written.
+   Rows of length 1, odd lengths, and rows whose starts are not 16-byte aligned take the same
+   variants with w = 1 (scalar accesses). The thresholds are plain row lengths and the SM count,
+   so small shapes reach every variant on the emulated device (8 SMs: SPLIT below 16 rows). */
+plan choose_variant(int64_t n, int64_t rows, int contiguous, int vec_w, int sms, int scratch_ok) {
+  plan p = {};
+  if (!contiguous) {
+    const int64_t tx_min = pow2_at_least(rows < 32 ? rows : 32);
+    int64_t ty = pow2_at_least(ceil_div(n, kStridedHold));
+    if (ty > 1024 / tx_min) ty = 1024 / tx_min;
+    /* At least 256 threads per block when the columns allow it (short dims, many columns). */
+    int64_t tx = 256 / ty > tx_min ? 256 / ty : tx_min;
+    if (tx > pow2_at_least(rows)) tx = pow2_at_least(rows);
+    if (tx < tx_min) tx = tx_min;
+    p.kind = n <= ty * kStridedHold ? K_STRIDED_HOLD : K_STRIDED;
+    p.w = 1;
+    p.tx = (int)tx;
+    p.ty = (int)ty;
+    return p;
+  }
+  p.w = vec_w > 1 && n >= vec_w ? vec_w : 1;
+  const int64_t chunks = ceil_div(n, p.w);
+  if (n <= kWarpMaxRow) {
+    p.kind = K_WARP;
+    if (chunks <= 32) {
+      p.nv = 1;
+      p.group = (int)pow2_at_least(chunks > 0 ? chunks : 1);
+    } else {
+      p.group = 32;
+      p.nv = (int)pow2_at_least(ceil_div(chunks, 32));
+    }
+    p.tx = kWarpBlock;
+  } else if (n <= kBlockMaxRow) {
+    p.kind = K_BLOCK;
+    p.bucket = 0;
+    while ((int64_t)kBlockBuckets[p.bucket].threads * kBlockBuckets[p.bucket].ept < n) ++p.bucket;
+    p.nv = kBlockBuckets[p.bucket].ept / p.w;
+    p.tx = kBlockBuckets[p.bucket].threads;
+  } else if (scratch_ok && rows < 2 * (int64_t)sms) {
+    p.kind = K_SPLIT;
+    int64_t splits = ceil_div(4 * (int64_t)sms, rows);
+    if (splits > ceil_div(n, kSplitMinChunk)) splits = ceil_div(n, kSplitMinChunk);
+    p.chunk = ceil_div(ceil_div(n, splits), 256) * 256;
+    p.splits = ceil_div(n, p.chunk);
+    p.tx = kStreamBlock;
+    /* The split kernels index blocks in 32 bits (rows * splits <= ~6 * SMs here). */
+    if (p.splits < 2 || rows * p.splits > INT32_MAX) p.kind = K_TWOPASS;
+  } else {
+    p.kind = K_TWOPASS;
+    p.tx = kStreamBlock;
+  }
+  return p;
+}
+
+unsigned grid_for(int64_t blocks) {
+  if (blocks < 1) blocks = 1;
+  return (unsigned)(blocks < kMaxGrid ? blocks : kMaxGrid);
+}
+
+/* WARP with the smallest instantiated NV >= p.nv (NV * W <= 32: at most 32 floats per lane). */
+template <typename Tin, typename Tout, int W, int NV, typename Geo>
+void launch_warp(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_math &mth,
+                 int64_t rows, cudaStream_t stream) {
+  if constexpr (NV * W < 32) {
+    if (p.nv > NV) {
+      launch_warp<Tin, Tout, W, NV * 2, Geo>(p, x, y, g, mth, rows, stream);
+      return;
+    }
+  }
+  const int64_t rows_per_block = (kWarpBlock / 32) * (32 / p.group);
+  launch(dim3(grid_for(ceil_div(rows, rows_per_block))), dim3(kWarpBlock), 0, stream,
+         softmax_warp_kernel<Tin, Tout, W, NV, Geo>, x, y, g, mth, rows, p.group);
+}
+
+/* BLOCK with bucket p.bucket (threads and elements per thread fixed at compile time). */
+template <typename Tin, typename Tout, int W, int kBucket, typename Geo>
+void launch_block(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_math &mth,
+                  int64_t rows, cudaStream_t stream) {
+  if constexpr (kBucket + 1 < 4) {
+    if (p.bucket > kBucket) {
+      launch_block<Tin, Tout, W, kBucket + 1, Geo>(p, x, y, g, mth, rows, stream);
+      return;
+    }
+  }
+  constexpr int kThreads = kBlockBuckets[kBucket].threads, kNv = kBlockBuckets[kBucket].ept / W;
+  launch(dim3(grid_for(rows)), dim3(kThreads), 0, stream,
+         softmax_block_kernel<Tin, Tout, W, kNv, kThreads, Geo>, x, y, g, mth, rows);
+}
+
+template <typename Tin, typename Tout, int W, typename Geo>
+void launch_rows_w(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_math &mth,
+                   int64_t rows, cudaStream_t stream, float2 *partial) {
+  switch (p.kind) {
+    case K_WARP:
+      launch_warp<Tin, Tout, W, 1, Geo>(p, x, y, g, mth, rows, stream);
+      break;
+    case K_BLOCK:
+      launch_block<Tin, Tout, W, 0, Geo>(p, x, y, g, mth, rows, stream);
+      break;
+    case K_TWOPASS:
+      launch(dim3(grid_for(rows)), dim3(p.tx), 0, stream, softmax_twopass_kernel<Tin, Tout, W, Geo>,
+             x, y, g, mth, rows);
+      break;
+    case K_SPLIT:
+      if constexpr (Geo::kSplittable) {
+        const int64_t blocks = rows * p.splits;
+        launch(dim3(grid_for(blocks)), dim3(p.tx), 0, stream, softmax_split_stats_kernel<Tin, W>,
+               x, g, mth, rows, p.splits, p.chunk, partial);
+        launch(dim3(grid_for(blocks)), dim3(p.tx), 0, stream,
+               softmax_split_normalize_kernel<Tin, Tout, W>, x, y, g, mth, rows, p.splits,
+               p.chunk, (const float2 *)partial);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/* Row variants for one (in, out) type pair: the vector width follows the narrower type, so one
+   chunk is one 16-byte access on that side and one or two on the other. */
+template <typename Tin, typename Tout, typename Geo>
+void launch_rows(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_math &mth,
+                 int64_t rows, cudaStream_t stream, float2 *partial) {
+  constexpr int kVec = 16 / (int)(sizeof(Tin) < sizeof(Tout) ? sizeof(Tin) : sizeof(Tout));
+  if (p.w == kVec)
+    launch_rows_w<Tin, Tout, kVec, Geo>(p, x, y, g, mth, rows, stream, partial);
+  else
+    launch_rows_w<Tin, Tout, 1, Geo>(p, x, y, g, mth, rows, stream, partial);
+}
+
+template <typename T>
+void launch_softmax(const plan &p, const seqk_tensor *x, const seqk_tensor *y,
+                    const outer_dims &outer, int64_t n, int64_t sx, int64_t sy, int64_t rows,
+                    cudaStream_t stream, float2 *partial) {
+  const T *xp = static_cast<const T *>(x->data);
+  T *yp = static_cast<T *>(y->data);
+  const row_math mth{1.0f, kLog2e, 1.0f};
+  if (p.kind == K_STRIDED_HOLD || p.kind == K_STRIDED) {
+    const strided_geo g{outer, n, sx, sy};
+    const dim3 block((unsigned)p.tx, (unsigned)p.ty);
+    const unsigned grid = grid_for(ceil_div(rows, p.tx));
+    if (p.kind == K_STRIDED_HOLD)
+      launch(dim3(grid), block, 0, stream, softmax_strided_kernel<T, true>, xp, yp, g, mth.k, rows);
+    else
+      launch(dim3(grid), block, 0, stream, softmax_strided_kernel<T, false>, xp, yp, g, mth.k, rows);
+    return;
+  }
+  const softmax_rows g{outer, n};
+  launch_rows<T, T>(p, xp, yp, g, mth, rows, stream, partial);
+}
+
+/* The dims of x other than `dim`, size-1 dims dropped, sorted by decreasing x stride (so the
+   last, fastest one is the best for coalescing), and neighbours merged where both x and y step
+   through them as through one dim: a contiguous tensor's outer dims become one. */
+outer_dims make_outer(const seqk_tensor *x, const seqk_tensor *y, int32_t dim) {
+  outer_dims o = {};
+  for (int32_t d = 0; d < x->ndim; ++d) {
+    if (d == dim || x->shape[d] == 1) continue;
+    int32_t at = o.ndim++;
+    /* Insertion sort, stable: equal strides keep their order. */
+    while (at > 0 && o.xs[at - 1] < x->stride[d]) {
+      o.shape[at] = o.shape[at - 1];
+      o.xs[at] = o.xs[at - 1];
+      o.ys[at] = o.ys[at - 1];
+      --at;
+    }
+    o.shape[at] = x->shape[d];
+    o.xs[at] = x->stride[d];
+    o.ys[at] = y->stride[d];
+  }
+  int32_t m = 0;
+  for (int32_t d = 1; d < o.ndim; ++d) {
+    if (o.xs[m] == o.xs[d] * o.shape[d] && o.ys[m] == o.ys[d] * o.shape[d]) {
+      o.shape[m] *= o.shape[d];
+      o.xs[m] = o.xs[d];
+      o.ys[m] = o.ys[d];
+    } else {
+      ++m;
+      o.shape[m] = o.shape[d];
+      o.xs[m] = o.xs[d];
+      o.ys[m] = o.ys[d];
+    }
+  }
+  if (o.ndim > 0) o.ndim = m + 1;
+  return o;
+}
+
+int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+int device_sms() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+      sms < 1) {
+    (void)cudaGetLastError();
+    return 128;   /* only steers SPLIT vs TWOPASS; any value is correct */
+  }
+  return sms;
+}
+
+/* Whether t's memory lies in ctx's workspace: then the workspace must not be (re)used here. */
+int in_workspace(seqk_context_t ctx, const seqk_tensor *t) {
+  if (!ctx->workspace || !t->data) return 0;
+  const uintptr_t lo = (uintptr_t)t->data;
+  const uintptr_t hi = lo + (uintptr_t)seqk__span(t) * seqk_dtype_size(t->dtype);
+  const uintptr_t ws = (uintptr_t)ctx->workspace;
+  return lo < ws + ctx->workspace_bytes && ws < hi;
+}
+
+seqk_status launch_error(seqk_context_t ctx, const char *op) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: kernel launch failed: %s", op,
+                      cudaGetErrorString(err));
+  return SEQK_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
+                                          const seqk_tensor *y) {
+  static const char op[] = "softmax";
+  SEQK_TRY(seqk__require_device(ctx, op));
+  const int64_t total = seqk__numel(x);
+  if (total == 0) return SEQK_STATUS_SUCCESS;
+  const int64_t n = x->shape[dim], rows = total / n;
+  const outer_dims outer = make_outer(x, y, dim);
+  const int contiguous = n == 1 || (x->stride[dim] == 1 && y->stride[dim] == 1);
+  const int vec_w = 16 / (int)seqk_dtype_size(x->dtype);
+  int vec_ok = aligned16(x->data) && aligned16(y->data);
+  for (int32_t d = 0; d < outer.ndim; ++d)
+    vec_ok = vec_ok && outer.xs[d] % vec_w == 0 && outer.ys[d] % vec_w == 0;
+  const int scratch_ok = !in_workspace(ctx, x) && !in_workspace(ctx, y);
+  const plan p = choose_variant(n, rows, contiguous, vec_ok ? vec_w : 1, device_sms(), scratch_ok);
+
+  float2 *partial = nullptr;
+  if (p.kind == K_SPLIT) {
+    const int64_t count = rows * p.splits;
+    seqk_arena arena;
+    void *ptr = nullptr;
+    SEQK_TRY(seqk__arena_open(ctx, op, seqk__ws_elems(count, sizeof(float2)), &arena));
+    SEQK_TRY(seqk__arena_take(ctx, op, &arena, (size_t)count * sizeof(float2), &ptr));
+    partial = static_cast<float2 *>(ptr);
+  }
+
+  const cudaStream_t stream = (cudaStream_t)ctx->stream;
+  (void)cudaGetLastError();   /* an earlier, unrelated error must not be blamed on this launch */
+  switch (x->dtype) {
+    case SEQK_DTYPE_F32:
+      launch_softmax<float>(p, x, y, outer, n, x->stride[dim], y->stride[dim], rows, stream, partial);
+      break;
+    case SEQK_DTYPE_F16:
+      launch_softmax<__half>(p, x, y, outer, n, x->stride[dim], y->stride[dim], rows, stream, partial);
+      break;
+    case SEQK_DTYPE_BF16:
+      launch_softmax<__nv_bfloat16>(p, x, y, outer, n, x->stride[dim], y->stride[dim], rows, stream,
+                                    partial);
+      break;
+    default:
+      return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR, "%s: x.dtype=%d reached the kernel", op,
+                        (int)x->dtype);
+  }
+  return launch_error(ctx, op);
+}
+
+extern "C" seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores,
+                                                    int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                                    float scale, int32_t causal,
+                                                    const int32_t *seqlens_q,
+                                                    const int32_t *seqlens_k, const seqk_tensor *p,
+                                                    const seqk_tensor *lse) {
+  static const char op[] = "attention_softmax";
+  const int64_t rows = B * H * Sq;
+  if (rows == 0) return SEQK_STATUS_SUCCESS;
+  if (Sk > 1 && p->stride[3] != 1)
+    return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR,
+                      "%s: p.stride[3]=%lld but the kernel needs a contiguous last dim", op,
+                      (long long)p->stride[3]);
+
+  attention_rows g;
+  g.H = H;
+  g.Sq = Sq;
+  g.n = Sk;
+  g.ps0 = p->stride[0];
+  g.ps1 = p->stride[1];
+  g.ps2 = p->stride[2];
+  g.lse = seqk__present(lse) ? static_cast<float *>(lse->data) : nullptr;
+  g.ls0 = g.lse ? lse->stride[0] : 0;
+  g.ls1 = g.lse ? lse->stride[1] : 0;
+  g.ls2 = g.lse ? lse->stride[2] : 0;
+  g.seqlens_q = seqlens_q;
+  g.seqlens_k = seqlens_k;
+  g.causal = causal;
+
+  /* A negative scale flips the row's order: softmax(scale*s) = softmax(|scale| * (-s)), so the
+     kernels only ever look for a maximum. */
+  const double a = fabs((double)scale);
+  const row_math mth{scale < 0.0f ? -1.0f : 1.0f, (float)(a * 1.4426950408889634), (float)a};
+
+  const int out_size = (int)seqk_dtype_size(p->dtype);
+  const int vec_w = 16 / out_size;   /* out is never wider than the fp32 scores */
+  int vec_ok = aligned16(scores) && Sk % 4 == 0 && aligned16(p->data);
+  const int64_t p_shape[3] = {B, H, Sq}, p_stride[3] = {g.ps0, g.ps1, g.ps2};
+  for (int d = 0; d < 3; ++d)
+    if (p_shape[d] > 1) vec_ok = vec_ok && p_stride[d] % vec_w == 0;
+  const plan pl = choose_variant(Sk, rows, 1, vec_ok ? vec_w : 1, device_sms(), 0);
+
+  const cudaStream_t stream = (cudaStream_t)ctx->stream;
+  (void)cudaGetLastError();
+  switch (p->dtype) {
+    case SEQK_DTYPE_F32:
+      launch_rows<float, float>(pl, scores, static_cast<float *>(p->data), g, mth, rows, stream,
+                                nullptr);
+      break;
+    case SEQK_DTYPE_F16:
+      launch_rows<float, __half>(pl, scores, static_cast<__half *>(p->data), g, mth, rows, stream,
+                                 nullptr);
+      break;
+    case SEQK_DTYPE_BF16:
+      launch_rows<float, __nv_bfloat16>(pl, scores, static_cast<__nv_bfloat16 *>(p->data), g, mth,
+                                        rows, stream, nullptr);
+      break;
+    default:
+      return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR, "%s: p.dtype=%d reached the kernel", op,
+                        (int)p->dtype);
+  }
+  return launch_error(ctx, op);
+}
