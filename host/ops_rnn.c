@@ -12,6 +12,10 @@
 #include "ref_rnn.h"
 #include "validate.h"
 
+#ifdef SEQK_HAVE_CUDA
+#include "launchers.h"
+#endif
+
 #include <stdio.h>
 
 static const char *mode_name(seqk_rnn_mode mode) {
@@ -109,6 +113,10 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "c_out", c_out, not_c, SEQK_COUNT(not_c)));
   }
 
+#ifdef SEQK_HAVE_CUDA
+  if (x->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out);
+#endif
   if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out);
 }
@@ -262,6 +270,10 @@ seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
                           (long long)T);
     }
 
+#ifdef SEQK_HAVE_CUDA
+  if (x->device == SEQK_DEVICE_CUDA)
+    return seqk__cuda_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn);
+#endif
   if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
   return seqk__ref_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn);
 }

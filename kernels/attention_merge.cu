@@ -22,6 +22,7 @@
  * one element at a time with any strides.
  */
 #include "cuda_compat.cuh"
+#include "convert.cuh"
 
 #include "device.h"
 #include "internal.h"
@@ -44,20 +45,8 @@ struct row_geometry {
   int64_t stride[kTensors][kRowDims];
 };
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using seqk_kernels::from_float;
+using seqk_kernels::to_float;
 
 /* VEC elements of T as one aligned piece (16 bytes when VEC > 1). */
 template <typename T, int VEC>

@@ -28,6 +28,7 @@
  * head_mean (MHA's head-averaged attention weights from P).
  */
 #include "cuda_compat.cuh"
+#include "convert.cuh"
 
 #include "blas.h"
 #include "device.h"
@@ -51,20 +52,8 @@ unsigned blocks_for(int64_t work_items, int items_per_block) {
   return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
 }
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using seqk_kernels::from_float;
+using seqk_kernels::to_float;
 
 /* Calls f(T{}) with T the element type of dt (F32/F16/BF16). */
 template <typename F>

@@ -127,6 +127,30 @@ seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores
                                          const int32_t *seqlens_k, const seqk_tensor *p,
                                          const seqk_tensor *lse);
 
+/* ---- rnn.cu: recurrent cells and layers ----------------------------------------------------- */
+/* The CUDA branches of seqk_rnn_cell and seqk_rnn_forward, on arguments validated by the entries
+   (host/ops_rnn.c); absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor
+   (values in [1, T]); it is read on the host. fp32 GEMMs (cuBLAS) and fp32 state; scratch from
+   ctx's workspace. Each first answers NO_DEVICE when no CUDA device is usable. */
+seqk_status seqk__cuda_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_tensor *x,
+                                const seqk_tensor *h, const seqk_tensor *c,
+                                const seqk_tensor *w_ih, const seqk_tensor *w_hh,
+                                const seqk_tensor *b_ih, const seqk_tensor *b_hh,
+                                const seqk_tensor *h_out, const seqk_tensor *c_out);
+seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
+                                   const seqk_rnn_weights *w, const seqk_tensor *x,
+                                   const seqk_tensor *h0, const seqk_tensor *c0,
+                                   const seqk_tensor *lengths, const seqk_tensor *y,
+                                   const seqk_tensor *hn, const seqk_tensor *cn);
+/* Tests only: seqk_rnn_forward's recurrence path for every later call in the process (not
+   thread-safe). 0 automatic, 1 the per-step path (cuBLAS GEMM + gate kernel per step), 2 the
+   persistent cooperative kernel wherever it fits (any batch size; the per-step path otherwise).
+   seqk__cuda_rnn_persistent_applies says which path a layer of this shape takes now (1 the
+   persistent kernel); it is the dispatcher's own decision function. */
+void seqk__cuda_rnn_force(int path);
+int32_t seqk__cuda_rnn_persistent_applies(seqk_rnn_mode mode, seqk_dtype dtype, int64_t batch,
+                                          int64_t hidden);
+
 #ifdef __cplusplus
 }
 #endif

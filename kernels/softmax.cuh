@@ -23,6 +23,7 @@
 #define SEQK_KERNELS_SOFTMAX_CUH
 
 #include "cuda_compat.cuh"
+#include "convert.cuh"
 
 #include <math.h>
 #include <stdint.h>
@@ -32,21 +33,8 @@ namespace seqk_rows {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
-/* ---- element conversions (every f16/bf16 value is exact in float: one rounding on store) --- */
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using seqk_kernels::from_float;
+using seqk_kernels::to_float;
 
 /* One 32-bit word of a 16-byte chunk <-> 4 / sizeof(T) floats (low half = lower address). */
 template <typename T>

@@ -5,6 +5,7 @@
  * non-negative strides work.
  */
 #include "cuda_compat.cuh"
+#include "convert.cuh"
 
 #include "internal.h"
 #include "launchers.h"
@@ -18,21 +19,8 @@ struct copy_geometry {
   int64_t dst_stride[SEQK_MAX_DIMS];
 };
 
-/* Every f32/f16/bf16 value is exact in float, so each conversion rounds once, as the CPU copy. */
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename D>
-__device__ __forceinline__ D from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using seqk_kernels::from_float;
+using seqk_kernels::to_float;
 
 template <typename S, typename D>
 __device__ __forceinline__ D convert(S v) { return from_float<D>(to_float(v)); }

@@ -15,11 +15,19 @@
  *               sequence run alone.
  *   bad input   every argument of both entries: right status, a message naming the argument,
  *               and no byte of any tensor changed.
+ *   CUDA        (device parity, harness.h) every cell and forward case above also runs on CUDA
+ *               tensors against the CPU result: each forward case once on the per-step path and
+ *               once on the persistent kernel (seqk__cuda_rnn_force, kernels/rnn.cu); the
+ *               dispatcher's automatic choice both ways; shapes that reach the persistent
+ *               kernel's lane split, item loop, partial last block and >48 KB shared memory; and
+ *               the in-place cell on CUDA tensors (parity skips in-place cases).
  *
  * The seed /work/shared/seeds/003 prints no RNN outputs for known weights (torch.randn inputs,
  * random init), so it gives no golden values here.
  */
 #include "harness.h"
+
+#include "launchers.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +40,17 @@ static th_rng g_rng;
 static const seqk_dtype k_dtypes[3] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
 static const seqk_rnn_mode k_modes[4] = {SEQK_RNN_MODE_TANH, SEQK_RNN_MODE_RELU, SEQK_RNN_MODE_LSTM,
                                          SEQK_RNN_MODE_GRU};
+
+#if !defined(SEQK_HAVE_CUDA)
+/* The plain build compiles tests without the library's CUDA flag, and the test-only dispatch hooks
+   exist only in a library built with CUDA: referenced weakly, used only where they are linked
+   (and a device exists). */
+#pragma weak seqk__cuda_rnn_force
+#pragma weak seqk__cuda_rnn_persistent_applies
+#define RNN_HOOKS_LINKED (seqk__cuda_rnn_force != NULL && seqk__cuda_rnn_persistent_applies != NULL)
+#else
+#define RNN_HOOKS_LINKED 1
+#endif
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 #define MAX_ENTRIES 6 /* 3 layers x 2 directions */
@@ -235,7 +254,7 @@ typedef struct fwd_io {
   int64_t T, N;
   seqk_tensor x, h0, c0, lengths, y, hn, cn;
   int has_h0, has_c0, has_len, want_hn, want_cn;
-  int32_t len_values[16];
+  int32_t len_values[64];
 } fwd_io;
 
 static void io_init(fwd_io *io, const net *n, int64_t T, int64_t N, int has_h0, int has_c0,
@@ -290,10 +309,17 @@ static seqk_status forward_op(seqk_context_t ctx, void *user, seqk_tensor *in, s
                           &out[2]);
 }
 
-/* The CPU run of io again on CUDA tensors. A CUDA layer may keep the state in the dtype between
-   steps where the reference keeps it in double, so its bound grows with T as in
-   test_seq_equals_cells (and is at least the CPU check's 2x). */
-static void forward_on_device(const net *n, const fwd_io *io, const char *what) {
+/* The recurrence paths seqk_rnn_forward can take on CUDA (seqk__cuda_rnn_force's values). */
+enum { PATH_AUTO = 0, PATH_PER_STEP = 1, PATH_PERSISTENT = 2 };
+
+static const char *path_str(int path) {
+  return path == PATH_PER_STEP ? "per-step" : path == PATH_PERSISTENT ? "persistent" : "auto";
+}
+
+/* The CPU run of io again on CUDA tensors, on the given path. A CUDA layer may keep the state in
+   the dtype between steps where the reference keeps it in double, so its bound grows with T as
+   in test_seq_equals_cells (and is at least the CPU check's 2x). */
+static void forward_on_device_path(const net *n, const fwd_io *io, const char *what, int path) {
   const int64_t E = n->desc.num_layers * net_dirs(n);
   seqk_tensor in[4 + 4 * MAX_ENTRIES];
   in[0] = io->x;
@@ -308,8 +334,24 @@ static void forward_on_device(const net *n, const fwd_io *io, const char *what) 
   }
   const seqk_tensor out[3] = {io->y, io->want_hn ? io->hn : th_absent(io->hn),
                               io->want_cn ? io->cn : th_absent(io->cn)};
-  th_check_on_device(g_ctx, what, forward_op, (void *)n, in, (int)(4 + 4 * E), TH_HOST(3), out, 3,
+  if (seqk_cuda_device_count() == 0 || !RNN_HOOKS_LINKED) return;
+  char label[240];
+  snprintf(label, sizeof label, "%s [%s]", what, path_str(path));
+  seqk__cuda_rnn_force(path);
+  /* The forced path is the one taken (the override is what the dispatcher consults). */
+  if (path != PATH_AUTO)
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(n->desc.mode, n->dtype, io->N,
+                                               n->desc.hidden_size) == (path == PATH_PERSISTENT),
+             "%s: the dispatcher does not take the forced path", label);
+  th_check_on_device(g_ctx, label, forward_op, (void *)n, in, (int)(4 + 4 * E), TH_HOST(3), out, 3,
                      io->T > 2 ? (double)io->T : 2.0);
+  seqk__cuda_rnn_force(PATH_AUTO);
+}
+
+/* Both recurrence paths for every forward case. */
+static void forward_on_device(const net *n, const fwd_io *io, const char *what) {
+  forward_on_device_path(n, io, what, PATH_PER_STEP);
+  forward_on_device_path(n, io, what, PATH_PERSISTENT);
 }
 
 /* Runs the op and compares y, hn, cn with tl_forward, then the same on CUDA tensors with the
@@ -596,10 +638,12 @@ static void test_forward_sweep(void) {
   static const int32_t len_a[4] = {3, 4, 1, 2}; /* unsorted */
   static const int32_t len_b[2] = {1, 1};       /* T = 1 */
   static const int32_t len_c[5] = {6, 2, 6, 1, 4};
+  static const int32_t len_d[3] = {3, 3, 3};    /* all equal, shorter than T */
+  static const int32_t len_e[4] = {1, 1, 1, 1}; /* all 1, T > 1 */
   for (int m = 0; m < 4; ++m)
     for (int L = 1; L <= 3; ++L)
       for (int bi = 0; bi < 2; ++bi)
-        for (int v = 0; v < 4; ++v) {
+        for (int v = 0; v < 6; ++v) {
           const seqk_rnn_mode mode = k_modes[m];
           net n;
           fwd_io io;
@@ -616,9 +660,17 @@ static void test_forward_sweep(void) {
               net_init(&n, mode, L, bi, 0, 3, 5, SEQK_DTYPE_BF16, 0, 1);
               io_init(&io, &n, 1, 2, 1, 0, len_b, 1, 1, 1);
               break;
-            default:
+            case 3:
               net_init(&n, mode, L, bi, 1, 1, 2, SEQK_DTYPE_F32, 1, 1);
               io_init(&io, &n, 6, 5, 1, 1, len_c, 0, 0, 1);
+              break;
+            case 4:
+              net_init(&n, mode, L, bi, 0, 4, 3, SEQK_DTYPE_F16, 1, 0);
+              io_init(&io, &n, 5, 3, 1, 1, len_d, 1, 1, 0);
+              break;
+            default:
+              net_init(&n, mode, L, bi, 1, 3, 2, SEQK_DTYPE_BF16, 0, 0);
+              io_init(&io, &n, 4, 4, 0, 0, len_e, 1, 1, 0);
               break;
           }
           char what[160];
@@ -626,6 +678,126 @@ static void test_forward_sweep(void) {
                    bi ? "bi" : "uni", v, dtype_str(n.dtype));
           io_check_ref(&n, &io, what, th_tol_scaled(n.dtype, 2));
         }
+}
+
+/* ---- the CUDA recurrence paths --------------------------------------------------------------- */
+
+/* The dispatcher's automatic choice (small batches that fit on chip: persistent; N > 32 or
+   weights too large for shared memory: per-step), an automatic run on each side, and shapes that
+   reach the persistent kernel's less common branches on the emulated device (8 SMs): several
+   units per block with a partial last block, lane groups of 4 and idle groups (N = 20, H = 38),
+   and one lane per dot product with two items per thread and more than 48 KB of shared memory
+   (N = 32, H = 136).
+   Every case also runs on both forced paths through io_check_ref. */
+static void test_forward_paths(void) {
+  static const int32_t len20[20] = {4, 1, 3, 4, 2, 4, 4, 1, 2, 3, 4, 4, 3, 2, 1, 4, 3, 4, 2, 4};
+  static const int32_t len33[33] = {2, 1, 2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 1, 2, 2, 2,
+                                    1, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 1, 2, 2, 2, 2};
+  if (seqk_cuda_device_count() > 0 && RNN_HOOKS_LINKED) {
+    seqk__cuda_rnn_force(PATH_AUTO);
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 3, 5) == 1,
+             "dispatch: a small batch with small weights takes the persistent kernel");
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 32, 5) == 1,
+             "dispatch: N = 32 still takes the persistent kernel");
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 0,
+             "dispatch: N = 33 takes the per-step path");
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
+             "dispatch: W_hh beyond the emulated device's shared memory takes the per-step path");
+    seqk__cuda_rnn_force(PATH_PERSISTENT);
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 1,
+             "dispatch: forced, N = 33 takes the persistent kernel");
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
+             "dispatch: forced, weights that do not fit still take the per-step path");
+    seqk__cuda_rnn_force(PATH_PER_STEP);
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_GRU, SEQK_DTYPE_F16, 2, 3) == 0,
+             "dispatch: forced per-step");
+    seqk__cuda_rnn_force(PATH_AUTO);
+  }
+  net n;
+  fwd_io io;
+  /* Automatic: N = 33 runs per-step, N = 2 persistent. */
+  net_init(&n, SEQK_RNN_MODE_GRU, 2, 1, 0, 3, 3, SEQK_DTYPE_F32, 1, 0);
+  io_init(&io, &n, 2, 33, 1, 0, len33, 1, 0, 0);
+  io_check_ref(&n, &io, "paths GRU N=33", th_tol_scaled(n.dtype, 2));
+  forward_on_device_path(&n, &io, "paths GRU N=33", PATH_AUTO);
+  net_init(&n, SEQK_RNN_MODE_LSTM, 1, 1, 1, 2, 4, SEQK_DTYPE_BF16, 1, 1);
+  io_init(&io, &n, 3, 2, 1, 1, NULL, 1, 1, 1);
+  io_check_ref(&n, &io, "paths LSTM N=2", th_tol_scaled(n.dtype, 2));
+  forward_on_device_path(&n, &io, "paths LSTM N=2", PATH_AUTO);
+  /* Persistent branches. */
+  net_init(&n, SEQK_RNN_MODE_GRU, 1, 1, 1, 5, 38, SEQK_DTYPE_F16, 1, 0);
+  io_init(&io, &n, 4, 20, 1, 0, len20, 1, 0, 0);
+  io_check_ref(&n, &io, "paths GRU N=20 H=38", th_tol_scaled(n.dtype, 2));
+  net_init(&n, SEQK_RNN_MODE_LSTM, 1, 0, 0, 6, 136, SEQK_DTYPE_F32, 1, 0);
+  io_init(&io, &n, 2, 32, 1, 1, NULL, 1, 1, 0);
+  io_check_ref(&n, &io, "paths LSTM N=32 H=136", th_tol_scaled(n.dtype, 2));
+}
+
+/* The in-place cell (h_out == h, c_out == c) on CUDA tensors, which device parity leaves out:
+   every mode and dtype, contiguous and as strided views of a larger device buffer, against the
+   test-local double computation. Nothing to do without a CUDA device. */
+static void test_cell_inplace_on_device(void) {
+  if (seqk_cuda_device_count() == 0) return;
+  const int64_t N = 3, I = 4, H = 5;
+  for (int m = 0; m < 4; ++m)
+    for (int k = 0; k < 3; ++k)
+      for (int strided = 0; strided < 2; ++strided) {
+        const seqk_rnn_mode mode = k_modes[m];
+        const seqk_dtype dt = k_dtypes[k];
+        const int lstm = mode == SEQK_RNN_MODE_LSTM;
+        const int64_t G = gates_of(mode);
+        const double wk = 1.0 / sqrt((double)H);
+        seqk_tensor x = rand_tensor(dt, 2, SHAPE(N, I), strided, -1, 1);
+        seqk_tensor h = rand_tensor(dt, 2, SHAPE(N, H), 0, -1, 1);
+        seqk_tensor c = rand_tensor(dt, 2, SHAPE(N, H), 0, -2, 2);
+        seqk_tensor w_ih = rand_tensor(dt, 2, SHAPE(G * H, I), strided, -wk, wk);
+        seqk_tensor w_hh = rand_tensor(dt, 2, SHAPE(G * H, H), strided, -wk, wk);
+        seqk_tensor b_ih = rand_tensor(dt, 1, SHAPE(G * H), strided, -wk, wk);
+        seqk_tensor b_hh = rand_tensor(dt, 1, SHAPE(G * H), strided, -wk, wk);
+        double *ref_h = th_alloc((size_t)(N * H) * sizeof(double));
+        double *ref_c = th_alloc((size_t)(N * H) * sizeof(double));
+        const double *xd = th_to_doubles(&x), *hd = th_to_doubles(&h), *cd = th_to_doubles(&c);
+        const double *wih = th_to_doubles(&w_ih), *whh = th_to_doubles(&w_hh);
+        const double *bih = th_to_doubles(&b_ih), *bhh = th_to_doubles(&b_hh);
+        for (int64_t r = 0; r < N; ++r)
+          tl_cell_row(mode, I, H, wih, whh, bih, bhh, xd + r * I, hd + r * H, cd + r * H,
+                      ref_h + r * H, ref_c + r * H);
+        char what[160];
+        snprintf(what, sizeof what, "in-place cell on CUDA %s %s %s", mode_str(mode),
+                 dtype_str(dt), strided ? "strided" : "contiguous");
+
+        /* Device copies; h and c as [N, H] views with row stride H + 3 when strided. */
+        const seqk_tensor *hosts[7] = {&x, &w_ih, &w_hh, &b_ih, &b_hh, &h, &c};
+        seqk_tensor dev[7], back[7];
+        seqk_status st = SEQK_STATUS_SUCCESS;
+        memset(back, 0, sizeof back);
+        for (int i = 0; i < 7 && st == SEQK_STATUS_SUCCESS; ++i) {
+          const int state = i >= 5, pad = state && strided;
+          const int64_t rows = hosts[i]->shape[0];
+          const int64_t cols = hosts[i]->ndim == 2 ? hosts[i]->shape[1] : 1;
+          const int64_t alloc_shape[2] = {rows, cols + (pad ? 3 : 0)};
+          st = seqk_tensor_alloc(g_ctx, &back[i], dt, SEQK_DEVICE_CUDA, hosts[i]->ndim,
+                                 alloc_shape);
+          dev[i] = back[i];
+          if (hosts[i]->ndim == 2) dev[i].shape[1] = cols;
+          if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(g_ctx, &dev[i], hosts[i]);
+        }
+        if (st == SEQK_STATUS_SUCCESS)
+          st = seqk_rnn_cell(g_ctx, mode, &dev[0], &dev[5], lstm ? &dev[6] : NULL, &dev[1],
+                             &dev[2], &dev[3], &dev[4], &dev[5], lstm ? &dev[6] : NULL);
+        if (th_expect_status(g_ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) {
+          seqk_tensor got_h = th_tensor_new(dt, 2, SHAPE(N, H));
+          seqk_tensor got_c = th_tensor_new(dt, 2, SHAPE(N, H));
+          st = seqk_tensor_copy(g_ctx, &got_h, &dev[5]);
+          if (st == SEQK_STATUS_SUCCESS && lstm) st = seqk_tensor_copy(g_ctx, &got_c, &dev[6]);
+          if (th_expect_status(g_ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) {
+            const th_tol tol = th_tol_scaled(dt, TH_DEVICE_TOL);
+            TH_CHECK(th_check_close(what, &got_h, ref_h, tol), "%s: h", what);
+            if (lstm) TH_CHECK(th_check_close(what, &got_c, ref_c, tol), "%s: c", what);
+          }
+        }
+        for (int i = 0; i < 7; ++i) seqk_tensor_free(g_ctx, &back[i]);
+      }
 }
 
 /* ---- identities ------------------------------------------------------------------------------ */
@@ -1294,6 +1466,8 @@ int main(void) {
   test_cells();
   test_cell_edges();
   test_forward_sweep();
+  test_forward_paths();
+  test_cell_inplace_on_device();
   test_seq_equals_cells();
   test_reverse_identity();
   test_multilayer_identity();

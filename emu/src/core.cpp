@@ -463,6 +463,7 @@ SEQK_EMU_NO_ASAN bool canary_intact(const char *p, size_t n) {
 
 void arena_reset(block_state &b, size_t dyn) {
   size_t need = kRedzone + ((dyn + 15) & ~size_t(15)) + kRedzone + kStaticLimit + kMaxSites * (kRedzone + 16);
+  need = (need + 63) & ~size_t(63);   /* aligned_alloc wants a multiple of the alignment */
   if (b.cap < need) {
     if (b.arena) {
       asan_unpoison(b.arena, b.cap);
