@@ -170,6 +170,16 @@ int bench_selected(const bench *b, const char *name) {
   return !b->filter || strstr(name, b->filter) != NULL;
 }
 
+/* A CSV field, quoted (names hold commas: "[4096,4096]", error texts anything). */
+static void csv_field(FILE *f, const char *text) {
+  fputc('"', f);
+  for (const char *c = text; *c; ++c) {
+    if (*c == '"') fputc('"', f);
+    fputc(*c, f);
+  }
+  fputc('"', f);
+}
+
 void bench_report(bench *b, const bench_row *r) {
   double rate = 0;
   if (r->ms > 0) rate = r->is_bytes ? r->amount / (r->ms * 1e6) : r->amount / (r->ms * 1e9);
@@ -192,9 +202,15 @@ void bench_report(bench *b, const bench_row *r) {
   if (ratio > 0) snprintf(ratio_s, sizeof ratio_s, "%.2f", ratio);
   printf("%-52s %-5s %8s %10s %12s %8s  %s%s%s\n", r->name, r->status, err, ms, rate_s, ratio_s,
          vs, r->note ? "  " : "", r->note ? r->note : "");
-  if (b->csv)
-    fprintf(b->csv, "%s,%s,%.4f,%.5f,%.3f,%s,%.4f,%s,%s\n", r->name, r->status, r->max_err, r->ms,
-            rate, r->is_bytes ? "GB/s" : "TFLOP/s", ratio, vs, r->note ? r->note : "");
+  if (b->csv) {
+    csv_field(b->csv, r->name);
+    fprintf(b->csv, ",%s,%.4f,%.5f,%.3f,%s,%.4f,", r->status, r->max_err, r->ms, rate,
+            r->is_bytes ? "GB/s" : "TFLOP/s", ratio);
+    csv_field(b->csv, vs);
+    fputc(',', b->csv);
+    csv_field(b->csv, r->note ? r->note : "");
+    fputc('\n', b->csv);
+  }
   fflush(stdout);
 }
 

@@ -286,10 +286,12 @@ def main_gpu(args):
                         1e-4, 1e-3, 2.0 * G * H * H * N * Tn, "TFLOP/s")
 
     if args.csv:
-        with open(args.csv, "w") as f:
-            f.write("case,check,max_err,seqk_ms,rate,unit,torch_path,torch_ms,speedup\n")
-            for r in rows:
-                f.write(",".join(str(c) for c in r) + "\n")
+        import csv
+        with open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["case", "check", "max_err", "seqk_ms", "rate", "unit", "torch_path",
+                        "torch_ms", "speedup"])
+            w.writerows(rows)
     sk.close()
     return 1 if any(r[1] == "FAIL" for r in rows) else 0
 
