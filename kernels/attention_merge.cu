@@ -22,6 +22,7 @@
  * one element at a time with any strides.
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 #include "convert.cuh"
 
 #include "device.h"
@@ -232,9 +233,5 @@ extern "C" seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk
                         "attention_merge: o dtype %d is not a float dtype (validation missed it)",
                         (int)o->dtype);
   }
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "attention_merge: kernel launch failed: %s",
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
+  return seqk_kernels::launch_status(ctx, "attention_merge", "merge");
 }

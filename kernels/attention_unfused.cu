@@ -23,11 +23,17 @@
  *                stride, + operand copies;
  *   mha_forward: the projections (one [B,S,3E] buffer for self-attention, else q/k/v [B,S,E]),
  *                the attention output [B,Sq,E], + what its linears and its attention take.
+ * mha_forward's attention runs on the fused (flash) kernels unless attn_weights is asked for
+ * (the head mean needs P, which only the unfused path materialises) or the fused kernels answer
+ * NOT_SUPPORTED for the shape (head dim > 256, ...). The choice is made while planning, from
+ * seqk__cuda_attention_fused_workspace, so the one arena holds exactly the chosen path's share:
+ * the fused one is only the split-KV partials (often nothing), not the B*H*Sq*Sk S and P.
  * Kernels: fill_rows (bias broadcast before a beta = 1 GEMM, zeros, +inf lse rows), causal_mask
  * (-inf on the masked triangle of a scores tensor, nothing else touched), copy_valid_keys,
  * head_mean (MHA's head-averaged attention weights from P).
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 #include "convert.cuh"
 
 #include "blas.h"
@@ -42,36 +48,12 @@
 namespace {
 
 constexpr int kThreads = 256;
-/* Grid-stride loops: enough blocks to fill any current GPU several times over (an H100 holds
-   132 SMs x 8 blocks of 256), without a launch per element for huge tensors. */
-constexpr int64_t kMaxBlocks = 4096;
-
-unsigned blocks_for(int64_t work_items, int items_per_block) {
-  int64_t b = (work_items + items_per_block - 1) / items_per_block;
-  if (b < 1) b = 1;
-  return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
 
 using seqk_kernels::from_float;
 using seqk_kernels::to_float;
 
-/* Calls f(T{}) with T the element type of dt (F32/F16/BF16). */
-template <typename F>
-void by_dtype(seqk_dtype dt, F &&f) {
-  switch (dt) {
-    case SEQK_DTYPE_F16: f(__half{}); break;
-    case SEQK_DTYPE_BF16: f(__nv_bfloat16{}); break;
-    default: f(float{}); break;
-  }
-}
-
-seqk_status launch_status(seqk_context_t ctx, const char *kernel) {
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: kernel launch failed: %s", kernel,
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
-}
+using seqk_kernels::by_dtype;
+using seqk_kernels::launch_status;
 
 /* ---- fill_rows -------------------------------------------------------------------------------- */
 
@@ -222,12 +204,12 @@ extern "C" seqk_status seqk__cuda_fill_rows(seqk_context_t ctx, const seqk_tenso
   (void)cudaGetLastError();
   by_dtype(y->dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(dim3(blocks_for(n, kThreads)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
+    launch(dim3(seqk_kernels::grid_blocks(n, kThreads)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
            fill_rows_kernel<T>, static_cast<T *>(y->data),
            bias ? static_cast<const T *>(bias->data) : static_cast<const T *>(nullptr), value, g,
            n);
   });
-  return launch_status(ctx, "fill_rows");
+  return launch_status(ctx, "linear", "fill_rows");
 }
 
 extern "C" seqk_status seqk__cuda_causal_mask(seqk_context_t ctx, const seqk_tensor *s) {
@@ -242,10 +224,10 @@ extern "C" seqk_status seqk__cuda_causal_mask(seqk_context_t ctx, const seqk_ten
   (void)cudaGetLastError();
   by_dtype(s->dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(dim3(blocks_for(g.rows, warps_per_block)), dim3(kThreads), 0,
+    launch(dim3(seqk_kernels::grid_blocks(g.rows, warps_per_block)), dim3(kThreads), 0,
            (cudaStream_t)ctx->stream, causal_mask_kernel<T>, static_cast<T *>(s->data), g);
   });
-  return launch_status(ctx, "causal_mask");
+  return launch_status(ctx, "attention_scores", "causal_mask");
 }
 
 extern "C" seqk_status seqk__cuda_copy_valid_keys(seqk_context_t ctx, const seqk_tensor *dst,
@@ -261,11 +243,11 @@ extern "C" seqk_status seqk__cuda_copy_valid_keys(seqk_context_t ctx, const seqk
   (void)cudaGetLastError();
   by_dtype(v->dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(dim3(blocks_for(n, kThreads)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
+    launch(dim3(seqk_kernels::grid_blocks(n, kThreads)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
            copy_valid_keys_kernel<T>, static_cast<T *>(dst->data),
            static_cast<const T *>(v->data), seqlens_k, g, n);
   });
-  return launch_status(ctx, "copy_valid_keys");
+  return launch_status(ctx, "attention", "copy_valid_keys");
 }
 
 extern "C" seqk_status seqk__cuda_head_mean(seqk_context_t ctx, const seqk_tensor *p,
@@ -281,11 +263,11 @@ extern "C" seqk_status seqk__cuda_head_mean(seqk_context_t ctx, const seqk_tenso
   (void)cudaGetLastError();
   by_dtype(p->dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(dim3(blocks_for(n, kThreads)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
+    launch(dim3(seqk_kernels::grid_blocks(n, kThreads)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
            head_mean_kernel<T>, static_cast<const T *>(p->data), static_cast<T *>(attn->data), g,
            n);
   });
-  return launch_status(ctx, "head_mean");
+  return launch_status(ctx, "mha_forward", "head_mean");
 }
 
 /* ---- the products of the attention path ------------------------------------------------------- */
@@ -375,6 +357,7 @@ struct attention_job {
   int32_t causal;
   const int32_t *seqlens_q, *seqlens_k;
   const seqk_tensor *head_mean;  /* mha_forward: P averaged over heads into [B,Sq,Sk]; or NULL */
+  int fused;                     /* run on the flash kernels (never with head_mean) */
 };
 
 /* The workspace views and products of one attention call; data pointers NULL while planning. */
@@ -422,6 +405,44 @@ size_t attention_workspace(const attention_job *j) {
   return seqk__ws_sum(bytes, seqk__matmul_workspace(&L.pv));
 }
 
+seqk_attention_params attention_params(const attention_job *j) {
+  seqk_attention_params p;
+  memset(&p, 0, sizeof p);
+  p.scale = j->scale;
+  p.causal = j->causal;
+  p.algo = SEQK_ATTENTION_ALGO_FUSED;
+  p.seqlens_q = j->seqlens_q;
+  p.seqlens_k = j->seqlens_k;
+  return p;
+}
+
+/* Whether the flash kernels serve j (*fused) and the workspace they then take (*bytes), asked
+   while planning (data pointers NULL). Their answer depends on the shapes, the dtype, the device
+   and the operands' alignment; the planned views are NULL (aligned) where the real ones are
+   arena pieces at offsets the kernels' alignment test accepts whenever the head dim does, so the
+   run makes the same choice and takes the same bytes (a mismatch would surface as the arena's
+   INTERNAL_ERROR, never as an overrun). NOT_SUPPORTED is an answer, not a failure: the unfused
+   path runs instead, and the probe's message must not stand as the call's last error. */
+seqk_status attention_fused_plan(seqk_context_t ctx, const attention_job *j, int *fused,
+                                 size_t *bytes) {
+  *fused = 0;
+  *bytes = 0;
+  if (j->head_mean || !attention_has_work(j)) return SEQK_STATUS_SUCCESS;
+  const seqk_attention_params params = attention_params(j);
+  char saved[sizeof ctx->last_error];
+  memcpy(saved, ctx->last_error, sizeof saved);
+  const seqk_status st =
+      seqk__cuda_attention_fused_workspace(ctx, &params, j->q, j->k, j->v, j->o, bytes);
+  if (st == SEQK_STATUS_NOT_SUPPORTED) {
+    memcpy(ctx->last_error, saved, sizeof saved);
+    *bytes = 0;
+    return SEQK_STATUS_SUCCESS;
+  }
+  SEQK_TRY(st);
+  *fused = 1;
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status attention_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
                           const attention_job *j) {
   if (seqk__numel(j->o) == 0) return SEQK_STATUS_SUCCESS;
@@ -430,6 +451,10 @@ seqk_status attention_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
     SEQK_TRY(seqk__cuda_fill_rows(ctx, j->o, NULL, 0.0f));
     if (j->lse) SEQK_TRY(seqk__cuda_fill_rows(ctx, j->lse, NULL, INFINITY));
     return SEQK_STATUS_SUCCESS;
+  }
+  if (j->fused) {
+    const seqk_attention_params params = attention_params(j);
+    return seqk__cuda_attention_fused_in(ctx, arena, &params, j->q, j->k, j->v, j->o, j->lse);
   }
   attention_layout L;
   size_t s_bytes, p_bytes, v_bytes;
@@ -577,7 +602,7 @@ extern "C" seqk_status seqk__cuda_attention_unfused(seqk_context_t ctx,
   static const char op[] = "attention";
   SEQK_TRY(seqk__require_device(ctx, op));
   const attention_job job = {q, k, v, o, lse, params->scale, params->causal, params->seqlens_q,
-                             params->seqlens_k, NULL};
+                             params->seqlens_k, NULL, 0};
   seqk_arena arena;
   SEQK_TRY(seqk__arena_open(ctx, op, attention_workspace(&job), &arena));
   return attention_run(ctx, op, &arena, &job);
@@ -672,7 +697,7 @@ void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, int32_t num_heads
   L->o_heads = heads_view(mem[3], dt, B, Sq, E, 0, H, hd);
   L->out_job = linear_job{&L->merged, &w->out_proj_weight, b_out, out};
   L->attn = attention_job{&L->heads[0], &L->heads[1], &L->heads[2], &L->o_heads, NULL, 0.0f,
-                          causal, NULL, NULL, attn_weights};
+                          causal, NULL, NULL, attn_weights, 0};
 }
 
 }  // namespace
@@ -689,12 +714,15 @@ extern "C" seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha
   mha_layout L;
   void *mem[4] = {NULL, NULL, NULL, NULL};
   mha_layout_make(&L, w, num_heads, causal, query, key, value, out, attn_weights, mem);
+  int fused = 0;
+  size_t fused_bytes = 0;
+  SEQK_TRY(attention_fused_plan(ctx, &L.attn, &fused, &fused_bytes));
   size_t bytes = 0;
   for (int m = 0; m < L.n_in; ++m)
     bytes = seqk__ws_sum(bytes, seqk__ws_elems(seqk__numel(&L.proj[m]), seqk_dtype_size(query->dtype)));
   bytes = seqk__ws_sum(bytes, seqk__ws_elems(seqk__numel(&L.merged), seqk_dtype_size(query->dtype)));
   for (int m = 0; m < L.n_in; ++m) bytes = seqk__ws_sum(bytes, linear_workspace(&L.in_job[m]));
-  bytes = seqk__ws_sum(bytes, attention_workspace(&L.attn));
+  bytes = seqk__ws_sum(bytes, fused ? fused_bytes : attention_workspace(&L.attn));
   bytes = seqk__ws_sum(bytes, linear_workspace(&L.out_job));
 
   seqk_arena arena;
@@ -707,6 +735,7 @@ extern "C" seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha
                             seqk__ws_elems(seqk__numel(&L.merged), seqk_dtype_size(query->dtype)),
                             &mem[3]));
   mha_layout_make(&L, w, num_heads, causal, query, key, value, out, attn_weights, mem);
+  L.attn.fused = fused;
   for (int m = 0; m < L.n_in; ++m) SEQK_TRY(linear_run(ctx, op, &arena, &L.in_job[m]));
   SEQK_TRY(attention_run(ctx, op, &arena, &L.attn));
   return linear_run(ctx, op, &arena, &L.out_job);

@@ -20,6 +20,7 @@
  * elements with any strides. Four instantiations serve every dtype.
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 
 #include "device.h"
 #include "internal.h"
@@ -142,13 +143,6 @@ void format_position(char *buf, size_t size, const seqk_tensor *t, int64_t n) {
   if (len < size) snprintf(buf + len, size - len, "]");
 }
 
-seqk_status launch_error(seqk_context_t ctx, const char *what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "embedding: %s failed: %s", what,
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
-}
 
 int64_t grid_for(int64_t threads_needed) {
   int64_t blocks = (threads_needed + kThreads - 1) / kThreads;
@@ -166,10 +160,10 @@ seqk_status check_range(seqk_context_t ctx, const seqk_tensor *indices, const in
   (void)cudaGetLastError();   /* an earlier, unrelated error must not be blamed on this call */
   /* All ones = "no bad index" (larger than any position). */
   cudaMemsetAsync(first_bad, 0xFF, sizeof *first_bad, (cudaStream_t)ctx->stream);
-  SEQK_TRY(launch_error(ctx, "clearing the range-check word"));
+  SEQK_TRY(seqk_kernels::launch_status(ctx, "embedding", "range-check clear"));
   launch(dim3((unsigned)grid_for(n)), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
          embedding_check_kernel, static_cast<const int32_t *>(indices->data), g, n, V, first_bad);
-  SEQK_TRY(launch_error(ctx, "range-check kernel launch"));
+  SEQK_TRY(seqk_kernels::launch_status(ctx, "embedding", "range-check"));
 
   unsigned long long found = 0;
   SEQK_TRY(seqk__device_memcpy(ctx, op, &found, first_bad, sizeof found, SEQK_COPY_D2H));
@@ -249,5 +243,5 @@ extern "C" seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tenso
     case 4: launch_gather<uint32_t>(ctx, indices, table, out, g, n, per); break;
     default: launch_gather<uint16_t>(ctx, indices, table, out, g, n, per); break;
   }
-  return launch_error(ctx, "gather kernel launch");
+  return seqk_kernels::launch_status(ctx, "embedding", "gather");
 }

@@ -26,6 +26,7 @@
  * the unit with its strides: slower, always correct.
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 
 #include "device.h"
 #include "internal.h"
@@ -172,11 +173,7 @@ seqk_status permute_heads(seqk_context_t ctx, const char *op, const int64_t n_in
     case 4: launch_permute<uint32_t>(ctx, dst->data, src->data, p); break;
     default: launch_permute<uint16_t>(ctx, dst->data, src->data, p); break;
   }
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: kernel launch failed: %s", op,
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
+  return seqk_kernels::launch_status(ctx, op, "permute");
 }
 
 }  // namespace

@@ -46,6 +46,7 @@
  * by every layer-direction for the operand copies of the projection GEMM.
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 #include "convert.cuh"
 
 #include "blas.h"
@@ -69,8 +70,6 @@
 namespace {
 
 constexpr int kThreads = 256;
-/* Grid-stride loops: enough blocks to fill any current GPU several times over. */
-constexpr int64_t kMaxBlocks = 4096;
 /* Lengths travel to the device as kernel parameters (see upload_lengths), this many per launch. */
 constexpr int kLenChunk = 256;
 /* The persistent kernel: at most this many threads per block (so 128 registers per thread still
@@ -85,32 +84,14 @@ constexpr int64_t kMinColsPerLane = 8;
 /* Tests only (seqk__cuda_rnn_force): 0 automatic, 1 per-step, 2 persistent wherever it fits. */
 int g_force_path = 0;
 
-unsigned blocks_for(int64_t items) {
-  int64_t b = (items + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+unsigned blocks_for(int64_t items) { return seqk_kernels::grid_blocks(items, kThreads); }
 
 using seqk_kernels::from_float;
 using seqk_kernels::to_float;
 
-/* Calls f(T{}) with T the element type of dt (F32/F16/BF16). */
-template <typename F>
-void by_dtype(seqk_dtype dt, F &&f) {
-  switch (dt) {
-    case SEQK_DTYPE_F16: f(__half{}); break;
-    case SEQK_DTYPE_BF16: f(__nv_bfloat16{}); break;
-    default: f(float{}); break;
-  }
-}
+using seqk_kernels::by_dtype;
 
-seqk_status launch_status(seqk_context_t ctx, const char *op, const char *kernel) {
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: %s kernel launch failed: %s", op, kernel,
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
-}
+using seqk_kernels::launch_status;
 
 /* ---- the cell math (seqk__rnn_step in fp32) ---------------------------------------------------- */
 

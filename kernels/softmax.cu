@@ -12,6 +12,7 @@
  * last, so no __restrict__ and no read-only (nc) loads are used on x.
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 
 #include "softmax.cuh"
 
@@ -689,13 +690,6 @@ int in_workspace(seqk_context_t ctx, const seqk_tensor *t) {
   return lo < ws + ctx->workspace_bytes && ws < hi;
 }
 
-seqk_status launch_error(seqk_context_t ctx, const char *op) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: kernel launch failed: %s", op,
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
-}
 
 }  // namespace
 
@@ -742,7 +736,7 @@ extern "C" seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor 
       return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR, "%s: x.dtype=%d reached the kernel", op,
                         (int)x->dtype);
   }
-  return launch_error(ctx, op);
+  return seqk_kernels::launch_status(ctx, op, "softmax");
 }
 
 extern "C" seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores,
@@ -806,5 +800,5 @@ extern "C" seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const fl
       return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR, "%s: p.dtype=%d reached the kernel", op,
                         (int)p->dtype);
   }
-  return launch_error(ctx, op);
+  return seqk_kernels::launch_status(ctx, op, "softmax");
 }

@@ -5,6 +5,7 @@
  * non-negative strides work.
  */
 #include "cuda_compat.cuh"
+#include "common.cuh"
 #include "convert.cuh"
 
 #include "internal.h"
@@ -92,9 +93,5 @@ extern "C" seqk_status seqk__cuda_tensor_copy(seqk_context_t ctx, const seqk_ten
     case SEQK_DTYPE_BF16: dispatch_dst<__nv_bfloat16>(ctx, dst, src, g, n); break;
     case SEQK_DTYPE_I32: launch_copy<int32_t, int32_t>(ctx, dst, src, g, n); break;
   }
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess)
-    return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "tensor_copy: kernel launch failed: %s",
-                      cudaGetErrorString(err));
-  return SEQK_STATUS_SUCCESS;
+  return seqk_kernels::launch_status(ctx, "tensor_copy", "copy");
 }

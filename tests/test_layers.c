@@ -627,7 +627,7 @@ static void run_mha_case(const mha_case *c, seqk_dtype dt)
     TH_CHECK(th_check_close_doubles(label, sums, want, B * Sq,
                                     th_tol_scaled(dt, (double)(Sk > 1 ? Sk : 1))),
              "%s: attn_weights rows do not sum to 1", what);
-  } else {
+  } else if (B * Sq * Sk > 0) {
     /* Not asked for: not written. */
     TH_CHECK(isnan(th_get(&attn, 0)), "%s: attn_weights written though NULL was passed", what);
   }
@@ -654,6 +654,16 @@ static void test_mha(void)
     {"head_dim 1",                 1, 4, 5,  4,  4, 0,     1,  1,   1,  1,   0,   1},
     {"Sk = 0 gives out_proj_bias", 2, 3, 0,  4,  2, 0,     1,  1,   1,  0,   0,   0},
     {"B = 0",                      0, 3, 4,  4,  2, 0,     1,  1,   1,  0,   0,   0},
+    /* Without attn_weights the CUDA branch runs the fused (flash) attention; with them, the
+       unfused one (P feeds the head mean). Below: fused SIMT with rows whose keys are all masked,
+       head dim 8 (tensor cores for f16/bf16), a decode shape the fused dispatcher splits over
+       the keys (partials in MHA's arena), no key at all, and head dim 264, which the fused
+       kernels refuse, so the unfused path serves it. */
+    {"no weights, empty rows",     1, 7, 3,  6,  3, 1,     1,  1,   0,  1,   0,   1},
+    {"no weights, head_dim 8",     2, 5, 9,  16, 2, 0,     1,  1,   0,  1,   0,   1},
+    {"no weights, decode split-KV",1, 1, 256,16, 2, 0,     1,  1,   0,  0,   0,   1},
+    {"no weights, Sk = 0",         2, 3, 0,  4,  2, 0,     1,  1,   0,  0,   0,   0},
+    {"no weights, head_dim 264",   1, 2, 3,  264,1, 1,     1,  1,   0,  0,   0,   0},
   };
   for (int d = 0; d < N_FLOAT_DTYPES; ++d)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
