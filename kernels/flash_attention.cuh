@@ -27,14 +27,6 @@
 #include <limits.h>
 #include <math.h>
 
-/* nvcc unrolls on request; the host compiler of the emulated build has no such pragma (it unrolls
-   what it likes at -O2). */
-#if defined(__CUDACC__)
-#define SEQK_FLASH_UNROLL _Pragma("unroll")
-#else
-#define SEQK_FLASH_UNROLL
-#endif
-
 namespace seqk_flash {
 
 /* Everything a kernel needs; strides in elements (dims of extent 1 carry stride 0). */
@@ -243,9 +235,9 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
 
   /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf. */
   int lim[MT][2];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
       const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
       lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
@@ -268,11 +260,11 @@ SEQK_FLASH_UNROLL
 
   float o[MT][DP / 8][4];
   float m[MT][2], l[MT][2];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt) {
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int nd = 0; nd < DP / 8; ++nd)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int e = 0; e < 4; ++e) o[mt][nd][e] = 0.0f;
     m[mt][0] = m[mt][1] = -INFINITY;
     l[mt][0] = l[mt][1] = 0.0f;
@@ -319,26 +311,26 @@ SEQK_FLASH_UNROLL
       /* S = Q K^T for this warp's rows and the BN keys; key pairs of 16 past kend are skipped
          (they would be masked anyway). */
       float s[MT][BN / 8][4];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int mt = 0; mt < MT; ++mt)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int nb = 0; nb < BN / 8; ++nb)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int ks = 0; ks < DP / 16; ++ks) {
         if (ks * 16 < p.D) {
           uint32_t a[MT][4];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int mt = 0; mt < MT; ++mt)
             ldmatrix_x4(a[mt], sQ + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int nb = 0; nb < BN / 8; nb += 2) {
             if (n0 + nb * 8 < w.kend) {
               uint32_t bk[4];
               ldmatrix_x4(bk, cK + (nb * 8 + ((lane >> 4) << 3) + (lane & 7)) * LD + ks * 16 +
                                   ((lane >> 3) & 1) * 8);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
               for (int mt = 0; mt < MT; ++mt) {
                 ops::mma(s[mt][nb], a[mt], &bk[0]);
                 ops::mma(s[mt][nb + 1], a[mt], &bk[2]);
@@ -350,14 +342,14 @@ SEQK_FLASH_UNROLL
 
       /* Online softmax in registers; a row's 4 lanes (same g) combine with two xor shuffles. */
       const bool masked = n0 + BN > w.kmin;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int mt = 0; mt < MT; ++mt) {
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int hf = 0; hf < 2; ++hf) {
           float mx = -INFINITY;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int nb = 0; nb < BN / 8; ++nb)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
             for (int e = 0; e < 2; ++e) {
               float t = s[mt][nb][2 * hf + e] * p.scale_log2;
               if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
@@ -371,23 +363,23 @@ SEQK_FLASH_UNROLL
           const float alpha = exp2f(m[mt][hf] - m_use);
           m[mt][hf] = m_new;
           float sum = 0.0f;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int nb = 0; nb < BN / 8; ++nb)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
             for (int e = 0; e < 2; ++e) {
               const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
               s[mt][nb][2 * hf + e] = pv;
               sum += pv;
             }
           l[mt][hf] = l[mt][hf] * alpha + sum;   /* this lane's part; lanes are summed at the end */
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int nd = 0; nd < DP / 8; ++nd) {
             o[mt][nd][2 * hf] *= alpha;
             o[mt][nd][2 * hf + 1] *= alpha;
           }
         }
         /* The S accumulator layout of n-blocks 2kb, 2kb+1 is the A fragment layout of k-block kb. */
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
           pa[mt][kb2][0] = ops::pack(s[mt][2 * kb2][0], s[mt][2 * kb2][1]);
           pa[mt][kb2][1] = ops::pack(s[mt][2 * kb2][2], s[mt][2 * kb2][3]);
@@ -402,15 +394,15 @@ SEQK_FLASH_UNROLL
 
     /* O += P V: V fragments by ldmatrix.trans (V is [key][e] in shared memory, the mma wants it
        column-major). */
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
       if (live && n0 + kb2 * 16 < w.kend) {
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int nd = 0; nd < DP / 8; nd += 2) {
           if (nd * 8 < p.Dv) {
             uint32_t bv[4];
             ldmatrix_x4_trans(bv, cV + (kb2 * 16 + (lane & 15)) * LD + nd * 8 + (lane >> 4) * 8);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
             for (int mt = 0; mt < MT; ++mt) {
               ops::mma(o[mt][nd], pa[mt][kb2], &bv[0]);
               ops::mma(o[mt][nd + 1], pa[mt][kb2], &bv[2]);
@@ -425,9 +417,9 @@ SEQK_FLASH_UNROLL
   /* Epilogue: full row sums, one division, then out through shared memory (the warp's own Q
      rows, which no other warp reads) so global stores are 16-byte row chunks. */
   float inv[MT][2];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
       float sum = l[mt][hf];
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -438,9 +430,9 @@ SEQK_FLASH_UNROLL
 
   if (p.splits > 1) {
     /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0. */
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int mt = 0; mt < MT; ++mt)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int hf = 0; hf < 2; ++hf) {
         const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
         if (r >= w.r1) continue;
@@ -448,7 +440,7 @@ SEQK_FLASH_UNROLL
         row_coords(p, kh, r, &h, &i);
         const int64_t pr = part_row(p, w.split, b, h, i);
         float *dst = p.part_o + pr * p.Dv;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int nd = 0; nd < DP / 8; ++nd) {
           const int e = nd * 8 + 2 * t4;
           if (e < p.Dv) {   /* Dv % 8 == 0 here: the pair is in or out together */
@@ -462,12 +454,12 @@ SEQK_FLASH_UNROLL
   }
 
   __syncwarp();
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
       T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int nd = 0; nd < DP / 8; ++nd) {
         row[nd * 8 + 2 * t4] = from_f32<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
         row[nd * 8 + 2 * t4 + 1] = from_f32<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
@@ -487,14 +479,14 @@ SEQK_FLASH_UNROLL
     if (p.o_vec) {
       *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
     } else {
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int e = 0; e < 8; ++e) dst[e] = src[e];
     }
   }
   if (p.lse && t4 == 0) {
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int mt = 0; mt < MT; ++mt)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int hf = 0; hf < 2; ++hf) {
         const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
         if (r >= w.r1) continue;

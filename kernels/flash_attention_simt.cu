@@ -46,7 +46,7 @@ template <typename T>
 __device__ __forceinline__ float4 load4(const T *src, int d, int dim, bool vec) {
   (void)vec;
   float v[4];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? to_f32(src[d + u]) : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
 }
@@ -54,7 +54,7 @@ template <>
 __device__ __forceinline__ float4 load4<float>(const float *src, int d, int dim, bool vec) {
   if (vec && d + 4 <= dim) return *reinterpret_cast<const float4 *>(src + d);
   float v[4];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? src[d + u] : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
 }
@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
 
   int lrow[RM], lim[RM];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     lrow[i] = warp * (BM / 4) + lr + 4 * i;
     const int r = w.r0 + lrow[i];
@@ -90,11 +90,11 @@ SEQK_FLASH_UNROLL
 
   float acc[RM][VC][4];
   float m[RM], l[RM];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int c = 0; c < VC; ++c)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int u = 0; u < 4; ++u) acc[i][c][u] = 0.0f;
     m[i] = -INFINITY;
     l[i] = 0.0f;
@@ -133,29 +133,29 @@ SEQK_FLASH_UNROLL
     if (warp * (BM / 4) >= w.r1 - w.r0) continue;
 
     float s[RM][CN];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int i = 0; i < RM; ++i)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int j = 0; j < CN; ++j) s[i][j] = 0.0f;
     for (int d = 0; d < p.D; d += 4) {
       float4 qv[RM], kv[CN];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int i = 0; i < RM; ++i) qv[i] = *reinterpret_cast<const float4 *>(sQ + lrow[i] * LDQ + d);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int j = 0; j < CN; ++j)
         kv[j] = *reinterpret_cast<const float4 *>(sK + (lc + 8 * j) * LDQ + d);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int i = 0; i < RM; ++i)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int j = 0; j < CN; ++j)
           s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
     }
 
     const bool masked = n0 + BN > w.kmin;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
     for (int i = 0; i < RM; ++i) {
       float mx = -INFINITY;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int j = 0; j < CN; ++j) {
         float t = s[i][j] * p.scale_log2;
         if (masked && n0 + lc + 8 * j >= lim[i]) t = -INFINITY;
@@ -170,16 +170,16 @@ SEQK_FLASH_UNROLL
       const float alpha = exp2f(m[i] - m_use);
       m[i] = m_new;
       float sum = 0.0f;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int j = 0; j < CN; ++j) {
         const float pv = exp2f(s[i][j] - m_use);
         sP[lrow[i] * LDP + lc + 8 * j] = pv;
         sum += pv;
       }
       l[i] = l[i] * alpha + sum;   /* this lane's part; the 8 lanes are summed at the end */
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int c = 0; c < VC; ++c)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int u = 0; u < 4; ++u) acc[i][c][u] *= alpha;
     }
     __syncwarp();   /* P rows are this warp's own */
@@ -188,9 +188,9 @@ SEQK_FLASH_UNROLL
     const int jn = min(BN, w.kend - n0);
     for (int j = 0; j < jn; j += 4) {
       float4 pv[RM];
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int i = 0; i < RM; ++i) pv[i] = *reinterpret_cast<const float4 *>(sP + lrow[i] * LDP + j);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int c = 0; c < VC; ++c) {
         if (c * 32 < p.Dv) {
           const float *vr = sV + j * LDQ + c * 32 + lc * 4;
@@ -198,7 +198,7 @@ SEQK_FLASH_UNROLL
           const float4 v1 = *reinterpret_cast<const float4 *>(vr + LDQ);
           const float4 v2 = *reinterpret_cast<const float4 *>(vr + 2 * LDQ);
           const float4 v3 = *reinterpret_cast<const float4 *>(vr + 3 * LDQ);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
           for (int i = 0; i < RM; ++i) {
             acc[i][c][0] += pv[i].x * v0.x + pv[i].y * v1.x + pv[i].z * v2.x + pv[i].w * v3.x;
             acc[i][c][1] += pv[i].x * v0.y + pv[i].y * v1.y + pv[i].z * v2.y + pv[i].w * v3.y;
@@ -211,7 +211,7 @@ SEQK_FLASH_UNROLL
   }
 
   T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     float sum = l[i];
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -225,9 +225,9 @@ SEQK_FLASH_UNROLL
     if (p.splits > 1) {   /* fp32 partials; an empty part has lse -inf and o = 0 */
       const int64_t pr = part_row(p, w.split, b, h, qi);
       float *dst = p.part_o + pr * p.Dv;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int c = 0; c < VC; ++c)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int e = c * 32 + lc * 4 + u;
           if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
@@ -235,9 +235,9 @@ SEQK_FLASH_UNROLL
       if (lc == 0) p.part_lse[pr] = sum > 0.0f ? row_lse(m[i], sum) : -INFINITY;
     } else {
       T *dst = ob + (int64_t)h * p.o_sh + (int64_t)qi * p.o_ss;
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
       for (int c = 0; c < VC; ++c)
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int e = c * 32 + lc * 4 + u;
           if (e < p.Dv) dst[e] = from_f32<T>(acc[i][c][u] * inv);
@@ -286,7 +286,7 @@ __global__ void __launch_bounds__(128) flash_combine_kernel(params p) {
   const int i = (int)(row % p.Sq), h = (int)((row / p.Sq) % p.H), b = (int)(row / ((int64_t)p.Sq * p.H));
   float mx = -INFINITY;
   for (int s = lane; s < p.splits; s += 32) mx = fmaxf(mx, p.part_lse[part_row(p, s, b, h, i)]);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
   T *dst = static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss;
   if (mx == -INFINITY) {
@@ -297,7 +297,7 @@ SEQK_FLASH_UNROLL
   }
   float wsum = 0.0f;
   for (int s = lane; s < p.splits; s += 32) wsum += expf(p.part_lse[part_row(p, s, b, h, i)] - mx);
-SEQK_FLASH_UNROLL
+SEQK_UNROLL
   for (int off = 16; off > 0; off >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, off);
   const float inv = 1.0f / wsum;
   for (int e = lane; e < p.Dv; e += 32) {
