@@ -5,7 +5,7 @@
  * AUTO path (the dispatcher's choice; the note says which) and compared, in the same run on the
  * same weights and inputs, with
  *   - the per-step path (one cuBLAS GEMM + one gate kernel per step), forced through the
- *     test-only hook seqk__cuda_rnn_force (kernels/launchers.h);
+ *     test-only hook seqk__cuda_rnn_force (host/cuda_ops.h);
  *   - cuDNN's cudnnRNNForward (bench/cudnn_rnn.c), when the build found cuDNN.
  * bench_row holds one comparison, so a case prints two rows with the same AUTO time: "vs per-step"
  * and "vs cuDNN" (ratio = their time / AUTO's: above 1, seqk is faster). Every path's output is
@@ -21,7 +21,7 @@
  */
 #include "bench_core.h"
 #include "cudnn_rnn.h"
-#include "launchers.h"   /* seqk__cuda_rnn_force, seqk__cuda_rnn_persistent_applies */
+#include "cuda_ops.h"   /* seqk__cuda_rnn_force, seqk__cuda_rnn_persistent_applies */
 
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -184,7 +184,7 @@ static void rnn_case(bench *b, seqk_rnn_mode mode, seqk_dtype dt, int64_t H, int
   int64_t rs[3] = {a.check_steps, a.check_batch, H};
   a.ref = bench_cpu_empty(b, dt, 3, rs);
   const double flops = 2.0 * G * H * H * N * T;
-  const char *auto_path = seqk__cuda_rnn_persistent_applies(mode, dt, N, H) ? "persistent" : "per-step";
+  const char *auto_path = seqk__cuda_rnn_persistent_applies(b->ctx, mode, dt, N, H) ? "persistent" : "per-step";
 
   seqk_status st = rnn_reference(b, &a);
   if (st != SEQK_STATUS_SUCCESS) {

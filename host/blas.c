@@ -11,13 +11,15 @@
  */
 #include "blas.h"
 
+#include "geometry.h"
+
 #include <limits.h>
 #include <string.h>
 
 #ifdef SEQK_HAVE_CUDA
 #include <cublas_v2.h>
 
-#include "launchers.h"
+#include "cuda_copy.h"
 #endif
 
 /* ---- operand geometry (no CUDA needed: plans are made before anything runs) ------------------- */
@@ -225,7 +227,7 @@ static seqk_status to_contiguous(seqk_context_t ctx, const char *op, seqk_arena 
   }
   if (is_input) {
     seqk_tensor dst = operand_tensor(mm, &y, dt, R, C, 1);
-    SEQK_TRY(seqk__cuda_tensor_copy(ctx, &dst, &src));
+    SEQK_TRY(seqk__cuda_copy(ctx, op, &dst, &src));
   }
   *x = y;
   return SEQK_STATUS_SUCCESS;
@@ -286,7 +288,7 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
                       (long long)mm_in->m, (long long)mm_in->n, (long long)mm_in->k);
   seqk_matmul mm = *mm_in;
   const seqk_tensor c_view = operand_tensor(&mm, &mm.c, mm.c_type, mm.m, mm.n, 0);
-  if (mm.k == 0) return seqk__cuda_fill_rows(ctx, &c_view, mm.bias, 0.0f);
+  if (mm.k == 0) return seqk__cuda_fill(ctx, op, &c_view, mm.bias, 0.0f);
 
   const mm_plan plan = make_plan(&mm);
   if (plan.copy_a) SEQK_TRY(to_contiguous(ctx, op, arena, &mm, &mm.a, mm.ab_type, mm.m, mm.k, 1));
@@ -294,7 +296,7 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
   if (plan.copy_c) SEQK_TRY(to_contiguous(ctx, op, arena, &mm, &mm.c, mm.c_type, mm.m, mm.n, 0));
   if (mm.bias) {
     const seqk_tensor target = operand_tensor(&mm, &mm.c, mm.c_type, mm.m, mm.n, 0);
-    SEQK_TRY(seqk__cuda_fill_rows(ctx, &target, mm.bias, 0.0f));
+    SEQK_TRY(seqk__cuda_fill(ctx, op, &target, mm.bias, 0.0f));
   }
 
   /* One GEMM's geometry. C^T = B^T A^T: cuBLAS's A is our B^T [n,k], its B our A^T [k,m]. */
@@ -363,7 +365,7 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
 
   if (plan.copy_c) {
     const seqk_tensor computed = operand_tensor(&mm, &mm.c, mm.c_type, mm.m, mm.n, 0);
-    SEQK_TRY(seqk__cuda_tensor_copy(ctx, &c_view, &computed));
+    SEQK_TRY(seqk__cuda_copy(ctx, op, &c_view, &computed));
   }
   return SEQK_STATUS_SUCCESS;
 }
@@ -372,7 +374,7 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
 
 seqk_status seqk__blas_gemm(seqk_context_t ctx, const char *op, const seqk_blas_gemm *g) {
   (void)g;
-  return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: this seqk was built without CUDA", op);
+  return seqk__built_without_cuda(ctx, op);
 }
 
 void seqk__blas_release(seqk_context_t ctx) { (void)ctx; }
@@ -380,7 +382,7 @@ void seqk__blas_release(seqk_context_t ctx) { (void)ctx; }
 seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
                          const seqk_matmul *mm) {
   (void)arena; (void)mm;
-  return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: this seqk was built without CUDA", op);
+  return seqk__built_without_cuda(ctx, op);
 }
 
 #endif

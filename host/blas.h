@@ -40,7 +40,8 @@ typedef struct seqk_blas_gemm {
 /* Runs g on ctx's stream. BLAS_ERROR with cuBLAS's text, the op and the call site in ctx's last
    error when a cuBLAS call fails. */
 seqk_status seqk__blas_gemm(seqk_context_t ctx, const char *op, const seqk_blas_gemm *g);
-/* Destroys ctx's cuBLAS handle, if any (context destruction, after the stream is idle). */
+/* Destroys ctx's cuBLAS handle, if any (context destruction, after the stream is idle; called by
+   context.c, so that the runtime door in device.c never reaches up into cuBLAS). */
 void        seqk__blas_release(seqk_context_t ctx);
 
 /* ---- products of strided views -------------------------------------------------------------- */

@@ -1,38 +1,14 @@
 /*
- * context.c - version, status strings, the context and its last-error message.
+ * context.c - the context's life: create, set the stream, destroy (which waits for the stream,
+ * then releases the cuBLAS handle, the workspace and every tensor still allocated through it).
+ * The top of the host's call graph: nothing else calls into this file.
  */
+#include "blas.h"
 #include "device.h"
 #include "internal.h"
+#include "tensor.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-
-int seqk_version(void) { return SEQK_VERSION; }
-
-const char *seqk_status_string(seqk_status status) {
-  switch (status) {
-    case SEQK_STATUS_SUCCESS: return "success";
-    case SEQK_STATUS_INVALID_VALUE: return "invalid value";
-    case SEQK_STATUS_NOT_SUPPORTED: return "not supported";
-    case SEQK_STATUS_ALLOC_FAILED: return "allocation failed";
-    case SEQK_STATUS_NO_DEVICE: return "no CUDA device";
-    case SEQK_STATUS_DEVICE_ERROR: return "CUDA device error";
-    case SEQK_STATUS_BLAS_ERROR: return "cuBLAS error";
-    case SEQK_STATUS_INTERNAL_ERROR: return "internal error";
-  }
-  return "unknown status";
-}
-
-seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, ...) {
-  if (ctx) {
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, args);
-    va_end(args);
-  }
-  return status;
-}
 
 seqk_status seqk_context_create(seqk_context_t *ctx) {
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
@@ -44,7 +20,9 @@ seqk_status seqk_context_create(seqk_context_t *ctx) {
 
 seqk_status seqk_context_destroy(seqk_context_t ctx) {
   if (!ctx) return SEQK_STATUS_SUCCESS;
-  seqk__device_release(ctx);   /* waits for the stream first */
+  seqk__device_quiesce(ctx);   /* nothing queued may still use what is freed below */
+  seqk__blas_release(ctx);
+  seqk__device_release(ctx);
   seqk__release_allocations(ctx);
   free(ctx);
   return SEQK_STATUS_SUCCESS;
@@ -55,10 +33,3 @@ seqk_status seqk_context_set_stream(seqk_context_t ctx, void *cuda_stream) {
   ctx->stream = cuda_stream;
   return SEQK_STATUS_SUCCESS;
 }
-
-const char *seqk_context_last_error(seqk_context_t ctx) {
-  if (!ctx) return "seqk: the context is NULL";
-  return ctx->last_error;
-}
-
-int32_t seqk_cuda_device_count(void) { return seqk__device_count(); }

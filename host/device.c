@@ -4,9 +4,11 @@
  */
 #include "device.h"
 
-#include "blas.h"
-
 #include <stdint.h>
+
+seqk_status seqk__built_without_cuda(seqk_context_t ctx, const char *op) {
+  return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: this seqk was built without CUDA", op);
+}
 
 /* ---- the workspace arena (device.h); the same in every build: without CUDA, opening fails ------ */
 
@@ -62,6 +64,8 @@ seqk_status seqk__arena_take(seqk_context_t ctx, const char *op, seqk_arena *are
                         #call, cudaGetErrorString(seqk__err), __FILE__, __LINE__);           \
   } while (0)
 
+int32_t seqk_cuda_device_count(void) { return seqk__device_count(); }
+
 int32_t seqk__device_count(void) {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -75,6 +79,37 @@ seqk_status seqk__require_device(seqk_context_t ctx, const char *op) {
   if (seqk__device_count() == 0)
     return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: a CUDA tensor was given but no CUDA device is usable", op);
   return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_device_info **info) {
+  if (!ctx->device_known) {
+    seqk_device_info d;
+    int dev = 0, v[5] = {0, 0, 0, 0, 0};
+    static const enum cudaDeviceAttr attrs[5] = {
+        cudaDevAttrMultiProcessorCount, cudaDevAttrComputeCapabilityMajor,
+        cudaDevAttrComputeCapabilityMinor, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+        cudaDevAttrCooperativeLaunch};
+    SEQK_TRY(seqk__require_device(ctx, op));
+    SEQK_CUDA_CALL(ctx, op, cudaGetDevice(&dev));
+    for (int i = 0; i < 5; ++i) SEQK_CUDA_CALL(ctx, op, cudaDeviceGetAttribute(&v[i], attrs[i], dev));
+    d.sms = v[0];
+    d.cc_major = v[1];
+    d.cc_minor = v[2];
+    d.smem_optin = (size_t)(v[3] > 0 ? v[3] : 0);
+    d.cooperative = v[4];
+    ctx->device_info = d;
+    ctx->device_known = 1;
+  }
+  *info = &ctx->device_info;
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error) {
+  const cudaError_t err = (cudaError_t)cuda_error;
+  if (err == cudaSuccess) return SEQK_STATUS_SUCCESS;
+  (void)cudaGetLastError();   /* a launch error is this call's answer, not a sticky state */
+  return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: %s kernel launch failed: %s", op, kernel,
+                    cudaGetErrorString(err));
 }
 
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
@@ -125,10 +160,18 @@ seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, vo
   return SEQK_STATUS_SUCCESS;
 }
 
-void seqk__device_release(seqk_context_t ctx) {
+int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes) {
+  if (!ctx->workspace || !data || bytes == 0) return 0;
+  const uintptr_t lo = (uintptr_t)data, hi = lo + bytes, ws = (uintptr_t)ctx->workspace;
+  return lo < ws + ctx->workspace_bytes && ws < hi;
+}
+
+void seqk__device_quiesce(seqk_context_t ctx) {
   if (ctx->workspace || ctx->n_allocs || ctx->cublas)
     (void)cudaStreamSynchronize((cudaStream_t)ctx->stream);
-  seqk__blas_release(ctx);
+}
+
+void seqk__device_release(seqk_context_t ctx) {
   seqk__device_free(ctx->workspace);
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;
@@ -136,27 +179,37 @@ void seqk__device_release(seqk_context_t ctx) {
 
 #else /* !SEQK_HAVE_CUDA */
 
-static seqk_status no_cuda(seqk_context_t ctx, const char *op) {
-  return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: this seqk was built without CUDA", op);
-}
-
+int32_t seqk_cuda_device_count(void) { return 0; }
 int32_t seqk__device_count(void) { return 0; }
-seqk_status seqk__require_device(seqk_context_t ctx, const char *op) { return no_cuda(ctx, op); }
+seqk_status seqk__require_device(seqk_context_t ctx, const char *op) { return seqk__built_without_cuda(ctx, op); }
+seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_device_info **info) {
+  (void)info;
+  return seqk__built_without_cuda(ctx, op);
+}
+seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error) {
+  (void)kernel; (void)cuda_error;
+  return seqk__built_without_cuda(ctx, op);
+}
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
   (void)bytes; (void)ptr;
-  return no_cuda(ctx, op);
+  return seqk__built_without_cuda(ctx, op);
 }
 void seqk__device_free(void *ptr) { (void)ptr; }
 seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,
                                 size_t bytes, seqk_copy_kind kind) {
   (void)dst; (void)src; (void)bytes; (void)kind;
-  return no_cuda(ctx, op);
+  return seqk__built_without_cuda(ctx, op);
 }
-seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) { return no_cuda(ctx, op); }
+seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) { return seqk__built_without_cuda(ctx, op); }
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
   (void)bytes; (void)ptr;
-  return no_cuda(ctx, op);
+  return seqk__built_without_cuda(ctx, op);
 }
+int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes) {
+  (void)ctx; (void)data; (void)bytes;
+  return 0;
+}
+void seqk__device_quiesce(seqk_context_t ctx) { (void)ctx; }
 void seqk__device_release(seqk_context_t ctx) { (void)ctx; }
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * device.h - the only door from host code to the CUDA runtime. Every call turns a CUDA error into
- * a status with the runtime's text, the op and the call site in ctx's last error. In a build
- * without the toolkit these report NO_DEVICE. The emulated build links the same code against the
- * emulator's runtime.
+ * a status with the runtime's text, the op and the call site in ctx's last error; so does
+ * seqk__launched for the cudaError_t every kernel launcher returns. In a build without the
+ * toolkit these report NO_DEVICE. The emulated build links the same code against the emulator's
+ * runtime.
  */
 #ifndef SEQK_DEVICE_H
 #define SEQK_DEVICE_H
@@ -15,10 +16,16 @@ extern "C" {
 
 typedef enum seqk_copy_kind { SEQK_COPY_H2D, SEQK_COPY_D2H, SEQK_COPY_D2D } seqk_copy_kind;
 
+/* NO_DEVICE "op: this seqk was built without CUDA" (every CUDA entry of a build without the
+   toolkit answers this). */
+seqk_status seqk__built_without_cuda(seqk_context_t ctx, const char *op);
 /* Usable CUDA devices; 0 without a toolkit, driver or GPU. */
 int32_t     seqk__device_count(void);
 /* NO_DEVICE with a message when there is no usable device. */
 seqk_status seqk__require_device(seqk_context_t ctx, const char *op);
+/* ctx's record of the current device (seqk_device_info), queried on first use: NO_DEVICE when
+   there is no usable device, DEVICE_ERROR when a query fails. */
+seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_device_info **info);
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr);
 void        seqk__device_free(void *ptr);
 /* Enqueued on ctx's stream; host memory must stay valid until seqk__device_sync. */
@@ -28,8 +35,16 @@ seqk_status seqk__device_sync(seqk_context_t ctx, const char *op);
 /* A device scratch buffer of at least `bytes`, owned by ctx, reused across calls and grown on
    demand (growing waits for the stream so the old buffer is no longer in use). */
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr);
-/* Frees ctx's workspace and cuBLAS handle (context destruction). */
+/* Whether [data, data + bytes) intersects ctx's workspace (an op must not hand out workspace
+   pieces that its own operands live in). */
+int         seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes);
+/* Context destruction: wait for ctx's stream when it may still use ctx's memory, then free the
+   workspace. */
+void        seqk__device_quiesce(seqk_context_t ctx);
 void        seqk__device_release(seqk_context_t ctx);
+/* A kernel launcher's answer (a cudaError_t, passed as int so that this header needs no CUDA
+   header) as a status: DEVICE_ERROR "op: <kernel> kernel launch failed: <runtime text>". */
+seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error);
 
 /* ---- the workspace as a per-call arena ---------------------------------------------------------
    An op that needs device scratch first adds up everything it will take (including what the ops

@@ -1,7 +1,19 @@
 /*
- * geometry.c - element counts, offsets and layouts of tensor descriptors.
+ * geometry.c - element sizes, counts, offsets and layouts of tensor descriptors (geometry.h).
  */
-#include "internal.h"
+#include "geometry.h"
+
+#include <stdio.h>
+
+size_t seqk_dtype_size(seqk_dtype dtype) {
+  switch (dtype) {
+    case SEQK_DTYPE_F32: return 4;
+    case SEQK_DTYPE_F16: return 2;
+    case SEQK_DTYPE_BF16: return 2;
+    case SEQK_DTYPE_I32: return 4;
+  }
+  return 0;
+}
 
 int64_t seqk__numel(const seqk_tensor *t) {
   int64_t n = 1;
@@ -62,4 +74,18 @@ int seqk__same_view(const seqk_tensor *a, const seqk_tensor *b) {
   for (int32_t i = 0; i < a->ndim; ++i)
     if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->stride[i] != b->stride[i])) return 0;
   return 1;
+}
+
+void seqk__format_position(char *buf, size_t size, const seqk_tensor *t, int64_t n) {
+  int64_t idx[SEQK_MAX_DIMS];
+  buf[0] = '\0';
+  if (t->ndim == 0) return;
+  for (int32_t d = t->ndim - 1; d >= 0; --d) {
+    idx[d] = n % t->shape[d];
+    n /= t->shape[d];
+  }
+  size_t len = (size_t)snprintf(buf, size, "[");
+  for (int32_t d = 0; d < t->ndim && len < size; ++d)
+    len += (size_t)snprintf(buf + len, size - len, d ? ",%lld" : "%lld", (long long)idx[d]);
+  if (len < size) snprintf(buf + len, size - len, "]");
 }

@@ -1,6 +1,7 @@
 /*
- * internal.h - what every host source shares: the context, error reporting, element access for
- * the CPU reference, and tensor geometry. Not installed.
+ * internal.h - the context every host source shares, and error reporting (status.c): an op
+ * records "op: what was wrong" on the context and returns a status. Not installed.
+ * Numbers and element access: numeric.h; tensor geometry: geometry.h.
  */
 #ifndef SEQK_INTERNAL_H
 #define SEQK_INTERNAL_H
@@ -27,18 +28,26 @@ typedef struct seqk_alloc_record {
   seqk_device device;
 } seqk_alloc_record;
 
+/* What the kernels' launch plans need to know of the device, queried once per context (on its
+   first CUDA op that needs it; device.c). A context serves the device that was current then. */
+typedef struct seqk_device_info {
+  int32_t sms;               /* streaming multiprocessors */
+  int32_t cc_major, cc_minor;
+  size_t  smem_optin;        /* shared memory a block may opt in to, in bytes */
+  int32_t cooperative;       /* cooperative launches supported */
+} seqk_device_info;
+
 struct seqk_context {
   void  *stream;             /* cudaStream_t chosen by the caller; NULL = legacy default stream */
   void  *cublas;             /* cublasHandle_t, created on first CUDA op that needs it */
   void  *workspace;          /* device scratch, grown on demand by seqk__workspace */
   size_t workspace_bytes;
+  int32_t          device_known;   /* device_info holds the answers */
+  seqk_device_info device_info;
   seqk_alloc_record *allocs; /* live tensors from seqk_tensor_alloc */
   size_t n_allocs, cap_allocs;
   char   last_error[512];
 };
-
-/* Frees every tensor still recorded in ctx (context destruction; tensor.c). */
-void seqk__release_allocations(seqk_context_t ctx);
 
 /* Records "fmt ..." as ctx's last error and returns status. ctx may be NULL (nothing recorded). */
 seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, ...) SEQK_PRINTF(3, 4);
@@ -50,35 +59,6 @@ seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, 
     if (seqk__try_status != SEQK_STATUS_SUCCESS)         \
       return seqk__try_status;                           \
   } while (0)
-
-/* ---- numbers -------------------------------------------------------------------------------- */
-float    seqk__f16_to_float(uint16_t bits);
-float    seqk__bf16_to_float(uint16_t bits);
-uint16_t seqk__double_to_f16(double v);   /* round to nearest even, overflow to inf, NaN kept */
-uint16_t seqk__double_to_bf16(double v);  /* round to nearest even, NaN kept */
-/* The value v as dtype would store it, read back (rounding applied, no storage). */
-double   seqk__round_to_dtype(double v, seqk_dtype dtype);
-
-/* ---- CPU element access: offset is in elements from t->data ---------------------------------- */
-double seqk__load(const seqk_tensor *t, int64_t offset);
-void   seqk__store(const seqk_tensor *t, int64_t offset, double value);
-int32_t seqk__load_i32(const seqk_tensor *t, int64_t offset);
-
-/* ---- geometry ------------------------------------------------------------------------------- */
-int64_t seqk__numel(const seqk_tensor *t);
-int     seqk__is_contiguous(const seqk_tensor *t);        /* row-major dense (size-1 dims free) */
-/* Largest element offset + 1 (0 for an empty tensor): the elements the tensor's memory spans. */
-int64_t seqk__span(const seqk_tensor *t);
-/* Offset of the element at multi-index idx[0..ndim). */
-int64_t seqk__offset(const seqk_tensor *t, const int64_t *idx);
-/* Offset of the element with row-major linear index i (0 <= i < numel). */
-int64_t seqk__offset_of_linear(const seqk_tensor *t, int64_t i);
-/* A contiguous descriptor of shape/dtype/device of t over data. */
-seqk_tensor seqk__contiguous_like(const seqk_tensor *t, void *data);
-/* Absent optional argument: NULL pointer or NULL data. */
-int seqk__present(const seqk_tensor *t);
-/* Same memory and layout: data, dtype, ndim, shape and strides all equal. */
-int seqk__same_view(const seqk_tensor *a, const seqk_tensor *b);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
  * Conversions go straight from double to the 16-bit format with one round-to-nearest-even, so
  * the CPU reference never double-rounds (double -> float -> half can be off by one ulp at ties).
  */
-#include "internal.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <string.h>

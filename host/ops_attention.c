@@ -4,14 +4,14 @@
  *
  * Each entry validates every argument before anything is read or written (only the CPU seqlens
  * arrays are read during validation, after the device checks proved they are host memory), then
- * dispatches by device: the CPU runs the reference in ref_*.c; CUDA kernels land later.
+ * dispatches by device: the CPU runs the reference in ref_*.c, CUDA tensors the CUDA path in
+ * cuda_softmax.c, cuda_heads.c and cuda_attention.c.
  */
+#include "attention_rules.h"
 #include "ref_attention.h"
 #include "validate.h"
 
-#ifdef SEQK_HAVE_CUDA
-#include "launchers.h"
-#endif
+#include "cuda_ops.h"
 
 #include <math.h>
 
@@ -63,10 +63,8 @@ seqk_status seqk_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim, 
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, "x", x));
 
-#ifdef SEQK_HAVE_CUDA
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_softmax(ctx, x, d, y);
-#endif
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  if (x->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_softmax(ctx, x, d, y));
   return seqk__ref_softmax(ctx, x, d, y);
 }
 
@@ -93,10 +91,8 @@ seqk_status seqk_split_heads(seqk_context_t ctx, const seqk_tensor *x, int32_t n
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
 
-#ifdef SEQK_HAVE_CUDA
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_split_heads(ctx, x, num_heads, y);
-#endif
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  if (x->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_split_heads(ctx, x, num_heads, y));
   return seqk__ref_split_heads(ctx, x, num_heads, y);
 }
 
@@ -118,10 +114,8 @@ seqk_status seqk_merge_heads(seqk_context_t ctx, const seqk_tensor *x, seqk_tens
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "y", y, "x", x));
 
-#ifdef SEQK_HAVE_CUDA
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_merge_heads(ctx, x, y);
-#endif
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  if (x->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_merge_heads(ctx, x, y));
   return seqk__ref_merge_heads(ctx, x, y);
 }
 
@@ -144,10 +138,8 @@ seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, cons
   SEQK_TRY(seqk__check_output(ctx, op, "s", s));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "s", s, args, 2));
 
-#ifdef SEQK_HAVE_CUDA
-  if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_attention_scores(ctx, q, k, scale, causal, s);
-#endif
-  if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  if (q->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_attention_scores(ctx, q, k, scale, causal, s));
   return seqk__ref_attention_scores(ctx, q, k, scale, causal, s);
 }
 
@@ -167,10 +159,8 @@ seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, cons
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, args, 2));
 
-#ifdef SEQK_HAVE_CUDA
-  if (p->device == SEQK_DEVICE_CUDA) return seqk__cuda_attention_values(ctx, p, v, o);
-#endif
-  if (p->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+  if (p->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_attention_values(ctx, p, v, o));
   return seqk__ref_attention_values(ctx, p, v, o);
 }
 
@@ -189,29 +179,13 @@ static seqk_status check_seqlens(seqk_context_t ctx, const char *op, const char 
   return SEQK_STATUS_SUCCESS;
 }
 
-#ifdef SEQK_HAVE_CUDA
-/* Which attention path serves a CUDA call, decided here and only here. UNFUSED: cuBLAS QK^T,
-   the attention softmax, cuBLAS PV (kernels/attention_unfused.cu). FUSED: the flash kernels
-   (kernels/flash_dispatch.cu lists what they serve) or NOT_SUPPORTED. AUTO: the fused kernels
-   wherever they apply, the unfused path where they answer NOT_SUPPORTED. */
-static seqk_status cuda_attention(seqk_context_t ctx, const seqk_attention_params *p,
-                                  const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
-                                  const seqk_tensor *o, const seqk_tensor *lse) {
-  if (p->algo == SEQK_ATTENTION_ALGO_UNFUSED)
-    return seqk__cuda_attention_unfused(ctx, p, q, k, v, o, lse);
-  seqk_status st = seqk__cuda_attention_fused(ctx, p, q, k, v, o, lse);
-  if (st == SEQK_STATUS_NOT_SUPPORTED && p->algo == SEQK_ATTENTION_ALGO_AUTO)
-    return seqk__cuda_attention_unfused(ctx, p, q, k, v, o, lse);
-  return st;
-}
-#endif
 
 seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
                            const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                            seqk_tensor *o, seqk_tensor *lse) {
   static const char op[] = "attention";
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
-  const seqk_attention_params defaults = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+  const seqk_attention_params defaults = seqk__attention_defaults();
   const seqk_attention_params *p = params ? params : &defaults;
 
   const seqk_arg args[] = {{"q", q}, {"k", k}, {"v", v}, {"o", o}}; /* inputs first */
@@ -257,11 +231,8 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, args, N_INPUTS));
   }
 
-#ifdef SEQK_HAVE_CUDA
   if (q->device == SEQK_DEVICE_CUDA)
-    return cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse));
-#endif
-  if (q->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse)));
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
   return seqk__ref_attention(ctx, p, q, k, v, o, lse);
@@ -315,10 +286,7 @@ seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, o_args, 2)); /* o_a, o_b */
   }
 
-#ifdef SEQK_HAVE_CUDA
   if (o_a->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse_opt);
-#endif
-  if (o_a->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse_opt));
   return seqk__ref_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse);
 }

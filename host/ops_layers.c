@@ -1,14 +1,12 @@
 /*
  * ops_layers.c - public entries for the layer ops: seqk_linear, seqk_mha_forward, seqk_embedding.
  * Each validates every argument (nothing is written on an error), then runs the CPU reference
- * or, for CUDA tensors, answers NOT_SUPPORTED until the kernels land.
+ * or, for CUDA tensors, the CUDA path in cuda_layers.c.
  */
 #include "ref_layers.h"
 #include "validate.h"
 
-#ifdef SEQK_HAVE_CUDA
-#include "launchers.h"
-#endif
+#include "cuda_ops.h"
 
 /* ---- linear --------------------------------------------------------------------------------- */
 
@@ -52,12 +50,8 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "y", y, args, 3));
 
-#ifdef SEQK_HAVE_CUDA
   if (x->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_linear(ctx, x, w, bias, y);
-#endif
-  if (x->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_linear(ctx, x, w, bias, y));
   return seqk__ref_linear(ctx, x, w, b, y);
 }
 
@@ -159,12 +153,8 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args,
                                            N_INPUTS + 1));
 
-#ifdef SEQK_HAVE_CUDA
   if (query->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_mha_forward(ctx, w, num_heads, causal, query, key, value, out, attn);
-#endif
-  if (query->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_mha_forward(ctx, w, num_heads, causal, query, key, value, out, attn));
   return seqk__ref_mha_forward(ctx, w, num_heads, causal, query, key, value, out,
                                attn ? attn_weights : NULL);
 }
@@ -203,12 +193,8 @@ seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
   SEQK_TRY(seqk__check_output(ctx, op, "out", out));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "out", out, args, 2));
 
-#ifdef SEQK_HAVE_CUDA
   if (table->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_embedding(ctx, indices, table, out);
-#endif
-  if (table->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_embedding(ctx, indices, table, out));
   /* The reference scans every index (range errors name the position) before writing. */
   return seqk__ref_embedding(ctx, indices, table, out);
 }

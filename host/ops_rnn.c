@@ -12,9 +12,7 @@
 #include "ref_rnn.h"
 #include "validate.h"
 
-#ifdef SEQK_HAVE_CUDA
-#include "launchers.h"
-#endif
+#include "cuda_ops.h"
 
 #include <stdio.h>
 
@@ -113,11 +111,8 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "c_out", c_out, not_c, SEQK_COUNT(not_c)));
   }
 
-#ifdef SEQK_HAVE_CUDA
   if (x->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out);
-#endif
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out));
   return seqk__ref_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out);
 }
 
@@ -270,10 +265,7 @@ seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
                           (long long)T);
     }
 
-#ifdef SEQK_HAVE_CUDA
   if (x->device == SEQK_DEVICE_CUDA)
-    return seqk__cuda_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn);
-#endif
-  if (x->device == SEQK_DEVICE_CUDA) return seqk__cuda_op_not_supported(ctx, op);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn));
   return seqk__ref_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn);
 }

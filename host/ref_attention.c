@@ -5,21 +5,16 @@
  *   - Grouped-query heads: query head h reads key/value head h / (H / Hk).
  *   - Causal masking is aligned bottom-right: query i sees key j when j <= i + (Sk - Sq), so the
  *     last query always sees the last key, as for decoding with a KV cache.
- *   - scale == 0 means 1/sqrt(D).
+ *   - scale == 0 means 1/sqrt(D) (attention_rules.h).
  * seqk__ref_attention is computed directly, row by row, and deliberately does not reuse the
  * scores / softmax / values references: the tests compare the two paths against each other.
  */
 #include "ref_attention.h"
 
+#include "attention_rules.h"
+
 #include <math.h>
 #include <stdlib.h>
-
-/* The scale actually applied. With D == 0 every dot product is an empty sum (0), and 1/sqrt(0)
-   would turn it into 0 * inf = NaN; any finite scale keeps the natural answer 0. */
-static double effective_scale(float scale, int64_t D) {
-  if (scale != 0.0f) return (double)scale;
-  return D > 0 ? 1.0 / sqrt((double)D) : 1.0;
-}
 
 /* Query heads per key head; H == 0 has no heads to map (and Hk may be 0 then). */
 static int64_t head_group(int64_t H, int64_t Hk) { return Hk > 0 && H > 0 ? H / Hk : 1; }
@@ -43,7 +38,7 @@ seqk_status seqk__ref_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
   const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
   const int64_t Hk = k->shape[1], Sk = k->shape[2];
   const int64_t group = head_group(H, Hk);
-  const double sc = effective_scale(scale, D);
+  const double sc = seqk__attention_scale(scale, D);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < Sq; ++i)
@@ -93,7 +88,7 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
   const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
   const int64_t Hk = k->shape[1], Sk = k->shape[2], Dv = v->shape[3];
   const int64_t group = head_group(H, Hk);
-  const double sc = effective_scale(params->scale, D);
+  const double sc = seqk__attention_scale(params->scale, D);
   const int has_lse = seqk__present(lse);
 
   if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;   /* no row to write, lse has none either */

@@ -12,7 +12,9 @@
 #ifndef SEQK_REF_ATTENTION_H
 #define SEQK_REF_ATTENTION_H
 
+#include "geometry.h"
 #include "internal.h"
+#include "numeric.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -5,27 +5,6 @@
  */
 #include "ref_layers.h"
 
-#include <stdio.h>
-
-/* Writes "[i0,i1,...]" (the multi-index of row-major position n in t's shape) into buf; "" for
-   a 0-d t, whose only element needs no position. */
-static void format_position(char *buf, size_t size, const seqk_tensor *t, int64_t n)
-{
-  int64_t idx[SEQK_MAX_DIMS];
-  buf[0] = '\0';
-  if (t->ndim == 0)
-    return;
-  for (int32_t d = t->ndim - 1; d >= 0; --d) {
-    idx[d] = n % t->shape[d];
-    n /= t->shape[d];
-  }
-  size_t len = (size_t)snprintf(buf, size, "[");
-  for (int32_t d = 0; d < t->ndim && len < size; ++d)
-    len += (size_t)snprintf(buf + len, size - len, d ? ",%lld" : "%lld", (long long)idx[d]);
-  if (len < size)
-    snprintf(buf + len, size - len, "]");
-}
-
 seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
                                 const seqk_tensor *table, seqk_tensor *out)
 {
@@ -36,8 +15,8 @@ seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
   for (int64_t n = 0; n < n_idx; ++n) {
     const int32_t row = seqk__load_i32(indices, seqk__offset_of_linear(indices, n));
     if (row < 0 || row >= V) {
-      char pos[SEQK_MAX_DIMS * 22 + 3];
-      format_position(pos, sizeof pos, indices, n);
+      char pos[SEQK_POSITION_CHARS];
+      seqk__format_position(pos, sizeof pos, indices, n);
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "embedding: indices%s=%d out of range [0, %lld)", pos, (int)row,
                         (long long)V);

@@ -7,7 +7,9 @@
 #ifndef SEQK_REF_LAYERS_H
 #define SEQK_REF_LAYERS_H
 
+#include "geometry.h"
 #include "internal.h"
+#include "numeric.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,7 +11,9 @@
 #ifndef SEQK_REF_RNN_H
 #define SEQK_REF_RNN_H
 
+#include "geometry.h"
 #include "internal.h"
+#include "numeric.h"
 
 #ifdef __cplusplus
 extern "C" {

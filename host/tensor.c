@@ -5,26 +5,16 @@
  * host and device memory are staged through host memory and converted by the same CPU loop as
  * host copies: one transfer of the span, correct for every stride and dtype pair.
  */
+#include "tensor.h"
+
+#include "cuda_copy.h"
 #include "device.h"
-#include "internal.h"
+#include "geometry.h"
+#include "numeric.h"
 #include "validate.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef SEQK_HAVE_CUDA
-#include "launchers.h"
-#endif
-
-size_t seqk_dtype_size(seqk_dtype dtype) {
-  switch (dtype) {
-    case SEQK_DTYPE_F32: return 4;
-    case SEQK_DTYPE_F16: return 2;
-    case SEQK_DTYPE_BF16: return 2;
-    case SEQK_DTYPE_I32: return 4;
-  }
-  return 0;
-}
 
 seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device, int32_t ndim,
                              const int64_t *shape) {
@@ -57,7 +47,7 @@ seqk_tensor seqk_tensor_view_strided(void *data, seqk_dtype dtype, seqk_device d
   return t;
 }
 
-/* ---- allocation records --------------------------------------------------------------------- */
+/* ---- allocation records (tensor.h) ---------------------------------------------------------- */
 
 static seqk_status record_allocation(seqk_context_t ctx, void *data, seqk_device device) {
   if (ctx->n_allocs == ctx->cap_allocs) {
@@ -215,7 +205,7 @@ seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_te
 #ifdef SEQK_HAVE_CUDA
   if (src->device == SEQK_DEVICE_CUDA && dst->device == SEQK_DEVICE_CUDA) {
     SEQK_TRY(seqk__require_device(ctx, op));
-    SEQK_TRY(seqk__cuda_tensor_copy(ctx, dst, src));
+    SEQK_TRY(seqk__cuda_copy(ctx, op, dst, src));
     return seqk__device_sync(ctx, op);   /* the API promises a finished copy */
   }
 #endif

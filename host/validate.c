@@ -230,8 +230,3 @@ seqk_status seqk__check_disjoint_from_all(seqk_context_t ctx, const char *op, co
     if (args[i].t) SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, args[i].name, args[i].t));
   return SEQK_STATUS_SUCCESS;
 }
-
-seqk_status seqk__cuda_op_not_supported(seqk_context_t ctx, const char *op) {
-  return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
-                    "%s: no CUDA kernel for this op yet; run it on CPU tensors (the reference)", op);
-}

@@ -6,6 +6,7 @@
 #ifndef SEQK_VALIDATE_H
 #define SEQK_VALIDATE_H
 
+#include "geometry.h"
 #include "internal.h"
 
 #ifdef __cplusplus
@@ -74,9 +75,6 @@ seqk_status seqk__check_same_device_all(seqk_context_t ctx, const char *op, cons
 /* The output overlaps none of the arguments. */
 seqk_status seqk__check_disjoint_from_all(seqk_context_t ctx, const char *op, const char *out_name,
                                           const seqk_tensor *out, const seqk_arg *args, int n);
-
-/* The standard answer for a CUDA op whose kernels have not landed: NOT_SUPPORTED and why. */
-seqk_status seqk__cuda_op_not_supported(seqk_context_t ctx, const char *op);
 
 #ifdef __cplusplus
 }

@@ -1,13 +1,11 @@
 /*
  * attention_merge.cu - seqk_attention_merge on CUDA tensors: per row,
  *   o = (e^lse_a o_a + e^lse_b o_b) / (e^lse_a + e^lse_b),  lse = log(e^lse_a + e^lse_b),
- * with the CPU reference's semantics exactly (host/ref_attention.c):
- *   - an lse of +inf or -inf marks an empty part whose o is never read; both empty gives o = 0
- *     and lse = +inf; one empty copies the other part unchanged (bit for bit in its dtype);
- *   - otherwise both weights are taken relative to the larger lse (one of them is exactly 1,
- *     nothing overflows) and a NaN lse propagates to the whole row;
- *   - o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly.
- * fp32 math throughout (the reference uses double; the tests allow for the difference).
+ * by merge.cuh's rule (shared with the split-KV combine; the CPU reference, host/ref_attention.c,
+ * follows the same rule in double): an lse of +-inf marks an empty part whose o is never read;
+ * both empty gives o = 0 and lse = +inf; one empty copies the other part unchanged (its weight is
+ * exactly 1); a NaN lse propagates to the whole row. o may alias o_a or o_b exactly and lse may
+ * alias lse_a or lse_b exactly.
  *
  * Work split: a group of G lanes (G a power of two up to 32, matched to Dv) owns a row. Lane 0
  * of the group alone reads the row's two lse values, hands them to the group with a shuffle
@@ -24,19 +22,18 @@
 #include "cuda_compat.cuh"
 #include "common.cuh"
 #include "convert.cuh"
-
-#include "device.h"
-#include "internal.h"
-#include "launchers.h"
+#include "merge.cuh"
 
 #include <math.h>
-
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kRowDims = SEQK_MAX_DIMS - 1;
-enum { OA, OB, O, LA, LB, L, kTensors };
+constexpr int kRowDims = SEQK_K_LEAD_DIMS;
+enum {
+  OA = SEQK_K_MERGE_OA, OB = SEQK_K_MERGE_OB, O = SEQK_K_MERGE_O,
+  LA = SEQK_K_MERGE_LA, LB = SEQK_K_MERGE_LB, L = SEQK_K_MERGE_L, kTensors = SEQK_K_MERGE_TENSORS
+};
 
 /* The row dims (o's shape without the last dim) after dropping size-1 dims and merging dims that
    are contiguous in all six tensors, with each tensor's strides in elements. */
@@ -69,8 +66,6 @@ SEQK_UNROLL
   for (int k = 0; k < VEC; ++k) x.v[k] = from_float<T>(in[k]);
   *reinterpret_cast<vec_t<T, VEC> *>(p) = x;
 }
-
-__device__ __forceinline__ bool is_inf(float x) { return fabsf(x) == INFINITY; }
 
 /* units: Dv / VEC; col_*: elements from one unit to the next (VEC when vectorised, else the
    last dim's stride). All offsets are in elements. */
@@ -115,23 +110,13 @@ SEQK_UNROLL
     lb = __shfl_sync(full, lb, 0, lanes);
     if (!valid) continue;
 
-    const bool empty_a = is_inf(la), empty_b = is_inf(lb);
-    float wa, wb, out_lse;
-    if (empty_a && empty_b) {
-      wa = wb = 0.0f;
-      out_lse = INFINITY;
-    } else if (empty_a || empty_b) {
-      wa = empty_a ? 0.0f : 1.0f;
-      wb = empty_a ? 1.0f : 0.0f;
-      out_lse = empty_a ? lb : la;
-    } else {
-      const float m = la > lb ? la : lb;
-      const float ea = expf(la - m), eb = expf(lb - m), w = ea + eb;
-      /* One division per row; the per-element work is then two multiply-adds. */
-      wa = ea / w;
-      wb = eb / w;
-      out_lse = m + logf(w);
-    }
+    using namespace seqk_merge;
+    const bool empty_a = empty_part(la), empty_b = empty_part(lb);
+    const float m = merge_max(merge_max(-INFINITY, la), lb);
+    const float ea = part_weight(la, m), eb = part_weight(lb, m), w = ea + eb;
+    /* One division per row; the per-element work is then two multiply-adds. */
+    const float wa = ea / w, wb = eb / w;
+    const float out_lse = merged_lse(m, w);
 
     const T *pa = o_a + off[OA], *pb = o_b + off[OB];
     T *po = o + off[O];
@@ -142,6 +127,7 @@ SEQK_UNROLL
       if (!empty_b) load_vec<T, VEC>(pb + u * col_b, vb);
 SEQK_UNROLL
       for (int k = 0; k < VEC; ++k) {
+        /* A lone part is copied as it is (its weight is exactly 1): -0 and NaN payloads kept. */
         if (empty_a && empty_b) vo[k] = 0.0f;
         else if (empty_a) vo[k] = vb[k];
         else if (empty_b) vo[k] = va[k];
@@ -154,84 +140,45 @@ SEQK_UNROLL
 }
 
 template <typename T, int VEC>
-void launch_merge(seqk_context_t ctx, const seqk_tensor *o_a, const seqk_tensor *lse_a,
-                  const seqk_tensor *o_b, const seqk_tensor *lse_b, const seqk_tensor *o,
-                  const seqk_tensor *lse, const row_geometry &g, int64_t rows) {
-  const int32_t last = o->ndim - 1;
-  const int64_t units = o->shape[last] / VEC;
+void launch_merge(const seqk_k_merge_params *p, const row_geometry &g, cudaStream_t stream) {
+  const int64_t units = p->Dv / VEC;
   int lanes_log2 = 0;
   while (lanes_log2 < 5 && ((int64_t)1 << lanes_log2) < units) ++lanes_log2;
   const int64_t rows_per_block = (kThreads / 32) * (32 >> lanes_log2);
-  int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
-  if (blocks > 65535) blocks = 65535;   /* the warp loop covers the rest */
-  launch(dim3((unsigned)blocks), dim3(kThreads), 0, (cudaStream_t)ctx->stream,
-         attention_merge_kernel<T, VEC>, static_cast<const T *>(o_a->data),
-         static_cast<const float *>(lse_a->data), static_cast<const T *>(o_b->data),
-         static_cast<const float *>(lse_b->data), static_cast<T *>(o->data),
-         lse ? static_cast<float *>(lse->data) : static_cast<float *>(nullptr), g, rows, units,
-         VEC > 1 ? (int64_t)VEC : o_a->stride[last], VEC > 1 ? (int64_t)VEC : o_b->stride[last],
-         VEC > 1 ? (int64_t)VEC : o->stride[last], lanes_log2);
+  launch(dim3(seqk_kernels::grid_blocks(p->rows, rows_per_block)), dim3(kThreads), 0, stream,
+         attention_merge_kernel<T, VEC>, static_cast<const T *>(p->o_a), p->lse_a,
+         static_cast<const T *>(p->o_b), p->lse_b, static_cast<T *>(p->o), p->lse, g, p->rows,
+         units, VEC > 1 ? (int64_t)VEC : p->col_stride[0],
+         VEC > 1 ? (int64_t)VEC : p->col_stride[1], VEC > 1 ? (int64_t)VEC : p->col_stride[2],
+         lanes_log2);
 }
 
+/* 16-byte vectors when o_a, o_b and o all have a contiguous last dim, Dv and every row stride a
+   multiple of the vector, and 16-byte aligned pointers. */
 template <typename T>
-void dispatch_vec(seqk_context_t ctx, const seqk_tensor *o_a, const seqk_tensor *lse_a,
-                  const seqk_tensor *o_b, const seqk_tensor *lse_b, const seqk_tensor *o,
-                  const seqk_tensor *lse, row_geometry g, int64_t rows) {
+void dispatch_vec(const seqk_k_merge_params *p, const row_geometry &g, cudaStream_t stream) {
   constexpr int VEC = 16 / sizeof(T);
-  const int32_t last = o->ndim - 1;
-  const seqk_tensor *os[3] = {o_a, o_b, o};
-  bool vec = o->shape[last] % VEC == 0;
+  const void *os[3] = {p->o_a, p->o_b, p->o};
+  bool vec = p->Dv % VEC == 0;
   for (int t = 0; t < 3 && vec; ++t) {
-    vec = (uintptr_t)os[t]->data % 16 == 0 && os[t]->stride[last] == 1;
+    vec = (uintptr_t)os[t] % 16 == 0 && p->col_stride[t] == 1;
     for (int32_t d = 0; d < g.ndim && vec; ++d) vec = g.stride[t][d] % VEC == 0;
   }
-  if (vec) {
-    launch_merge<T, VEC>(ctx, o_a, lse_a, o_b, lse_b, o, lse, g, rows);
-  } else {
-    launch_merge<T, 1>(ctx, o_a, lse_a, o_b, lse_b, o, lse, g, rows);
-  }
+  if (vec) launch_merge<T, VEC>(p, g, stream);
+  else launch_merge<T, 1>(p, g, stream);
 }
 
 }  // namespace
 
-extern "C" seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
-                                                  const seqk_tensor *lse_a, const seqk_tensor *o_b,
-                                                  const seqk_tensor *lse_b, const seqk_tensor *o,
-                                                  const seqk_tensor *lse) {
-  SEQK_TRY(seqk__require_device(ctx, "attention_merge"));
-  if (lse && !lse->data) lse = NULL;
-  const seqk_tensor *ts[kTensors] = {o_a, o_b, o, lse_a, lse_b, lse};
-  const int32_t lead = o->ndim - 1;
-  if (seqk__numel(o) == 0 && !lse) return SEQK_STATUS_SUCCESS;
-  int64_t rows = 1;
-  for (int32_t d = 0; d < lead; ++d) rows *= o->shape[d];
-  if (rows == 0) return SEQK_STATUS_SUCCESS;
-
+extern "C" cudaError_t seqk_k_attention_merge(const seqk_k_merge_params *p, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (p->rows == 0) return cudaSuccess;
   row_geometry g;
-  g.ndim = 0;
-  for (int32_t d = 0; d < lead; ++d) {
-    const int64_t n = o->shape[d];
-    if (n == 1) continue;
-    bool merge = g.ndim > 0;
-    for (int t = 0; t < kTensors && merge; ++t)
-      if (ts[t]) merge = g.stride[t][g.ndim - 1] == ts[t]->stride[d] * n;
-    const int32_t at = merge ? g.ndim - 1 : g.ndim;
-    g.shape[at] = merge ? g.shape[at] * n : n;
-    for (int t = 0; t < kTensors; ++t) g.stride[t][at] = ts[t] ? ts[t]->stride[d] : 0;
-    if (!merge) ++g.ndim;
+  g.ndim = p->ndim;
+  for (int d = 0; d < kRowDims; ++d) {
+    g.shape[d] = d < p->ndim ? p->shape[d] : 1;
+    for (int t = 0; t < kTensors; ++t) g.stride[t][d] = d < p->ndim ? p->stride[t][d] : 0;
   }
-
-  (void)cudaGetLastError();   /* an earlier, unrelated error must not be blamed on this launch */
-  switch (o->dtype) {
-    case SEQK_DTYPE_F32: dispatch_vec<float>(ctx, o_a, lse_a, o_b, lse_b, o, lse, g, rows); break;
-    case SEQK_DTYPE_F16: dispatch_vec<__half>(ctx, o_a, lse_a, o_b, lse_b, o, lse, g, rows); break;
-    case SEQK_DTYPE_BF16:
-      dispatch_vec<__nv_bfloat16>(ctx, o_a, lse_a, o_b, lse_b, o, lse, g, rows);
-      break;
-    default:
-      return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR,
-                        "attention_merge: o dtype %d is not a float dtype (validation missed it)",
-                        (int)o->dtype);
-  }
-  return seqk_kernels::launch_status(ctx, "attention_merge", "merge");
+  seqk_kernels::by_dtype(p->dtype, [&](auto tag) { dispatch_vec<decltype(tag)>(p, g, stream); });
+  return cudaGetLastError();
 }

@@ -1,8 +1,9 @@
 /*
- * flash_attention.cuh - what the fused attention sources share: the kernel parameters, the row and
- * key bookkeeping (lengths, causal limits, grouped-head packing, key splits), the tensor-core
- * kernel template (instantiated for f16 in flash_attention_f16.cu and for bf16 in
- * flash_attention_bf16.cu), and the launch functions flash_dispatch.cu chooses between.
+ * flash_attention.cuh - what the fused attention sources share: the row and key bookkeeping
+ * (lengths, causal limits, grouped-head packing, key splits) over the kernel parameters
+ * (seqk_k_flash_params, launchers.h), the tensor-core kernel template (instantiated for f16 in
+ * flash_attention_f16.cu and for bf16 in flash_attention_bf16.cu), the lists of instantiated
+ * head dims, and the launch functions flash_attention.cu chooses between.
  *
  * The work of one (batch b, key/value head kh) is a list of rows: the query rows of the `group`
  * query heads that read kh, flattened head-major (row r = (h - kh*group) * Sq + i). A block owns
@@ -20,36 +21,30 @@
 #ifndef SEQK_KERNELS_FLASH_ATTENTION_CUH
 #define SEQK_KERNELS_FLASH_ATTENTION_CUH
 
+#include "cuda_compat.cuh"
+#include "common.cuh"
+#include "convert.cuh"
 #include "primitives.cuh"
-
-#include "internal.h"
+#include "static_switch.cuh"
 
 #include <limits.h>
 #include <math.h>
 
 namespace seqk_flash {
 
-/* Everything a kernel needs; strides in elements (dims of extent 1 carry stride 0). */
-struct params {
-  const void *q, *k, *v;
-  void *o;
-  float *lse;                      /* NULL when absent */
-  float *part_o, *part_lse;        /* split-KV partials (workspace) when splits > 1 */
-  int64_t q_sb, q_sh, q_ss;
-  int64_t k_sb, k_sh, k_ss;
-  int64_t v_sb, v_sh, v_ss;
-  int64_t o_sb, o_sh, o_ss;
-  int64_t l_sb, l_sh, l_ss;
-  int B, H, Hk, group, Sq, Sk, D, Dv;
-  int rows;                        /* group * Sq: rows per (b, kh) */
-  int causal;
-  float scale_log2;                /* effective scale * log2(e) */
-  const int32_t *seqlens_q, *seqlens_k;  /* device arrays or NULL */
-  int splits;                      /* key splits per row tile (1: none) */
-  int keys_per_split;              /* a multiple of the kernel's key tile */
-  int in_vec;                      /* SIMT kernel: q/k/v rows allow float4 loads */
-  int o_vec;                       /* tensor-core kernel: o rows allow 16-byte stores */
-};
+using seqk_kernels::from_float;
+using seqk_kernels::int_list;
+using seqk_kernels::to_float;
+
+/* Everything a kernel needs (launchers.h): strides in elements, dims of extent 1 carry stride 0. */
+using params = seqk_k_flash_params;
+
+/* The head dims each kernel is instantiated for (a call runs at the smallest one >= max(D, Dv)).
+   Every list entry needs its traits below; nothing else names the values. */
+using tc_head_dims = int_list<32, 64, 96, 128, 160, 192, 256>;
+using simt_head_dims = int_list<32, 64, 128, 256>;
+
+struct tile_shape { int bm, bn; };
 
 struct lens { int q, k; };
 
@@ -130,16 +125,6 @@ __device__ __forceinline__ int64_t part_row(const params &p, int s, int b, int h
   return (((int64_t)s * p.B + b) * p.H + h) * p.Sq + i;
 }
 
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T from_f32(float v);
-template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
 constexpr float kLn2 = 0.693147180559945309f;
 
 /* Natural-log logsumexp of a row from its log2-domain max and sum. */
@@ -180,6 +165,7 @@ template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 32
 template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64; };
 template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32; };
 template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32; };
+template <int DP> constexpr int tc_bm = 16 * tc_traits<DP>::MT * tc_traits<DP>::NW;
 
 template <typename T> struct tc_ops;
 template <> struct tc_ops<__half> {
@@ -461,8 +447,8 @@ SEQK_UNROLL
       T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
 SEQK_UNROLL
       for (int nd = 0; nd < DP / 8; ++nd) {
-        row[nd * 8 + 2 * t4] = from_f32<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
-        row[nd * 8 + 2 * t4 + 1] = from_f32<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
+        row[nd * 8 + 2 * t4] = from_float<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
+        row[nd * 8 + 2 * t4 + 1] = from_float<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
       }
     }
   __syncwarp();
@@ -501,42 +487,37 @@ SEQK_UNROLL
 /* Launches flash_tc_kernel<T, DP> for the grid the plan implies (x = row tiles * splits). */
 template <typename T, int DP>
 cudaError_t launch_tc(const params &p, cudaStream_t stream) {
-  constexpr int BM = 16 * tc_traits<DP>::MT * tc_traits<DP>::NW;
-  constexpr size_t smem = tc_smem_bytes<DP>();
-  if (smem > 48 * 1024) {
-    cudaError_t e = cudaFuncSetAttribute((const void *)flash_tc_kernel<T, DP>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return e;
-  }
-  const unsigned tiles = (unsigned)((p.rows + BM - 1) / BM);
-  launch(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
-         dim3(32 * tc_traits<DP>::NW), smem, stream, flash_tc_kernel<T, DP>, p);
-  return cudaGetLastError();
+  const unsigned tiles = (unsigned)((p.rows + tc_bm<DP> - 1) / tc_bm<DP>);
+  return seqk_kernels::launch_checked(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
+                                      dim3(32 * tc_traits<DP>::NW), tc_smem_bytes<DP>(), stream,
+                                      flash_tc_kernel<T, DP>, p);
+}
+
+/* Tensor-core kernel for element type T at padded head dim dp (one of tc_head_dims);
+   cudaErrorInvalidValue for any other dp. Instantiated per dtype in its own source. */
+template <typename T>
+cudaError_t launch_tc_dim(const params &p, int dp, cudaStream_t stream) {
+  return seqk_kernels::value_switch(tc_head_dims{}, dp, cudaErrorInvalidValue, [&](auto D) {
+    return launch_tc<T, decltype(D)::value>(p, stream);
+  });
 }
 
 /* ---- what each source provides ------------------------------------------------------------- */
-struct tile_shape { int bm, bn; };
 
-/* Tensor-core kernel: dp one of 32, 64, 96, 128, 160, 192, 256. */
+/* Tile shape of the tensor-core kernel at dp (one of tc_head_dims). */
 inline tile_shape tc_shape(int dp) {
-  switch (dp) {
-#define SEQK_FLASH_TC_SHAPE(DP) \
-  case DP: return tile_shape{16 * tc_traits<DP>::MT * tc_traits<DP>::NW, tc_traits<DP>::BN};
-    SEQK_FLASH_TC_SHAPE(32) SEQK_FLASH_TC_SHAPE(64) SEQK_FLASH_TC_SHAPE(96)
-    SEQK_FLASH_TC_SHAPE(128) SEQK_FLASH_TC_SHAPE(160) SEQK_FLASH_TC_SHAPE(192)
-    SEQK_FLASH_TC_SHAPE(256)
-#undef SEQK_FLASH_TC_SHAPE
-    default: return tile_shape{0, 0};
-  }
+  return seqk_kernels::value_switch(tc_head_dims{}, dp, tile_shape{0, 0}, [](auto D) {
+    return tile_shape{tc_bm<decltype(D)::value>, tc_traits<decltype(D)::value>::BN};
+  });
 }
 cudaError_t launch_tc_f16(const params &p, int dp, cudaStream_t stream);    /* flash_attention_f16.cu */
 cudaError_t launch_tc_bf16(const params &p, int dp, cudaStream_t stream);   /* flash_attention_bf16.cu */
 
-/* fp32 SIMT kernel (flash_attention_simt.cu): dm one of 32, 64, 128, 256 (>= max(D, Dv)). */
+/* fp32 SIMT kernel (flash_attention_simt.cu): dm one of simt_head_dims. */
 tile_shape simt_shape(int dm);
 cudaError_t launch_simt(const params &p, seqk_dtype dtype, int dm, cudaStream_t stream);
 
-/* Split-KV combine (flash_dispatch.cu... defined with the SIMT kernel): partials -> o, lse. */
+/* Split-KV combine (flash_attention_simt.cu): partials -> o, lse, by merge.cuh's rule. */
 cudaError_t launch_combine(const params &p, seqk_dtype dtype, cudaStream_t stream);
 
 }  // namespace seqk_flash

@@ -23,12 +23,12 @@
  * cores, so it is compute-bound and two resident blocks cover the load latency.
  */
 #include "flash_attention.cuh"
-
-#include "launchers.h"
+#include "merge.cuh"
 
 namespace seqk_flash {
 namespace {
 
+/* One entry per simt_head_dims value. */
 template <int DM> struct simt_traits;
 template <> struct simt_traits<32> { static constexpr int BM = 64, BN = 64; };
 template <> struct simt_traits<64> { static constexpr int BM = 64, BN = 64; };
@@ -47,7 +47,7 @@ __device__ __forceinline__ float4 load4(const T *src, int d, int dim, bool vec) 
   (void)vec;
   float v[4];
 SEQK_UNROLL
-  for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? to_f32(src[d + u]) : 0.0f;
+  for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? to_float(src[d + u]) : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
 }
 template <>
@@ -240,7 +240,7 @@ SEQK_UNROLL
 SEQK_UNROLL
         for (int u = 0; u < 4; ++u) {
           const int e = c * 32 + lc * 4 + u;
-          if (e < p.Dv) dst[e] = from_f32<T>(acc[i][c][u] * inv);
+          if (e < p.Dv) dst[e] = from_float<T>(acc[i][c][u] * inv);
         }
       if (p.lse && lc == 0)
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] = row_lse(m[i], sum);
@@ -251,100 +251,76 @@ SEQK_UNROLL
 template <typename T, int DM>
 cudaError_t launch_simt_dm(const params &p, cudaStream_t stream) {
   constexpr int BM = simt_traits<DM>::BM;
-  constexpr size_t smem = simt_smem_bytes<DM>();
-  if (smem > 48 * 1024) {
-    cudaError_t e = cudaFuncSetAttribute((const void *)flash_simt_kernel<T, DM>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return e;
-  }
   const unsigned tiles = (unsigned)((p.rows + BM - 1) / BM);
-  launch(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B), dim3(128), smem, stream,
-         flash_simt_kernel<T, DM>, p);
-  return cudaGetLastError();
+  return seqk_kernels::launch_checked(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
+                                      dim3(128), simt_smem_bytes<DM>(), stream,
+                                      flash_simt_kernel<T, DM>, p);
 }
 
-template <typename T>
-cudaError_t launch_simt_t(const params &p, int dm, cudaStream_t stream) {
-  switch (dm) {
-    case 32: return launch_simt_dm<T, 32>(p, stream);
-    case 64: return launch_simt_dm<T, 64>(p, stream);
-    case 128: return launch_simt_dm<T, 128>(p, stream);
-    case 256: return launch_simt_dm<T, 256>(p, stream);
-    default: return cudaErrorInvalidValue;
-  }
-}
-
-/* Split-KV combine: one warp per output row (b, h, i), the same math as seqk_attention_merge
-   over all splits: weights exp(lse_s - max lse) (empty parts have lse -inf, weight 0), o = sum of
-   weighted partials / sum of weights, lse = max + log(sum); no part with keys -> o = 0, lse = +inf. */
+/* Split-KV combine: one warp per output row (b, h, i), merge.cuh's rule over all splits (the
+   math of seqk_attention_merge): empty parts (lse -inf: no visible key in that split) weigh 0,
+   the others exp(lse_s - max) normalised to sum 1; no part with keys -> o = 0, lse = +inf. */
 template <typename T>
 __global__ void __launch_bounds__(128) flash_combine_kernel(params p) {
+  using namespace seqk_merge;
   const int lane = (int)threadIdx.x & 31;
   const int64_t row = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5);
   const int64_t n_rows = (int64_t)p.B * p.H * p.Sq;
   if (row >= n_rows) return;   /* whole warps leave; no barrier follows */
   const int i = (int)(row % p.Sq), h = (int)((row / p.Sq) % p.H), b = (int)(row / ((int64_t)p.Sq * p.H));
-  float mx = -INFINITY;
-  for (int s = lane; s < p.splits; s += 32) mx = fmaxf(mx, p.part_lse[part_row(p, s, b, h, i)]);
+  float m = -INFINITY;
+  for (int s = lane; s < p.splits; s += 32) m = merge_max(m, p.part_lse[part_row(p, s, b, h, i)]);
 SEQK_UNROLL
-  for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  for (int off = 16; off > 0; off >>= 1) m = merge_max(m, __shfl_xor_sync(0xffffffffu, m, off));
   T *dst = static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss;
-  if (mx == -INFINITY) {
-    for (int e = lane; e < p.Dv; e += 32) dst[e] = from_f32<T>(0.0f);
-    if (p.lse && lane == 0)
-      p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] = INFINITY;
+  float *lse_dst = p.lse ? p.lse + (int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss
+                         : nullptr;
+  if (!any_part(m)) {
+    for (int e = lane; e < p.Dv; e += 32) dst[e] = from_float<T>(0.0f);
+    if (lse_dst && lane == 0) *lse_dst = INFINITY;
     return;
   }
-  float wsum = 0.0f;
-  for (int s = lane; s < p.splits; s += 32) wsum += expf(p.part_lse[part_row(p, s, b, h, i)] - mx);
+  float sum = 0.0f;
+  for (int s = lane; s < p.splits; s += 32) sum += part_weight(p.part_lse[part_row(p, s, b, h, i)], m);
 SEQK_UNROLL
-  for (int off = 16; off > 0; off >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, off);
-  const float inv = 1.0f / wsum;
+  for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
   for (int e = lane; e < p.Dv; e += 32) {
     float acc = 0.0f;
     for (int s = 0; s < p.splits; ++s) {
       const int64_t pr = part_row(p, s, b, h, i);
-      const float wgt = expf(p.part_lse[pr] - mx);
-      if (wgt > 0.0f) acc += wgt * p.part_o[pr * p.Dv + e];
+      const float l = p.part_lse[pr];
+      if (!empty_part(l)) acc += part_weight(l, m) / sum * p.part_o[pr * p.Dv + e];
     }
-    dst[e] = from_f32<T>(acc * inv);
+    dst[e] = from_float<T>(acc);
   }
-  if (p.lse && lane == 0)
-    p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] = mx + logf(wsum);
+  if (lse_dst && lane == 0) *lse_dst = merged_lse(m, sum);
 }
 
 }  // namespace
 
 tile_shape simt_shape(int dm) {
-  switch (dm) {
-    case 32: return tile_shape{simt_traits<32>::BM, simt_traits<32>::BN};
-    case 64: return tile_shape{simt_traits<64>::BM, simt_traits<64>::BN};
-    case 128: return tile_shape{simt_traits<128>::BM, simt_traits<128>::BN};
-    case 256: return tile_shape{simt_traits<256>::BM, simt_traits<256>::BN};
-    default: return tile_shape{0, 0};
-  }
+  return seqk_kernels::value_switch(simt_head_dims{}, dm, tile_shape{0, 0}, [](auto D) {
+    using traits = simt_traits<decltype(D)::value>;
+    return tile_shape{traits::BM, traits::BN};
+  });
 }
 
 cudaError_t launch_simt(const params &p, seqk_dtype dtype, int dm, cudaStream_t stream) {
-  switch (dtype) {
-    case SEQK_DTYPE_F32: return launch_simt_t<float>(p, dm, stream);
-    case SEQK_DTYPE_F16: return launch_simt_t<__half>(p, dm, stream);
-    case SEQK_DTYPE_BF16: return launch_simt_t<__nv_bfloat16>(p, dm, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  cudaError_t err = cudaErrorInvalidValue;
+  seqk_kernels::by_dtype(dtype, [&](auto tag) {
+    err = seqk_kernels::value_switch(simt_head_dims{}, dm, cudaErrorInvalidValue, [&](auto D) {
+      return launch_simt_dm<decltype(tag), decltype(D)::value>(p, stream);
+    });
+  });
+  return err;
 }
 
 cudaError_t launch_combine(const params &p, seqk_dtype dtype, cudaStream_t stream) {
   const int64_t n_rows = (int64_t)p.B * p.H * p.Sq;
   const dim3 grid((unsigned)((n_rows + 3) / 4));
-  switch (dtype) {
-    case SEQK_DTYPE_F32: launch(grid, dim3(128), 0, stream, flash_combine_kernel<float>, p); break;
-    case SEQK_DTYPE_F16: launch(grid, dim3(128), 0, stream, flash_combine_kernel<__half>, p); break;
-    case SEQK_DTYPE_BF16:
-      launch(grid, dim3(128), 0, stream, flash_combine_kernel<__nv_bfloat16>, p);
-      break;
-    default: return cudaErrorInvalidValue;
-  }
+  seqk_kernels::by_dtype(dtype, [&](auto tag) {
+    launch(grid, dim3(128), 0, stream, flash_combine_kernel<decltype(tag)>, p);
+  });
   return cudaGetLastError();
 }
 

@@ -1,5 +1,6 @@
 /*
- * heads.cu - seqk_split_heads / seqk_merge_heads on CUDA tensors.
+ * heads.cu - seqk_split_heads / seqk_merge_heads on CUDA tensors: one 4-d permuting copy
+ * (host/cuda_heads.c describes each op's x and y in the dims (b, h, s, d)).
  *
  * Both ops are the same permutation seen from either side: y[b,h,s,:] = x[b,s,h*D:(h+1)*D] for
  * split, the reverse for merge. Neither does arithmetic, so the kernel moves raw bits and is
@@ -27,10 +28,6 @@
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
-
-#include "device.h"
-#include "internal.h"
-#include "launchers.h"
 
 
 namespace {
@@ -94,16 +91,19 @@ SEQK_UNROLL
 }
 
 template <typename U>
-void launch_permute(seqk_context_t ctx, void *dst, const void *src, const run_copy &p) {
+void launch_permute(cudaStream_t stream, void *dst, const void *src, const run_copy &p) {
   const int64_t chunk = (int64_t)kThreads * kUnroll;
   const int64_t runs_per_block = p.n[3] >= chunk ? 1 : chunk / p.n[3];
   const int64_t pieces_per_run = (p.n[3] + chunk - 1) / chunk;
   const int64_t n_pieces = (p.n[2] + runs_per_block - 1) / runs_per_block * pieces_per_run;
   /* The loops in the kernel cover whatever the grid limits leave over. */
-  const int64_t gx = n_pieces < 0x7fffffff ? n_pieces : 0x7fffffff;
-  const int64_t gy = p.n[1] < 65535 ? p.n[1] : 65535, gz = p.n[0] < 65535 ? p.n[0] : 65535;
-  launch(dim3((unsigned)gx, (unsigned)gy, (unsigned)gz), dim3(kThreads), 0,
-         (cudaStream_t)ctx->stream, heads_permute_kernel<U>, static_cast<U *>(dst),
+  using seqk_kernels::kMaxGridX;
+  using seqk_kernels::kMaxGridYZ;
+  const int64_t gx = n_pieces < kMaxGridX ? n_pieces : kMaxGridX;
+  const int64_t gy = p.n[1] < kMaxGridYZ ? p.n[1] : kMaxGridYZ;
+  const int64_t gz = p.n[0] < kMaxGridYZ ? p.n[0] : kMaxGridYZ;
+  launch(dim3((unsigned)gx, (unsigned)gy, (unsigned)gz), dim3(kThreads), 0, stream,
+         heads_permute_kernel<U>, static_cast<U *>(dst),
          static_cast<const U *>(src), p, (int32_t)runs_per_block, pieces_per_run, n_pieces);
 }
 
@@ -117,21 +117,19 @@ bool unit_fits(size_t unit, size_t es, const void *ptr, const int64_t n[4], cons
   return true;
 }
 
-/* dst[b,h,s,d] = src[b,h,s,d] over the logical dims (b, h, s, d) with the given element strides;
-   the two ops differ only in how they describe x and y in these dims. */
-seqk_status permute_heads(seqk_context_t ctx, const char *op, const int64_t n_in[4],
-                          const seqk_tensor *src, const int64_t sst_in[4], const seqk_tensor *dst,
-                          const int64_t dst_in[4]) {
-  SEQK_TRY(seqk__require_device(ctx, op));
-  if (n_in[0] == 0 || n_in[1] == 0 || n_in[2] == 0 || n_in[3] == 0) return SEQK_STATUS_SUCCESS;
-  const size_t es = seqk_dtype_size(src->dtype);
+}  // namespace
 
-  /* Outer dims by decreasing destination stride (stable): the block's runs then follow y's
-     memory even when y is a transposed view such as a [B,S,H,D] buffer seen as [B,H,S,D].
-     Size-1 dims go outermost whatever their stride, so that decoding shapes (S = 1) still give
-     each block a chunk of many runs along a real dim. */
+/* The outer dims go by decreasing destination stride (stable): the block's runs then follow y's
+   memory even when y is a transposed view such as a [B,S,H,D] buffer seen as [B,H,S,D]. Size-1
+   dims go outermost whatever their stride, so that decoding shapes (S = 1) still give each block
+   a chunk of many runs along a real dim. */
+extern "C" cudaError_t seqk_k_permute4(const seqk_k_permute4_params *in, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  const int64_t *n_in = in->n;
+  if (n_in[0] == 0 || n_in[1] == 0 || n_in[2] == 0 || n_in[3] == 0) return cudaSuccess;
+  const size_t es = in->elem_size;
   int64_t key[3];
-  for (int i = 0; i < 3; ++i) key[i] = n_in[i] > 1 ? dst_in[i] : INT64_MAX;
+  for (int i = 0; i < 3; ++i) key[i] = n_in[i] > 1 ? in->dst_stride[i] : INT64_MAX;
   int order[3] = {0, 1, 2};
   for (int i = 1; i < 3; ++i)
     for (int j = i; j > 0 && key[order[j]] > key[order[j - 1]]; --j) {
@@ -142,16 +140,16 @@ seqk_status permute_heads(seqk_context_t ctx, const char *op, const int64_t n_in
   int64_t n[4], sst[4], dstr[4];
   for (int i = 0; i < 3; ++i) {
     n[i] = n_in[order[i]];
-    sst[i] = sst_in[order[i]];
-    dstr[i] = dst_in[order[i]];
+    sst[i] = in->src_stride[order[i]];
+    dstr[i] = in->dst_stride[order[i]];
   }
   n[3] = n_in[3];
-  sst[3] = sst_in[3];
-  dstr[3] = dst_in[3];
+  sst[3] = in->src_stride[3];
+  dstr[3] = in->dst_stride[3];
 
   size_t unit = es;
   for (size_t u = 16; u > es; u /= 2)
-    if (unit_fits(u, es, src->data, n, sst) && unit_fits(u, es, dst->data, n, dstr)) {
+    if (unit_fits(u, es, in->src, n, sst) && unit_fits(u, es, in->dst, n, dstr)) {
       unit = u;
       break;
     }
@@ -166,34 +164,11 @@ seqk_status permute_heads(seqk_context_t ctx, const char *op, const int64_t n_in
   p.src[3] = per > 1 ? 1 : sst[3];
   p.dst[3] = per > 1 ? 1 : dstr[3];
 
-  (void)cudaGetLastError();   /* an earlier, unrelated error must not be blamed on this launch */
   switch (unit) {
-    case 16: launch_permute<uint4>(ctx, dst->data, src->data, p); break;
-    case 8: launch_permute<uint2>(ctx, dst->data, src->data, p); break;
-    case 4: launch_permute<uint32_t>(ctx, dst->data, src->data, p); break;
-    default: launch_permute<uint16_t>(ctx, dst->data, src->data, p); break;
+    case 16: launch_permute<uint4>(stream, in->dst, in->src, p); break;
+    case 8: launch_permute<uint2>(stream, in->dst, in->src, p); break;
+    case 4: launch_permute<uint32_t>(stream, in->dst, in->src, p); break;
+    default: launch_permute<uint16_t>(stream, in->dst, in->src, p); break;
   }
-  return seqk_kernels::launch_status(ctx, op, "permute");
-}
-
-}  // namespace
-
-extern "C" seqk_status seqk__cuda_split_heads(seqk_context_t ctx, const seqk_tensor *x,
-                                              int32_t num_heads, const seqk_tensor *y) {
-  const int64_t D = x->shape[2] / num_heads;
-  const int64_t n[4] = {y->shape[0], y->shape[1], y->shape[2], y->shape[3]};
-  /* x [B,S,H*D] read as [B,H,S,D]: head h starts h*D elements into the last dim. */
-  const int64_t xs[4] = {x->stride[0], D * x->stride[2], x->stride[1], x->stride[2]};
-  const int64_t ys[4] = {y->stride[0], y->stride[1], y->stride[2], y->stride[3]};
-  return permute_heads(ctx, "split_heads", n, x, xs, y, ys);
-}
-
-extern "C" seqk_status seqk__cuda_merge_heads(seqk_context_t ctx, const seqk_tensor *x,
-                                              const seqk_tensor *y) {
-  const int64_t D = x->shape[3];
-  const int64_t n[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
-  const int64_t xs[4] = {x->stride[0], x->stride[1], x->stride[2], x->stride[3]};
-  /* y [B,S,H*D] written as [B,H,S,D]. */
-  const int64_t ys[4] = {y->stride[0], D * y->stride[2], y->stride[1], y->stride[2]};
-  return permute_heads(ctx, "merge_heads", n, x, xs, y, ys);
+  return cudaGetLastError();
 }

@@ -1,155 +1,349 @@
 /*
- * launchers.h - the C-callable entry points of the kernel sources (kernels/NAME.cu). Each takes already validated
- * arguments, launches on ctx's stream and turns a launch error into SEQK_STATUS_DEVICE_ERROR (with
- * the runtime's text in ctx's last error). None waits for the kernel to finish.
+ * launchers.h - the border between host/ and kernels/: the C-callable launchers of every kernel
+ * source (kernels/NAME.cu) and the plain parameter structs they take.
+ *
+ * A launcher knows nothing of contexts, tensors, workspaces or statuses. It takes a params struct
+ * (raw device pointers, extents and element strides, every field commented) that host code filled
+ * from validated descriptors, any device scratch the host already carved out of its workspace,
+ * and a stream; it picks the grid, block, shared memory and kernel variant, enqueues the kernel(s)
+ * and returns the launch's cudaError_t (an earlier, unrelated error is cleared first, so it is
+ * never blamed on this launch). Errors while a kernel runs surface at the next synchronising call,
+ * as with every CUDA launch. No launcher waits for its kernels or allocates memory.
+ *
+ * Questions the host asks before it plans (does a fused kernel serve this shape, how much scratch
+ * does a variant take, does the persistent RNN kernel fit) are answered by plain functions here
+ * that return a value or a reason code and touch no state.
+ *
+ * From the public header this file uses only plain definitions: seqk_dtype, seqk_rnn_mode and
+ * SEQK_MAX_DIMS. Element strides are int64 everywhere; extents past 2^31 are the host's to check
+ * against the bounds each launcher states.
  */
 #ifndef SEQK_KERNELS_LAUNCHERS_H
 #define SEQK_KERNELS_LAUNCHERS_H
 
 #include "seqk.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* dst = src element by element, converting between F32/F16/BF16 (round to nearest even) or
-   copying I32 to I32. Both tensors on SEQK_DEVICE_CUDA, same shape, any strides, not
-   overlapping. */
-seqk_status seqk__cuda_tensor_copy(seqk_context_t ctx, const seqk_tensor *dst, const seqk_tensor *src);
+/* Dims of a tensor other than one (the row dims of a [..., n] tensor, the outer dims of a
+   softmax): at most SEQK_MAX_DIMS - 1. */
+#define SEQK_K_LEAD_DIMS (SEQK_MAX_DIMS - 1)
 
-/* ---- heads.cu, embedding.cu, attention_merge.cu ------------------------------------------------ */
-/* Each first answers NO_DEVICE (seqk__require_device) when no CUDA device is usable. */
-/* split: x [B,S,H*D] -> y [B,H,S,D] with H = num_heads; merge: x [B,H,S,D] -> y [B,S,H*D].
-   Same dtype, any strides, y disjoint from x. Bit-exact copies. */
-seqk_status seqk__cuda_split_heads(seqk_context_t ctx, const seqk_tensor *x, int32_t num_heads,
-                                   const seqk_tensor *y);
-seqk_status seqk__cuda_merge_heads(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *y);
-/* out = table[indices] (seqk_embedding). Unlike the other launchers this one waits for the
-   stream: the indices are range-checked on the device first and an out-of-range one returns
-   INVALID_VALUE naming its position, with out untouched (the gather is never launched). */
-seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tensor *indices,
-                                 const seqk_tensor *table, const seqk_tensor *out);
-/* seqk_attention_merge; lse may be NULL or absent (data NULL). o may alias o_a/o_b and lse may
-   alias lse_a/lse_b exactly. */
-seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
-                                       const seqk_tensor *lse_a, const seqk_tensor *o_b,
-                                       const seqk_tensor *lse_b, const seqk_tensor *o,
-                                       const seqk_tensor *lse);
+/* ---- tensor_copy.cu ------------------------------------------------------------------------- */
 
-/* ---- attention_unfused.cu: the cuBLAS attention path, linear, mha_forward ------------------ */
-/* The CUDA branches of seqk_attention_scores, seqk_attention_values, seqk_attention (FUSED answers
-   NOT_SUPPORTED until the fused kernel exists; AUTO and UNFUSED run scores -> softmax -> values),
-   seqk_linear and seqk_mha_forward, on validated arguments; absent optional tensors are NULL
-   (lse, b, attn_weights; mha's absent biases have data NULL). Each first answers NO_DEVICE when
-   no CUDA device is usable, and takes its scratch from ctx's workspace. */
-seqk_status seqk__cuda_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
-                                        const seqk_tensor *k, float scale, int32_t causal,
-                                        const seqk_tensor *s);
-seqk_status seqk__cuda_attention_values(seqk_context_t ctx, const seqk_tensor *p,
-                                        const seqk_tensor *v, const seqk_tensor *o);
-/* The unfused path (cuBLAS QK^T -> attention softmax -> cuBLAS PV) whatever params->algo says;
-   host/ops_attention.c chooses between it and the fused kernel. */
-seqk_status seqk__cuda_attention_unfused(seqk_context_t ctx, const seqk_attention_params *params,
-                                         const seqk_tensor *q, const seqk_tensor *k,
-                                         const seqk_tensor *v, const seqk_tensor *o,
-                                         const seqk_tensor *lse);
-seqk_status seqk__cuda_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
-                              const seqk_tensor *b, const seqk_tensor *y);
-seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                                   int32_t causal, const seqk_tensor *query,
-                                   const seqk_tensor *key, const seqk_tensor *value,
-                                   const seqk_tensor *out, const seqk_tensor *attn_weights);
-/* Small kernels around the GEMMs (float dtypes, any strides, CUDA tensors):
-   fill_rows: y[..., j] = bias[j] (bias [y.shape[-1]] of y's dtype) on every row, or value
-   everywhere when bias is NULL; y.ndim >= 1.
-   causal_mask: s [B,H,Sq,Sk], -inf at j > i + Sk - Sq (bottom-right aligned), nothing else written.
-   copy_valid_keys: dst (contiguous, v's shape [B,Hk,Sk,Dv]) = v with keys j >= seqlens_k[b]
-   (device array) written as 0 and never read.
-   head_mean: attn [B,Sq,Sk] = p [B,H,Sq,Sk] averaged over h (fp32 sum). */
-seqk_status seqk__cuda_fill_rows(seqk_context_t ctx, const seqk_tensor *y, const seqk_tensor *bias,
-                                 float value);
-seqk_status seqk__cuda_causal_mask(seqk_context_t ctx, const seqk_tensor *s);
-seqk_status seqk__cuda_copy_valid_keys(seqk_context_t ctx, const seqk_tensor *dst,
-                                       const seqk_tensor *v, const int32_t *seqlens_k);
-seqk_status seqk__cuda_head_mean(seqk_context_t ctx, const seqk_tensor *p, const seqk_tensor *attn);
+/* dst[i] = src[i] over a strided index space, converting between F32/F16/BF16 (round to nearest
+   even) or moving I32 to I32. The host drops size-1 dims; dst and src do not overlap. */
+typedef struct seqk_k_copy_params {
+  void       *dst;
+  const void *src;
+  seqk_dtype  dst_dtype, src_dtype;    /* I32 only to I32 */
+  int64_t     n;                       /* elements (the product of shape) */
+  int32_t     ndim;                    /* dims kept, <= SEQK_MAX_DIMS */
+  int64_t     shape[SEQK_MAX_DIMS];
+  int64_t     dst_stride[SEQK_MAX_DIMS], src_stride[SEQK_MAX_DIMS];
+} seqk_k_copy_params;
+cudaError_t seqk_k_tensor_copy(const seqk_k_copy_params *p, cudaStream_t stream);
 
-/* Fused (flash) attention, kernels/flash_dispatch.cu: seqk_attention's semantics on CUDA tensors
-   validated as seqk_attention validates them (params may be NULL for the defaults; seqlens_q /
-   seqlens_k are device int32 arrays or NULL; lse optional). F16/BF16 with D, Dv multiples of 8 and
-   16-byte aligned rows run on tensor cores, everything else up to D, Dv = 256 on the fp32 SIMT
-   kernel; short-query, long-key calls split the keys (partials in ctx's workspace). Returns
-   NOT_SUPPORTED with a message for what no fused kernel serves (D or Dv > 256, devices before
-   sm_80, extents past 32-bit row indexing or the grid), so the caller can fall back. */
-seqk_status seqk__cuda_attention_fused(seqk_context_t ctx, const seqk_attention_params *params,
-                                       const seqk_tensor *q, const seqk_tensor *k,
-                                       const seqk_tensor *v, const seqk_tensor *o,
-                                       const seqk_tensor *lse);
-/* The same inside an op that already holds a workspace arena (host/device.h): *bytes is what the
-   call will take (add it to the plan before seqk__arena_open), and _in takes it from arena. Both
-   report NOT_SUPPORTED exactly as seqk__cuda_attention_fused does. */
-struct seqk_arena;
-seqk_status seqk__cuda_attention_fused_workspace(seqk_context_t ctx,
-                                                 const seqk_attention_params *params,
-                                                 const seqk_tensor *q, const seqk_tensor *k,
-                                                 const seqk_tensor *v, const seqk_tensor *o,
-                                                 size_t *bytes);
-seqk_status seqk__cuda_attention_fused_in(seqk_context_t ctx, struct seqk_arena *arena,
-                                          const seqk_attention_params *params,
-                                          const seqk_tensor *q, const seqk_tensor *k,
-                                          const seqk_tensor *v, const seqk_tensor *o,
-                                          const seqk_tensor *lse);
-/* Tests only: overrides seqk__cuda_attention_fused's choices for every later call in the process
-   (not thread-safe). kernel: 0 automatic, 1 the fp32 SIMT kernel, 2 the tensor-core kernel where
-   it applies (as automatic). splits: 0 automatic, n >= 1 at most n key splits. */
-void seqk__cuda_attention_fused_force(int kernel, int splits);
+/* ---- fill_rows.cu --------------------------------------------------------------------------- */
 
-/* ---- softmax.cu ------------------------------------------------------------------------------- */
-/* y = softmax(x) along dim (already normalised to 0..ndim-1), seqk_softmax's semantics: F32/F16/
-   BF16 in and out (same dtype), fp32 math, any strides, y may alias x exactly. May take a small
-   piece of ctx's workspace (one float2 per row chunk for rows longer than 32768 when there are
-   few rows), never when x or y lie in the workspace. NO_DEVICE when no CUDA device is usable. */
-seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
-                               const seqk_tensor *y);
-/* The softmax of the unfused attention path. scores: fp32 [B,H,Sq,Sk], contiguous (row stride
-   Sk), device memory, the UNSCALED q.k products. p: [B,H,Sq,Sk] in the attention dtype (F32/F16/
-   BF16), any strides with stride[3] == 1 (INTERNAL_ERROR otherwise, when Sk > 1); p may be the
-   scores buffer itself only when it is F32 with the same layout. p = softmax over j of
-   scale * scores under seqk_attention's mask: with Sq_b = seqlens_q[b], Sk_b = seqlens_k[b]
-   (device arrays, or Sq / Sk when NULL; clamped to [0, Sq] / [0, Sk]), query i of batch b sees
-   keys j < Sk_b, and with causal also j <= i + Sk_b - Sq_b; masked p = 0; rows i >= Sq_b and rows
-   with no visible key are all 0 with lse = +inf. lse: NULL or absent, or F32 [B,H,Sq] (any
-   strides): the natural-log logsumexp of the scaled, masked row, in fp32. scale is used as given
-   (the caller resolves 0 -> 1/sqrt(D)); it may be negative. Uses no workspace (the scores
-   usually live there). */
-seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores, int64_t B,
-                                         int64_t H, int64_t Sq, int64_t Sk, float scale,
-                                         int32_t causal, const int32_t *seqlens_q,
-                                         const int32_t *seqlens_k, const seqk_tensor *p,
-                                         const seqk_tensor *lse);
+/* y[..., j] = bias[j * bias_stride] on every row, or `value` everywhere when bias is NULL.
+   y is rows x cols: the leading dims (size-1 dims dropped, neighbours that continue each other
+   merged by the host) and the last dim. */
+typedef struct seqk_k_fill_params {
+  void       *y;
+  const void *bias;                    /* of y's dtype, or NULL */
+  seqk_dtype  dtype;                   /* F32/F16/BF16 */
+  float       value;                   /* used when bias is NULL */
+  int64_t     n;                       /* elements of y */
+  int64_t     cols, col_stride, bias_stride;
+  int32_t     nlead;                   /* leading dims kept, <= SEQK_K_LEAD_DIMS */
+  int64_t     shape[SEQK_K_LEAD_DIMS], stride[SEQK_K_LEAD_DIMS];
+} seqk_k_fill_params;
+cudaError_t seqk_k_fill_rows(const seqk_k_fill_params *p, cudaStream_t stream);
 
-/* ---- rnn.cu: recurrent cells and layers ----------------------------------------------------- */
-/* The CUDA branches of seqk_rnn_cell and seqk_rnn_forward, on arguments validated by the entries
-   (host/ops_rnn.c); absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor
-   (values in [1, T]); it is read on the host. fp32 GEMMs (cuBLAS) and fp32 state; scratch from
-   ctx's workspace. Each first answers NO_DEVICE when no CUDA device is usable. */
-seqk_status seqk__cuda_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_tensor *x,
-                                const seqk_tensor *h, const seqk_tensor *c,
-                                const seqk_tensor *w_ih, const seqk_tensor *w_hh,
-                                const seqk_tensor *b_ih, const seqk_tensor *b_hh,
-                                const seqk_tensor *h_out, const seqk_tensor *c_out);
-seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
-                                   const seqk_rnn_weights *w, const seqk_tensor *x,
-                                   const seqk_tensor *h0, const seqk_tensor *c0,
-                                   const seqk_tensor *lengths, const seqk_tensor *y,
-                                   const seqk_tensor *hn, const seqk_tensor *cn);
-/* Tests only: seqk_rnn_forward's recurrence path for every later call in the process (not
-   thread-safe). 0 automatic, 1 the per-step path (cuBLAS GEMM + gate kernel per step), 2 the
-   persistent cooperative kernel wherever it fits (any batch size; the per-step path otherwise).
-   seqk__cuda_rnn_persistent_applies says which path a layer of this shape takes now (1 the
-   persistent kernel); it is the dispatcher's own decision function. */
-void seqk__cuda_rnn_force(int path);
-int32_t seqk__cuda_rnn_persistent_applies(seqk_rnn_mode mode, seqk_dtype dtype, int64_t batch,
-                                          int64_t hidden);
+/* ---- attention_masks.cu: the masks of the unfused attention path ------------------------------ */
+
+/* s [B,H,Sq,Sk] = -inf at j > i + Sk - Sq (causal, aligned bottom-right); nothing else written. */
+typedef struct seqk_k_causal_mask_params {
+  void      *s;
+  seqk_dtype dtype;
+  int64_t    H, Sq, Sk, rows;          /* rows = B * H * Sq */
+  int64_t    stride[4];
+} seqk_k_causal_mask_params;
+cudaError_t seqk_k_causal_mask(const seqk_k_causal_mask_params *p, cudaStream_t stream);
+
+/* dst (contiguous [B,Hk,Sk,Dv]) = v with the keys j >= seqlens_k[b] written as 0 and never read
+   (a padded key may hold NaN, and 0 * NaN would leak through the P V product). */
+typedef struct seqk_k_valid_keys_params {
+  void          *dst;
+  const void    *v;
+  seqk_dtype     dtype;
+  const int32_t *seqlens_k;            /* device array [B] */
+  int64_t        Hk, Sk, Dv, n;        /* n = B * Hk * Sk * Dv */
+  int64_t        v_stride[4];
+} seqk_k_valid_keys_params;
+cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p, cudaStream_t stream);
+
+/* ---- head_mean.cu: mha_forward's head-averaged attention weights ------------------------------ */
+
+/* attn [B,Sq,Sk] = p [B,H,Sq,Sk] averaged over h (fp32 sum). */
+typedef struct seqk_k_head_mean_params {
+  const void *p;
+  void       *attn;
+  seqk_dtype  dtype;
+  int64_t     H, Sq, Sk, n;            /* n = B * Sq * Sk */
+  int64_t     p_stride[4], attn_stride[3];
+} seqk_k_head_mean_params;
+cudaError_t seqk_k_head_mean(const seqk_k_head_mean_params *p, cudaStream_t stream);
+
+/* ---- heads.cu: split/merge heads ---------------------------------------------------------------- */
+
+/* dst[b,h,s,d] = src[b,h,s,d] over four logical dims, moving raw bits (any dtype of elem_size
+   bytes; NaN payloads kept). The launcher orders the outer dims by dst's strides and moves 16, 8,
+   4 or elem_size bytes at a time, whatever both sides' alignment allows. No extent is 0. */
+typedef struct seqk_k_permute4_params {
+  void       *dst;
+  const void *src;
+  size_t      elem_size;               /* 2 or 4 */
+  int64_t     n[4];
+  int64_t     src_stride[4], dst_stride[4];
+} seqk_k_permute4_params;
+cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream);
+
+/* ---- embedding.cu ------------------------------------------------------------------------------- */
+
+/* out[i..., :] = table[indices[i...], :]. The index dims come with size-1 dims dropped and
+   neighbours contiguous in both indices and out merged. */
+typedef struct seqk_k_embedding_params {
+  void          *out;
+  const void    *table;
+  const int32_t *indices;
+  size_t         elem_size;            /* of table and out: 2 or 4 */
+  int64_t        n;                    /* indices */
+  int64_t        V, E;                 /* table [V, E] */
+  int64_t        table_stride[2], out_col_stride;
+  int32_t        ndim;                 /* index dims kept, <= SEQK_K_LEAD_DIMS */
+  int64_t        shape[SEQK_K_LEAD_DIMS], idx_stride[SEQK_K_LEAD_DIMS], out_stride[SEQK_K_LEAD_DIMS];
+} seqk_k_embedding_params;
+/* Sets *first_bad (device memory, one word) to the smallest row-major position whose index is
+   outside [0, V), or to all ones when every index is in range. Writes nothing else. */
+cudaError_t seqk_k_embedding_check(const seqk_k_embedding_params *p, unsigned long long *first_bad,
+                                   cudaStream_t stream);
+/* The gather; an index outside [0, V) (impossible after a clean check) is skipped, never read. */
+cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p, cudaStream_t stream);
+
+/* ---- attention_merge.cu ------------------------------------------------------------------------- */
+
+/* seqk_attention_merge per row (the math is merge.cuh's, shared with the split-KV combine): o may
+   alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. Row dims come with size-1
+   dims dropped and neighbours contiguous in all six tensors merged. */
+enum { SEQK_K_MERGE_OA, SEQK_K_MERGE_OB, SEQK_K_MERGE_O, SEQK_K_MERGE_LA, SEQK_K_MERGE_LB,
+       SEQK_K_MERGE_L, SEQK_K_MERGE_TENSORS };
+typedef struct seqk_k_merge_params {
+  const void  *o_a, *o_b;
+  void        *o;
+  const float *lse_a, *lse_b;
+  float       *lse;                    /* NULL: not written */
+  seqk_dtype   dtype;                  /* of o_a, o_b, o */
+  int64_t      rows, Dv;
+  int64_t      col_stride[3];          /* last-dim strides of o_a, o_b, o */
+  int32_t      ndim;                   /* row dims kept, <= SEQK_K_LEAD_DIMS */
+  int64_t      shape[SEQK_K_LEAD_DIMS];
+  int64_t      stride[SEQK_K_MERGE_TENSORS][SEQK_K_LEAD_DIMS];   /* 0 for lse when absent */
+} seqk_k_merge_params;
+cudaError_t seqk_k_attention_merge(const seqk_k_merge_params *p, cudaStream_t stream);
+
+/* ---- softmax.cu --------------------------------------------------------------------------------- */
+
+/* y = softmax(x) along one dim (seqk_softmax's semantics, fp32 math, y may alias x exactly). The
+   other ("outer") dims come with size-1 dims dropped, sorted by decreasing x stride and merged
+   where both x and y step through neighbours as through one dim. */
+typedef struct seqk_k_softmax_params {
+  const void *x;
+  void       *y;
+  seqk_dtype  dtype;                   /* of x and y */
+  int64_t     n, rows;                 /* the softmax dim's extent; rows = elements / n */
+  int64_t     sx, sy;                  /* the softmax dim's strides */
+  int32_t     outer_ndim;              /* <= SEQK_K_LEAD_DIMS */
+  int64_t     outer_shape[SEQK_K_LEAD_DIMS];
+  int64_t     outer_xs[SEQK_K_LEAD_DIMS], outer_ys[SEQK_K_LEAD_DIMS];
+} seqk_k_softmax_params;
+/* Scratch the launcher will use with `sms` SMs (rows longer than 32768 when there are few of them
+   split across blocks and combine one (max, sum) pair per piece); 0 for every other variant. */
+size_t      seqk_k_softmax_scratch_bytes(const seqk_k_softmax_params *p, int sms);
+/* scratch: at least seqk_k_softmax_scratch_bytes, or NULL to forgo the split variant (when x or y
+   lie in the workspace the scratch would come from). */
+cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, void *scratch, cudaStream_t stream);
+
+/* The softmax of the unfused attention path: p = softmax over j of scale * scores under
+   seqk_attention's mask. With Sq_b = seqlens_q[b], Sk_b = seqlens_k[b] (device arrays, or Sq / Sk
+   when NULL; clamped to [0, Sq] / [0, Sk]) query i of batch b sees keys j < Sk_b, and with causal
+   also j <= i + Sk_b - Sq_b; masked p = 0; rows i >= Sq_b and rows with no visible key are all 0
+   with lse = +inf. Uses no scratch (the scores usually live in the workspace). */
+typedef struct seqk_k_attention_softmax_params {
+  const float   *scores;               /* fp32 [B,H,Sq,Sk], contiguous, the UNSCALED q.k */
+  void          *p;                    /* [B,H,Sq,Sk] of p_dtype, last-dim stride 1; may be scores
+                                          itself when F32 with the same layout */
+  seqk_dtype     p_dtype;
+  float         *lse;                  /* fp32 [B,H,Sq] natural-log logsumexp, or NULL */
+  int64_t        B, H, Sq, Sk;
+  int64_t        p_stride[3], lse_stride[3];
+  float          scale;                /* as applied (0 already resolved); may be negative */
+  int32_t        causal;
+  const int32_t *seqlens_q, *seqlens_k;
+} seqk_k_attention_softmax_params;
+cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_params *p, int sms,
+                                     cudaStream_t stream);
+
+/* ---- flash_attention*.cu: the fused attention kernels ------------------------------------------- */
+
+/* What seqk_attention asks of the fused kernels, as the host resolved it. */
+typedef struct seqk_k_flash_args {
+  const void    *q, *k, *v;
+  void          *o;
+  float         *lse;                  /* NULL when absent */
+  seqk_dtype     dtype;
+  int64_t        B, H, Hk, Sq, Sk, D, Dv;
+  int64_t        q_stride[4], k_stride[4], v_stride[4], o_stride[4], lse_stride[3];
+  double         scale;                /* as applied (0 already resolved) */
+  int32_t        causal;
+  const int32_t *seqlens_q, *seqlens_k;   /* device arrays or NULL */
+} seqk_k_flash_args;
+
+/* The kernels' parameters (flash_attention.cuh reads them): strides in elements, dims of extent
+   1 carry stride 0; everything here fits 32 bits where it is an int (the plan checked). */
+typedef struct seqk_k_flash_params {
+  const void    *q, *k, *v;
+  void          *o;
+  float         *lse;                  /* NULL when absent */
+  float         *part_o, *part_lse;    /* split-KV partials (host scratch) when splits > 1 */
+  int64_t        q_sb, q_sh, q_ss;
+  int64_t        k_sb, k_sh, k_ss;
+  int64_t        v_sb, v_sh, v_ss;
+  int64_t        o_sb, o_sh, o_ss;
+  int64_t        l_sb, l_sh, l_ss;
+  int            B, H, Hk, group, Sq, Sk, D, Dv;
+  int            rows;                 /* group * Sq: rows per (b, kh) */
+  int            causal;
+  float          scale_log2;           /* effective scale * log2(e) */
+  const int32_t *seqlens_q, *seqlens_k;
+  int            splits;               /* key splits per row tile (1: none) */
+  int            keys_per_split;       /* a multiple of the kernel's key tile */
+  int            in_vec;               /* SIMT kernel: q/k/v rows allow float4 loads */
+  int            o_vec;                /* tensor-core kernel: o rows allow 16-byte stores */
+} seqk_k_flash_params;
+
+/* Why the fused kernels do not serve a call (SEQK_K_FLASH_OK: they do). */
+typedef enum seqk_k_flash_support {
+  SEQK_K_FLASH_OK,
+  SEQK_K_FLASH_HEAD_DIM,               /* D or Dv > 256 */
+  SEQK_K_FLASH_ROWS,                   /* Sq, Sk or group * Sq past 32-bit row indexing */
+  SEQK_K_FLASH_GRID,                   /* B or Hk > 65535, or too many row tiles */
+  SEQK_K_FLASH_ARCH                    /* a device before sm_80 */
+} seqk_k_flash_support;
+
+/* Everything one call launches, decided before anything runs. */
+typedef struct seqk_k_flash_plan {
+  int                 empty;           /* o has no element: nothing to launch */
+  int                 tc;              /* tensor-core kernel (else the fp32 SIMT kernel) */
+  int                 dpad;            /* instantiated head dim the kernel runs at */
+  seqk_dtype          dtype;
+  int64_t             part_rows;       /* splits * B * H * Sq when splitting, else 0 */
+  seqk_k_flash_params p;               /* part_o / part_lse set by the host before launching */
+} seqk_k_flash_plan;
+
+/* Test hooks for the plan (0 = automatic): force_kernel 1 the SIMT kernel, 2 the tensor-core
+   kernel where it applies; force_splits n >= 1 at most n key splits. */
+typedef struct seqk_k_flash_force {
+  int kernel, splits;
+} seqk_k_flash_force;
+
+/* Plans a call on a device with `sms` SMs of compute capability cc_major.x; fills *plan when the
+   answer is SEQK_K_FLASH_OK. The split partials then take part_rows * Dv floats (part_o) and
+   part_rows floats (part_lse). */
+seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *a, int sms, int cc_major,
+                                            seqk_k_flash_force force, seqk_k_flash_plan *plan);
+cudaError_t          seqk_k_flash_launch(const seqk_k_flash_plan *plan, cudaStream_t stream);
+
+/* ---- rnn.cu: recurrent cells and layers ---------------------------------------------------------
+   G is the gate count of the mode (1 TANH/RELU, 4 LSTM, 3 GRU), given by the host. Gate rows are in
+   PyTorch's order; states are fp32 on the device except where a field says otherwise. */
+
+/* One cell step: h' (and c') from the fp32 gate products gi = x W_ih^T and gh = h W_hh^T. h/c and
+   h_out/c_out may be the same memory (each element is read, then written, by one thread). */
+typedef struct seqk_k_rnn_cell_params {
+  seqk_rnn_mode mode;
+  int32_t       G;
+  seqk_dtype    dtype;                 /* of the biases, h, c, h_out, c_out */
+  int64_t       N, H;
+  const float  *gi, *gh;               /* [N, G*H] contiguous; gh NULL: no h (W_hh h = 0) */
+  const void   *b_ih, *b_hh;           /* [G*H] or NULL */
+  int64_t       bs_ih, bs_hh;
+  const void   *h, *c;                 /* [N, H] or NULL (zeros) */
+  int64_t       h_stride[2], c_stride[2];
+  void         *h_out, *c_out;         /* c_out NULL unless LSTM */
+  int64_t       ho_stride[2], co_stride[2];
+} seqk_k_rnn_cell_params;
+cudaError_t seqk_k_rnn_cell(const seqk_k_rnn_cell_params *p, cudaStream_t stream);
+
+/* What both recurrence paths of one layer-direction share. Step s of row n works on time
+   s (forward) or len[n]-1-s (reverse); past a row's length the state is kept and y[s][n] = 0. */
+typedef struct seqk_k_rnn_seq_params {
+  seqk_rnn_mode  mode;
+  int32_t        G;
+  seqk_dtype     dtype;                /* of the biases, the weights, and y unless y_f32 */
+  int32_t        y_f32;                /* y is fp32 (an inter-layer buffer) */
+  int64_t        N, H, T;
+  int32_t        reverse;
+  const int32_t *len;                  /* [N] device lengths, or NULL: every row has T steps */
+  const float   *gi;                   /* xproj: (t, n, c) at gi + t*gi_st + n*gi_sn + c */
+  int64_t        gi_st, gi_sn;
+  const void    *b_ih, *b_hh;          /* NULL: no bias */
+  int64_t        bs_ih, bs_hh;
+  void          *y;                    /* this direction's first column: (t, n, j) */
+  int64_t        y_st, y_sn, y_sk;
+} seqk_k_rnn_seq_params;
+/* Step s of the per-step path: the gates from gh (= h W_hh^T, [N, G*H] fp32; NULL for a zero h),
+   h and c ([N, H] fp32, c NULL unless LSTM) updated in place. */
+cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *a, const float *gh, float *h, float *c,
+                            int64_t s, cudaStream_t stream);
+
+/* The persistent kernel's launch shape (seqk_k_rnn_persistent_plan). */
+typedef struct seqk_k_rnn_persist_cfg {
+  int     blocks, threads, units, ksplit;
+  int64_t ldw, ldh;
+  size_t  w_bytes, smem;
+} seqk_k_rnn_persist_cfg;
+/* Whether the persistent kernel serves a layer of this shape on a device with `sms` SMs,
+   `smem_optin` bytes of opt-in shared memory per block and cooperative launch support, and its
+   launch shape. It does for small batches (N <= 32, or any batch with any_batch set) whose W_hh
+   slice per SM fits on chip. */
+int seqk_k_rnn_persistent_plan(int32_t G, seqk_dtype dtype, int64_t N, int64_t H, int sms,
+                               size_t smem_optin, int cooperative, int any_batch,
+                               seqk_k_rnn_persist_cfg *cfg);
+/* The whole recurrence of one layer-direction in one cooperative kernel: h ping-pongs between
+   h0 (read at even steps) and h1; it ends in h0 + (steps & 1) * N * H. */
+typedef struct seqk_k_rnn_persist_params {
+  seqk_k_rnn_seq_params s;
+  int64_t        steps;
+  const void    *w_hh;                 /* [G*H, H] of s.dtype, any strides */
+  int64_t        w_rs, w_cs;
+  float         *h0, *h1;
+  float         *c;                    /* [N, H] or NULL */
+} seqk_k_rnn_persist_params;
+cudaError_t seqk_k_rnn_persistent(const seqk_k_rnn_persist_params *a, const seqk_k_rnn_persist_cfg *cfg,
+                                  cudaStream_t stream);
+/* dst[0..N) = host[0..N) with no host buffer outliving the call and no synchronisation: the
+   values travel in the launches' parameters (256 per launch). */
+cudaError_t seqk_k_rnn_store_lengths(int32_t *dst, const int32_t *host, int64_t N,
+                                     cudaStream_t stream);
 
 #ifdef __cplusplus
 }

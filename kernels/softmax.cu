@@ -1,12 +1,12 @@
 /*
- * softmax.cu - softmax on CUDA tensors: seqk_softmax along any dim (seqk__cuda_softmax) and the
- * row softmax of the unfused attention path (seqk__cuda_attention_softmax), both built from the
- * row machinery in softmax.cuh and picked by one dispatcher, choose_variant() (the variants, their
+ * softmax.cu - softmax on CUDA tensors: seqk_softmax along any dim (seqk_k_softmax_params) and the row
+ * softmax of the unfused attention path (seqk_k_attention_softmax_params), both built from the row
+ * machinery in softmax.cuh and picked by one dispatcher, choose_variant() (the variants, their
  * thresholds and what each costs in memory traffic are listed there).
  *
  * A "row" is the slice being normalised. Rows are independent, so every kernel maps rows (or
  * columns of rows) to warps/blocks and never needs another kernel's result, except the split
- * two-pass variant, which passes one (max, sum) pair per chunk through the context's workspace.
+ * two-pass variant, which passes one (max, sum) pair per chunk through scratch the host carved.
  * y may alias x exactly: every variant reads all of a row (or the chunk statistics of a row)
  * before any element of it is written, and each element is written by the thread that read it
  * last, so no __restrict__ and no read-only (nc) loads are used on x.
@@ -16,10 +16,6 @@
 
 #include "softmax.cuh"
 
-#include "device.h"
-#include "internal.h"
-#include "launchers.h"
-
 #include <math.h>
 #include <stdint.h>
 
@@ -27,12 +23,11 @@ namespace {
 
 using namespace seqk_rows;
 
-constexpr int kOuterMax = SEQK_MAX_DIMS - 1;  /* dims other than the softmax dim */
+constexpr int kOuterMax = SEQK_K_LEAD_DIMS;   /* dims other than the softmax dim */
 constexpr int kWarpBlock = 128;               /* warp-per-row kernel: 4 warps per block */
 constexpr int kStreamBlock = 512;             /* two-pass kernels (always launched with this) */
 constexpr int kUnroll = 4;                    /* chunks in flight per thread when streaming */
 constexpr int kStridedHold = 16;              /* strided kernel: elements a thread keeps */
-constexpr int64_t kMaxGrid = 1 << 30;         /* kernels loop over rows past this many blocks */
 
 /* Where one row lives: x offset, y offset (elements), the columns that take part (n_valid; the
    rest of the row is written as 0), and an opaque slot for the row's lse. */
@@ -46,7 +41,7 @@ struct row_math {
 };
 
 /* The dims other than the softmax dim, outermost first, after dropping size-1 dims and merging
-   neighbours (host side, make_outer): outer index r -> x and y offsets. The loop is unrolled over
+   neighbours (host/cuda_softmax.c): outer index r -> x and y offsets. The loop is unrolled over
    the fixed maximum so every array index is a constant (no local-memory copy of the kernel
    parameter); a single merged dim (the usual case) costs no division at all. */
 struct outer_dims {
@@ -535,9 +530,9 @@ plan choose_variant(int64_t n, int64_t rows, int contiguous, int vec_w, int sms,
   return p;
 }
 
-unsigned grid_for(int64_t blocks) {
-  if (blocks < 1) blocks = 1;
-  return (unsigned)(blocks < kMaxGrid ? blocks : kMaxGrid);
+/* Every kernel here loops over the rows (columns) its grid does not cover. */
+unsigned grid_for(int64_t items, int64_t per_block) {
+  return seqk_kernels::grid_blocks(items, per_block);
 }
 
 /* WARP with the smallest instantiated NV >= p.nv (NV * W <= 32: at most 32 floats per lane). */
@@ -551,7 +546,7 @@ void launch_warp(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_m
     }
   }
   const int64_t rows_per_block = (kWarpBlock / 32) * (32 / p.group);
-  launch(dim3(grid_for(ceil_div(rows, rows_per_block))), dim3(kWarpBlock), 0, stream,
+  launch(dim3(grid_for(rows, rows_per_block)), dim3(kWarpBlock), 0, stream,
          softmax_warp_kernel<Tin, Tout, W, NV, Geo>, x, y, g, mth, rows, p.group);
 }
 
@@ -566,7 +561,7 @@ void launch_block(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_
     }
   }
   constexpr int kThreads = kBlockBuckets[kBucket].threads, kNv = kBlockBuckets[kBucket].ept / W;
-  launch(dim3(grid_for(rows)), dim3(kThreads), 0, stream,
+  launch(dim3(grid_for(rows, 1)), dim3(kThreads), 0, stream,
          softmax_block_kernel<Tin, Tout, W, kNv, kThreads, Geo>, x, y, g, mth, rows);
 }
 
@@ -581,15 +576,15 @@ void launch_rows_w(const plan &p, const Tin *x, Tout *y, const Geo &g, const row
       launch_block<Tin, Tout, W, 0, Geo>(p, x, y, g, mth, rows, stream);
       break;
     case K_TWOPASS:
-      launch(dim3(grid_for(rows)), dim3(p.tx), 0, stream, softmax_twopass_kernel<Tin, Tout, W, Geo>,
+      launch(dim3(grid_for(rows, 1)), dim3(p.tx), 0, stream, softmax_twopass_kernel<Tin, Tout, W, Geo>,
              x, y, g, mth, rows);
       break;
     case K_SPLIT:
       if constexpr (Geo::kSplittable) {
         const int64_t blocks = rows * p.splits;
-        launch(dim3(grid_for(blocks)), dim3(p.tx), 0, stream, softmax_split_stats_kernel<Tin, W>,
+        launch(dim3(grid_for(blocks, 1)), dim3(p.tx), 0, stream, softmax_split_stats_kernel<Tin, W>,
                x, g, mth, rows, p.splits, p.chunk, partial);
-        launch(dim3(grid_for(blocks)), dim3(p.tx), 0, stream,
+        launch(dim3(grid_for(blocks, 1)), dim3(p.tx), 0, stream,
                softmax_split_normalize_kernel<Tin, Tout, W>, x, y, g, mth, rows, p.splits,
                p.chunk, (const float2 *)partial);
       }
@@ -612,16 +607,15 @@ void launch_rows(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_m
 }
 
 template <typename T>
-void launch_softmax(const plan &p, const seqk_tensor *x, const seqk_tensor *y,
-                    const outer_dims &outer, int64_t n, int64_t sx, int64_t sy, int64_t rows,
-                    cudaStream_t stream, float2 *partial) {
-  const T *xp = static_cast<const T *>(x->data);
-  T *yp = static_cast<T *>(y->data);
+void launch_softmax(const plan &p, const void *x, void *y, const outer_dims &outer, int64_t n,
+                    int64_t sx, int64_t sy, int64_t rows, cudaStream_t stream, float2 *partial) {
+  const T *xp = static_cast<const T *>(x);
+  T *yp = static_cast<T *>(y);
   const row_math mth{1.0f, kLog2e, 1.0f};
   if (p.kind == K_STRIDED_HOLD || p.kind == K_STRIDED) {
     const strided_geo g{outer, n, sx, sy};
     const dim3 block((unsigned)p.tx, (unsigned)p.ty);
-    const unsigned grid = grid_for(ceil_div(rows, p.tx));
+    const unsigned grid = grid_for(rows, p.tx);
     if (p.kind == K_STRIDED_HOLD)
       launch(dim3(grid), block, 0, stream, softmax_strided_kernel<T, true>, xp, yp, g, mth.k, rows);
     else
@@ -632,173 +626,108 @@ void launch_softmax(const plan &p, const seqk_tensor *x, const seqk_tensor *y,
   launch_rows<T, T>(p, xp, yp, g, mth, rows, stream, partial);
 }
 
-/* The dims of x other than `dim`, size-1 dims dropped, sorted by decreasing x stride (so the
-   last, fastest one is the best for coalescing), and neighbours merged where both x and y step
-   through them as through one dim: a contiguous tensor's outer dims become one. */
-outer_dims make_outer(const seqk_tensor *x, const seqk_tensor *y, int32_t dim) {
+outer_dims outer_of(const seqk_k_softmax_params *p) {
   outer_dims o = {};
-  for (int32_t d = 0; d < x->ndim; ++d) {
-    if (d == dim || x->shape[d] == 1) continue;
-    int32_t at = o.ndim++;
-    /* Insertion sort, stable: equal strides keep their order. */
-    while (at > 0 && o.xs[at - 1] < x->stride[d]) {
-      o.shape[at] = o.shape[at - 1];
-      o.xs[at] = o.xs[at - 1];
-      o.ys[at] = o.ys[at - 1];
-      --at;
-    }
-    o.shape[at] = x->shape[d];
-    o.xs[at] = x->stride[d];
-    o.ys[at] = y->stride[d];
+  o.ndim = p->outer_ndim;
+  for (int d = 0; d < p->outer_ndim; ++d) {
+    o.shape[d] = p->outer_shape[d];
+    o.xs[d] = p->outer_xs[d];
+    o.ys[d] = p->outer_ys[d];
   }
-  int32_t m = 0;
-  for (int32_t d = 1; d < o.ndim; ++d) {
-    if (o.xs[m] == o.xs[d] * o.shape[d] && o.ys[m] == o.ys[d] * o.shape[d]) {
-      o.shape[m] *= o.shape[d];
-      o.xs[m] = o.xs[d];
-      o.ys[m] = o.ys[d];
-    } else {
-      ++m;
-      o.shape[m] = o.shape[d];
-      o.xs[m] = o.xs[d];
-      o.ys[m] = o.ys[d];
-    }
-  }
-  if (o.ndim > 0) o.ndim = m + 1;
   return o;
 }
 
 int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
-int device_sms() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-      sms < 1) {
-    (void)cudaGetLastError();
-    return 128;   /* only steers SPLIT vs TWOPASS; any value is correct */
-  }
-  return sms;
+/* The variant seqk_k_softmax_params runs (scratch_ok: the split variant may be chosen). */
+plan softmax_plan(const seqk_k_softmax_params *p, int sms, int scratch_ok) {
+  const int contiguous = p->n == 1 || (p->sx == 1 && p->sy == 1);
+  const int vec_w = p->dtype == SEQK_DTYPE_F32 ? 4 : 8;   /* 16 bytes */
+  int vec_ok = aligned16(p->x) && aligned16(p->y);
+  for (int32_t d = 0; d < p->outer_ndim; ++d)
+    vec_ok = vec_ok && p->outer_xs[d] % vec_w == 0 && p->outer_ys[d] % vec_w == 0;
+  return choose_variant(p->n, p->rows, contiguous, vec_ok ? vec_w : 1, sms, scratch_ok);
 }
-
-/* Whether t's memory lies in ctx's workspace: then the workspace must not be (re)used here. */
-int in_workspace(seqk_context_t ctx, const seqk_tensor *t) {
-  if (!ctx->workspace || !t->data) return 0;
-  const uintptr_t lo = (uintptr_t)t->data;
-  const uintptr_t hi = lo + (uintptr_t)seqk__span(t) * seqk_dtype_size(t->dtype);
-  const uintptr_t ws = (uintptr_t)ctx->workspace;
-  return lo < ws + ctx->workspace_bytes && ws < hi;
-}
-
 
 }  // namespace
 
-extern "C" seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
-                                          const seqk_tensor *y) {
-  static const char op[] = "softmax";
-  SEQK_TRY(seqk__require_device(ctx, op));
-  const int64_t total = seqk__numel(x);
-  if (total == 0) return SEQK_STATUS_SUCCESS;
-  const int64_t n = x->shape[dim], rows = total / n;
-  const outer_dims outer = make_outer(x, y, dim);
-  const int contiguous = n == 1 || (x->stride[dim] == 1 && y->stride[dim] == 1);
-  const int vec_w = 16 / (int)seqk_dtype_size(x->dtype);
-  int vec_ok = aligned16(x->data) && aligned16(y->data);
-  for (int32_t d = 0; d < outer.ndim; ++d)
-    vec_ok = vec_ok && outer.xs[d] % vec_w == 0 && outer.ys[d] % vec_w == 0;
-  const int scratch_ok = !in_workspace(ctx, x) && !in_workspace(ctx, y);
-  const plan p = choose_variant(n, rows, contiguous, vec_ok ? vec_w : 1, device_sms(), scratch_ok);
+extern "C" size_t seqk_k_softmax_scratch_bytes(const seqk_k_softmax_params *p, int sms) {
+  if (p->rows == 0 || p->n == 0) return 0;
+  const plan pl = softmax_plan(p, sms, 1);
+  return pl.kind == K_SPLIT ? (size_t)(pl.splits * p->rows) * sizeof(float2) : 0;
+}
 
-  float2 *partial = nullptr;
-  if (p.kind == K_SPLIT) {
-    const int64_t count = rows * p.splits;
-    seqk_arena arena;
-    void *ptr = nullptr;
-    SEQK_TRY(seqk__arena_open(ctx, op, seqk__ws_elems(count, sizeof(float2)), &arena));
-    SEQK_TRY(seqk__arena_take(ctx, op, &arena, (size_t)count * sizeof(float2), &ptr));
-    partial = static_cast<float2 *>(ptr);
-  }
-
-  const cudaStream_t stream = (cudaStream_t)ctx->stream;
-  (void)cudaGetLastError();   /* an earlier, unrelated error must not be blamed on this launch */
-  switch (x->dtype) {
+extern "C" cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, void *scratch,
+                                      cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (p->rows == 0 || p->n == 0) return cudaSuccess;
+  const plan pl = softmax_plan(p, sms, scratch != nullptr);
+  float2 *partial = static_cast<float2 *>(scratch);
+  const outer_dims outer = outer_of(p);
+  switch (p->dtype) {
     case SEQK_DTYPE_F32:
-      launch_softmax<float>(p, x, y, outer, n, x->stride[dim], y->stride[dim], rows, stream, partial);
+      launch_softmax<float>(pl, p->x, p->y, outer, p->n, p->sx, p->sy, p->rows, stream, partial);
       break;
     case SEQK_DTYPE_F16:
-      launch_softmax<__half>(p, x, y, outer, n, x->stride[dim], y->stride[dim], rows, stream, partial);
+      launch_softmax<__half>(pl, p->x, p->y, outer, p->n, p->sx, p->sy, p->rows, stream, partial);
       break;
     case SEQK_DTYPE_BF16:
-      launch_softmax<__nv_bfloat16>(p, x, y, outer, n, x->stride[dim], y->stride[dim], rows, stream,
+      launch_softmax<__nv_bfloat16>(pl, p->x, p->y, outer, p->n, p->sx, p->sy, p->rows, stream,
                                     partial);
       break;
     default:
-      return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR, "%s: x.dtype=%d reached the kernel", op,
-                        (int)x->dtype);
+      return cudaErrorInvalidValue;
   }
-  return seqk_kernels::launch_status(ctx, op, "softmax");
+  return cudaGetLastError();
 }
 
-extern "C" seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores,
-                                                    int64_t B, int64_t H, int64_t Sq, int64_t Sk,
-                                                    float scale, int32_t causal,
-                                                    const int32_t *seqlens_q,
-                                                    const int32_t *seqlens_k, const seqk_tensor *p,
-                                                    const seqk_tensor *lse) {
-  static const char op[] = "attention_softmax";
-  const int64_t rows = B * H * Sq;
-  if (rows == 0) return SEQK_STATUS_SUCCESS;
-  if (Sk > 1 && p->stride[3] != 1)
-    return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR,
-                      "%s: p.stride[3]=%lld but the kernel needs a contiguous last dim", op,
-                      (long long)p->stride[3]);
-
+extern "C" cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_params *a, int sms,
+                                                cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  const int64_t rows = a->B * a->H * a->Sq;
+  if (rows == 0) return cudaSuccess;
   attention_rows g;
-  g.H = H;
-  g.Sq = Sq;
-  g.n = Sk;
-  g.ps0 = p->stride[0];
-  g.ps1 = p->stride[1];
-  g.ps2 = p->stride[2];
-  g.lse = seqk__present(lse) ? static_cast<float *>(lse->data) : nullptr;
-  g.ls0 = g.lse ? lse->stride[0] : 0;
-  g.ls1 = g.lse ? lse->stride[1] : 0;
-  g.ls2 = g.lse ? lse->stride[2] : 0;
-  g.seqlens_q = seqlens_q;
-  g.seqlens_k = seqlens_k;
-  g.causal = causal;
+  g.H = a->H;
+  g.Sq = a->Sq;
+  g.n = a->Sk;
+  g.ps0 = a->p_stride[0];
+  g.ps1 = a->p_stride[1];
+  g.ps2 = a->p_stride[2];
+  g.lse = a->lse;
+  g.ls0 = g.lse ? a->lse_stride[0] : 0;
+  g.ls1 = g.lse ? a->lse_stride[1] : 0;
+  g.ls2 = g.lse ? a->lse_stride[2] : 0;
+  g.seqlens_q = a->seqlens_q;
+  g.seqlens_k = a->seqlens_k;
+  g.causal = a->causal;
 
   /* A negative scale flips the row's order: softmax(scale*s) = softmax(|scale| * (-s)), so the
      kernels only ever look for a maximum. */
-  const double a = fabs((double)scale);
-  const row_math mth{scale < 0.0f ? -1.0f : 1.0f, (float)(a * 1.4426950408889634), (float)a};
+  const double sa = fabs((double)a->scale);
+  const row_math mth{a->scale < 0.0f ? -1.0f : 1.0f, (float)(sa * 1.4426950408889634), (float)sa};
 
-  const int out_size = (int)seqk_dtype_size(p->dtype);
-  const int vec_w = 16 / out_size;   /* out is never wider than the fp32 scores */
-  int vec_ok = aligned16(scores) && Sk % 4 == 0 && aligned16(p->data);
-  const int64_t p_shape[3] = {B, H, Sq}, p_stride[3] = {g.ps0, g.ps1, g.ps2};
+  const int vec_w = a->p_dtype == SEQK_DTYPE_F32 ? 4 : 8;   /* out is never wider than fp32 */
+  int vec_ok = aligned16(a->scores) && a->Sk % 4 == 0 && aligned16(a->p);
+  const int64_t p_shape[3] = {a->B, a->H, a->Sq};
   for (int d = 0; d < 3; ++d)
-    if (p_shape[d] > 1) vec_ok = vec_ok && p_stride[d] % vec_w == 0;
-  const plan pl = choose_variant(Sk, rows, 1, vec_ok ? vec_w : 1, device_sms(), 0);
+    if (p_shape[d] > 1) vec_ok = vec_ok && a->p_stride[d] % vec_w == 0;
+  const plan pl = choose_variant(a->Sk, rows, 1, vec_ok ? vec_w : 1, sms, 0);
 
-  const cudaStream_t stream = (cudaStream_t)ctx->stream;
-  (void)cudaGetLastError();
-  switch (p->dtype) {
+  switch (a->p_dtype) {
     case SEQK_DTYPE_F32:
-      launch_rows<float, float>(pl, scores, static_cast<float *>(p->data), g, mth, rows, stream,
+      launch_rows<float, float>(pl, a->scores, static_cast<float *>(a->p), g, mth, rows, stream,
                                 nullptr);
       break;
     case SEQK_DTYPE_F16:
-      launch_rows<float, __half>(pl, scores, static_cast<__half *>(p->data), g, mth, rows, stream,
+      launch_rows<float, __half>(pl, a->scores, static_cast<__half *>(a->p), g, mth, rows, stream,
                                  nullptr);
       break;
     case SEQK_DTYPE_BF16:
-      launch_rows<float, __nv_bfloat16>(pl, scores, static_cast<__nv_bfloat16 *>(p->data), g, mth,
+      launch_rows<float, __nv_bfloat16>(pl, a->scores, static_cast<__nv_bfloat16 *>(a->p), g, mth,
                                         rows, stream, nullptr);
       break;
     default:
-      return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR, "%s: p.dtype=%d reached the kernel", op,
-                        (int)p->dtype);
+      return cudaErrorInvalidValue;
   }
-  return seqk_kernels::launch_status(ctx, op, "softmax");
+  return cudaGetLastError();
 }

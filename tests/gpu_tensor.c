@@ -3,7 +3,8 @@
  * dtype conversion, the context's ownership of CUDA allocations. Skipped (exit 77) without a GPU.
  */
 #include "harness.h"
-#include "internal.h"
+#include "geometry.h"
+#include "numeric.h"
 
 #include <string.h>
 

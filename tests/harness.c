@@ -3,7 +3,8 @@
  */
 #include "harness.h"
 
-#include "internal.h"
+#include "geometry.h"
+#include "numeric.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -312,7 +313,10 @@ static int download(seqk_context_t ctx, const char *what, const seqk_tensor *dev
   host->data = th_alloc((size_t)seqk__span(dev) * seqk_dtype_size(dev->dtype));
   seqk_tensor dst = span_view(dev, host->data, SEQK_DEVICE_CPU);
   seqk_tensor src = span_view(dev, dev->data, dev->device);
-  if (seqk_tensor_copy(ctx, &dst, &src) == SEQK_STATUS_SUCCESS) return 1;
+  if (seqk_tensor_copy(ctx, &dst, &src) == SEQK_STATUS_SUCCESS) {
+    th_digest_span(host->data, (size_t)seqk__span(dev) * seqk_dtype_size(dev->dtype));
+    return 1;
+  }
   th_fail(__FILE__, __LINE__, "%s on CUDA: copying back failed: %s", what,
           seqk_context_last_error(ctx));
   return 0;
@@ -347,6 +351,15 @@ static int shared_input(const seqk_tensor *in, int j, uint32_t host_inputs) {
         in[i].dtype == in[j].dtype && seqk__span(&in[i]) >= seqk__span(&in[j]))
       return i;
   return -1;
+}
+
+static uint64_t g_digest = 14695981039346656037ull;   /* FNV-1a offset basis */
+static int64_t g_digest_spans = 0;
+
+void th_digest_span(const void *data, size_t bytes) {
+  const unsigned char *p = (const unsigned char *)data;
+  for (size_t i = 0; i < bytes; ++i) g_digest = (g_digest ^ p[i]) * 1099511628211ull;
+  ++g_digest_spans;
 }
 
 void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void *user,
@@ -412,6 +425,9 @@ int th_finish(void) {
     return 77;
   }
   printf("%d passed, %d failed\n", g_passed, g_failed);
+  if (getenv("SEQK_TEST_DIGEST") && g_digest_spans > 0)
+    printf("device digest: %016llx over %lld spans\n", (unsigned long long)g_digest,
+           (long long)g_digest_spans);
   if (g_dev_unavailable || g_dev_checked)
     printf("device parity: %d cases not available on CUDA yet, %d checked\n", g_dev_unavailable,
            g_dev_checked);

@@ -142,6 +142,11 @@ typedef seqk_status (*th_op_fn)(seqk_context_t ctx, void *user, seqk_tensor *in,
 void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void *user,
                         const seqk_tensor *in, int n_in, uint32_t host_inputs,
                         const seqk_tensor *out_ref, int n_out, double tol_factor);
+/* With SEQK_TEST_DIGEST set in the environment, every span a test copies back from a CUDA tensor
+   is folded into one FNV-1a digest that th_finish() prints ("device digest: ..."): two builds
+   whose digests agree produced bit-identical device results (the check behind "no change of
+   behaviour" refactors). th_digest_span folds bytes in; the harness's own copies call it. */
+void th_digest_span(const void *data, size_t bytes);
 /* t with its data set to NULL: how to pass an absent optional input or output. */
 seqk_tensor th_absent(seqk_tensor t);
 

@@ -4,7 +4,9 @@
  * them.
  */
 #include "harness.h"
+#include "geometry.h"
 #include "internal.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <string.h>

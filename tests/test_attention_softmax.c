@@ -1,6 +1,6 @@
 /*
  * test_attention_softmax.c - the softmax of the unfused attention path,
- * seqk__cuda_attention_softmax (kernels/softmax.cu). No public op reaches it yet (the unfused
+ * seqk__cuda_attention_softmax (host/cuda_softmax.c, kernels/softmax.cu). No public op reaches it yet (the unfused
  * seqk_attention will), so the test calls the launcher directly: fp32 scores are made on the CPU,
  * copied to a CUDA tensor, turned into p (and lse) by the launcher, copied back and compared with
  * a double computation written here from seqk_attention's contract (causal bottom-right per
@@ -13,8 +13,9 @@
  * Without a CUDA device the test is skipped (exit 77); the emulated build always runs it.
  */
 #include "harness.h"
-#include "internal.h"
-#include "launchers.h"
+#include "cuda_ops.h"
+#include "geometry.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -91,7 +92,9 @@ static int download_span(seqk_context_t ctx, const seqk_tensor *dev, seqk_tensor
   if (span == 0) return 1;
   seqk_tensor hs = seqk_tensor_view(host->data, host->dtype, SEQK_DEVICE_CPU, 1, &span);
   seqk_tensor ds = seqk_tensor_view(dev->data, dev->dtype, SEQK_DEVICE_CUDA, 1, &span);
-  return seqk_tensor_copy(ctx, &hs, &ds) == SEQK_STATUS_SUCCESS;
+  if (seqk_tensor_copy(ctx, &hs, &ds) != SEQK_STATUS_SUCCESS) return 0;
+  th_digest_span(host->data, (size_t)span * seqk_dtype_size(host->dtype));
+  return 1;
 }
 
 /* Every place in t's span that belongs to no element still reads NaN (the poison; the staging

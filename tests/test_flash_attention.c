@@ -33,10 +33,11 @@
  * F32 outputs and every lse are held to 16 x the one-rounding f32 bound: the GPU's exp2/log2 are
  * approximate (2 ulp) and its sums run in a different order than the emulator's.
  */
+#include "cuda_ops.h"
 #include "device.h"
+#include "geometry.h"
 #include "harness.h"
-#include "internal.h"
-#include "launchers.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ static seqk_tensor to_host(seqk_context_t ctx, const seqk_tensor *dev) {
     fprintf(stderr, "to_host: %s\n", seqk_context_last_error(ctx));
     abort();
   }
+  th_digest_span(h.data, (size_t)span[0] * seqk_dtype_size(dev->dtype));
   return h;
 }
 

@@ -17,7 +17,7 @@
  *               and no byte of any tensor changed.
  *   CUDA        (device parity, harness.h) every cell and forward case above also runs on CUDA
  *               tensors against the CPU result: each forward case once on the per-step path and
- *               once on the persistent kernel (seqk__cuda_rnn_force, kernels/rnn.cu); the
+ *               once on the persistent kernel (seqk__cuda_rnn_force, host/cuda_rnn.c); the
  *               dispatcher's automatic choice both ways; shapes that reach the persistent
  *               kernel's lane split, item loop, partial last block and >48 KB shared memory; and
  *               the in-place cell on CUDA tensors (parity skips in-place cases).
@@ -27,7 +27,7 @@
  */
 #include "harness.h"
 
-#include "launchers.h"
+#include "cuda_ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -340,7 +340,7 @@ static void forward_on_device_path(const net *n, const fwd_io *io, const char *w
   seqk__cuda_rnn_force(path);
   /* The forced path is the one taken (the override is what the dispatcher consults). */
   if (path != PATH_AUTO)
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(n->desc.mode, n->dtype, io->N,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, n->desc.mode, n->dtype, io->N,
                                                n->desc.hidden_size) == (path == PATH_PERSISTENT),
              "%s: the dispatcher does not take the forced path", label);
   th_check_on_device(g_ctx, label, forward_op, (void *)n, in, (int)(4 + 4 * E), TH_HOST(3), out, 3,
@@ -695,21 +695,21 @@ static void test_forward_paths(void) {
                                     1, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 1, 2, 2, 2, 2};
   if (seqk_cuda_device_count() > 0 && RNN_HOOKS_LINKED) {
     seqk__cuda_rnn_force(PATH_AUTO);
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 3, 5) == 1,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 3, 5) == 1,
              "dispatch: a small batch with small weights takes the persistent kernel");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 32, 5) == 1,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 32, 5) == 1,
              "dispatch: N = 32 still takes the persistent kernel");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 0,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 0,
              "dispatch: N = 33 takes the per-step path");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
              "dispatch: W_hh beyond the emulated device's shared memory takes the per-step path");
     seqk__cuda_rnn_force(PATH_PERSISTENT);
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 1,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 1,
              "dispatch: forced, N = 33 takes the persistent kernel");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
              "dispatch: forced, weights that do not fit still take the per-step path");
     seqk__cuda_rnn_force(PATH_PER_STEP);
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(SEQK_RNN_MODE_GRU, SEQK_DTYPE_F16, 2, 3) == 0,
+    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_GRU, SEQK_DTYPE_F16, 2, 3) == 0,
              "dispatch: forced per-step");
     seqk__cuda_rnn_force(PATH_AUTO);
   }

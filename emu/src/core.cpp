@@ -9,7 +9,7 @@
  * reverse, random) is what exposes missing barriers.
  */
 #include "seqk_emu/emu.h"
-#include "internal.h"
+#include "numeric.h"
 #include "sanitizers.h"
 
 #include <sys/mman.h>

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <set>
 
-#include "internal.h"
+#include "numeric.h"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;

@@ -6,8 +6,9 @@
  * destination may change.
  */
 #include "harness.h"
-#include "internal.h"
-#include "launchers.h"
+#include "cuda_copy.h"
+#include "geometry.h"
+#include "numeric.h"
 
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -86,7 +87,7 @@ static void run_case(const char *what, seqk_dtype sdt, seqk_dtype ddt, int32_t n
   TH_CHECK(seqk_tensor_copy(ctx, &src.view, &host_src) == SEQK_STATUS_SUCCESS, "%s: upload", label);
 
   seqk_status st = public_api ? seqk_tensor_copy(ctx, &dst.view, &src.view)
-                              : seqk__cuda_tensor_copy(ctx, &dst.view, &src.view);
+                              : seqk__cuda_copy(ctx, "tensor_copy", &dst.view, &src.view);
   TH_CHECK(st == SEQK_STATUS_SUCCESS, "%s: copy returned %s", label, seqk_status_string(st));
   TH_CHECK(cudaDeviceSynchronize() == cudaSuccess, "%s: sync", label);
 

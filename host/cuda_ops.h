@@ -1,0 +1,145 @@
+/*
+ * cuda_ops.h - the CUDA branches of the public entries (host/cuda_*.c): each takes arguments the
+ * entry already validated, turns the descriptors into the kernels' params (kernels/launchers.h),
+ * carves their scratch from ctx's workspace arena, runs cuBLAS where a product is needed, and
+ * launches on ctx's stream. None waits for the stream unless it says so. Each first answers
+ * NO_DEVICE when no CUDA device is usable. Not installed.
+ *
+ * In a build without the toolkit none of these exist: the entries reach them through
+ * SEQK_ON_CUDA, which then answers NO_DEVICE ("this seqk was built without CUDA").
+ */
+#ifndef SEQK_CUDA_OPS_H
+#define SEQK_CUDA_OPS_H
+
+#include "cuda_copy.h"
+#include "device.h"
+#include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef SEQK_HAVE_CUDA
+#define SEQK_ON_CUDA(ctx, op, call) (call)
+#else
+#define SEQK_ON_CUDA(ctx, op, call) seqk__built_without_cuda((ctx), (op))
+#endif
+
+/* ---- cuda_softmax.c --------------------------------------------------------------------------- */
+/* seqk_softmax (dim normalised). May take a small piece of the workspace (rows longer than 32768
+   when there are few of them), never when x or y lie in the workspace. */
+seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim,
+                               const seqk_tensor *y);
+/* The softmax of the unfused attention path (launchers.h, seqk_k_attention_softmax_params): scores fp32
+   [B,H,Sq,Sk] contiguous device memory, p [B,H,Sq,Sk] of the attention dtype with stride[3] == 1
+   (INTERNAL_ERROR otherwise, when Sk > 1), lse NULL or F32 [B,H,Sq]; scale as applied. */
+seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores, int64_t B,
+                                         int64_t H, int64_t Sq, int64_t Sk, float scale,
+                                         int32_t causal, const int32_t *seqlens_q,
+                                         const int32_t *seqlens_k, const seqk_tensor *p,
+                                         const seqk_tensor *lse);
+
+/* ---- cuda_heads.c ----------------------------------------------------------------------------- */
+seqk_status seqk__cuda_split_heads(seqk_context_t ctx, const seqk_tensor *x, int32_t num_heads,
+                                   const seqk_tensor *y);
+seqk_status seqk__cuda_merge_heads(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *y);
+
+/* ---- cuda_attention.c ------------------------------------------------------------------------- */
+seqk_status seqk__cuda_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
+                                        const seqk_tensor *k, float scale, int32_t causal,
+                                        const seqk_tensor *s);
+seqk_status seqk__cuda_attention_values(seqk_context_t ctx, const seqk_tensor *p,
+                                        const seqk_tensor *v, const seqk_tensor *o);
+/* seqk_attention on CUDA tensors: params resolved (not NULL); lse NULL when absent. The one
+   place that chooses the path: UNFUSED the cuBLAS path, FUSED the flash kernels or NOT_SUPPORTED
+   with the reason, AUTO the flash kernels wherever they apply, else the unfused path. */
+seqk_status seqk__cuda_attention(seqk_context_t ctx, const seqk_attention_params *params,
+                                 const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
+                                 const seqk_tensor *o, const seqk_tensor *lse);
+/* The fused path alone (tests call it directly): NOT_SUPPORTED with the reason where the flash
+   kernels do not serve the shape. params may be NULL for the defaults. */
+seqk_status seqk__cuda_attention_fused(seqk_context_t ctx, const seqk_attention_params *params,
+                                       const seqk_tensor *q, const seqk_tensor *k,
+                                       const seqk_tensor *v, const seqk_tensor *o,
+                                       const seqk_tensor *lse);
+/* The same inside an op that already holds a workspace arena: *bytes is what the call will take
+   (add it to the plan before seqk__arena_open), and _in takes it from arena. */
+seqk_status seqk__cuda_attention_fused_workspace(seqk_context_t ctx,
+                                                 const seqk_attention_params *params,
+                                                 const seqk_tensor *q, const seqk_tensor *k,
+                                                 const seqk_tensor *v, const seqk_tensor *o,
+                                                 size_t *bytes);
+seqk_status seqk__cuda_attention_fused_in(seqk_context_t ctx, seqk_arena *arena,
+                                          const seqk_attention_params *params,
+                                          const seqk_tensor *q, const seqk_tensor *k,
+                                          const seqk_tensor *v, const seqk_tensor *o,
+                                          const seqk_tensor *lse);
+/* Tests only: overrides the fused path's choices for every later call in the process (not
+   thread-safe). kernel: 0 automatic, 1 the fp32 SIMT kernel, 2 the tensor-core kernel where it
+   applies (as automatic). splits: 0 automatic, n >= 1 at most n key splits. */
+void seqk__cuda_attention_fused_force(int kernel, int splits);
+/* One attention call inside an op that holds a workspace arena (and seqk_attention itself):
+   plan it (which path, and the workspace it takes: add *bytes to the op's plan before
+   seqk__arena_open), then run it from the arena. algo as seqk_attention's; a job that asks for
+   head_mean always runs the unfused path (only it materialises P). */
+typedef struct seqk_attention_job {
+  const seqk_tensor *q, *k, *v, *o;   /* [B,H,Sq,D], [B,Hk,Sk,D], [B,Hk,Sk,Dv], [B,H,Sq,Dv] */
+  const seqk_tensor *lse;             /* NULL: not asked for */
+  float              scale;           /* 0: 1/sqrt(D) */
+  int32_t            causal;
+  const int32_t     *seqlens_q, *seqlens_k;   /* device arrays or NULL */
+  const seqk_tensor *head_mean;       /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
+  int                fused;           /* set by the plan: the flash kernels run it */
+} seqk_attention_job;
+seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_attention_job *j,
+                                     seqk_attention_algo algo, size_t *bytes);
+seqk_status seqk__attention_job_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
+                                    const seqk_attention_job *j);
+/* seqk_attention_merge; lse NULL when absent. */
+seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
+                                       const seqk_tensor *lse_a, const seqk_tensor *o_b,
+                                       const seqk_tensor *lse_b, const seqk_tensor *o,
+                                       const seqk_tensor *lse);
+
+/* ---- cuda_layers.c ---------------------------------------------------------------------------- */
+seqk_status seqk__cuda_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                              const seqk_tensor *b, const seqk_tensor *y);
+/* attn_weights NULL when not asked for; absent biases have data NULL. */
+seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
+                                   int32_t causal, const seqk_tensor *query,
+                                   const seqk_tensor *key, const seqk_tensor *value,
+                                   const seqk_tensor *out, const seqk_tensor *attn_weights);
+/* out = table[indices]. Waits for the stream: the indices are range-checked on the device first
+   and an out-of-range one returns INVALID_VALUE naming its position, with out untouched (the
+   gather is never launched). */
+seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tensor *indices,
+                                 const seqk_tensor *table, const seqk_tensor *out);
+
+/* ---- cuda_rnn.c ------------------------------------------------------------------------------- */
+/* Absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor (values in [1, T]),
+   read on the host. fp32 GEMMs (cuBLAS) and fp32 state. */
+seqk_status seqk__cuda_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_tensor *x,
+                                const seqk_tensor *h, const seqk_tensor *c,
+                                const seqk_tensor *w_ih, const seqk_tensor *w_hh,
+                                const seqk_tensor *b_ih, const seqk_tensor *b_hh,
+                                const seqk_tensor *h_out, const seqk_tensor *c_out);
+seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
+                                   const seqk_rnn_weights *w, const seqk_tensor *x,
+                                   const seqk_tensor *h0, const seqk_tensor *c0,
+                                   const seqk_tensor *lengths, const seqk_tensor *y,
+                                   const seqk_tensor *hn, const seqk_tensor *cn);
+/* Tests only: seqk_rnn_forward's recurrence path for every later call in the process (not
+   thread-safe). 0 automatic, 1 the per-step path (cuBLAS GEMM + gate kernel per step), 2 the
+   persistent cooperative kernel wherever it fits (any batch size; the per-step path otherwise).
+   seqk__cuda_rnn_persistent_applies says which path a layer of this shape takes now on ctx's
+   device (1 the persistent kernel, 0 the per-step path or no device); it asks the dispatcher's
+   own decision function. */
+void    seqk__cuda_rnn_force(int path);
+int32_t seqk__cuda_rnn_persistent_applies(seqk_context_t ctx, seqk_rnn_mode mode, seqk_dtype dtype,
+                                          int64_t batch, int64_t hidden);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQK_CUDA_OPS_H */

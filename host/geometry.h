@@ -1,0 +1,42 @@
+/*
+ * geometry.h - element counts, offsets and layouts of tensor descriptors (geometry.c, which also
+ * holds seqk_dtype_size). Pure functions of the descriptor: nothing here reads tensor memory.
+ * Not installed.
+ */
+#ifndef SEQK_GEOMETRY_H
+#define SEQK_GEOMETRY_H
+
+#include "seqk.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int64_t seqk__numel(const seqk_tensor *t);
+int     seqk__is_contiguous(const seqk_tensor *t);        /* row-major dense (size-1 dims free) */
+/* Largest element offset + 1 (0 for an empty tensor): the elements the tensor's memory spans. */
+int64_t seqk__span(const seqk_tensor *t);
+/* Offset of the element at multi-index idx[0..ndim). */
+int64_t seqk__offset(const seqk_tensor *t, const int64_t *idx);
+/* Offset of the element with row-major linear index i (0 <= i < numel). */
+int64_t seqk__offset_of_linear(const seqk_tensor *t, int64_t i);
+/* A contiguous descriptor of shape/dtype/device of t over data. */
+seqk_tensor seqk__contiguous_like(const seqk_tensor *t, void *data);
+/* Absent optional argument: NULL pointer or NULL data. */
+int seqk__present(const seqk_tensor *t);
+/* Same memory and layout: data, dtype, ndim, shape and strides all equal. */
+int seqk__same_view(const seqk_tensor *a, const seqk_tensor *b);
+/* "[i0,i1,...]": the multi-index of row-major position i in t's shape, "" for a 0-d t (whose
+   only element needs no position). For messages that name an element. */
+void seqk__format_position(char *buf, size_t size, const seqk_tensor *t, int64_t i);
+/* Bytes buf must hold for any position seqk__format_position writes. */
+#define SEQK_POSITION_CHARS (SEQK_MAX_DIMS * 22 + 3)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQK_GEOMETRY_H */

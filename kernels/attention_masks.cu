@@ -1,0 +1,78 @@
+/*
+ * attention_masks.cu - the masks of the unfused attention path (scores -> softmax -> values):
+ * causal_mask writes -inf on the masked triangle of a scores tensor (seqk_attention_scores with
+ * causal set), copy_valid_keys copies v with the keys past each batch's length zeroed (the P V
+ * product would otherwise multiply a padded key's garbage, possibly NaN, by 0).
+ */
+#include "cuda_compat.cuh"
+#include "common.cuh"
+#include "convert.cuh"
+
+#include <math.h>
+
+namespace {
+
+using seqk_kernels::from_float;
+
+constexpr int kThreads = 256;
+
+/* A warp per score row writes the row's masked tail j in (i + Sk - Sq, Sk) and nothing else:
+   lanes on consecutive keys (coalesced for a row-major s); for causal Sq == Sk that is half the
+   matrix written once, and no thread reads s. */
+template <typename T>
+__global__ void causal_mask_kernel(T *__restrict__ s, seqk_k_causal_mask_params g) {
+  const T neg_inf = from_float<T>(-INFINITY);
+  const int lane = threadIdx.x % 32;
+  const int64_t warps_per_block = blockDim.x / 32;
+  const int64_t step = (int64_t)gridDim.x * warps_per_block;
+  for (int64_t row = (int64_t)blockIdx.x * warps_per_block + threadIdx.x / 32; row < g.rows;
+       row += step) {
+    const int64_t i = row % g.Sq, bh = row / g.Sq;
+    int64_t j0 = i + g.Sk - g.Sq + 1;
+    if (j0 < 0) j0 = 0;
+    T *r = s + (bh / g.H) * g.stride[0] + (bh % g.H) * g.stride[1] + i * g.stride[2];
+    for (int64_t j = j0 + lane; j < g.Sk; j += 32) r[j * g.stride[3]] = neg_inf;
+  }
+}
+
+/* One thread per element in dst order: coalesced stores, and coalesced loads when v's last dim
+   is contiguous (attention requires it). A padded key is never read. */
+template <typename T>
+__global__ void copy_valid_keys_kernel(T *__restrict__ dst, const T *__restrict__ src,
+                                       seqk_k_valid_keys_params g) {
+  const T zero = from_float<T>(0.0f);
+  const int64_t step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += step) {
+    const int64_t e = i % g.Dv, t = i / g.Dv;
+    const int64_t j = t % g.Sk, bh = t / g.Sk;
+    const int64_t h = bh % g.Hk, b = bh / g.Hk;
+    dst[i] = j < g.seqlens_k[b] ? src[b * g.v_stride[0] + h * g.v_stride[1] + j * g.v_stride[2] +
+                                      e * g.v_stride[3]]
+                                : zero;
+  }
+}
+
+}  // namespace
+
+extern "C" cudaError_t seqk_k_causal_mask(const seqk_k_causal_mask_params *p, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (p->rows == 0 || p->Sk == 0) return cudaSuccess;
+  constexpr int warps_per_block = kThreads / 32;
+  seqk_kernels::by_dtype(p->dtype, [&](auto tag) {
+    using T = decltype(tag);
+    launch(dim3(seqk_kernels::grid_blocks(p->rows, warps_per_block)), dim3(kThreads), 0, stream,
+           causal_mask_kernel<T>, static_cast<T *>(p->s), *p);
+  });
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (p->n == 0) return cudaSuccess;
+  seqk_kernels::by_dtype(p->dtype, [&](auto tag) {
+    using T = decltype(tag);
+    launch(dim3(seqk_kernels::grid_blocks(p->n, kThreads)), dim3(kThreads), 0, stream,
+           copy_valid_keys_kernel<T>, static_cast<T *>(p->dst), static_cast<const T *>(p->v), *p);
+  });
+  return cudaGetLastError();
+}

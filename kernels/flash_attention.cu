@@ -1,0 +1,149 @@
+/*
+ * flash_attention.cu - the one place that decides which fused attention kernel serves a call,
+ * and launches it (seqk_k_flash_plan_call, seqk_k_flash_launch).
+ *
+ *   dtype      head dims (max(D, Dv))     layout                                kernel
+ *   F16/BF16   D, Dv multiples of 8,      q/k/v 16-byte aligned, their batch,   tensor core, padded
+ *              <= 256                     head and row strides multiples of 8   head dim DP in
+ *                                                                               tc_head_dims
+ *   F16/BF16   any other D, Dv <= 256     any (last dim contiguous)             fp32 SIMT, DM in
+ *   F32        D, Dv <= 256               any                                   simt_head_dims
+ *   any        D or Dv > 256                                                    not served
+ * Dv != D is served by the same kernels (both padded to the larger one; the padding is zero and
+ * its k-steps / output blocks are skipped). Also not served (each with its reason code): devices
+ * before sm_80, and shapes past the kernels' 32-bit row indexing or the grid limits (B or
+ * Hk > 65535).
+ *
+ * Split-KV (decode): when the blocks of a call (row tiles x Hk x B) fill less than 0.8 of the
+ * SMs and there are at least 4 key tiles, the keys are split so that about two blocks per SM run,
+ * each split keeping at least 2 key tiles (capped at 128 splits). Each split writes fp32 partial
+ * o and lse into scratch the host carves (splits x B x H x Sq x (Dv + 1) floats), and the combine
+ * kernel merges them by merge.cuh's rule (seqk_attention_merge's math).
+ */
+#include "flash_attention.cuh"
+
+#include <stdint.h>
+#include <string.h>
+
+namespace {
+
+using namespace seqk_flash;
+
+/* Stride of dim d; 0 for a dim of extent 1, whose index is always 0. */
+int64_t eff_stride(int64_t extent, int64_t stride) { return extent > 1 ? stride : 0; }
+
+/* Base 16-byte aligned and the batch, head and row strides multiples of `elems` elements. */
+bool rows_aligned(const void *data, const int64_t stride[3], int64_t elems) {
+  if (((uintptr_t)data & 15) != 0) return false;
+  for (int d = 0; d < 3; ++d)
+    if (stride[d] % elems != 0) return false;
+  return true;
+}
+
+constexpr int64_t kMaxSplits = 128;
+
+}  // namespace
+
+extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *a, int sms,
+                                                       int cc_major, seqk_k_flash_force force,
+                                                       seqk_k_flash_plan *pl) {
+  const int64_t B = a->B, H = a->H, Sq = a->Sq, D = a->D, Hk = a->Hk, Sk = a->Sk, Dv = a->Dv;
+  memset(pl, 0, sizeof *pl);
+  pl->empty = B == 0 || H == 0 || Sq == 0;   /* o and lse have no element */
+  if (pl->empty) return SEQK_K_FLASH_OK;
+
+  const int64_t dmax = D > Dv ? D : Dv;
+  if (dmax > 256) return SEQK_K_FLASH_HEAD_DIM;
+  const int64_t group = H / Hk;
+  if (Sk > INT32_MAX / 2 || Sq > INT32_MAX / 2 || group * Sq > INT32_MAX / 2)
+    return SEQK_K_FLASH_ROWS;
+  if (B > seqk_kernels::kMaxGridYZ || Hk > seqk_kernels::kMaxGridYZ) return SEQK_K_FLASH_GRID;
+  if (cc_major < 8) return SEQK_K_FLASH_ARCH;
+
+  /* Batch, head and row strides as the kernels take them (extent-1 dims: 0). */
+  int64_t qs[3], ks[3], vs[3], os[3];
+  const int64_t q_ext[3] = {B, H, Sq}, kv_ext[3] = {B, Hk, Sk};
+  for (int d = 0; d < 3; ++d) {
+    qs[d] = eff_stride(q_ext[d], a->q_stride[d]);
+    ks[d] = eff_stride(kv_ext[d], a->k_stride[d]);
+    vs[d] = eff_stride(kv_ext[d], a->v_stride[d]);
+    os[d] = eff_stride(q_ext[d], a->o_stride[d]);
+  }
+
+  const seqk_dtype dtype = a->dtype;
+  bool tc = dtype != SEQK_DTYPE_F32 && D % 8 == 0 && Dv % 8 == 0 && rows_aligned(a->q, qs, 8) &&
+            rows_aligned(a->k, ks, 8) && rows_aligned(a->v, vs, 8);
+  if (force.kernel == 1) tc = false;
+  const int dpad = tc ? seqk_kernels::round_up_in(tc_head_dims{}, dmax)
+                      : seqk_kernels::round_up_in(simt_head_dims{}, dmax);
+  const tile_shape shape = tc ? tc_shape(dpad) : simt_shape(dpad);
+  pl->tc = tc;
+  pl->dpad = dpad;
+  pl->dtype = dtype;
+
+  seqk_k_flash_params &p = pl->p;
+  p.q = a->q;
+  p.k = a->k;
+  p.v = a->v;
+  p.o = a->o;
+  p.lse = a->lse;
+  p.part_o = p.part_lse = nullptr;
+  p.q_sb = qs[0]; p.q_sh = qs[1]; p.q_ss = qs[2];
+  p.k_sb = ks[0]; p.k_sh = ks[1]; p.k_ss = ks[2];
+  p.v_sb = vs[0]; p.v_sh = vs[1]; p.v_ss = vs[2];
+  p.o_sb = os[0]; p.o_sh = os[1]; p.o_ss = os[2];
+  p.l_sb = p.l_sh = p.l_ss = 0;
+  if (p.lse) {
+    p.l_sb = eff_stride(B, a->lse_stride[0]);
+    p.l_sh = eff_stride(H, a->lse_stride[1]);
+    p.l_ss = eff_stride(Sq, a->lse_stride[2]);
+  }
+  p.B = (int)B; p.H = (int)H; p.Hk = (int)Hk; p.group = (int)group;
+  p.Sq = (int)Sq; p.Sk = (int)Sk; p.D = (int)D; p.Dv = (int)Dv;
+  p.rows = (int)(group * Sq);
+  p.causal = a->causal != 0;
+  p.scale_log2 = (float)(a->scale * 1.4426950408889634);   /* log2(e) */
+  p.seqlens_q = a->seqlens_q;
+  p.seqlens_k = a->seqlens_k;
+  p.in_vec = dtype == SEQK_DTYPE_F32 && D % 4 == 0 && Dv % 4 == 0 && rows_aligned(a->q, qs, 4) &&
+             rows_aligned(a->k, ks, 4) && rows_aligned(a->v, vs, 4);
+  p.o_vec = rows_aligned(a->o, os, 8);
+
+  /* Split-KV when the grid would leave SMs idle. */
+  const int64_t row_tiles = (p.rows + shape.bm - 1) / shape.bm;
+  const int64_t blocks = row_tiles * Hk * B;
+  const int64_t key_tiles = (Sk + shape.bn - 1) / shape.bn;
+  int64_t splits = 1;
+  if (force.splits > 0) {
+    splits = force.splits;
+  } else if (blocks * 5 < (int64_t)sms * 4 && key_tiles >= 4) {
+    splits = ((int64_t)2 * sms + blocks - 1) / blocks;
+    if (splits > key_tiles / 2) splits = key_tiles / 2;
+    if (splits > kMaxSplits) splits = kMaxSplits;
+  }
+  if (splits > key_tiles) splits = key_tiles;
+  if ((B * H * Sq + 3) / 4 > INT32_MAX) splits = 1;   /* the combine grid has one warp per row */
+  if (splits < 1) splits = 1;
+  const int64_t tiles_per_split = (key_tiles + splits - 1) / splits;
+  p.keys_per_split = (int)(tiles_per_split * shape.bn);
+  if (splits > 1) splits = (key_tiles + tiles_per_split - 1) / tiles_per_split;   /* none empty */
+  p.splits = (int)splits;
+  if (row_tiles * splits > INT32_MAX) return SEQK_K_FLASH_GRID;
+  pl->part_rows = splits > 1 ? splits * B * H * Sq : 0;
+  return SEQK_K_FLASH_OK;
+}
+
+extern "C" cudaError_t seqk_k_flash_launch(const seqk_k_flash_plan *pl, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (pl->empty) return cudaSuccess;
+  const seqk_k_flash_params &p = pl->p;
+  if (p.splits > 1 && (!p.part_o || !p.part_lse)) return cudaErrorInvalidValue;
+  cudaError_t err;
+  if (pl->tc)
+    err = pl->dtype == SEQK_DTYPE_F16 ? launch_tc_f16(p, pl->dpad, stream)
+                                      : launch_tc_bf16(p, pl->dpad, stream);
+  else
+    err = launch_simt(p, pl->dtype, pl->dpad, stream);
+  if (err == cudaSuccess && p.splits > 1) err = launch_combine(p, pl->dtype, stream);
+  return err;
+}
