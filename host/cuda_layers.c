@@ -142,21 +142,9 @@ static seqk_tensor row_block(const seqk_tensor *t, int64_t row0, int64_t rows) {
 /* [B,S,cols] at data, column offset col0, seen as [B,H,S,hd] heads (strides, no copy). */
 static seqk_tensor heads_view(void *data, seqk_dtype dt, int64_t B, int64_t S, int64_t cols,
                               int64_t col0, int64_t H, int64_t hd) {
-  seqk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data ? (char *)data + col0 * (int64_t)seqk_dtype_size(dt) : NULL;
-  t.dtype = dt;
-  t.device = SEQK_DEVICE_CUDA;
-  t.ndim = 4;
-  t.shape[0] = B;
-  t.shape[1] = H;
-  t.shape[2] = S;
-  t.shape[3] = hd;
-  t.stride[0] = S * cols;
-  t.stride[1] = hd;
-  t.stride[2] = cols;
-  t.stride[3] = 1;
-  return t;
+  const int64_t shape[4] = {B, H, S, hd}, stride[4] = {S * cols, hd, cols, 1};
+  void *at = data ? (char *)data + col0 * (int64_t)seqk_dtype_size(dt) : NULL;
+  return seqk_tensor_view_strided(at, dt, SEQK_DEVICE_CUDA, 4, shape, stride);
 }
 
 /* Everything one mha_forward call runs; pointers into the workspace NULL while planning. */

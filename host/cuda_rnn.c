@@ -87,17 +87,8 @@ static void *advance(void *p, int64_t elems, seqk_dtype dt) {
 /* A CUDA tensor [rows, cols] at data with the given strides. */
 static seqk_tensor mat(void *data, seqk_dtype dt, int64_t rows, int64_t cols, int64_t rs,
                        int64_t cs) {
-  seqk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data;
-  t.dtype = dt;
-  t.device = SEQK_DEVICE_CUDA;
-  t.ndim = 2;
-  t.shape[0] = rows;
-  t.shape[1] = cols;
-  t.stride[0] = rs;
-  t.stride[1] = cols > 0 ? cs : 1;
-  return t;
+  const int64_t shape[2] = {rows, cols}, stride[2] = {rs, cols > 0 ? cs : 1};
+  return seqk_tensor_view_strided(data, dt, SEQK_DEVICE_CUDA, 2, shape, stride);
 }
 
 /* Entry e of a [L*D, N, H] state tensor as [N, H]. */
@@ -252,19 +243,8 @@ static seqk_tensor f32_weight(void *data, const seqk_tensor *w) {
 /* Layer l's input as a [A, B, K] tensor: x itself, or the fp32 inter-layer buffer [T, N, D*H]. */
 static seqk_tensor layer_input(const fwd_plan *p, const seqk_tensor *x, int64_t l, void *prev) {
   if (l == 0) return *x;
-  seqk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = prev;
-  t.dtype = SEQK_DTYPE_F32;
-  t.device = SEQK_DEVICE_CUDA;
-  t.ndim = 3;
-  t.shape[0] = p->T;
-  t.shape[1] = p->N;
-  t.shape[2] = p->DH;
-  t.stride[0] = p->N * p->DH;
-  t.stride[1] = p->DH;
-  t.stride[2] = 1;
-  return t;
+  const int64_t shape[3] = {p->T, p->N, p->DH};
+  return seqk_tensor_view(prev, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 3, shape);
 }
 
 /* The projection GEMM of entry e = l*D + d (weights as the plan will have them). */

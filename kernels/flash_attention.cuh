@@ -414,16 +414,22 @@ SEQK_UNROLL
       inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
     }
 
+  /* This thread's row (mt, hf) as query head h and index i; false past the tile's last row. */
+  auto own_row = [&](int mt, int hf, int *h, int *i) {
+    const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
+    if (r >= w.r1) return false;
+    row_coords(p, kh, r, h, i);
+    return true;
+  };
+
   if (p.splits > 1) {
     /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0. */
 SEQK_UNROLL
     for (int mt = 0; mt < MT; ++mt)
 SEQK_UNROLL
       for (int hf = 0; hf < 2; ++hf) {
-        const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
-        if (r >= w.r1) continue;
         int h, i;
-        row_coords(p, kh, r, &h, &i);
+        if (!own_row(mt, hf, &h, &i)) continue;
         const int64_t pr = part_row(p, w.split, b, h, i);
         float *dst = p.part_o + pr * p.Dv;
 SEQK_UNROLL
@@ -474,10 +480,8 @@ SEQK_UNROLL
     for (int mt = 0; mt < MT; ++mt)
 SEQK_UNROLL
       for (int hf = 0; hf < 2; ++hf) {
-        const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
-        if (r >= w.r1) continue;
         int h, i;
-        row_coords(p, kh, r, &h, &i);
+        if (!own_row(mt, hf, &h, &i)) continue;
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
             row_lse(m[mt][hf], l[mt][hf]);
       }

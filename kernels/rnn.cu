@@ -106,25 +106,15 @@ __device__ __forceinline__ void add_biases(int G, int64_t H, int64_t j, const Tb
 
 /* ---- cell: the fused gate kernel ------------------------------------------------------------- */
 
-template <typename T>
-struct cell_args {
-  int mode, G;
-  int64_t N, H;
-  const float *gi, *gh;   /* [N, G*H] fp32 contiguous; gh NULL: no h (W_hh h = 0) */
-  const T *b_ih, *b_hh;   /* NULL: no bias */
-  int64_t bs_ih, bs_hh;
-  const T *h, *c;         /* NULL: zeros */
-  int64_t h_s0, h_s1, c_s0, c_s1;
-  T *h_out, *c_out;       /* c_out NULL unless LSTM */
-  int64_t ho_s0, ho_s1, co_s0, co_s1;
-};
-
 /* One thread per (n, j), j fastest: coalesced reads of every gate row of gi/gh and coalesced
    state reads/writes for row-major tensors. h/c and h_out/c_out are not __restrict__: they may be
    the same memory, and each element is read before the same thread writes it. */
 template <typename T>
-__global__ void cell_gates_kernel(cell_args<T> a) {
+__global__ void cell_gates_kernel(seqk_k_rnn_cell_params a) {
   const int G = a.G;
+  const T *const b_ih = static_cast<const T *>(a.b_ih), *const b_hh = static_cast<const T *>(a.b_hh);
+  const T *const h = static_cast<const T *>(a.h), *const c = static_cast<const T *>(a.c);
+  T *const h_out = static_cast<T *>(a.h_out), *const c_out = static_cast<T *>(a.c_out);
   const int64_t GH = G * a.H, total = a.N * a.H;
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
@@ -136,36 +126,24 @@ __global__ void cell_gates_kernel(cell_args<T> a) {
         pi[g] = a.gi[n * GH + g * a.H + j];
         if (a.gh) ph[g] = a.gh[n * GH + g * a.H + j];
       }
-    add_biases(G, a.H, j, a.b_ih, a.bs_ih, a.b_hh, a.bs_hh, pi, ph);
-    const float hv = a.h ? to_float(a.h[n * a.h_s0 + j * a.h_s1]) : 0.0f;
-    const float cv = a.c ? to_float(a.c[n * a.c_s0 + j * a.c_s1]) : 0.0f;
+    add_biases(G, a.H, j, b_ih, a.bs_ih, b_hh, a.bs_hh, pi, ph);
+    const float hv = h ? to_float(h[n * a.h_stride[0] + j * a.h_stride[1]]) : 0.0f;
+    const float cv = c ? to_float(c[n * a.c_stride[0] + j * a.c_stride[1]]) : 0.0f;
     float hn, cn;
     cell_math(a.mode, pi, ph, hv, cv, &hn, &cn);
-    a.h_out[n * a.ho_s0 + j * a.ho_s1] = from_float<T>(hn);
-    if (a.c_out) a.c_out[n * a.co_s0 + j * a.co_s1] = from_float<T>(cn);
+    h_out[n * a.ho_stride[0] + j * a.ho_stride[1]] = from_float<T>(hn);
+    if (c_out) c_out[n * a.co_stride[0] + j * a.co_stride[1]] = from_float<T>(cn);
   }
 }
 
 /* ---- layers: the per-step gate kernel -------------------------------------------------------- */
 
-/* What both recurrence paths share: the projection, the biases, where y goes, the lengths. */
-template <typename Tb, typename Y>
-struct seq_args {
-  int mode, G;
-  int64_t N, H, T;
-  int reverse;
-  const int32_t *len;          /* [N] device lengths, or NULL: every row has T steps */
-  const float *gi;             /* xproj: (t, n, c) at gi + t*gi_st + n*gi_sn + c */
-  int64_t gi_st, gi_sn;
-  const Tb *b_ih, *b_hh;       /* NULL: no bias */
-  int64_t bs_ih, bs_hh;
-  Y *y;                        /* this direction's first column: (t, n, j) at y + t*y_st + ... */
-  int64_t y_st, y_sn, y_sk;
-};
+/* Both recurrence paths read seqk_k_rnn_seq_params (launchers.h): the projection, the biases
+   (of element type Tb), where y goes (of element type Y), the lengths. */
+using seq_params = seqk_k_rnn_seq_params;
 
 /* Step s for row n: the time index it works on, or -1 when the row is past its length. */
-template <typename Tb, typename Y>
-__device__ __forceinline__ int64_t time_of(const seq_args<Tb, Y> &a, int64_t n, int64_t s) {
+__device__ __forceinline__ int64_t time_of(const seq_params &a, int64_t n, int64_t s) {
   const int64_t L = a.len ? a.len[n] : a.T;
   if (s >= L) return -1;
   return a.reverse ? L - 1 - s : s;
@@ -174,18 +152,19 @@ __device__ __forceinline__ int64_t time_of(const seq_args<Tb, Y> &a, int64_t n, 
 /* The gate math of unit (n, j) at time t with ph[g] = W_hh h (no bias yet): updates *h, *c and
    writes y. */
 template <typename Tb, typename Y>
-__device__ __forceinline__ float unit_update(const seq_args<Tb, Y> &a, int G, int64_t n, int64_t j,
+__device__ __forceinline__ float unit_update(const seq_params &a, int G, int64_t n, int64_t j,
                                              int64_t t, float ph[4], float h, float *c) {
   const float *row = a.gi + t * a.gi_st + n * a.gi_sn;
   float pi[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   SEQK_UNROLL
   for (int g = 0; g < 4; ++g)
     if (g < G) pi[g] = row[g * a.H + j];
-  add_biases(G, a.H, j, a.b_ih, a.bs_ih, a.b_hh, a.bs_hh, pi, ph);
+  add_biases(G, a.H, j, static_cast<const Tb *>(a.b_ih), a.bs_ih, static_cast<const Tb *>(a.b_hh),
+             a.bs_hh, pi, ph);
   float hn, cn;
   cell_math(a.mode, pi, ph, h, *c, &hn, &cn);
   *c = cn;
-  a.y[t * a.y_st + n * a.y_sn + j * a.y_sk] = from_float<Y>(hn);
+  static_cast<Y *>(a.y)[t * a.y_st + n * a.y_sn + j * a.y_sk] = from_float<Y>(hn);
   return hn;
 }
 
@@ -193,7 +172,7 @@ __device__ __forceinline__ float unit_update(const seq_args<Tb, Y> &a, int G, in
    state). h and c ([N, H] fp32) are updated in place: each element by the one thread that reads
    it, after this step's GEMM has read h. */
 template <typename Tb, typename Y>
-__global__ void step_kernel(seq_args<Tb, Y> a, const float *gh, float *h, float *c, int64_t s) {
+__global__ void step_kernel(seq_params a, const float *gh, float *h, float *c, int64_t s) {
   const int G = a.G;
   const int64_t GH = G * a.H, total = a.N * a.H;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
@@ -201,7 +180,7 @@ __global__ void step_kernel(seq_args<Tb, Y> a, const float *gh, float *h, float 
     const int64_t n = i / a.H, j = i - n * a.H;
     const int64_t t = time_of(a, n, s);
     if (t < 0) {   /* past this row's length: state kept, y at step s is padding */
-      a.y[s * a.y_st + n * a.y_sn + j * a.y_sk] = from_float<Y>(0.0f);
+      static_cast<Y *>(a.y)[s * a.y_st + n * a.y_sn + j * a.y_sk] = from_float<Y>(0.0f);
       continue;
     }
     float ph[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -209,30 +188,17 @@ __global__ void step_kernel(seq_args<Tb, Y> a, const float *gh, float *h, float 
     for (int g = 0; g < 4; ++g)
       if (g < G && gh) ph[g] = gh[n * GH + g * a.H + j];
     float cv = c ? c[i] : 0.0f;
-    h[i] = unit_update(a, G, n, j, t, ph, h[i], &cv);
+    h[i] = unit_update<Tb, Y>(a, G, n, j, t, ph, h[i], &cv);
     if (c) c[i] = cv;
   }
 }
 
 /* ---- layers: the persistent kernel ----------------------------------------------------------- */
 
-template <typename Tw, typename Y>
-struct persist_args {
-  seq_args<Tw, Y> s;
-  int64_t steps;
-  const Tw *w_hh;              /* [G*H, H] as given (any strides) */
-  int64_t w_rs, w_cs;
-  /* h ping-pong: step s reads h[s & 1] and writes h[(s + 1) & 1]. Written by other blocks between
-     grid barriers, so never read through the read-only (non-coherent) path: no const
-     __restrict__ here. */
-  float *h0, *h1;
-  float *c;                    /* [N, H] or NULL; each element only ever touched by one thread */
-  int units;                   /* hidden units per block */
-  int ksplit;                  /* lanes per dot product (power of two <= 32) */
-  int64_t ldw, ldh;            /* shared-memory row strides (elements) of W and h */
-  int64_t w_bytes;             /* shared-memory bytes of the W slice (16-byte multiple) */
-};
-
+/* The kernel reads seqk_k_rnn_persist_params and its launch shape seqk_k_rnn_persist_cfg. The h
+   ping-pong buffers are written by other blocks between grid barriers, so they are never read
+   through the read-only (non-coherent) path: no const __restrict__ on them; c's elements are each
+   only ever touched by one thread. */
 /* Block b owns hidden units [b*units, b*units + units) and keeps their G*units rows of W_hh in
    shared memory for the whole sequence (row g*units + jl = W_hh row g*H + j0 + jl), so W_hh is
    read from global memory once per call instead of once per step.
@@ -244,32 +210,37 @@ struct persist_args {
    whole h_next. The item loop runs the same number of times in every thread, so the full-warp
    shuffles always have all 32 lanes. */
 template <typename Tw, typename Y>
-__global__ void __launch_bounds__(kPersistMaxThreads) persist_kernel(persist_args<Tw, Y> a) {
+__global__ void __launch_bounds__(kPersistMaxThreads)
+    persist_kernel(seqk_k_rnn_persist_params a, seqk_k_rnn_persist_cfg cfg) {
   DYN_SMEM(unsigned char, smem);
   Tw *ws = reinterpret_cast<Tw *>(smem);
-  float *hs = reinterpret_cast<float *>(smem + a.w_bytes);
-  const seq_args<Tw, Y> &q = a.s;
+  float *hs = reinterpret_cast<float *>(smem + cfg.w_bytes);
+  const Tw *const w_hh = static_cast<const Tw *>(a.w_hh);
+  const seq_params &q = a.s;
   const int G = q.G;
   const int64_t H = q.H, N = q.N;
-  const int64_t j0 = (int64_t)blockIdx.x * a.units;
-  const int64_t units = H - j0 < a.units ? H - j0 : a.units;
+  const int64_t cu = cfg.units;   /* hidden units per block */
+  const int ksplit = cfg.ksplit;  /* lanes per dot product (power of two <= 32) */
+  const int64_t ldw = cfg.ldw, ldh = cfg.ldh;   /* shared-memory row strides of W and h */
+  const int64_t j0 = (int64_t)blockIdx.x * cu;
+  const int64_t units = H - j0 < cu ? H - j0 : cu;
 
   /* The W_hh slice: consecutive threads on consecutive k (coalesced for row-major weights). */
   const int64_t w_elems = G * units * H;
   for (int64_t i = threadIdx.x; i < w_elems; i += blockDim.x) {
     const int64_t r = i / H, k = i - r * H, g = r / units, jl = r - g * units;
-    ws[(g * a.units + jl) * a.ldw + k] = a.w_hh[(g * H + j0 + jl) * a.w_rs + k * a.w_cs];
+    ws[(g * cu + jl) * ldw + k] = w_hh[(g * H + j0 + jl) * a.w_rs + k * a.w_cs];
   }
 
   const int64_t items = units * N;
-  const int groups = (int)blockDim.x / a.ksplit;
-  const int grp = (int)threadIdx.x / a.ksplit, ks = (int)threadIdx.x % a.ksplit;
+  const int groups = (int)blockDim.x / ksplit;
+  const int grp = (int)threadIdx.x / ksplit, ks = (int)threadIdx.x % ksplit;
   for (int64_t s = 0; s < a.steps; ++s) {
     float *h_prev = (s & 1) ? a.h1 : a.h0;
     float *h_next = (s & 1) ? a.h0 : a.h1;
     for (int64_t i = threadIdx.x; i < N * H; i += blockDim.x) {
       const int64_t n = i / H;
-      hs[n * a.ldh + (i - n * H)] = h_prev[i];
+      hs[n * ldh + (i - n * H)] = h_prev[i];
     }
     __syncthreads();   /* (the first time also covers the W slice) */
     for (int64_t base = 0; base < items; base += groups) {
@@ -278,17 +249,17 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persist_kernel(persist_arg
       const int64_t n = valid ? item / units : 0, jl = valid ? item - n * units : 0;
       float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       if (valid) {
-        const float *hrow = hs + n * a.ldh;
-        const Tw *wrow = ws + jl * a.ldw;
-        const int64_t gstride = a.units * a.ldw;
-        for (int64_t k = ks; k < H; k += a.ksplit) {
+        const float *hrow = hs + n * ldh;
+        const Tw *wrow = ws + jl * ldw;
+        const int64_t gstride = cu * ldw;
+        for (int64_t k = ks; k < H; k += ksplit) {
           const float hv = hrow[k];
           SEQK_UNROLL
           for (int g = 0; g < 4; ++g)
             if (g < G) acc[g] += to_float(wrow[g * gstride + k]) * hv;
         }
       }
-      for (int off = a.ksplit / 2; off > 0; off >>= 1) {
+      for (int off = ksplit / 2; off > 0; off >>= 1) {
         SEQK_UNROLL
         for (int g = 0; g < 4; ++g)
           if (g < G) acc[g] += __shfl_xor_sync(0xffffffffu, acc[g], off);
@@ -296,13 +267,13 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persist_kernel(persist_arg
       if (valid && ks == 0) {
         const int64_t j = j0 + jl, i = n * H + j;
         const int64_t t = time_of(q, n, s);
-        const float hv = hs[n * a.ldh + j];
+        const float hv = hs[n * ldh + j];
         if (t < 0) {   /* past this row's length: carry the state, y at step s is padding */
           h_next[i] = hv;
-          q.y[s * q.y_st + n * q.y_sn + j * q.y_sk] = from_float<Y>(0.0f);
+          static_cast<Y *>(q.y)[s * q.y_st + n * q.y_sn + j * q.y_sk] = from_float<Y>(0.0f);
         } else {
           float cv = a.c ? a.c[i] : 0.0f;
-          h_next[i] = unit_update(q, G, n, j, t, acc, hv, &cv);
+          h_next[i] = unit_update<Tw, Y>(q, G, n, j, t, acc, hv, &cv);
           if (a.c) a.c[i] = cv;
         }
       }
@@ -315,35 +286,9 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persist_kernel(persist_arg
 
 /* ---- launchers ------------------------------------------------------------------------------- */
 
-/* The C params as the typed kernel arguments. */
-template <typename Tb, typename Y>
-seq_args<Tb, Y> typed(const seqk_k_rnn_seq_params &c) {
-  seq_args<Tb, Y> a;
-  memset(&a, 0, sizeof a);
-  a.mode = (int)c.mode;
-  a.G = c.G;
-  a.N = c.N;
-  a.H = c.H;
-  a.T = c.T;
-  a.reverse = c.reverse;
-  a.len = c.len;
-  a.gi = c.gi;
-  a.gi_st = c.gi_st;
-  a.gi_sn = c.gi_sn;
-  a.b_ih = static_cast<const Tb *>(c.b_ih);
-  a.b_hh = static_cast<const Tb *>(c.b_hh);
-  a.bs_ih = c.bs_ih;
-  a.bs_hh = c.bs_hh;
-  a.y = static_cast<Y *>(c.y);
-  a.y_st = c.y_st;
-  a.y_sn = c.y_sn;
-  a.y_sk = c.y_sk;
-  return a;
-}
-
 /* f(Tb{}, Y{}) with Tb the dtype's element type and Y that or float (y_f32). */
 template <typename F>
-void by_seq_types(const seqk_k_rnn_seq_params &c, F &&f) {
+void by_seq_types(const seq_params &c, F &&f) {
   seqk_kernels::by_dtype(c.dtype, [&](auto tag) {
     if (c.y_f32) f(tag, float{});
     else f(tag, tag);
@@ -356,32 +301,8 @@ extern "C" cudaError_t seqk_k_rnn_cell(const seqk_k_rnn_cell_params *p, cudaStre
   seqk_kernels::begin_launch();
   if (p->N == 0 || p->H == 0) return cudaSuccess;
   seqk_kernels::by_dtype(p->dtype, [&](auto tag) {
-    using T = decltype(tag);
-    cell_args<T> a;
-    memset(&a, 0, sizeof a);
-    a.mode = (int)p->mode;
-    a.G = p->G;
-    a.N = p->N;
-    a.H = p->H;
-    a.gi = p->gi;
-    a.gh = p->gh;
-    a.b_ih = static_cast<const T *>(p->b_ih);
-    a.b_hh = static_cast<const T *>(p->b_hh);
-    a.bs_ih = p->bs_ih;
-    a.bs_hh = p->bs_hh;
-    a.h = static_cast<const T *>(p->h);
-    a.c = static_cast<const T *>(p->c);
-    a.h_s0 = p->h_stride[0];
-    a.h_s1 = p->h_stride[1];
-    a.c_s0 = p->c_stride[0];
-    a.c_s1 = p->c_stride[1];
-    a.h_out = static_cast<T *>(p->h_out);
-    a.c_out = static_cast<T *>(p->c_out);
-    a.ho_s0 = p->ho_stride[0];
-    a.ho_s1 = p->ho_stride[1];
-    a.co_s0 = p->co_stride[0];
-    a.co_s1 = p->co_stride[1];
-    launch(dim3(blocks_for(p->N * p->H)), dim3(kThreads), 0, stream, cell_gates_kernel<T>, a);
+    launch(dim3(blocks_for(p->N * p->H)), dim3(kThreads), 0, stream,
+           cell_gates_kernel<decltype(tag)>, *p);
   });
   return cudaGetLastError();
 }
@@ -392,8 +313,8 @@ extern "C" cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *c, const flo
   by_seq_types(*c, [&](auto tb, auto ty) {
     using Tb = decltype(tb);
     using Y = decltype(ty);
-    launch(dim3(blocks_for(c->N * c->H)), dim3(kThreads), 0, stream, step_kernel<Tb, Y>,
-           typed<Tb, Y>(*c), gh, h, cs, s);
+    launch(dim3(blocks_for(c->N * c->H)), dim3(kThreads), 0, stream, step_kernel<Tb, Y>, *c, gh,
+           h, cs, s);
   });
   return cudaGetLastError();
 }
@@ -467,24 +388,9 @@ extern "C" cudaError_t seqk_k_rnn_persistent(const seqk_k_rnn_persist_params *p,
   by_seq_types(p->s, [&](auto tw, auto ty) {
     using Tw = decltype(tw);
     using Y = decltype(ty);
-    persist_args<Tw, Y> a;
-    memset(&a, 0, sizeof a);
-    a.s = typed<Tw, Y>(p->s);
-    a.steps = p->steps;
-    a.w_hh = static_cast<const Tw *>(p->w_hh);
-    a.w_rs = p->w_rs;
-    a.w_cs = p->w_cs;
-    a.h0 = p->h0;
-    a.h1 = p->h1;
-    a.c = p->c;
-    a.units = cfg->units;
-    a.ksplit = cfg->ksplit;
-    a.ldw = cfg->ldw;
-    a.ldh = cfg->ldh;
-    a.w_bytes = (int64_t)cfg->w_bytes;
     err = seqk_kernels::launch_cooperative_checked(dim3((unsigned)cfg->blocks),
                                                    dim3((unsigned)cfg->threads), cfg->smem, stream,
-                                                   persist_kernel<Tw, Y>, a);
+                                                   persist_kernel<Tw, Y>, *p, *cfg);
   });
   return err;
 }
