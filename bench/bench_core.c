@@ -92,9 +92,18 @@ void bench_release(bench *b) {
 
 void bench_tolerance(seqk_dtype dtype, double *atol, double *rtol) {
   switch (dtype) {
-    case SEQK_DTYPE_F16: *atol = 2e-3; *rtol = 4e-3; break;
-    case SEQK_DTYPE_BF16: *atol = 1.6e-2; *rtol = 3.2e-2; break;
-    default: *atol = 1e-5; *rtol = 1e-5; break;
+    case SEQK_DTYPE_F16:
+      *atol = 2e-3;
+      *rtol = 4e-3;
+      break;
+    case SEQK_DTYPE_BF16:
+      *atol = 1.6e-2;
+      *rtol = 3.2e-2;
+      break;
+    default:
+      *atol = 1e-5;
+      *rtol = 1e-5;
+      break;
   }
 }
 
@@ -184,8 +193,8 @@ void bench_report(bench *b, const bench_row *r) {
   double rate = 0;
   if (r->ms > 0) rate = r->is_bytes ? r->amount / (r->ms * 1e6) : r->amount / (r->ms * 1e9);
   if (b->rows++ == 0) {
-    printf("%-52s %-5s %8s %10s %12s %8s  %s\n", "case", "check", "err/tol", "ms",
-           "TFLOP/s|GB/s", "ratio", "vs");
+    printf("%-52s %-5s %8s %10s %12s %8s  %s\n", "case", "check", "err/tol", "ms", "TFLOP/s|GB/s",
+           "ratio", "vs");
     if (b->csv) fprintf(b->csv, "case,check,err_over_tol,ms,rate,unit,ratio,vs,note\n");
   }
   if (strcmp(r->status, "FAIL") == 0) ++b->failures;
@@ -200,8 +209,8 @@ void bench_report(bench *b, const bench_row *r) {
     snprintf(rate_s, sizeof rate_s, "%.1f", rate);
   }
   if (ratio > 0) snprintf(ratio_s, sizeof ratio_s, "%.2f", ratio);
-  printf("%-52s %-5s %8s %10s %12s %8s  %s%s%s\n", r->name, r->status, err, ms, rate_s, ratio_s,
-         vs, r->note ? "  " : "", r->note ? r->note : "");
+  printf("%-52s %-5s %8s %10s %12s %8s  %s%s%s\n", r->name, r->status, err, ms, rate_s, ratio_s, vs,
+         r->note ? "  " : "", r->note ? r->note : "");
   if (b->csv) {
     csv_field(b->csv, r->name);
     fprintf(b->csv, ",%s,%.4f,%.5f,%.3f,%s,%.4f,", r->status, r->max_err, r->ms, rate,
@@ -218,14 +227,16 @@ void bench_report_status(bench *b, const char *name, seqk_status st) {
   bench_row row = {0};
   row.name = name;
   row.status = st == SEQK_STATUS_NOT_SUPPORTED ? "n/a" : "FAIL";
-  row.note = st == SEQK_STATUS_NOT_SUPPORTED ? "no CUDA kernel yet" : seqk_context_last_error(b->ctx);
+  row.note =
+      st == SEQK_STATUS_NOT_SUPPORTED ? "no CUDA kernel yet" : seqk_context_last_error(b->ctx);
   bench_report(b, &row);
 }
 
 void bench_run_case(bench *b, const bench_case *c, void *arg) {
   bench_row row = {0};
   seqk_status st = c->run(b, arg, 0);
-  if (st == SEQK_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = SEQK_STATUS_DEVICE_ERROR;
+  if (st == SEQK_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess)
+    st = SEQK_STATUS_DEVICE_ERROR;
   if (st != SEQK_STATUS_SUCCESS) {
     bench_report_status(b, c->name, st);
     return;

@@ -17,15 +17,15 @@
 
 typedef struct bench {
   seqk_context_t ctx;
-  int         timing;         /* 1: a real GPU, time the cases; 0: correctness pass only */
-  int         small;          /* shapes for the correctness pass (emulated build, CPU oracle) */
-  const char *filter;         /* run only cases whose name contains this */
-  FILE       *csv;
-  int         repeats;        /* timed runs per case (median reported) */
-  void       *flush;          /* device buffer larger than L2, rewritten between timed runs */
-  size_t      flush_bytes;
-  double      copy_gbs;       /* measured device copy bandwidth, the memory-bound yardstick */
-  int         rows, failures, unavailable;
+  int timing;         /* 1: a real GPU, time the cases; 0: correctness pass only */
+  int small;          /* shapes for the correctness pass (emulated build, CPU oracle) */
+  const char *filter; /* run only cases whose name contains this */
+  FILE *csv;
+  int repeats; /* timed runs per case (median reported) */
+  void *flush; /* device buffer larger than L2, rewritten between timed runs */
+  size_t flush_bytes;
+  double copy_gbs; /* measured device copy bandwidth, the memory-bound yardstick */
+  int rows, failures, unavailable;
 } bench;
 
 /* One timed call of the op on input set `set` (inputs rotated so caches do not flatter). */
@@ -33,13 +33,13 @@ typedef seqk_status (*bench_fn)(bench *b, void *arg, int set);
 
 typedef struct bench_row {
   const char *name;
-  const char *status;         /* "ok", "n/a", "FAIL" */
-  double      max_err;        /* vs the CPU reference, in units of the case's tolerance */
-  double      ms;             /* median; 0 when not timed */
-  double      amount;         /* FLOPs or bytes per call */
-  int         is_bytes;       /* amount is bytes (GB/s) rather than FLOPs (TFLOP/s) */
-  double      ref_ms;         /* the comparison path's median (0: none) */
-  const char *ref_name;       /* what the ratio compares with */
+  const char *status;   /* "ok", "n/a", "FAIL" */
+  double max_err;       /* vs the CPU reference, in units of the case's tolerance */
+  double ms;            /* median; 0 when not timed */
+  double amount;        /* FLOPs or bytes per call */
+  int is_bytes;         /* amount is bytes (GB/s) rather than FLOPs (TFLOP/s) */
+  double ref_ms;        /* the comparison path's median (0: none) */
+  const char *ref_name; /* what the ratio compares with */
   const char *note;
 } bench_row;
 
@@ -51,27 +51,27 @@ seqk_tensor bench_cpu_empty(bench *b, seqk_dtype dtype, int32_t ndim, const int6
 seqk_tensor bench_to_device(bench *b, const seqk_tensor *cpu);
 seqk_tensor bench_device_empty(bench *b, seqk_dtype dtype, int32_t ndim, const int64_t *shape);
 /* Tensors made above are freed together at the end of each case. */
-void        bench_release(bench *b);
+void bench_release(bench *b);
 
 /* Copies `dev` back and compares with `ref` (a CPU tensor of the same shape):
    |out - ref| <= atol + rtol |ref|, NaN never passes. Returns the largest error / bound (<= 1
    passes) or -1 when a value is NaN where the reference is not. */
 double bench_compare(bench *b, const seqk_tensor *dev, const seqk_tensor *ref, double atol,
                      double rtol);
-void   bench_tolerance(seqk_dtype dtype, double *atol, double *rtol);
+void bench_tolerance(seqk_dtype dtype, double *atol, double *rtol);
 
 /* Median milliseconds of `repeats` calls of fn over `sets` rotated input sets, each preceded by
    an L2 flush (not timed). Returns -1 on an error status (kept in *status). */
 double bench_time(bench *b, bench_fn fn, void *arg, int sets, seqk_status *status);
 /* How many input sets of `bytes_per_set` it takes to cover twice the L2 (at most 8). */
-int    bench_input_sets(bench *b, double bytes_per_set);
+int bench_input_sets(bench *b, double bytes_per_set);
 
 /* "f32", "f16", "bf16", "i32". */
 const char *bench_dtype_name(seqk_dtype dtype);
 /* Records and prints one row (and its CSV line). */
 void bench_report(bench *b, const bench_row *row);
 /* Whether a case named `name` runs under the filter. */
-int  bench_selected(const bench *b, const char *name);
+int bench_selected(const bench *b, const char *name);
 /* The status of an op call that failed before timing: "n/a" for NOT_SUPPORTED, else FAIL. */
 void bench_report_status(bench *b, const char *name, seqk_status st);
 
@@ -79,23 +79,24 @@ void bench_report_status(bench *b, const char *name, seqk_status st);
    runs the same op on CPU tensors, on the whole output or on the slice out_dev views), then time
    `run` and, when given, the comparison path. */
 typedef struct bench_case {
-  const char        *name;
-  seqk_dtype         dtype;        /* picks the tolerance */
-  double             amount;       /* FLOPs or bytes per call */
-  int                is_bytes;
-  int                sets;         /* rotated input sets `run` can take */
-  bench_fn           run;
-  seqk_status      (*reference)(bench *b, void *arg);
+  const char *name;
+  seqk_dtype dtype; /* picks the tolerance */
+  double amount;    /* FLOPs or bytes per call */
+  int is_bytes;
+  int sets; /* rotated input sets `run` can take */
+  bench_fn run;
+  seqk_status (*reference)(bench *b, void *arg);
   const seqk_tensor *out_dev, *out_ref;
-  bench_fn           comparison;   /* optional */
-  const char        *comparison_name;
-  const char        *note;
+  bench_fn comparison; /* optional */
+  const char *comparison_name;
+  const char *note;
 } bench_case;
 void bench_run_case(bench *b, const bench_case *c, void *arg);
 
 /* ---- cases ---------------------------------------------------------------------------------- */
-void bench_cases_memory(bench *b);      /* tensor copy, softmax, split/merge heads */
-void bench_cases_attention(bench *b);   /* attention sweep (AUTO vs UNFUSED), llm.c shape, MHA */
-void bench_cases_rnn(bench *b);         /* DeepBench shapes, small-batch latency */
+void bench_cases_memory(bench *b); /* tensor copy, softmax, split/merge heads, embedding, merge */
+void bench_cases_attention(
+    bench *b);                  /* attention sweep (AUTO vs UNFUSED), llm.c shape, linear, MHA */
+void bench_cases_rnn(bench *b); /* DeepBench shapes, small-batch latency */
 
 #endif /* SEQK_BENCH_CORE_H */

@@ -1,7 +1,8 @@
 /*
  * cases_attention.c - attention cases: the standard sweep (FlashAttention's: B*S = 16384, hidden
  * 2048, D in {64, 128}, S from 512 to 16k, causal and not), llm.c's shape, grouped-query decode,
- * and nn.MultiheadAttention forward. FLOPs = 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk.
+ * linear layers (2*M*N*K FLOPs) and nn.MultiheadAttention forward. Attention FLOPs =
+ * 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk.
  * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run.
  *
  * Large shapes are validated on a slice: batch 0, head 0, the last rows of the queries, against
@@ -21,7 +22,8 @@ typedef struct attention_arg {
   int64_t check_rows;
 } attention_arg;
 
-static seqk_status attention_run_algo(bench *b, attention_arg *a, int set, seqk_attention_algo algo) {
+static seqk_status attention_run_algo(bench *b, attention_arg *a, int set,
+                                      seqk_attention_algo algo) {
   seqk_attention_params p = a->params;
   p.algo = algo;
   return seqk_attention(b->ctx, &p, &a->q[set], &a->k[set], &a->v[set], &a->o, NULL);
@@ -64,8 +66,8 @@ static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B
                            int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal) {
   char name[160];
   snprintf(name, sizeof name, "attention%s %s B=%lld H=%lld/%lld Sq=%lld Sk=%lld D=%lld%s", label,
-           bench_dtype_name(dt), (long long)B, (long long)H, (long long)Hk, (long long)Sq, (long long)Sk,
-           (long long)D, causal ? " causal" : "");
+           bench_dtype_name(dt), (long long)B, (long long)H, (long long)Hk, (long long)Sq,
+           (long long)Sk, (long long)D, causal ? " causal" : "");
   if (!bench_selected(b, name)) return;
   attention_arg a;
   int64_t qs[4] = {B, H, Sq, D}, ks[4] = {B, Hk, Sk, D};
@@ -95,9 +97,67 @@ static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B
   double flops = 4.0 * B * H * Sq * Sk * D * (causal && Sq == Sk ? 0.5 : 1.0);
   double kv_bytes = 2.0 * B * Hk * Sk * D * esize;
   int decode = Sq == 1;
-  bench_case c = {name, dt, decode ? kv_bytes : flops, decode, sets, attention_run,
-                  b->small ? attention_reference_full : attention_reference, &a.o_slice, &a.ref,
-                  attention_run_unfused, "unfused", NULL};
+  bench_case c = {name,
+                  dt,
+                  decode ? kv_bytes : flops,
+                  decode,
+                  sets,
+                  attention_run,
+                  b->small ? attention_reference_full : attention_reference,
+                  &a.o_slice,
+                  &a.ref,
+                  attention_run_unfused,
+                  "unfused",
+                  NULL};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
+/* ---- linear --------------------------------------------------------------------------------- */
+
+typedef struct linear_arg {
+  seqk_tensor x[MAX_SETS], w, bias, y, x_cpu, w_cpu, b_cpu, ref;
+} linear_arg;
+
+static seqk_status linear_run(bench *b, void *p, int set) {
+  linear_arg *a = (linear_arg *)p;
+  return seqk_linear(b->ctx, &a->x[set], &a->w, &a->bias, &a->y);
+}
+
+static seqk_status linear_reference(bench *b, void *p) {
+  linear_arg *a = (linear_arg *)p;
+  return seqk_linear(b->ctx, &a->x_cpu, &a->w_cpu, &a->b_cpu, &a->ref);
+}
+
+/* y [M, N] = x [M, K] w^T + b: 2*M*N*K FLOPs (the bias is M*N adds, not counted). */
+static void linear_case(bench *b, seqk_dtype dt, int64_t M, int64_t K, int64_t N) {
+  char name[128];
+  snprintf(name, sizeof name, "linear %s M=%lld K=%lld N=%lld", bench_dtype_name(dt), (long long)M,
+           (long long)K, (long long)N);
+  if (!bench_selected(b, name)) return;
+  linear_arg a;
+  const int64_t xs[2] = {M, K}, ws[2] = {N, K}, bs[1] = {N}, ys[2] = {M, N};
+  const int sets = bench_input_sets(b, (double)M * (double)K * (double)seqk_dtype_size(dt));
+  a.x_cpu = bench_cpu_random(b, dt, 2, xs, 30, 1.0);
+  a.w_cpu = bench_cpu_random(b, dt, 2, ws, 31, 1.0 / (double)K);
+  a.b_cpu = bench_cpu_random(b, dt, 1, bs, 32, 0.1);
+  for (int s = 0; s < sets; ++s) a.x[s] = bench_to_device(b, &a.x_cpu);
+  a.w = bench_to_device(b, &a.w_cpu);
+  a.bias = bench_to_device(b, &a.b_cpu);
+  a.y = bench_device_empty(b, dt, 2, ys);
+  a.ref = bench_cpu_empty(b, dt, 2, ys);
+  bench_case c = {name,
+                  dt,
+                  2.0 * (double)M * (double)N * (double)K,
+                  0,
+                  sets,
+                  linear_run,
+                  linear_reference,
+                  &a.y,
+                  &a.ref,
+                  NULL,
+                  NULL,
+                  NULL};
   bench_run_case(b, &c, &a);
   bench_release(b);
 }
@@ -125,8 +185,9 @@ static seqk_status mha_reference(bench *b, void *p) {
 static void mha_case(bench *b, seqk_dtype dt, int64_t B, int64_t S, int64_t E, int32_t heads,
                      int causal) {
   char name[160];
-  snprintf(name, sizeof name, "mha_forward %s B=%lld S=%lld E=%lld heads=%d%s", bench_dtype_name(dt),
-           (long long)B, (long long)S, (long long)E, (int)heads, causal ? " causal" : "");
+  snprintf(name, sizeof name, "mha_forward %s B=%lld S=%lld E=%lld heads=%d%s",
+           bench_dtype_name(dt), (long long)B, (long long)S, (long long)E, (int)heads,
+           causal ? " causal" : "");
   if (!bench_selected(b, name)) return;
   mha_arg a;
   int64_t xs[3] = {B, S, E}, wi[2] = {3 * E, E}, bi[1] = {3 * E}, wo[2] = {E, E}, bo[1] = {E};
@@ -147,8 +208,9 @@ static void mha_case(bench *b, seqk_dtype dt, int64_t B, int64_t S, int64_t E, i
   a.out = bench_device_empty(b, dt, 3, xs);
   a.ref = bench_cpu_empty(b, dt, 3, xs);
   double flops = 2.0 * B * S * E * E * 4 + 4.0 * B * S * S * E * (causal ? 0.5 : 1.0);
-  bench_case c = {name, dt, flops, 0, sets, mha_run, mha_reference, &a.out, &a.ref, NULL, NULL,
-                  b->small ? NULL : "validated on the whole output"};
+  bench_case c = {
+      name,          dt,     flops,  0,    sets, mha_run,
+      mha_reference, &a.out, &a.ref, NULL, NULL, b->small ? NULL : "validated on the whole output"};
   bench_run_case(b, &c, &a);
   bench_release(b);
 }
@@ -161,6 +223,8 @@ void bench_cases_attention(bench *b) {
     attention_case(b, "", SEQK_DTYPE_F32, 2, 3, 1, 17, 9, 32, 1);
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 8, 2, 1, 300, 128, 0);
     mha_case(b, SEQK_DTYPE_F32, 2, 5, 12, 3, 0);
+    linear_case(b, SEQK_DTYPE_F16, 33, 40, 24);
+    linear_case(b, SEQK_DTYPE_F32, 5, 7, 3);
     return;
   }
   for (int d = 0; d < 2; ++d)
@@ -173,4 +237,6 @@ void bench_cases_attention(bench *b) {
   for (int64_t Sk = 1024; Sk <= 131072; Sk *= 4)
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, Sk, 128, 0);
   mha_case(b, SEQK_DTYPE_F16, 8, 1024, 1024, 16, 1);
+  linear_case(b, SEQK_DTYPE_BF16, 8192, 4096, 4096); /* a prefill projection */
+  linear_case(b, SEQK_DTYPE_F16, 16, 4096, 12288);   /* a decode-step QKV projection */
 }

@@ -21,7 +21,7 @@
  */
 #include "bench_core.h"
 #include "cudnn_rnn.h"
-#include "cuda_ops.h"   /* seqk__cuda_rnn_force, seqk__cuda_rnn_persistent_applies */
+#include "cuda_ops.h" /* seqk__cuda_rnn_force, seqk__cuda_rnn_persistent_applies */
 
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -38,7 +38,7 @@ typedef struct rnn_arg {
   seqk_tensor w_ih, w_hh, b_ih, b_hh, w_ih_cpu, w_hh_cpu, b_ih_cpu, b_hh_cpu;
   seqk_tensor x[MAX_SETS], y, y_cudnn, x_cpu, ref;
   int64_t check_steps, check_batch;
-  int sets;                   /* rotated input sets x[0..sets-1] */
+  int sets; /* rotated input sets x[0..sets-1] */
   bench_cudnn_rnn *cudnn;
 } rnn_arg;
 
@@ -65,7 +65,7 @@ static seqk_status rnn_run_cudnn(bench *b, void *p, int set) {
 
 static seqk_status rnn_reference(bench *b, rnn_arg *a) {
   seqk_rnn_weights w = {&a->w_ih_cpu, &a->w_hh_cpu, &a->b_ih_cpu, &a->b_hh_cpu};
-  seqk_tensor x = a->x_cpu;   /* [check_steps, check_batch, I] view of the first steps/rows */
+  seqk_tensor x = a->x_cpu; /* [check_steps, check_batch, I] view of the first steps/rows */
   x.shape[0] = a->check_steps;
   x.shape[1] = a->check_batch;
   return seqk_rnn_forward(b->ctx, &a->desc, &w, &x, NULL, NULL, NULL, &a->ref, NULL, NULL);
@@ -79,7 +79,9 @@ typedef struct rnn_path {
   char why[320];
 } rnn_path;
 
-static int path_ok(const rnn_path *r) { return r->st == SEQK_STATUS_SUCCESS && r->err >= 0 && r->err <= 1; }
+static int path_ok(const rnn_path *r) {
+  return r->st == SEQK_STATUS_SUCCESS && r->err >= 0 && r->err <= 1;
+}
 
 static const char *path_error(bench *b, const rnn_arg *a, bench_fn fn) {
   return fn == rnn_run_cudnn ? bench_cudnn_rnn_error(a->cudnn) : seqk_context_last_error(b->ctx);
@@ -95,7 +97,8 @@ static void rnn_check_and_time(bench *b, rnn_arg *a, bench_fn fn, const seqk_ten
   r->why[0] = '\0';
   size_t bytes = seqk_dtype_size(out->dtype);
   for (int i = 0; i < out->ndim; ++i) bytes *= (size_t)out->shape[i];
-  r->st = cudaMemset(out->data, 0xFF, bytes) == cudaSuccess ? fn(b, a, 0) : SEQK_STATUS_DEVICE_ERROR;
+  r->st =
+      cudaMemset(out->data, 0xFF, bytes) == cudaSuccess ? fn(b, a, 0) : SEQK_STATUS_DEVICE_ERROR;
   if (r->st == SEQK_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess)
     r->st = SEQK_STATUS_DEVICE_ERROR;
   if (r->st != SEQK_STATUS_SUCCESS) {
@@ -109,8 +112,10 @@ static void rnn_check_and_time(bench *b, rnn_arg *a, bench_fn fn, const seqk_ten
   slice.shape[1] = a->check_batch;
   r->err = bench_compare(b, &slice, &a->ref, atol, rtol);
   if (!path_ok(r)) {
-    if (r->err < 0) snprintf(r->why, sizeof r->why, "%s: NaN where the CPU reference has none", label);
-    else snprintf(r->why, sizeof r->why, "%s: err/tol %.3f against the CPU reference", label, r->err);
+    if (r->err < 0)
+      snprintf(r->why, sizeof r->why, "%s: NaN where the CPU reference has none", label);
+    else
+      snprintf(r->why, sizeof r->why, "%s: err/tol %.3f against the CPU reference", label, r->err);
     return;
   }
   if (b->timing) {
@@ -144,17 +149,21 @@ static void rnn_row(bench *b, const char *name, double amount, int64_t T, const 
     snprintf(note, sizeof note, "%s", autop->why[0] ? autop->why : other->why);
   } else {
     int n = snprintf(note, sizeof note, "auto=%s", auto_path);
-    if (autop->ms > 0) n += snprintf(note + n, sizeof note - (size_t)n, ": %.2f us/step", autop->ms * 1e3 / (double)T);
-    if (absent) snprintf(note + n, sizeof note - (size_t)n, "; %s", absent);
+    if (autop->ms > 0)
+      n += snprintf(note + n, sizeof note - (size_t)n, ": %.2f us/step",
+                    autop->ms * 1e3 / (double)T);
+    if (absent)
+      snprintf(note + n, sizeof note - (size_t)n, "; %s", absent);
     else if (other->ms > 0)
-      snprintf(note + n, sizeof note - (size_t)n, "; %s: %.2f us/step", vs, other->ms * 1e3 / (double)T);
+      snprintf(note + n, sizeof note - (size_t)n, "; %s: %.2f us/step", vs,
+               other->ms * 1e3 / (double)T);
   }
   row.note = note;
   bench_report(b, &row);
 }
 
 static void rnn_case(bench *b, seqk_rnn_mode mode, seqk_dtype dt, int64_t H, int64_t N, int64_t T) {
-  static const char *const modes[4] = {"rnn_tanh", "rnn_relu", "lstm", "gru"};
+  static const char *const modes[4] = {"rnn tanh", "rnn relu", "rnn lstm", "rnn gru"};
   static const int gates[4] = {1, 1, 4, 3};
   char name[160];
   snprintf(name, sizeof name, "%s %s H=%lld N=%lld T=%lld", modes[mode], bench_dtype_name(dt),
@@ -163,7 +172,8 @@ static void rnn_case(bench *b, seqk_rnn_mode mode, seqk_dtype dt, int64_t H, int
   rnn_arg a;
   memset(&a, 0, sizeof a);
   const int64_t G = gates[mode], I = H;
-  int64_t xs[3] = {T, N, I}, ys[3] = {T, N, H}, wi[2] = {G * H, I}, wh[2] = {G * H, H}, bs[1] = {G * H};
+  int64_t xs[3] = {T, N, I}, ys[3] = {T, N, H}, wi[2] = {G * H, I}, wh[2] = {G * H, H},
+          bs[1] = {G * H};
   a.desc = (seqk_rnn_desc){mode, (int32_t)I, (int32_t)H, 1, 0, 0};
   a.dtype = dt;
   const double wscale = 1.0 / (double)H;
@@ -184,7 +194,8 @@ static void rnn_case(bench *b, seqk_rnn_mode mode, seqk_dtype dt, int64_t H, int
   int64_t rs[3] = {a.check_steps, a.check_batch, H};
   a.ref = bench_cpu_empty(b, dt, 3, rs);
   const double flops = 2.0 * G * H * H * N * T;
-  const char *auto_path = seqk__cuda_rnn_persistent_applies(b->ctx, mode, dt, N, H) ? "persistent" : "per-step";
+  const char *auto_path =
+      seqk__cuda_rnn_persistent_applies(b->ctx, mode, dt, N, H) ? "persistent" : "per-step";
 
   seqk_status st = rnn_reference(b, &a);
   if (st != SEQK_STATUS_SUCCESS) {
@@ -200,7 +211,7 @@ static void rnn_case(bench *b, seqk_rnn_mode mode, seqk_dtype dt, int64_t H, int
     bench_release(b);
     return;
   }
-  if (!path_ok(&autop)) {   /* nothing to compare with */
+  if (!path_ok(&autop)) { /* nothing to compare with */
     rnn_row(b, name, flops, T, auto_path, &autop, &autop, NULL, "");
     bench_release(b);
     return;
@@ -247,5 +258,6 @@ void bench_cases_rnn(bench *b) {
   static const int64_t batches[3] = {1, 4, 8};
   for (int m = 0; m < 2; ++m)
     for (int n = 0; n < 3; ++n)
-      for (int64_t H = 256; H <= 1024; H *= 2) rnn_case(b, gated[m], SEQK_DTYPE_F32, H, batches[n], 100);
+      for (int64_t H = 256; H <= 1024; H *= 2)
+        rnn_case(b, gated[m], SEQK_DTYPE_F32, H, batches[n], 100);
 }

@@ -36,7 +36,7 @@ struct bench_cudnn_rnn {
   cudnnRNNDataDescriptor_t x_desc, y_desc;
   cudnnTensorDescriptor_t h_desc;
   void *dropout_states, *weights, *work, *reserve;
-  int32_t *seq_lengths;   /* device copy of the per-sequence lengths (all T) */
+  int32_t *seq_lengths; /* device copy of the per-sequence lengths (all T) */
   size_t weight_bytes, work_bytes, reserve_bytes;
   char error[256];
 };
@@ -83,13 +83,14 @@ static int copy_piece(bench_cudnn_rnn *r, cudnnTensorDescriptor_t desc, void *ds
     set_error(r, "cudnnGetRNNWeightParams gave no address for %s gate %lld", what, (long long)g);
     return 1;
   }
-  if (dnn(r, cudnnGetTensorNdDescriptor(desc, 3, &dt, &nd, dims, strides), "cudnnGetTensorNdDescriptor"))
+  if (dnn(r, cudnnGetTensorNdDescriptor(desc, 3, &dt, &nd, dims, strides),
+          "cudnnGetTensorNdDescriptor"))
     return 1;
   int64_t n = 1;
   for (int i = 0; i < nd && i < 3; ++i) n *= dims[i];
   if (n != rows * cols) {
-    set_error(r, "cuDNN's %s gate %lld has %lld elements where %lld were expected", what, (long long)g,
-              (long long)n, (long long)(rows * cols));
+    set_error(r, "cuDNN's %s gate %lld has %lld elements where %lld were expected", what,
+              (long long)g, (long long)n, (long long)(rows * cols));
     return 1;
   }
   size_t bytes = (size_t)(rows * cols) * esize;
@@ -107,8 +108,9 @@ static int pack_weights(bench_cudnn_rnn *r, const seqk_rnn_weights *w, int64_t G
     const int recurrent = id >= G;
     const int64_t g = recurrent ? id - G : id;
     void *m_addr = NULL, *b_addr = NULL;
-    fail = dnn(r, cudnnGetRNNWeightParams(r->handle, r->rnn, 0, r->weight_bytes, r->weights,
-                                          (int32_t)id, m_desc, &m_addr, b_desc, &b_addr),
+    fail = dnn(r,
+               cudnnGetRNNWeightParams(r->handle, r->rnn, 0, r->weight_bytes, r->weights,
+                                       (int32_t)id, m_desc, &m_addr, b_desc, &b_addr),
                "cudnnGetRNNWeightParams");
     if (!fail)
       fail = copy_piece(r, m_desc, m_addr, recurrent ? w->w_hh : w->w_ih, g, H, recurrent ? H : I,
@@ -144,7 +146,9 @@ bench_cudnn_rnn *bench_cudnn_rnn_create(const seqk_rnn_desc *desc, const seqk_rn
   if (desc->num_layers != 1 || desc->bidirectional || desc->batch_first || T > INT32_MAX ||
       N > INT32_MAX || !contiguous(w->w_ih) || !contiguous(w->w_hh) ||
       (w->b_ih && !contiguous(w->b_ih)) || (w->b_hh && !contiguous(w->b_hh))) {
-    set_error(r, "the cuDNN comparison takes one time-major layer in one direction with contiguous weights");
+    set_error(
+        r,
+        "the cuDNN comparison takes one time-major layer in one direction with contiguous weights");
     fail = 1;
   }
   fail = fail || dnn(r, cudnnCreate(&r->handle), "cudnnCreate") ||
@@ -152,18 +156,19 @@ bench_cudnn_rnn *bench_cudnn_rnn_create(const seqk_rnn_desc *desc, const seqk_rn
   /* A one-layer network applies no dropout; the descriptor (rate 0) is there because the
      descriptor API takes one. */
   size_t state_bytes = 0;
-  fail = fail || dnn(r, cudnnCreateDropoutDescriptor(&r->dropout), "cudnnCreateDropoutDescriptor") ||
-         dnn(r, cudnnDropoutGetStatesSize(r->handle, &state_bytes), "cudnnDropoutGetStatesSize") ||
-         rt(r, cudaMalloc(&r->dropout_states, state_bytes ? state_bytes : 1), "cudaMalloc") ||
-         dnn(r, cudnnSetDropoutDescriptor(r->dropout, r->handle, 0.0f, r->dropout_states,
-                                          state_bytes, 0),
-             "cudnnSetDropoutDescriptor");
+  fail =
+      fail || dnn(r, cudnnCreateDropoutDescriptor(&r->dropout), "cudnnCreateDropoutDescriptor") ||
+      dnn(r, cudnnDropoutGetStatesSize(r->handle, &state_bytes), "cudnnDropoutGetStatesSize") ||
+      rt(r, cudaMalloc(&r->dropout_states, state_bytes ? state_bytes : 1), "cudaMalloc") ||
+      dnn(r,
+          cudnnSetDropoutDescriptor(r->dropout, r->handle, 0.0f, r->dropout_states, state_bytes, 0),
+          "cudnnSetDropoutDescriptor");
   fail = fail || dnn(r, cudnnCreateRNNDescriptor(&r->rnn), "cudnnCreateRNNDescriptor") ||
-         dnn(r, cudnnSetRNNDescriptor_v8(r->rnn, CUDNN_RNN_ALGO_STANDARD, modes[desc->mode],
-                                         CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
-                                         CUDNN_LINEAR_INPUT, data, CUDNN_DATA_FLOAT, math,
-                                         (int32_t)I, (int32_t)H, (int32_t)H, 1, r->dropout,
-                                         CUDNN_RNN_PADDED_IO_DISABLED),
+         dnn(r,
+             cudnnSetRNNDescriptor_v8(
+                 r->rnn, CUDNN_RNN_ALGO_STANDARD, modes[desc->mode], CUDNN_RNN_DOUBLE_BIAS,
+                 CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, data, CUDNN_DATA_FLOAT, math, (int32_t)I,
+                 (int32_t)H, (int32_t)H, 1, r->dropout, CUDNN_RNN_PADDED_IO_DISABLED),
              "cudnnSetRNNDescriptor_v8");
 
   /* x and y: every sequence T long, so the packed time-major layout is exactly [T, N, *]. */
@@ -173,17 +178,21 @@ bench_cudnn_rnn *bench_cudnn_rnn_create(const seqk_rnn_desc *desc, const seqk_rn
     fail = 1;
   }
   for (int64_t n = 0; !fail && n < N; ++n) lengths[n] = (int)T;
-  fail = fail || dnn(r, cudnnCreateRNNDataDescriptor(&r->x_desc), "cudnnCreateRNNDataDescriptor") ||
-         dnn(r, cudnnCreateRNNDataDescriptor(&r->y_desc), "cudnnCreateRNNDataDescriptor") ||
-         dnn(r, cudnnSetRNNDataDescriptor(r->x_desc, data, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED,
-                                          (int)T, (int)N, (int)I, lengths, NULL),
-             "cudnnSetRNNDataDescriptor (x)") ||
-         dnn(r, cudnnSetRNNDataDescriptor(r->y_desc, data, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED,
-                                          (int)T, (int)N, (int)H, lengths, NULL),
-             "cudnnSetRNNDataDescriptor (y)") ||
-         rt(r, cudaMalloc((void **)&r->seq_lengths, (size_t)N * sizeof(int32_t)), "cudaMalloc") ||
-         rt(r, cudaMemcpy(r->seq_lengths, lengths, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice),
-            "cudaMemcpy (lengths)");
+  fail =
+      fail || dnn(r, cudnnCreateRNNDataDescriptor(&r->x_desc), "cudnnCreateRNNDataDescriptor") ||
+      dnn(r, cudnnCreateRNNDataDescriptor(&r->y_desc), "cudnnCreateRNNDataDescriptor") ||
+      dnn(r,
+          cudnnSetRNNDataDescriptor(r->x_desc, data, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED, (int)T,
+                                    (int)N, (int)I, lengths, NULL),
+          "cudnnSetRNNDataDescriptor (x)") ||
+      dnn(r,
+          cudnnSetRNNDataDescriptor(r->y_desc, data, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED, (int)T,
+                                    (int)N, (int)H, lengths, NULL),
+          "cudnnSetRNNDataDescriptor (y)") ||
+      rt(r, cudaMalloc((void **)&r->seq_lengths, (size_t)N * sizeof(int32_t)), "cudaMalloc") ||
+      rt(r,
+         cudaMemcpy(r->seq_lengths, lengths, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice),
+         "cudaMemcpy (lengths)");
   free(lengths);
 
   /* h (and c: same shape) [layers * directions, N, H]; hx/cx are NULL (zeros), hy/cy not asked. */
@@ -195,13 +204,15 @@ bench_cudnn_rnn *bench_cudnn_rnn_create(const seqk_rnn_desc *desc, const seqk_rn
   fail = fail ||
          dnn(r, cudnnGetRNNWeightSpaceSize(r->handle, r->rnn, &r->weight_bytes),
              "cudnnGetRNNWeightSpaceSize") ||
-         dnn(r, cudnnGetRNNTempSpaceSizes(r->handle, r->rnn, CUDNN_FWD_MODE_INFERENCE, r->x_desc,
-                                          &r->work_bytes, &r->reserve_bytes),
+         dnn(r,
+             cudnnGetRNNTempSpaceSizes(r->handle, r->rnn, CUDNN_FWD_MODE_INFERENCE, r->x_desc,
+                                       &r->work_bytes, &r->reserve_bytes),
              "cudnnGetRNNTempSpaceSizes") ||
          rt(r, cudaMalloc(&r->weights, r->weight_bytes), "cudaMalloc (weight space)") ||
          rt(r, cudaMemset(r->weights, 0, r->weight_bytes), "cudaMemset (weight space)") ||
          rt(r, cudaMalloc(&r->work, r->work_bytes ? r->work_bytes : 1), "cudaMalloc (workspace)") ||
-         (r->reserve_bytes && rt(r, cudaMalloc(&r->reserve, r->reserve_bytes), "cudaMalloc (reserve)")) ||
+         (r->reserve_bytes &&
+          rt(r, cudaMalloc(&r->reserve, r->reserve_bytes), "cudaMalloc (reserve)")) ||
          pack_weights(r, w, G, I, H, esize) ||
          rt(r, cudaDeviceSynchronize(), "packing cuDNN's weights");
   if (fail) {
@@ -213,11 +224,12 @@ bench_cudnn_rnn *bench_cudnn_rnn_create(const seqk_rnn_desc *desc, const seqk_rn
 }
 
 int bench_cudnn_rnn_forward(bench_cudnn_rnn *r, const void *x, void *y) {
-  return dnn(r, cudnnRNNForward(r->handle, r->rnn, CUDNN_FWD_MODE_INFERENCE, r->seq_lengths,
-                                r->x_desc, x, r->y_desc, y, r->h_desc, NULL, NULL, r->h_desc,
-                                NULL, NULL, r->weight_bytes, r->weights, r->work_bytes, r->work,
-                                r->reserve_bytes, r->reserve),
-             "cudnnRNNForward");
+  return dnn(
+      r,
+      cudnnRNNForward(r->handle, r->rnn, CUDNN_FWD_MODE_INFERENCE, r->seq_lengths, r->x_desc, x,
+                      r->y_desc, y, r->h_desc, NULL, NULL, r->h_desc, NULL, NULL, r->weight_bytes,
+                      r->weights, r->work_bytes, r->work, r->reserve_bytes, r->reserve),
+      "cudnnRNNForward");
 }
 
 const char *bench_cudnn_rnn_error(const bench_cudnn_rnn *r) { return r->error; }

@@ -54,10 +54,14 @@ int main(int argc, char **argv) {
   const char *csv_path = NULL;
   int correctness = 0;
   for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
-    else if (!strcmp(argv[i], "--filter") && i + 1 < argc) b.filter = argv[++i];
-    else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) b.repeats = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--correctness")) correctness = 1;
+    if (!strcmp(argv[i], "--csv") && i + 1 < argc)
+      csv_path = argv[++i];
+    else if (!strcmp(argv[i], "--filter") && i + 1 < argc)
+      b.filter = argv[++i];
+    else if (!strcmp(argv[i], "--repeats") && i + 1 < argc)
+      b.repeats = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--correctness"))
+      correctness = 1;
     else {
       usage();
       return 2;
@@ -67,8 +71,9 @@ int main(int argc, char **argv) {
 
   int devices = seqk_cuda_device_count();
 #ifdef SEQK_EMU
-  printf("seqk-bench (emulated build): correctness pass at small shapes; kernels run on the CPU "
-         "emulation of CUDA, nothing is timed\n");
+  printf(
+      "seqk-bench (emulated build): correctness pass at small shapes; kernels run on the CPU "
+      "emulation of CUDA, nothing is timed\n");
   correctness = 1;
 #else
   if (devices == 0) {
@@ -79,7 +84,7 @@ int main(int argc, char **argv) {
   if (seqk_context_create(&b.ctx) != SEQK_STATUS_SUCCESS) return 2;
   b.small = correctness;
   b.timing = !correctness;
-#ifndef SEQK_EMU   /* the emulated build never times */
+#ifndef SEQK_EMU /* the emulated build never times */
   if (b.timing) {
     struct cudaDeviceProp prop;
     int driver = 0, runtime = 0;

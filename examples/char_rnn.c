@@ -140,8 +140,9 @@ static void run_cells(seqk_context_t ctx, seqk_rnn_mode mode, const float *x, in
     seqk_tensor xt =
         seqk_tensor_view((void *)(x + t * I), SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, x_shape);
     /* At the first step h and c are absent (NULL): zeros. */
-    ex_check(ctx, seqk_rnn_cell(ctx, mode, &xt, k ? &ht : NULL, lstm && k ? &ct : NULL, &p[0],
-                                &p[1], &p[2], &p[3], &ht, lstm ? &ct : NULL),
+    ex_check(ctx,
+             seqk_rnn_cell(ctx, mode, &xt, k ? &ht : NULL, lstm && k ? &ct : NULL, &p[0], &p[1],
+                           &p[2], &p[3], &ht, lstm ? &ct : NULL),
              "rnn_cell");
     memcpy(y + t * y_stride, h, sizeof h);
   }

@@ -121,8 +121,8 @@ static double expect_close(const char *what, const seqk_tensor *got, const seqk_
   return compare(what, got, want, NULL, atol, rtol, quiet);
 }
 
-void ex_expect_close(const char *what, const seqk_tensor *got, const seqk_tensor *want,
-                     double atol, double rtol) {
+void ex_expect_close(const char *what, const seqk_tensor *got, const seqk_tensor *want, double atol,
+                     double rtol) {
   expect_close(what, got, want, atol, rtol, 0);
 }
 
@@ -133,9 +133,18 @@ void ex_expect_values(const char *what, const seqk_tensor *got, const float *wan
 
 void ex_tolerance(seqk_dtype dtype, double *atol, double *rtol) {
   switch (dtype) {
-    case SEQK_DTYPE_F16: *atol = 2e-3; *rtol = 4e-3; return;
-    case SEQK_DTYPE_BF16: *atol = 1.6e-2; *rtol = 3.2e-2; return;
-    default: *atol = 1e-5; *rtol = 1e-4; return; /* F32 */
+    case SEQK_DTYPE_F16:
+      *atol = 2e-3;
+      *rtol = 4e-3;
+      return;
+    case SEQK_DTYPE_BF16:
+      *atol = 1.6e-2;
+      *rtol = 3.2e-2;
+      return;
+    default:
+      *atol = 1e-5;
+      *rtol = 1e-4;
+      return; /* F32 */
   }
 }
 
@@ -181,14 +190,18 @@ void ex_run_model(seqk_context_t ctx, const char *name, ex_model_fn model, const
   memset(d_out, 0, sizeof d_out);
   for (int i = 0; i < n_in; ++i) {
     snprintf(what, sizeof what, "%s: copying input %d to the GPU", name, i);
-    ex_check(ctx, seqk_tensor_alloc(ctx, &d_in[i], in[i].dtype, SEQK_DEVICE_CUDA, in[i].ndim,
-                                    in[i].shape), what);
+    ex_check(
+        ctx,
+        seqk_tensor_alloc(ctx, &d_in[i], in[i].dtype, SEQK_DEVICE_CUDA, in[i].ndim, in[i].shape),
+        what);
     ex_check(ctx, seqk_tensor_copy(ctx, &d_in[i], &in[i]), what);
   }
   for (int i = 0; i < n_out; ++i) {
     snprintf(what, sizeof what, "%s: allocating output %d on the GPU", name, i);
-    ex_check(ctx, seqk_tensor_alloc(ctx, &d_out[i], out[i].dtype, SEQK_DEVICE_CUDA, out[i].ndim,
-                                    out[i].shape), what);
+    ex_check(ctx,
+             seqk_tensor_alloc(ctx, &d_out[i], out[i].dtype, SEQK_DEVICE_CUDA, out[i].ndim,
+                               out[i].shape),
+             what);
   }
 
   failed_op = "?";
@@ -203,8 +216,10 @@ void ex_run_model(seqk_context_t ctx, const char *name, ex_model_fn model, const
       seqk_tensor back;
       double atol, rtol;
       snprintf(what, sizeof what, "%s: copying output %d back", name, i);
-      ex_check(ctx, seqk_tensor_alloc(ctx, &back, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, out[i].ndim,
-                                      out[i].shape), what);
+      ex_check(
+          ctx,
+          seqk_tensor_alloc(ctx, &back, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, out[i].ndim, out[i].shape),
+          what);
       ex_check(ctx, seqk_tensor_copy(ctx, &back, &d_out[i]), what);
       ex_tolerance(out[i].dtype, &atol, &rtol);
       snprintf(what, sizeof what, "%s output %d, CUDA vs CPU", name, i);

@@ -27,8 +27,8 @@ float ex_get(const seqk_tensor *t, int64_t i);
 
 /* Stops the program (exit 1) unless |got - want| <= atol + rtol*|want| for every element.
    got and want are F32 CPU tensors of the same shape; `what` names the comparison. */
-void ex_expect_close(const char *what, const seqk_tensor *got, const seqk_tensor *want,
-                     double atol, double rtol);
+void ex_expect_close(const char *what, const seqk_tensor *got, const seqk_tensor *want, double atol,
+                     double rtol);
 
 /* The same against a plain array of the expected values in row-major order (values printed by a
    seed, or computed by a plain C loop). */
@@ -42,7 +42,7 @@ void ex_tolerance(seqk_dtype dtype, double *atol, double *rtol);
 /* Deterministic "weights" for the examples, so that no random generator is needed and every run
    prints the same numbers: element i of parameter number `id`. EX_WEIGHT_FORMULA is its text. */
 float ex_weight(int id, int64_t i);
-#define EX_WEIGHT_FORMULA \
+#define EX_WEIGHT_FORMULA                                                                          \
   "w[i] = ((7*i + 13*id) mod 17 - 8) / 16   (i: row-major index, id: parameter number)"
 
 /* Fills a float array of n elements with ex_weight(id, 0..n-1) and returns it. */

@@ -44,12 +44,20 @@ static seqk_tensor heads_view(const seqk_tensor *t) {
 
 enum { IN_X, IN_PROJ_W, IN_PROJ_B, OUT_PROJ_W, OUT_PROJ_B, N_IN };
 enum {
-  Q, K, V,          /* projections [B,S,E] */
-  QH, KH, VH, OH,   /* A: split heads [B,H,S,DK] and the attention output per head */
-  MERGED, OUT_A,    /* A: merged heads [B,S,E], output */
-  O_VIEW, OUT_B,    /* B: attention written through a strided view into [B,S,E], output */
-  OUT_C, ATTN,      /* C: seqk_mha_forward output and head-averaged weights [B,S,S] */
-  PROBS,            /* per-head probabilities [B,H,S,S], to check ATTN */
+  Q,
+  K,
+  V, /* projections [B,S,E] */
+  QH,
+  KH,
+  VH,
+  OH, /* A: split heads [B,H,S,DK] and the attention output per head */
+  MERGED,
+  OUT_A, /* A: merged heads [B,S,E], output */
+  O_VIEW,
+  OUT_B, /* B: attention written through a strided view into [B,S,E], output */
+  OUT_C,
+  ATTN,  /* C: seqk_mha_forward output and head-averaged weights [B,S,S] */
+  PROBS, /* per-head probabilities [B,H,S,S], to check ATTN */
   N_OUT
 };
 
@@ -138,15 +146,17 @@ int main(void) {
   ex_fill(b_in, 3 * E, 4);
   ex_fill(w_out, E * E, 5);
   ex_fill(b_out, E, 6);
-  printf("weights: " EX_WEIGHT_FORMULA "\n"
+  printf("weights: " EX_WEIGHT_FORMULA
+         "\n"
          "  in_proj_weight id 3, in_proj_bias id 4, out_proj.weight id 5, out_proj.bias id 6, "
          "x: 2 * (id 7)\n");
-  printf("torch.nn.MultiheadAttention(%d, %d, batch_first=True).state_dict() -> seqk_mha_weights:\n"
-         "  in_proj_weight  [%d, %d]  rows 0..%d: W_q (the seed's linears[0].weight), "
-         "%d..%d: W_k, %d..%d: W_v\n"
-         "  in_proj_bias    [%d]     the three biases, in the same order\n"
-         "  out_proj.weight [%d, %d]   linears[3].weight;  out_proj.bias [%d]\n",
-         E, H, 3 * E, E, E - 1, E, 2 * E - 1, 2 * E, 3 * E - 1, 3 * E, E, E, E);
+  printf(
+      "torch.nn.MultiheadAttention(%d, %d, batch_first=True).state_dict() -> seqk_mha_weights:\n"
+      "  in_proj_weight  [%d, %d]  rows 0..%d: W_q (the seed's linears[0].weight), "
+      "%d..%d: W_k, %d..%d: W_v\n"
+      "  in_proj_bias    [%d]     the three biases, in the same order\n"
+      "  out_proj.weight [%d, %d]   linears[3].weight;  out_proj.bias [%d]\n",
+      E, H, 3 * E, E, E - 1, E, 2 * E - 1, 2 * E, 3 * E - 1, 3 * E, E, E, E);
 
   const int64_t sh_x[3] = {B, S, E}, sh_w_in[2] = {3 * E, E}, sh_b_in[1] = {3 * E};
   const int64_t sh_w_out[2] = {E, E}, sh_b_out[1] = {E};
@@ -188,8 +198,8 @@ int main(void) {
       for (int h = 0; h < H; ++h) acc += buf[PROBS][(b * H + h) * S * S + ij];
       mean[b * S * S + ij] = (float)(acc / H);
     }
-  ex_expect_values("attention weights against the mean of the per-head softmax", &out[ATTN],
-                   mean, 1e-6, 1e-5);
+  ex_expect_values("attention weights against the mean of the per-head softmax", &out[ATTN], mean,
+                   1e-6, 1e-5);
 
   seqk_context_destroy(ctx);
   printf("multi_head_attention: all checks passed\n");

@@ -69,16 +69,17 @@ int main(void) {
   const float true_row1[3] = {0.6285f, 0.2312f, 0.1402f};
   const float seed_row1[3] = {0.5761f, 0.3983f, 0.0256f};
   seqk_tensor row0 = seqk_tensor_view(out_data[0], SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1, &a_shape[1]);
-  seqk_tensor row1 = seqk_tensor_view(out_data[0] + 3, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1,
-                                      &a_shape[1]);
+  seqk_tensor row1 =
+      seqk_tensor_view(out_data[0] + 3, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1, &a_shape[1]);
   /* The seed printed 4 decimals, so agreement is to half a unit of the 4th decimal. */
-  ex_expect_values("p[0] against the seed's printed 0.0900 0.2447 0.6652", &row0, seed_row0,
-                   5.1e-5, 0);
+  ex_expect_values("p[0] against the seed's printed 0.0900 0.2447 0.6652", &row0, seed_row0, 5.1e-5,
+                   0);
   ex_expect_values("p[1] against the true 0.6285 0.2312 0.1402", &row1, true_row1, 5.1e-5, 0);
-  printf("NOTE: the seed printed [0.5761, 0.3983, 0.0256] for p[1]; that is wrong.\n"
-         "      softmax keeps ratios of exponentials: p[1,0]/p[1,1] must be e^(2-1) = %.4f;\n"
-         "      seqk gives %.4f, the seed's numbers give %.4f. The true row is shown above.\n",
-         exp(1.0), out_data[0][3] / out_data[0][4], seed_row1[0] / seed_row1[1]);
+  printf(
+      "NOTE: the seed printed [0.5761, 0.3983, 0.0256] for p[1]; that is wrong.\n"
+      "      softmax keeps ratios of exponentials: p[1,0]/p[1,1] must be e^(2-1) = %.4f;\n"
+      "      seqk gives %.4f, the seed's numbers give %.4f. The true row is shown above.\n",
+      exp(1.0), out_data[0][3] / out_data[0][4], seed_row1[0] / seed_row1[1]);
   if (fabsf(out_data[0][3] - seed_row1[0]) < 1e-2f) {
     fprintf(stderr, "MISMATCH: p[1] came out as the seed's wrong values\n");
     return 1;
@@ -108,10 +109,9 @@ int main(void) {
      the others fixed, so summing the result over dim d gives all ones, in the shape of t
      without dim d. */
   ex_print("\nt, shape [2, 2, 3]", &in[1]);
-  const char *meaning[3] = {
-      "across the two matrices (t[0][i][j] vs t[1][i][j])",
-      "down each column of each matrix",
-      "along each row (= dim=-1), the usual choice for attention scores"};
+  const char *meaning[3] = {"across the two matrices (t[0][i][j] vs t[1][i][j])",
+                            "down each column of each matrix",
+                            "along each row (= dim=-1), the usual choice for attention scores"};
   for (int dim = 0; dim < 3; ++dim) {
     char label[160];
     snprintf(label, sizeof label, "softmax(t, dim=%d): %s", dim, meaning[dim]);

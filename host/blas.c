@@ -55,8 +55,8 @@ static int as_input(int64_t R, int64_t C, int64_t rs, int64_t cs, seqk_blas_op *
 /* The decisions of one product: which operands go through a contiguous copy, and whether cuBLAS
    computes C^T = B^T A^T (C stored row-major, the usual case) or C = A B (C stored column-major). */
 typedef struct mm_plan {
-  int    copy_a, copy_b, copy_c;
-  int    c_transposed;
+  int copy_a, copy_b, copy_c;
+  int c_transposed;
   size_t bytes;
 } mm_plan;
 
@@ -86,12 +86,15 @@ static mm_plan make_plan(const seqk_matmul *mm) {
       p.c_transposed = 0;
     } else {
       p.copy_c = 1;
-      p.c_transposed = 1;   /* the copy is row-major */
+      p.c_transposed = 1; /* the copy is row-major */
     }
   }
-  if (p.copy_a) p.bytes = seqk__ws_sum(p.bytes, seqk__ws_elems(copy_numel(mm, &mm->a, mm->m, mm->k, 1), ab));
-  if (p.copy_b) p.bytes = seqk__ws_sum(p.bytes, seqk__ws_elems(copy_numel(mm, &mm->b, mm->k, mm->n, 1), ab));
-  if (p.copy_c) p.bytes = seqk__ws_sum(p.bytes, seqk__ws_elems(copy_numel(mm, &mm->c, mm->m, mm->n, 0), cb));
+  if (p.copy_a)
+    p.bytes = seqk__ws_sum(p.bytes, seqk__ws_elems(copy_numel(mm, &mm->a, mm->m, mm->k, 1), ab));
+  if (p.copy_b)
+    p.bytes = seqk__ws_sum(p.bytes, seqk__ws_elems(copy_numel(mm, &mm->b, mm->k, mm->n, 1), ab));
+  if (p.copy_c)
+    p.bytes = seqk__ws_sum(p.bytes, seqk__ws_elems(copy_numel(mm, &mm->c, mm->m, mm->n, 0), cb));
   return p;
 }
 
@@ -111,13 +114,13 @@ size_t seqk__matmul_workspace(const seqk_matmul *mm) {
 
 /* ---- cuBLAS ----------------------------------------------------------------------------------- */
 
-#define SEQK_BLAS_CALL(ctx, op, name, call)                                                  \
-  do {                                                                                       \
-    cublasStatus_t seqk__blas_status = (call);                                               \
-    if (seqk__blas_status != CUBLAS_STATUS_SUCCESS)                                          \
-      return seqk__fail((ctx), SEQK_STATUS_BLAS_ERROR, "%s: %s failed: %s (%s) (%s:%d)", (op), \
-                        name, cublasGetStatusName(seqk__blas_status),                        \
-                        cublasGetStatusString(seqk__blas_status), __FILE__, __LINE__);       \
+#define SEQK_BLAS_CALL(ctx, op, name, call)                                                        \
+  do {                                                                                             \
+    cublasStatus_t seqk__blas_status = (call);                                                     \
+    if (seqk__blas_status != CUBLAS_STATUS_SUCCESS)                                                \
+      return seqk__fail((ctx), SEQK_STATUS_BLAS_ERROR, "%s: %s failed: %s (%s) (%s:%d)", (op),     \
+                        name, cublasGetStatusName(seqk__blas_status),                              \
+                        cublasGetStatusString(seqk__blas_status), __FILE__, __LINE__);             \
   } while (0)
 
 static cudaDataType cuda_type(seqk_dtype t) {
@@ -163,15 +166,15 @@ seqk_status seqk__blas_gemm(seqk_context_t ctx, const char *op, const seqk_blas_
   SEQK_TRY(blas_handle(ctx, op, &h));
   /* CUBLAS_COMPUTE_32F: fp32 accumulation for every input type, and never TF32 (which needs
      CUBLAS_COMPUTE_32F_FAST_TF32): f32 results stay within the tests' f32 tolerance. */
-  SEQK_BLAS_CALL(ctx, op, "cublasGemmStridedBatchedEx",
-                 cublasGemmStridedBatchedEx(
-                     h, g->op_a == SEQK_BLAS_OP_T ? CUBLAS_OP_T : CUBLAS_OP_N,
-                     g->op_b == SEQK_BLAS_OP_T ? CUBLAS_OP_T : CUBLAS_OP_N, (int)g->m, (int)g->n,
-                     (int)g->k, &g->alpha, g->a, cuda_type(g->ab_type), (int)g->lda,
-                     (long long)g->stride_a, g->b, cuda_type(g->ab_type), (int)g->ldb,
-                     (long long)g->stride_b, &g->beta, g->c, cuda_type(g->c_type), (int)g->ldc,
-                     (long long)g->stride_c, (int)g->batch, CUBLAS_COMPUTE_32F,
-                     CUBLAS_GEMM_DEFAULT));
+  SEQK_BLAS_CALL(
+      ctx, op, "cublasGemmStridedBatchedEx",
+      cublasGemmStridedBatchedEx(h, g->op_a == SEQK_BLAS_OP_T ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                 g->op_b == SEQK_BLAS_OP_T ? CUBLAS_OP_T : CUBLAS_OP_N, (int)g->m,
+                                 (int)g->n, (int)g->k, &g->alpha, g->a, cuda_type(g->ab_type),
+                                 (int)g->lda, (long long)g->stride_a, g->b, cuda_type(g->ab_type),
+                                 (int)g->ldb, (long long)g->stride_b, &g->beta, g->c,
+                                 cuda_type(g->c_type), (int)g->ldc, (long long)g->stride_c,
+                                 (int)g->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   return SEQK_STATUS_SUCCESS;
 }
 
@@ -212,8 +215,9 @@ static seqk_status to_contiguous(seqk_context_t ctx, const char *op, seqk_arena 
                                  int64_t R, int64_t C, int is_input) {
   const seqk_tensor src = operand_tensor(mm, x, dt, R, C, is_input);
   void *piece = NULL;
-  SEQK_TRY(seqk__arena_take(ctx, op, arena, seqk__ws_elems(copy_numel(mm, x, R, C, is_input),
-                                                           seqk_dtype_size(dt)), &piece));
+  SEQK_TRY(seqk__arena_take(ctx, op, arena,
+                            seqk__ws_elems(copy_numel(mm, x, R, C, is_input), seqk_dtype_size(dt)),
+                            &piece));
   seqk_mm_operand y;
   memset(&y, 0, sizeof y);
   y.data = piece;
@@ -221,7 +225,7 @@ static seqk_status to_contiguous(seqk_context_t ctx, const char *op, seqk_arena 
   y.cs = 1;
   int64_t stride = R * C;
   for (int l = mm->nlevels - 1; l >= 0; --l) {
-    if (is_input && x->batch[l] == 0) continue;   /* stays 0: still repeats */
+    if (is_input && x->batch[l] == 0) continue; /* stays 0: still repeats */
     y.batch[l] = stride;
     stride *= mm->count[l];
   }
@@ -381,7 +385,8 @@ void seqk__blas_release(seqk_context_t ctx) { (void)ctx; }
 
 seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
                          const seqk_matmul *mm) {
-  (void)arena; (void)mm;
+  (void)arena;
+  (void)mm;
   return seqk__built_without_cuda(ctx, op);
 }
 

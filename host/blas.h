@@ -25,16 +25,16 @@ typedef enum seqk_blas_op { SEQK_BLAS_OP_N, SEQK_BLAS_OP_T } seqk_blas_op;
    dimensions and batch must fit cuBLAS's int. beta == 0 never reads C. */
 typedef struct seqk_blas_gemm {
   seqk_blas_op op_a, op_b;
-  int64_t      m, n, k;
-  float        alpha, beta;
-  const void  *a;
-  int64_t      lda, stride_a;
-  const void  *b;
-  int64_t      ldb, stride_b;
-  void        *c;
-  int64_t      ldc, stride_c;
-  seqk_dtype   ab_type, c_type;
-  int64_t      batch;
+  int64_t m, n, k;
+  float alpha, beta;
+  const void *a;
+  int64_t lda, stride_a;
+  const void *b;
+  int64_t ldb, stride_b;
+  void *c;
+  int64_t ldc, stride_c;
+  seqk_dtype ab_type, c_type;
+  int64_t batch;
 } seqk_blas_gemm;
 
 /* Runs g on ctx's stream. BLAS_ERROR with cuBLAS's text, the op and the call site in ctx's last
@@ -42,7 +42,7 @@ typedef struct seqk_blas_gemm {
 seqk_status seqk__blas_gemm(seqk_context_t ctx, const char *op, const seqk_blas_gemm *g);
 /* Destroys ctx's cuBLAS handle, if any (context destruction, after the stream is idle; called by
    context.c, so that the runtime door in device.c never reaches up into cuBLAS). */
-void        seqk__blas_release(seqk_context_t ctx);
+void seqk__blas_release(seqk_context_t ctx);
 
 /* ---- products of strided views -------------------------------------------------------------- */
 
@@ -53,7 +53,7 @@ void        seqk__blas_release(seqk_context_t ctx);
    data + sum_l l * batch[l] + r * rs + c * cs (elements). Any non-negative strides; an input may
    repeat itself (stride 0). */
 typedef struct seqk_mm_operand {
-  void   *data;
+  void *data;
   int64_t rs, cs;
   int64_t batch[SEQK_MM_MAX_LEVELS];
 } seqk_mm_operand;
@@ -61,20 +61,20 @@ typedef struct seqk_mm_operand {
 /* C [m,n] = alpha * A [m,k] B [k,n] (+ bias[n] on every row when bias is given), for every index
    of the batch levels. A and B have ab_type, C has c_type. */
 typedef struct seqk_matmul {
-  int64_t            m, n, k;
-  int                nlevels;
-  int64_t            count[SEQK_MM_MAX_LEVELS];
-  seqk_dtype         ab_type, c_type;
-  seqk_mm_operand    a, b, c;
-  float              alpha;
-  const seqk_tensor *bias;     /* optional, [n] of c_type on the device; NULL: no bias */
+  int64_t m, n, k;
+  int nlevels;
+  int64_t count[SEQK_MM_MAX_LEVELS];
+  seqk_dtype ab_type, c_type;
+  seqk_mm_operand a, b, c;
+  float alpha;
+  const seqk_tensor *bias; /* optional, [n] of c_type on the device; NULL: no bias */
 } seqk_matmul;
 
 /* The workspace seqk__matmul will take for mm: contiguous copies of the operands cuBLAS cannot
    address (a column stride that is not 1 in either orientation, rows that overlap, leading
    dimensions beyond int). Depends only on shapes and strides, so it can be planned before the
    operands' memory exists. */
-size_t      seqk__matmul_workspace(const seqk_matmul *mm);
+size_t seqk__matmul_workspace(const seqk_matmul *mm);
 /* Runs mm on ctx's stream with as few cuBLAS calls as the batch strides allow (levels whose
    strides line up for all three operands become one strided batch; the others are looped).
    k == 0 writes the bias (or 0) without a GEMM. The bias is written into C first and the GEMM

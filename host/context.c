@@ -20,7 +20,7 @@ seqk_status seqk_context_create(seqk_context_t *ctx) {
 
 seqk_status seqk_context_destroy(seqk_context_t ctx) {
   if (!ctx) return SEQK_STATUS_SUCCESS;
-  seqk__device_quiesce(ctx);   /* nothing queued may still use what is freed below */
+  seqk__device_quiesce(ctx); /* nothing queued may still use what is freed below */
   seqk__blas_release(ctx);
   seqk__device_release(ctx);
   seqk__release_allocations(ctx);

@@ -1,7 +1,7 @@
 /*
  * cuda_attention.c - attention on CUDA tensors: seqk_attention_scores, seqk_attention_values,
  * seqk_attention (the choice between the fused kernels and the unfused cuBLAS path, and both
- * paths' plans), seqk_attention_merge, and the attention step of ops that run it inside (MHA).
+ * paths' plans), and the attention step of ops that run it inside (MHA).
  *
  * The unfused path's GEMMs go through seqk__matmul (blas.c), which takes strided views: nothing
  * here copies an operand unless cuBLAS cannot address it. Grouped-query heads never copy K or V:
@@ -44,11 +44,6 @@ void seqk__cuda_attention_fused_force(int kernel, int splits) {
 }
 
 /* ---- the unfused path's products ---------------------------------------------------------------- */
-
-/* A contiguous descriptor [shape] of dtype on the device over data (NULL while planning). */
-static seqk_tensor device_tensor(void *data, seqk_dtype dt, int32_t ndim, const int64_t *shape) {
-  return seqk_tensor_view(data, dt, SEQK_DEVICE_CUDA, ndim, shape);
-}
 
 /* Rows (r, i) of t [B,H,R,C], r over the heads of a group and i < R, at one uniform stride *ld?
    (The heads of a group are consecutive, so only the head stride against the row stride counts.) */
@@ -149,7 +144,7 @@ seqk_status seqk__cuda_attention_values(seqk_context_t ctx, const seqk_tensor *p
   SEQK_TRY(seqk__require_device(ctx, op));
   if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;
   seqk_matmul mm;
-  grouped_product(&mm, p, v, 0, o, 1.0f);   /* Sk == 0: k == 0, o = 0 */
+  grouped_product(&mm, p, v, 0, o, 1.0f); /* Sk == 0: k == 0, o = 0 */
   return run_product(ctx, op, &mm);
 }
 
@@ -229,9 +224,8 @@ static seqk_status fused_plan(seqk_context_t ctx, const char *op, const seqk_att
 /* Workspace the split-KV partials of a plan take. */
 static size_t fused_bytes(const seqk_k_flash_plan *plan) {
   if (plan->part_rows == 0) return 0;
-  return seqk__ws_sum(
-      seqk__ws_elems(seqk__mul_sat(plan->part_rows, plan->p.Dv), sizeof(float)),
-      seqk__ws_elems(plan->part_rows, sizeof(float)));
+  return seqk__ws_sum(seqk__ws_elems(seqk__mul_sat(plan->part_rows, plan->p.Dv), sizeof(float)),
+                      seqk__ws_elems(plan->part_rows, sizeof(float)));
 }
 
 static seqk_status fused_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
@@ -278,10 +272,9 @@ seqk_status seqk__cuda_attention_fused_workspace(seqk_context_t ctx,
 }
 
 seqk_status seqk__cuda_attention_fused_in(seqk_context_t ctx, seqk_arena *arena,
-                                          const seqk_attention_params *params,
-                                          const seqk_tensor *q, const seqk_tensor *k,
-                                          const seqk_tensor *v, const seqk_tensor *o,
-                                          const seqk_tensor *lse) {
+                                          const seqk_attention_params *params, const seqk_tensor *q,
+                                          const seqk_tensor *k, const seqk_tensor *v,
+                                          const seqk_tensor *o, const seqk_tensor *lse) {
   seqk_k_flash_plan plan;
   SEQK_TRY(fused_plan_or_refuse(ctx, "attention", params, q, k, v, o, lse, &plan));
   return fused_run(ctx, "attention", arena, &plan);
@@ -337,10 +330,11 @@ static void unfused_layout_make(const seqk_attention_job *j, unfused_layout *L, 
   const int64_t B = j->q->shape[0], H = j->q->shape[1], Sq = j->q->shape[2];
   const int64_t Sk = j->k->shape[2];
   const int64_t s_shape[4] = {B, H, Sq, Sk};
-  L->s = device_tensor(s_mem, SEQK_DTYPE_F32, 4, s_shape);
-  L->p = device_tensor(p_mem, j->q->dtype, 4, s_shape);
+  L->s = seqk_tensor_view(s_mem, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 4, s_shape);
+  L->p = seqk_tensor_view(p_mem, j->q->dtype, SEQK_DEVICE_CUDA, 4, s_shape);
   L->copy_v = j->seqlens_k != NULL;
-  L->v_valid = L->copy_v ? device_tensor(v_mem, j->v->dtype, 4, j->v->shape) : *j->v;
+  L->v_valid =
+      L->copy_v ? seqk_tensor_view(v_mem, j->v->dtype, SEQK_DEVICE_CUDA, 4, j->v->shape) : *j->v;
   /* Unscaled fp32 scores: the softmax folds the scale into its exponent. */
   grouped_product(&L->qk, j->q, j->k, 1, &L->s, 1.0f);
   grouped_product(&L->pv, &L->p, &L->v_valid, 0, j->o, 1.0f);
@@ -479,50 +473,6 @@ seqk_status seqk__cuda_attention(seqk_context_t ctx, const seqk_attention_params
   SEQK_TRY(seqk__attention_job_plan(ctx, op, &job, params->algo, &bytes));
   SEQK_TRY(seqk__arena_open(ctx, op, bytes, &arena));
   return seqk__attention_job_run(ctx, op, &arena, &job);
-}
-
-/* ---- merge ------------------------------------------------------------------------------------ */
-
-seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
-                                       const seqk_tensor *lse_a, const seqk_tensor *o_b,
-                                       const seqk_tensor *lse_b, const seqk_tensor *o,
-                                       const seqk_tensor *lse) {
-  static const char op[] = "attention_merge";
-  SEQK_TRY(seqk__require_device(ctx, op));
-  if (lse && !lse->data) lse = NULL;
-  const seqk_tensor *ts[SEQK_K_MERGE_TENSORS] = {o_a, o_b, o, lse_a, lse_b, lse};
-  const int32_t lead = o->ndim - 1;
-  if (seqk__numel(o) == 0 && !lse) return SEQK_STATUS_SUCCESS;
-  seqk_k_merge_params p;
-  memset(&p, 0, sizeof p);
-  p.rows = 1;
-  for (int32_t d = 0; d < lead; ++d) p.rows *= o->shape[d];
-  if (p.rows == 0) return SEQK_STATUS_SUCCESS;
-  p.o_a = o_a->data;
-  p.o_b = o_b->data;
-  p.o = o->data;
-  p.lse_a = (const float *)lse_a->data;
-  p.lse_b = (const float *)lse_b->data;
-  p.lse = lse ? (float *)lse->data : NULL;
-  p.dtype = o->dtype;
-  p.Dv = o->shape[lead];
-  p.col_stride[0] = o_a->stride[lead];
-  p.col_stride[1] = o_b->stride[lead];
-  p.col_stride[2] = o->stride[lead];
-  /* Row dims: size-1 dims dropped, a dim merged into the previous one when it continues it in
-     all six tensors. */
-  for (int32_t d = 0; d < lead; ++d) {
-    const int64_t n = o->shape[d];
-    if (n == 1) continue;
-    int merge = p.ndim > 0;
-    for (int t = 0; t < SEQK_K_MERGE_TENSORS && merge; ++t)
-      if (ts[t]) merge = p.stride[t][p.ndim - 1] == ts[t]->stride[d] * n;
-    const int32_t at = merge ? p.ndim - 1 : p.ndim;
-    p.shape[at] = merge ? p.shape[at] * n : n;
-    for (int t = 0; t < SEQK_K_MERGE_TENSORS; ++t) p.stride[t][at] = ts[t] ? ts[t]->stride[d] : 0;
-    if (!merge) ++p.ndim;
-  }
-  return seqk__launched(ctx, op, "merge", seqk_k_attention_merge(&p, (cudaStream_t)ctx->stream));
 }
 
 #endif /* SEQK_HAVE_CUDA */

@@ -70,10 +70,9 @@ seqk_status seqk__cuda_attention_fused_workspace(seqk_context_t ctx,
                                                  const seqk_tensor *v, const seqk_tensor *o,
                                                  size_t *bytes);
 seqk_status seqk__cuda_attention_fused_in(seqk_context_t ctx, seqk_arena *arena,
-                                          const seqk_attention_params *params,
-                                          const seqk_tensor *q, const seqk_tensor *k,
-                                          const seqk_tensor *v, const seqk_tensor *o,
-                                          const seqk_tensor *lse);
+                                          const seqk_attention_params *params, const seqk_tensor *q,
+                                          const seqk_tensor *k, const seqk_tensor *v,
+                                          const seqk_tensor *o, const seqk_tensor *lse);
 /* Tests only: overrides the fused path's choices for every later call in the process (not
    thread-safe). kernel: 0 automatic, 1 the fp32 SIMT kernel, 2 the tensor-core kernel where it
    applies (as automatic). splits: 0 automatic, n >= 1 at most n key splits. */
@@ -83,13 +82,13 @@ void seqk__cuda_attention_fused_force(int kernel, int splits);
    seqk__arena_open), then run it from the arena. algo as seqk_attention's; a job that asks for
    head_mean always runs the unfused path (only it materialises P). */
 typedef struct seqk_attention_job {
-  const seqk_tensor *q, *k, *v, *o;   /* [B,H,Sq,D], [B,Hk,Sk,D], [B,Hk,Sk,Dv], [B,H,Sq,Dv] */
-  const seqk_tensor *lse;             /* NULL: not asked for */
-  float              scale;           /* 0: 1/sqrt(D) */
-  int32_t            causal;
-  const int32_t     *seqlens_q, *seqlens_k;   /* device arrays or NULL */
-  const seqk_tensor *head_mean;       /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
-  int                fused;           /* set by the plan: the flash kernels run it */
+  const seqk_tensor *q, *k, *v, *o; /* [B,H,Sq,D], [B,Hk,Sk,D], [B,Hk,Sk,Dv], [B,H,Sq,Dv] */
+  const seqk_tensor *lse;           /* NULL: not asked for */
+  float scale;                      /* 0: 1/sqrt(D) */
+  int32_t causal;
+  const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
+  const seqk_tensor *head_mean;         /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
+  int fused;                            /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
 seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_attention_job *j,
                                      seqk_attention_algo algo, size_t *bytes);
@@ -101,14 +100,25 @@ seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_
                                        const seqk_tensor *lse_b, const seqk_tensor *o,
                                        const seqk_tensor *lse);
 
-/* ---- cuda_layers.c ---------------------------------------------------------------------------- */
+/* ---- cuda_linear.c ---------------------------------------------------------------------------- */
 seqk_status seqk__cuda_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
                               const seqk_tensor *b, const seqk_tensor *y);
+/* One linear inside an op that holds a workspace arena (MHA's projections): y = x w^T (+ b). Add
+   seqk__linear_job_workspace to the op's plan before seqk__arena_open. */
+typedef struct seqk_linear_job {
+  const seqk_tensor *x, *w, *b, *y; /* b NULL: no bias */
+} seqk_linear_job;
+size_t seqk__linear_job_workspace(const seqk_linear_job *j);
+seqk_status seqk__linear_job_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
+                                 const seqk_linear_job *j);
+
+/* ---- cuda_mha.c ------------------------------------------------------------------------------- */
 /* attn_weights NULL when not asked for; absent biases have data NULL. */
 seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                                   int32_t causal, const seqk_tensor *query,
-                                   const seqk_tensor *key, const seqk_tensor *value,
-                                   const seqk_tensor *out, const seqk_tensor *attn_weights);
+                                   int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
+                                   const seqk_tensor *value, const seqk_tensor *out,
+                                   const seqk_tensor *attn_weights);
+/* ---- cuda_embedding.c ------------------------------------------------------------------------- */
 /* out = table[indices]. Waits for the stream: the indices are range-checked on the device first
    and an out-of-range one returns INVALID_VALUE naming its position, with out untouched (the
    gather is never launched). */
@@ -119,10 +129,10 @@ seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tensor *indices,
 /* Absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor (values in [1, T]),
    read on the host. fp32 GEMMs (cuBLAS) and fp32 state. */
 seqk_status seqk__cuda_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_tensor *x,
-                                const seqk_tensor *h, const seqk_tensor *c,
-                                const seqk_tensor *w_ih, const seqk_tensor *w_hh,
-                                const seqk_tensor *b_ih, const seqk_tensor *b_hh,
-                                const seqk_tensor *h_out, const seqk_tensor *c_out);
+                                const seqk_tensor *h, const seqk_tensor *c, const seqk_tensor *w_ih,
+                                const seqk_tensor *w_hh, const seqk_tensor *b_ih,
+                                const seqk_tensor *b_hh, const seqk_tensor *h_out,
+                                const seqk_tensor *c_out);
 seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
                                    const seqk_rnn_weights *w, const seqk_tensor *x,
                                    const seqk_tensor *h0, const seqk_tensor *c0,
@@ -134,7 +144,7 @@ seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc
    seqk__cuda_rnn_persistent_applies says which path a layer of this shape takes now on ctx's
    device (1 the persistent kernel, 0 the per-step path or no device); it asks the dispatcher's
    own decision function. */
-void    seqk__cuda_rnn_force(int path);
+void seqk__cuda_rnn_force(int path);
 int32_t seqk__cuda_rnn_persistent_applies(seqk_context_t ctx, seqk_rnn_mode mode, seqk_dtype dtype,
                                           int64_t batch, int64_t hidden);
 

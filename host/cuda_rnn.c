@@ -72,8 +72,8 @@ int32_t seqk__cuda_rnn_persistent_applies(seqk_context_t ctx, seqk_rnn_mode mode
                                           int64_t batch, int64_t hidden) {
   seqk_k_rnn_persist_cfg cfg;
   int persistent = 0;
-  if (use_persistent(ctx, "rnn_forward", (int32_t)seqk__rnn_gate_count(mode), dtype, batch,
-                     hidden, &cfg, &persistent) != SEQK_STATUS_SUCCESS)
+  if (use_persistent(ctx, "rnn_forward", (int32_t)seqk__rnn_gate_count(mode), dtype, batch, hidden,
+                     &cfg, &persistent) != SEQK_STATUS_SUCCESS)
     return 0;
   return persistent;
 }
@@ -142,10 +142,10 @@ static seqk_matmul projection(const seqk_tensor *in, const seqk_tensor *w, float
 /* ---- seqk_rnn_cell ---------------------------------------------------------------------------- */
 
 seqk_status seqk__cuda_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_tensor *x,
-                                const seqk_tensor *h, const seqk_tensor *c,
-                                const seqk_tensor *w_ih, const seqk_tensor *w_hh,
-                                const seqk_tensor *b_ih, const seqk_tensor *b_hh,
-                                const seqk_tensor *h_out, const seqk_tensor *c_out) {
+                                const seqk_tensor *h, const seqk_tensor *c, const seqk_tensor *w_ih,
+                                const seqk_tensor *w_hh, const seqk_tensor *b_ih,
+                                const seqk_tensor *b_hh, const seqk_tensor *h_out,
+                                const seqk_tensor *c_out) {
   static const char op[] = "rnn_cell";
   SEQK_TRY(seqk__require_device(ctx, op));
   const int64_t N = x->shape[0], H = w_hh->shape[1], G = seqk__rnn_gate_count(mode), GH = G * H;
@@ -223,8 +223,8 @@ typedef struct fwd_plan {
   seqk_dtype dt;
   int64_t T, N, H, G, GH, D, L, DH, steps;
   int bf, lstm, has_h0, has_c0, use_len, persistent, nbuf;
-  int wih_copy;                /* layers l > 0 need an fp32 copy of W_ih (16-bit dtypes) */
-  int whh_copy;                /* the per-step path needs an fp32, cuBLAS-addressable W_hh copy */
+  int wih_copy; /* layers l > 0 need an fp32 copy of W_ih (16-bit dtypes) */
+  int whh_copy; /* the per-step path needs an fp32, cuBLAS-addressable W_hh copy */
   seqk_k_rnn_persist_cfg pc;
   size_t b_len, b_xproj, b_gh, b_h, b_c, b_inter, b_wih, b_whh, b_scratch;
 } fwd_plan;
@@ -436,12 +436,12 @@ static seqk_status run_entry(seqk_context_t ctx, const char *op, const fwd_plan 
     a.b_hh = b_hh->data;
     a.bs_hh = b_hh->stride[0];
   }
-  if (l == p->L - 1) {   /* the last layer writes y */
+  if (l == p->L - 1) { /* the last layer writes y */
     a.y = advance(y->data, d * p->H * y->stride[2], y->dtype);
     a.y_st = y->stride[p->bf ? 1 : 0];
     a.y_sn = y->stride[p->bf ? 0 : 1];
     a.y_sk = y->stride[2];
-  } else {               /* the others their fp32 inter-layer buffer */
+  } else { /* the others their fp32 inter-layer buffer */
     a.y_f32 = 1;
     a.y = m->inter[l % 2] + d * p->H;
     a.y_st = p->N * p->DH;

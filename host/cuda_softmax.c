@@ -16,7 +16,8 @@
 /* The dims of x other than `dim`, size-1 dims dropped, sorted by decreasing x stride (so the
    last, fastest one is the best for coalescing), and neighbours merged where both x and y step
    through them as through one dim: a contiguous tensor's outer dims become one. */
-static void make_outer(const seqk_tensor *x, const seqk_tensor *y, int32_t dim, seqk_k_softmax_params *p) {
+static void make_outer(const seqk_tensor *x, const seqk_tensor *y, int32_t dim,
+                       seqk_k_softmax_params *p) {
   int32_t n = 0;
   int64_t *shape = p->outer_shape, *xs = p->outer_xs, *ys = p->outer_ys;
   for (int32_t d = 0; d < x->ndim; ++d) {

@@ -4,6 +4,8 @@
  */
 #include "device.h"
 
+#include "geometry.h"
+
 #include <stdint.h>
 
 seqk_status seqk__built_without_cuda(seqk_context_t ctx, const char *op) {
@@ -17,6 +19,10 @@ size_t seqk__ws_elems(int64_t n, size_t elem_size) {
   if (elem_size != 0 && (uint64_t)n > (SIZE_MAX - SEQK_WS_ALIGN) / elem_size) return SIZE_MAX;
   size_t bytes = (size_t)n * elem_size;
   return (bytes + SEQK_WS_ALIGN - 1) / SEQK_WS_ALIGN * SEQK_WS_ALIGN;
+}
+
+size_t seqk__ws_tensor(const seqk_tensor *t) {
+  return seqk__ws_elems(seqk__numel(t), seqk_dtype_size(t->dtype));
 }
 
 size_t seqk__ws_sum(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
@@ -56,12 +62,12 @@ seqk_status seqk__arena_take(seqk_context_t ctx, const char *op, seqk_arena *are
 #ifdef SEQK_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
-#define SEQK_CUDA_CALL(ctx, op, call)                                                        \
-  do {                                                                                       \
-    cudaError_t seqk__err = (call);                                                          \
-    if (seqk__err != cudaSuccess)                                                            \
-      return seqk__fail((ctx), SEQK_STATUS_DEVICE_ERROR, "%s: %s failed: %s (%s:%d)", (op),  \
-                        #call, cudaGetErrorString(seqk__err), __FILE__, __LINE__);           \
+#define SEQK_CUDA_CALL(ctx, op, call)                                                              \
+  do {                                                                                             \
+    cudaError_t seqk__err = (call);                                                                \
+    if (seqk__err != cudaSuccess)                                                                  \
+      return seqk__fail((ctx), SEQK_STATUS_DEVICE_ERROR, "%s: %s failed: %s (%s:%d)", (op), #call, \
+                        cudaGetErrorString(seqk__err), __FILE__, __LINE__);                        \
   } while (0)
 
 int32_t seqk_cuda_device_count(void) { return seqk__device_count(); }
@@ -69,7 +75,7 @@ int32_t seqk_cuda_device_count(void) { return seqk__device_count(); }
 int32_t seqk__device_count(void) {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    (void)cudaGetLastError();   /* no driver or no GPU is an answer, not a sticky error */
+    (void)cudaGetLastError(); /* no driver or no GPU is an answer, not a sticky error */
     return 0;
   }
   return (int32_t)n;
@@ -77,7 +83,8 @@ int32_t seqk__device_count(void) {
 
 seqk_status seqk__require_device(seqk_context_t ctx, const char *op) {
   if (seqk__device_count() == 0)
-    return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE, "%s: a CUDA tensor was given but no CUDA device is usable", op);
+    return seqk__fail(ctx, SEQK_STATUS_NO_DEVICE,
+                      "%s: a CUDA tensor was given but no CUDA device is usable", op);
   return SEQK_STATUS_SUCCESS;
 }
 
@@ -91,7 +98,8 @@ seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_dev
         cudaDevAttrCooperativeLaunch};
     SEQK_TRY(seqk__require_device(ctx, op));
     SEQK_CUDA_CALL(ctx, op, cudaGetDevice(&dev));
-    for (int i = 0; i < 5; ++i) SEQK_CUDA_CALL(ctx, op, cudaDeviceGetAttribute(&v[i], attrs[i], dev));
+    for (int i = 0; i < 5; ++i)
+      SEQK_CUDA_CALL(ctx, op, cudaDeviceGetAttribute(&v[i], attrs[i], dev));
     d.sms = v[0];
     d.cc_major = v[1];
     d.cc_minor = v[2];
@@ -107,7 +115,7 @@ seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_dev
 seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error) {
   const cudaError_t err = (cudaError_t)cuda_error;
   if (err == cudaSuccess) return SEQK_STATUS_SUCCESS;
-  (void)cudaGetLastError();   /* a launch error is this call's answer, not a sticky state */
+  (void)cudaGetLastError(); /* a launch error is this call's answer, not a sticky state */
   return seqk__fail(ctx, SEQK_STATUS_DEVICE_ERROR, "%s: %s kernel launch failed: %s", op, kernel,
                     cudaGetErrorString(err));
 }
@@ -149,7 +157,8 @@ seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, vo
     void *grown = NULL;
     /* Grow by at least half so a slowly rising size does not reallocate every call. */
     size_t want = bytes > ctx->workspace_bytes + ctx->workspace_bytes / 2
-                      ? bytes : ctx->workspace_bytes + ctx->workspace_bytes / 2;
+                      ? bytes
+                      : ctx->workspace_bytes + ctx->workspace_bytes / 2;
     SEQK_TRY(seqk__device_sync(ctx, op));
     SEQK_TRY(seqk__device_alloc(ctx, op, want, &grown));
     seqk__device_free(ctx->workspace);
@@ -181,32 +190,44 @@ void seqk__device_release(seqk_context_t ctx) {
 
 int32_t seqk_cuda_device_count(void) { return 0; }
 int32_t seqk__device_count(void) { return 0; }
-seqk_status seqk__require_device(seqk_context_t ctx, const char *op) { return seqk__built_without_cuda(ctx, op); }
+seqk_status seqk__require_device(seqk_context_t ctx, const char *op) {
+  return seqk__built_without_cuda(ctx, op);
+}
 seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_device_info **info) {
   (void)info;
   return seqk__built_without_cuda(ctx, op);
 }
 seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error) {
-  (void)kernel; (void)cuda_error;
+  (void)kernel;
+  (void)cuda_error;
   return seqk__built_without_cuda(ctx, op);
 }
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
-  (void)bytes; (void)ptr;
+  (void)bytes;
+  (void)ptr;
   return seqk__built_without_cuda(ctx, op);
 }
 void seqk__device_free(void *ptr) { (void)ptr; }
 seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,
                                 size_t bytes, seqk_copy_kind kind) {
-  (void)dst; (void)src; (void)bytes; (void)kind;
+  (void)dst;
+  (void)src;
+  (void)bytes;
+  (void)kind;
   return seqk__built_without_cuda(ctx, op);
 }
-seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) { return seqk__built_without_cuda(ctx, op); }
+seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {
+  return seqk__built_without_cuda(ctx, op);
+}
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
-  (void)bytes; (void)ptr;
+  (void)bytes;
+  (void)ptr;
   return seqk__built_without_cuda(ctx, op);
 }
 int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes) {
-  (void)ctx; (void)data; (void)bytes;
+  (void)ctx;
+  (void)data;
+  (void)bytes;
   return 0;
 }
 void seqk__device_quiesce(seqk_context_t ctx) { (void)ctx; }

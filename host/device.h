@@ -20,14 +20,14 @@ typedef enum seqk_copy_kind { SEQK_COPY_H2D, SEQK_COPY_D2H, SEQK_COPY_D2D } seqk
    toolkit answers this). */
 seqk_status seqk__built_without_cuda(seqk_context_t ctx, const char *op);
 /* Usable CUDA devices; 0 without a toolkit, driver or GPU. */
-int32_t     seqk__device_count(void);
+int32_t seqk__device_count(void);
 /* NO_DEVICE with a message when there is no usable device. */
 seqk_status seqk__require_device(seqk_context_t ctx, const char *op);
 /* ctx's record of the current device (seqk_device_info), queried on first use: NO_DEVICE when
    there is no usable device, DEVICE_ERROR when a query fails. */
 seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_device_info **info);
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr);
-void        seqk__device_free(void *ptr);
+void seqk__device_free(void *ptr);
 /* Enqueued on ctx's stream; host memory must stay valid until seqk__device_sync. */
 seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,
                                 size_t bytes, seqk_copy_kind kind);
@@ -37,11 +37,11 @@ seqk_status seqk__device_sync(seqk_context_t ctx, const char *op);
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr);
 /* Whether [data, data + bytes) intersects ctx's workspace (an op must not hand out workspace
    pieces that its own operands live in). */
-int         seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes);
+int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes);
 /* Context destruction: wait for ctx's stream when it may still use ctx's memory, then free the
    workspace. */
-void        seqk__device_quiesce(seqk_context_t ctx);
-void        seqk__device_release(seqk_context_t ctx);
+void seqk__device_quiesce(seqk_context_t ctx);
+void seqk__device_release(seqk_context_t ctx);
 /* A kernel launcher's answer (a cudaError_t, passed as int so that this header needs no CUDA
    header) as a status: DEVICE_ERROR "op: <kernel> kernel launch failed: <runtime text>". */
 seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error);
@@ -57,17 +57,19 @@ seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kerne
    exactly what the takes consume. */
 #define SEQK_WS_ALIGN 256
 typedef struct seqk_arena {
-  char  *base;
+  char *base;
   size_t size, used;
 } seqk_arena;
 
 /* n elements of elem_size bytes rounded up to SEQK_WS_ALIGN; SIZE_MAX when it overflows (or n < 0,
    which the caller's saturating products use for "too large"). */
-size_t      seqk__ws_elems(int64_t n, size_t elem_size);
+size_t seqk__ws_elems(int64_t n, size_t elem_size);
+/* Bytes of a contiguous copy of t's elements, rounded the same way. */
+size_t seqk__ws_tensor(const seqk_tensor *t);
 /* a + b, saturating at SIZE_MAX (an impossible size that seqk__arena_open reports). */
-size_t      seqk__ws_sum(size_t a, size_t b);
+size_t seqk__ws_sum(size_t a, size_t b);
 /* a * b for non-negative extents, INT64_MAX when it overflows. */
-int64_t     seqk__mul_sat(int64_t a, int64_t b);
+int64_t seqk__mul_sat(int64_t a, int64_t b);
 /* Makes ctx's workspace at least `bytes` (growing waits for the stream) and starts an empty arena
    over it. ALLOC_FAILED for SIZE_MAX or when cudaMalloc fails. */
 seqk_status seqk__arena_open(seqk_context_t ctx, const char *op, size_t bytes, seqk_arena *arena);

@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 int64_t seqk__numel(const seqk_tensor *t);
-int     seqk__is_contiguous(const seqk_tensor *t);        /* row-major dense (size-1 dims free) */
+int seqk__is_contiguous(const seqk_tensor *t); /* row-major dense (size-1 dims free) */
 /* Largest element offset + 1 (0 for an empty tensor): the elements the tensor's memory spans. */
 int64_t seqk__span(const seqk_tensor *t);
 /* Offset of the element at multi-index idx[0..ndim). */

@@ -24,40 +24,40 @@ extern "C" {
 /* One allocation made by seqk_tensor_alloc, so that free can reject foreign pointers and destroy
    can release what is left. */
 typedef struct seqk_alloc_record {
-  void       *data;
+  void *data;
   seqk_device device;
 } seqk_alloc_record;
 
 /* What the kernels' launch plans need to know of the device, queried once per context (on its
    first CUDA op that needs it; device.c). A context serves the device that was current then. */
 typedef struct seqk_device_info {
-  int32_t sms;               /* streaming multiprocessors */
+  int32_t sms; /* streaming multiprocessors */
   int32_t cc_major, cc_minor;
-  size_t  smem_optin;        /* shared memory a block may opt in to, in bytes */
-  int32_t cooperative;       /* cooperative launches supported */
+  size_t smem_optin;   /* shared memory a block may opt in to, in bytes */
+  int32_t cooperative; /* cooperative launches supported */
 } seqk_device_info;
 
 struct seqk_context {
-  void  *stream;             /* cudaStream_t chosen by the caller; NULL = legacy default stream */
-  void  *cublas;             /* cublasHandle_t, created on first CUDA op that needs it */
-  void  *workspace;          /* device scratch, grown on demand by seqk__workspace */
+  void *stream;    /* cudaStream_t chosen by the caller; NULL = legacy default stream */
+  void *cublas;    /* cublasHandle_t, created on first CUDA op that needs it */
+  void *workspace; /* device scratch, grown on demand by seqk__workspace */
   size_t workspace_bytes;
-  int32_t          device_known;   /* device_info holds the answers */
+  int32_t device_known; /* device_info holds the answers */
   seqk_device_info device_info;
   seqk_alloc_record *allocs; /* live tensors from seqk_tensor_alloc */
   size_t n_allocs, cap_allocs;
-  char   last_error[512];
+  char last_error[512];
 };
 
 /* Records "fmt ..." as ctx's last error and returns status. ctx may be NULL (nothing recorded). */
-seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, ...) SEQK_PRINTF(3, 4);
+seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, ...)
+    SEQK_PRINTF(3, 4);
 
 /* Returns from the calling function when expr is not SEQK_STATUS_SUCCESS. */
-#define SEQK_TRY(expr)                                   \
-  do {                                                   \
-    seqk_status seqk__try_status = (expr);               \
-    if (seqk__try_status != SEQK_STATUS_SUCCESS)         \
-      return seqk__try_status;                           \
+#define SEQK_TRY(expr)                                                                             \
+  do {                                                                                             \
+    seqk_status seqk__try_status = (expr);                                                         \
+    if (seqk__try_status != SEQK_STATUS_SUCCESS) return seqk__try_status;                          \
   } while (0)
 
 #ifdef __cplusplus

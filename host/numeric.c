@@ -17,24 +17,25 @@ static uint32_t encode_magnitude(double v, int mant_bits, int bias) {
   if (v == 0.0) return 0;
   int e;
   (void)frexp(v, &e);
-  e -= 1;                                   /* v = m * 2^e with m in [1, 2) */
-  if (e < min_normal_exp) {                 /* subnormal: units of 2^(min_normal_exp - mant_bits) */
+  e -= 1;                   /* v = m * 2^e with m in [1, 2) */
+  if (e < min_normal_exp) { /* subnormal: units of 2^(min_normal_exp - mant_bits) */
     double units = nearbyint(ldexp(v, mant_bits - min_normal_exp));
-    return (uint32_t)units;                 /* 1 << mant_bits here is the smallest normal: fine */
+    return (uint32_t)units; /* 1 << mant_bits here is the smallest normal: fine */
   }
-  double mant = nearbyint(ldexp(v, mant_bits - e));   /* in [2^mant_bits, 2^(mant_bits+1)] */
-  if (mant >= ldexp(1.0, mant_bits + 1)) {            /* rounding carried into the exponent */
+  double mant = nearbyint(ldexp(v, mant_bits - e)); /* in [2^mant_bits, 2^(mant_bits+1)] */
+  if (mant >= ldexp(1.0, mant_bits + 1)) {          /* rounding carried into the exponent */
     mant = ldexp(1.0, mant_bits);
     e += 1;
   }
-  if (e + bias >= exp_all_ones) return (uint32_t)exp_all_ones << mant_bits;   /* inf */
+  if (e + bias >= exp_all_ones) return (uint32_t)exp_all_ones << mant_bits; /* inf */
   return ((uint32_t)(e + bias) << mant_bits) | ((uint32_t)mant - (1u << mant_bits));
 }
 
 static uint16_t encode16(double v, int mant_bits, int bias) {
   const int exp_all_ones = 2 * bias + 1;
   uint16_t sign = signbit(v) ? 0x8000u : 0u;
-  if (isnan(v)) return (uint16_t)(((uint32_t)exp_all_ones << mant_bits) | (1u << (mant_bits - 1)) | 0x8000u);
+  if (isnan(v))
+    return (uint16_t)(((uint32_t)exp_all_ones << mant_bits) | (1u << (mant_bits - 1)) | 0x8000u);
   if (isinf(v)) return (uint16_t)(sign | ((uint32_t)exp_all_ones << mant_bits));
   return (uint16_t)(sign | encode_magnitude(fabs(v), mant_bits, bias));
 }

@@ -13,16 +13,16 @@
 extern "C" {
 #endif
 
-float    seqk__f16_to_float(uint16_t bits);
-float    seqk__bf16_to_float(uint16_t bits);
-uint16_t seqk__double_to_f16(double v);   /* round to nearest even, overflow to inf, NaN kept */
-uint16_t seqk__double_to_bf16(double v);  /* round to nearest even, NaN kept */
+float seqk__f16_to_float(uint16_t bits);
+float seqk__bf16_to_float(uint16_t bits);
+uint16_t seqk__double_to_f16(double v);  /* round to nearest even, overflow to inf, NaN kept */
+uint16_t seqk__double_to_bf16(double v); /* round to nearest even, NaN kept */
 /* The value v as dtype would store it, read back (rounding applied, no storage). */
-double   seqk__round_to_dtype(double v, seqk_dtype dtype);
+double seqk__round_to_dtype(double v, seqk_dtype dtype);
 
 /* ---- CPU element access: offset is in elements from t->data ---------------------------------- */
-double  seqk__load(const seqk_tensor *t, int64_t offset);
-void    seqk__store(const seqk_tensor *t, int64_t offset, double value);
+double seqk__load(const seqk_tensor *t, int64_t offset);
+void seqk__store(const seqk_tensor *t, int64_t offset, double value);
 int32_t seqk__load_i32(const seqk_tensor *t, int64_t offset);
 
 #ifdef __cplusplus

@@ -63,8 +63,7 @@ seqk_status seqk_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t dim, 
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, "x", x));
 
-  if (x->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_softmax(ctx, x, d, y));
+  if (x->device == SEQK_DEVICE_CUDA) return SEQK_ON_CUDA(ctx, op, seqk__cuda_softmax(ctx, x, d, y));
   return seqk__ref_softmax(ctx, x, d, y);
 }
 
@@ -179,7 +178,6 @@ static seqk_status check_seqlens(seqk_context_t ctx, const char *op, const char 
   return SEQK_STATUS_SUCCESS;
 }
 
-
 seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
                            const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                            seqk_tensor *o, seqk_tensor *lse) {
@@ -232,7 +230,8 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
   }
 
   if (q->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse)));
+    return SEQK_ON_CUDA(ctx, op,
+                        seqk__cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse)));
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
   return seqk__ref_attention(ctx, p, q, k, v, o, lse);
@@ -287,6 +286,7 @@ seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
   }
 
   if (o_a->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse_opt));
+    return SEQK_ON_CUDA(ctx, op,
+                        seqk__cuda_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse_opt));
   return seqk__ref_attention_merge(ctx, o_a, lse_a, o_b, lse_b, o, lse);
 }

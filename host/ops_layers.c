@@ -1,7 +1,7 @@
 /*
  * ops_layers.c - public entries for the layer ops: seqk_linear, seqk_mha_forward, seqk_embedding.
  * Each validates every argument (nothing is written on an error), then runs the CPU reference
- * or, for CUDA tensors, the CUDA path in cuda_layers.c.
+ * or, for CUDA tensors, the CUDA path in cuda_linear.c, cuda_mha.c and cuda_embedding.c.
  */
 #include "ref_layers.h"
 #include "validate.h"
@@ -11,19 +11,16 @@
 /* ---- linear --------------------------------------------------------------------------------- */
 
 seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
-                        const seqk_tensor *b, seqk_tensor *y)
-{
+                        const seqk_tensor *b, seqk_tensor *y) {
   static const char op[] = "linear";
-  if (!ctx)
-    return SEQK_STATUS_INVALID_VALUE;
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
   const seqk_tensor *bias = seqk__present_or_null(b);
   /* Inputs first: y must be disjoint from all of them. */
   const seqk_arg args[] = {{"x", x}, {"w", w}, {"b", bias}, {"y", y}};
 
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "w", w));
-  if (bias)
-    SEQK_TRY(seqk__check_float_tensor(ctx, op, "b", b));
+  if (bias) SEQK_TRY(seqk__check_float_tensor(ctx, op, "b", b));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
 
   if (x->ndim < 1)
@@ -39,8 +36,7 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
     SEQK_TRY(seqk__check_extent(ctx, op, "b", b, 0, out_features, "w.shape[0]"));
   }
   int64_t y_shape[SEQK_MAX_DIMS];
-  for (int32_t d = 0; d < last; ++d)
-    y_shape[d] = x->shape[d];
+  for (int32_t d = 0; d < last; ++d) y_shape[d] = x->shape[d];
   y_shape[last] = out_features;
   SEQK_TRY(seqk__check_shape(ctx, op, "y", y, x->ndim, y_shape));
 
@@ -59,13 +55,11 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
 
 seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
                              int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
-                             const seqk_tensor *value, seqk_tensor *out, seqk_tensor *attn_weights)
-{
+                             const seqk_tensor *value, seqk_tensor *out,
+                             seqk_tensor *attn_weights) {
   static const char op[] = "mha_forward";
-  if (!ctx)
-    return SEQK_STATUS_INVALID_VALUE;
-  if (!w)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: w (the weights) is NULL", op);
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  if (!w) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: w (the weights) is NULL", op);
 
   const seqk_tensor *w_in = &w->in_proj_weight, *w_out = &w->out_proj_weight;
   /* The optional ones: NULL when absent. */
@@ -75,9 +69,9 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   /* Inputs first; they may share memory with each other (self-attention passes one tensor
      three times), the outputs may share memory with nothing. */
   const seqk_arg args[] = {
-    {"query", query}, {"key", key}, {"value", value}, {"in_proj_weight", w_in},
-    {"in_proj_bias", b_in}, {"out_proj_weight", w_out}, {"out_proj_bias", b_out},
-    {"out", out}, {"attn_weights", attn},
+      {"query", query},         {"key", key},           {"value", value},
+      {"in_proj_weight", w_in}, {"in_proj_bias", b_in}, {"out_proj_weight", w_out},
+      {"out_proj_bias", b_out}, {"out", out},           {"attn_weights", attn},
   };
   enum { N_INPUTS = 7 };
 
@@ -85,14 +79,11 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "key", key));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "value", value));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_weight", w_in));
-  if (b_in)
-    SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_bias", b_in));
+  if (b_in) SEQK_TRY(seqk__check_float_tensor(ctx, op, "in_proj_bias", b_in));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_weight", w_out));
-  if (b_out)
-    SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_bias", b_out));
+  if (b_out) SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_bias", b_out));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "out", out));
-  if (attn)
-    SEQK_TRY(seqk__check_float_tensor(ctx, op, "attn_weights", attn_weights));
+  if (attn) SEQK_TRY(seqk__check_float_tensor(ctx, op, "attn_weights", attn_weights));
 
   /* query [B,Sq,E] fixes B, Sq and E; key fixes Sk; value must agree with key. */
   SEQK_TRY(seqk__check_ndim(ctx, op, "query", query, 3));
@@ -124,7 +115,8 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   if (w_in->shape[0] % 3 != 0 || w_in->shape[0] / 3 != E)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                       "%s: in_proj_weight.shape[0]=%lld but must be 3*E with E=%lld "
-                      "(query.shape[2])", op, (long long)w_in->shape[0], (long long)E);
+                      "(query.shape[2])",
+                      op, (long long)w_in->shape[0], (long long)E);
   SEQK_TRY(seqk__check_extent(ctx, op, "in_proj_weight", w_in, 1, E, "query.shape[2]"));
   if (b_in) {
     SEQK_TRY(seqk__check_ndim(ctx, op, "in_proj_bias", b_in, 1));
@@ -133,8 +125,7 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   }
   const int64_t square[2] = {E, E};
   SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_weight", w_out, 2, square));
-  if (b_out)
-    SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_bias", b_out, 1, square));
+  if (b_out) SEQK_TRY(seqk__check_shape(ctx, op, "out_proj_bias", b_out, 1, square));
   const int64_t out_shape[3] = {B, Sq, E};
   SEQK_TRY(seqk__check_shape(ctx, op, "out", out, 3, out_shape));
   if (attn) {
@@ -146,27 +137,25 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   SEQK_TRY(seqk__check_same_device_all(ctx, op, args, SEQK_COUNT(args)));
 
   SEQK_TRY(seqk__check_output(ctx, op, "out", out));
-  if (attn)
-    SEQK_TRY(seqk__check_output(ctx, op, "attn_weights", attn_weights));
+  if (attn) SEQK_TRY(seqk__check_output(ctx, op, "attn_weights", attn_weights));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "out", out, args, N_INPUTS));
   if (attn) /* also disjoint from out, the entry after the inputs */
-    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args,
-                                           N_INPUTS + 1));
+    SEQK_TRY(
+        seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args, N_INPUTS + 1));
 
   if (query->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_mha_forward(ctx, w, num_heads, causal, query, key, value, out, attn));
+    return SEQK_ON_CUDA(
+        ctx, op, seqk__cuda_mha_forward(ctx, w, num_heads, causal, query, key, value, out, attn));
   return seqk__ref_mha_forward(ctx, w, num_heads, causal, query, key, value, out,
                                attn ? attn_weights : NULL);
 }
 
 /* ---- embedding ------------------------------------------------------------------------------ */
 
-seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
-                           const seqk_tensor *table, seqk_tensor *out)
-{
+seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices, const seqk_tensor *table,
+                           seqk_tensor *out) {
   static const char op[] = "embedding";
-  if (!ctx)
-    return SEQK_STATUS_INVALID_VALUE;
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
 
   SEQK_TRY(seqk__check_tensor(ctx, op, "indices", indices));
   SEQK_TRY(seqk__check_dtype(ctx, op, "indices", indices, SEQK_DTYPE_I32));
@@ -180,8 +169,7 @@ seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indices,
                       (int)indices->ndim, SEQK_MAX_DIMS - 1);
   SEQK_TRY(seqk__check_ndim(ctx, op, "table", table, 2));
   int64_t out_shape[SEQK_MAX_DIMS];
-  for (int32_t d = 0; d < indices->ndim; ++d)
-    out_shape[d] = indices->shape[d];
+  for (int32_t d = 0; d < indices->ndim; ++d) out_shape[d] = indices->shape[d];
   out_shape[indices->ndim] = table->shape[1];
   SEQK_TRY(seqk__check_shape(ctx, op, "out", out, indices->ndim + 1, out_shape));
 

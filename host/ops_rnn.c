@@ -18,14 +18,10 @@
 
 static const char *mode_name(seqk_rnn_mode mode) {
   switch (mode) {
-    case SEQK_RNN_MODE_TANH:
-      return "TANH";
-    case SEQK_RNN_MODE_RELU:
-      return "RELU";
-    case SEQK_RNN_MODE_LSTM:
-      return "LSTM";
-    case SEQK_RNN_MODE_GRU:
-      return "GRU";
+    case SEQK_RNN_MODE_TANH: return "TANH";
+    case SEQK_RNN_MODE_RELU: return "RELU";
+    case SEQK_RNN_MODE_LSTM: return "LSTM";
+    case SEQK_RNN_MODE_GRU: return "GRU";
   }
   return "unknown";
 }
@@ -102,7 +98,7 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
      else (absent optionals never overlap). */
   const seqk_arg not_h[] = {{"x", x},       {"c", c},       {"w_ih", w_ih},
                             {"w_hh", w_hh}, {"b_ih", b_ih}, {"b_hh", b_hh}};
-  const seqk_arg not_c[] = {{"x", x},       {"h", h},       {"w_ih", w_ih}, {"w_hh", w_hh},
+  const seqk_arg not_c[] = {{"x", x},       {"h", h},       {"w_ih", w_ih},  {"w_hh", w_hh},
                             {"b_ih", b_ih}, {"b_hh", b_hh}, {"h_out", h_out}};
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "h_out", h_out, "h", h));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "h_out", h_out, not_h, SEQK_COUNT(not_h)));
@@ -112,7 +108,8 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
   }
 
   if (x->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out));
+    return SEQK_ON_CUDA(
+        ctx, op, seqk__cuda_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out));
   return seqk__ref_rnn_cell(ctx, mode, x, h, c, w_ih, w_hh, b_ih, b_hh, h_out, c_out);
 }
 
@@ -145,8 +142,8 @@ static seqk_status check_desc(seqk_context_t ctx, const char *op, const seqk_rnn
 enum { W_IH, W_HH, B_IH, B_HH, WEIGHT_KINDS };
 
 /* Entry e of weight array `kind` (NULL when that bias array is absent) and its name "w_hh[3]". */
-static const seqk_tensor *weight_entry(const seqk_rnn_weights *w, int kind, int64_t e,
-                                       char *name, size_t name_size) {
+static const seqk_tensor *weight_entry(const seqk_rnn_weights *w, int kind, int64_t e, char *name,
+                                       size_t name_size) {
   static const char *const kind_names[WEIGHT_KINDS] = {"w_ih", "w_hh", "b_ih", "b_hh"};
   const seqk_tensor *const arrays[WEIGHT_KINDS] = {w->w_ih, w->w_hh, w->b_ih, w->b_hh};
   snprintf(name, name_size, "%s[%lld]", kind_names[kind], (long long)e);
@@ -266,6 +263,7 @@ seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
     }
 
   if (x->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn));
+    return SEQK_ON_CUDA(ctx, op,
+                        seqk__cuda_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn));
   return seqk__ref_rnn_forward(ctx, desc, w, x, h0, c0, lengths, y, hn, cn);
 }

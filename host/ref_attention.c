@@ -1,5 +1,6 @@
 /*
- * ref_attention.c - CPU references of attention scores, attention values, attention and merge.
+ * ref_attention.c - CPU references of attention scores, attention values and attention
+ * (the merge's: ref_attention_merge.c).
  *
  * Semantics shared by all of them:
  *   - Grouped-query heads: query head h reads key/value head h / (H / Hk).
@@ -43,7 +44,8 @@ seqk_status seqk__ref_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < Sq; ++i)
         for (int64_t j = 0; j < Sk; ++j) {
-          const int64_t so = b * s->stride[0] + h * s->stride[1] + i * s->stride[2] + j * s->stride[3];
+          const int64_t so =
+              b * s->stride[0] + h * s->stride[1] + i * s->stride[2] + j * s->stride[3];
           if (causal && j > i + (Sk - Sq))
             seqk__store(s, so, -INFINITY);
           else
@@ -65,8 +67,10 @@ seqk_status seqk__ref_attention_values(seqk_context_t ctx, const seqk_tensor *p,
         for (int64_t e = 0; e < Dv; ++e) {
           double acc = 0.0;
           for (int64_t j = 0; j < Sk; ++j) {
-            const int64_t po = b * p->stride[0] + h * p->stride[1] + i * p->stride[2] + j * p->stride[3];
-            const int64_t vo = b * v->stride[0] + vh * v->stride[1] + j * v->stride[2] + e * v->stride[3];
+            const int64_t po =
+                b * p->stride[0] + h * p->stride[1] + i * p->stride[2] + j * p->stride[3];
+            const int64_t vo =
+                b * v->stride[0] + vh * v->stride[1] + j * v->stride[2] + e * v->stride[3];
             acc += seqk__load(p, po) * seqk__load(v, vo);
           }
           seqk__store(o, b * o->stride[0] + h * o->stride[1] + i * o->stride[2] + e * o->stride[3],
@@ -91,7 +95,7 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
   const double sc = seqk__attention_scale(params->scale, D);
   const int has_lse = seqk__present(lse);
 
-  if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;   /* no row to write, lse has none either */
+  if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS; /* no row to write, lse has none either */
   double *p = (double *)malloc((size_t)(Sk > 0 ? Sk : 1) * sizeof(double));
   double *acc = (double *)malloc((size_t)Dv * sizeof(double));
   if (!p || !acc) {
@@ -109,11 +113,14 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
       const int64_t kh = h / group;
       for (int64_t i = 0; i < Sq; ++i) {
         const int64_t oo = b * o->stride[0] + h * o->stride[1] + i * o->stride[2];
-        const int64_t lo = has_lse ? b * lse->stride[0] + h * lse->stride[1] + i * lse->stride[2] : 0;
+        const int64_t lo =
+            has_lse ? b * lse->stride[0] + h * lse->stride[1] + i * lse->stride[2] : 0;
         /* Keys 0 .. visible-1 are visible to this row. */
         int64_t visible = Sk_b;
-        if (i >= Sq_b) visible = 0;
-        else if (params->causal && i + (Sk_b - Sq_b) + 1 < visible) visible = i + (Sk_b - Sq_b) + 1;
+        if (i >= Sq_b)
+          visible = 0;
+        else if (params->causal && i + (Sk_b - Sq_b) + 1 < visible)
+          visible = i + (Sk_b - Sq_b) + 1;
         if (visible <= 0) {
           store_empty_row(o, oo, lse, lo);
           continue;
@@ -141,56 +148,5 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
   }
   free(p);
   free(acc);
-  return SEQK_STATUS_SUCCESS;
-}
-
-seqk_status seqk__ref_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
-                                      const seqk_tensor *lse_a, const seqk_tensor *o_b,
-                                      const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse) {
-  (void)ctx;
-  const int32_t lead = o->ndim - 1;   /* the dims that index rows; lse tensors have exactly these */
-  const int64_t Dv = o->shape[lead];
-  const int has_lse = seqk__present(lse);
-  int64_t rows = 1;
-  for (int32_t d = 0; d < lead; ++d) rows *= o->shape[d];
-
-  int64_t idx[SEQK_MAX_DIMS] = {0};
-  for (int64_t r = 0; r < rows; ++r) {
-    /* Row-major multi-index of row r over the leading dims. */
-    for (int64_t rem = r, d = lead - 1; d >= 0; --d) {
-      idx[d] = rem % o->shape[d];
-      rem /= o->shape[d];
-    }
-    const int64_t oa0 = seqk__offset(o_a, idx), ob0 = seqk__offset(o_b, idx);
-    const int64_t o0 = seqk__offset(o, idx);
-    const int64_t sa = o_a->stride[lead], sb = o_b->stride[lead], so = o->stride[lead];
-    /* Both lse values are read before this row's lse is written: lse may alias lse_a or lse_b. */
-    const double la = seqk__load(lse_a, seqk__offset(lse_a, idx));
-    const double lb = seqk__load(lse_b, seqk__offset(lse_b, idx));
-    /* An infinite lse (either sign) marks a part that saw no key: its o is not read at all, so
-       whatever it holds (0 by our convention, possibly garbage elsewhere) cannot leak in. */
-    const int empty_a = isinf(la), empty_b = isinf(lb);
-    double out_lse;
-    if (empty_a && empty_b) {
-      for (int64_t e = 0; e < Dv; ++e) seqk__store(o, o0 + e * so, 0.0);
-      out_lse = INFINITY;
-    } else if (empty_a || empty_b) {
-      const seqk_tensor *src = empty_a ? o_b : o_a;
-      const int64_t s0 = empty_a ? ob0 : oa0, ss = empty_a ? sb : sa;
-      for (int64_t e = 0; e < Dv; ++e) seqk__store(o, o0 + e * so, seqk__load(src, s0 + e * ss));
-      out_lse = empty_a ? lb : la;
-    } else {
-      /* Both weights relative to the larger lse, so one of them is exactly 1 and nothing
-         overflows; a NaN lse propagates through exp. */
-      const double m = la > lb ? la : lb;
-      const double wa = exp(la - m), wb = exp(lb - m), w = wa + wb;
-      for (int64_t e = 0; e < Dv; ++e) {
-        const double va = seqk__load(o_a, oa0 + e * sa), vb = seqk__load(o_b, ob0 + e * sb);
-        seqk__store(o, o0 + e * so, (wa * va + wb * vb) / w);
-      }
-      out_lse = m + log(w);
-    }
-    if (has_lse) seqk__store(lse, seqk__offset(lse, idx), out_lse);
-  }
   return SEQK_STATUS_SUCCESS;
 }

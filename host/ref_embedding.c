@@ -6,11 +6,10 @@
 #include "ref_layers.h"
 
 seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
-                                const seqk_tensor *table, seqk_tensor *out)
-{
+                                const seqk_tensor *table, seqk_tensor *out) {
   const int64_t n_idx = seqk__numel(indices);
   const int64_t V = table->shape[0], E = table->shape[1];
-  const int32_t e_dim = indices->ndim;   /* out's last dim */
+  const int32_t e_dim = indices->ndim; /* out's last dim */
 
   for (int64_t n = 0; n < n_idx; ++n) {
     const int32_t row = seqk__load_i32(indices, seqk__offset_of_linear(indices, n));

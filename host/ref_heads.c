@@ -16,7 +16,8 @@ seqk_status seqk__ref_split_heads(seqk_context_t ctx, const seqk_tensor *x, int3
       for (int64_t s = 0; s < S; ++s)
         for (int64_t d = 0; d < D; ++d) {
           const int64_t xo = b * x->stride[0] + s * x->stride[1] + (h * D + d) * x->stride[2];
-          const int64_t yo = b * y->stride[0] + h * y->stride[1] + s * y->stride[2] + d * y->stride[3];
+          const int64_t yo =
+              b * y->stride[0] + h * y->stride[1] + s * y->stride[2] + d * y->stride[3];
           seqk__store(y, yo, seqk__load(x, xo));
         }
   return SEQK_STATUS_SUCCESS;
@@ -29,7 +30,8 @@ seqk_status seqk__ref_merge_heads(seqk_context_t ctx, const seqk_tensor *x, seqk
     for (int64_t s = 0; s < S; ++s)
       for (int64_t h = 0; h < H; ++h)
         for (int64_t d = 0; d < D; ++d) {
-          const int64_t xo = b * x->stride[0] + h * x->stride[1] + s * x->stride[2] + d * x->stride[3];
+          const int64_t xo =
+              b * x->stride[0] + h * x->stride[1] + s * x->stride[2] + d * x->stride[3];
           const int64_t yo = b * y->stride[0] + s * y->stride[1] + (h * D + d) * y->stride[2];
           seqk__store(y, yo, seqk__load(x, xo));
         }

@@ -6,19 +6,16 @@
 #include "ref_layers.h"
 
 seqk_status seqk__ref_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
-                             const seqk_tensor *b, seqk_tensor *y)
-{
+                             const seqk_tensor *b, seqk_tensor *y) {
   (void)ctx;
-  const int32_t lead = x->ndim - 1;             /* the dims x and y share */
+  const int32_t lead = x->ndim - 1; /* the dims x and y share */
   const int64_t in = x->shape[lead];
   const int64_t out = w->shape[0];
   const int has_bias = seqk__present(b);
 
   int64_t rows = 1;
-  for (int32_t d = 0; d < lead; ++d)
-    rows *= x->shape[d];
-  if (out == 0)
-    return SEQK_STATUS_SUCCESS;
+  for (int32_t d = 0; d < lead; ++d) rows *= x->shape[d];
+  if (out == 0) return SEQK_STATUS_SUCCESS;
 
   for (int64_t r = 0; r < rows; ++r) {
     /* Row r of the leading dims, unravelled row-major, as element offsets into x and y. */

@@ -19,25 +19,20 @@
 #include <stdlib.h>
 
 /* a * b for non-negative extents, or -1 when it does not fit in int64_t. */
-static int64_t mul_extents(int64_t a, int64_t b)
-{
-  if (a != 0 && b > INT64_MAX / a)
-    return -1;
+static int64_t mul_extents(int64_t a, int64_t b) {
+  if (a != 0 && b > INT64_MAX / a) return -1;
   return a * b;
 }
 
 /* Room for n doubles; never malloc(0), whose NULL would read as a failure. */
-static double *alloc_doubles(int64_t n)
-{
-  if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(double))
-    return NULL;
+static double *alloc_doubles(int64_t n) {
+  if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(double)) return NULL;
   return (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
 }
 
 /* dst[s*E + o] = sum_c x[b, s, c] * w[row0 + o, c] + bias[row0 + o], for s < S, o < E. */
 static void project(double *dst, const seqk_tensor *x, int64_t b, int64_t S, int64_t E,
-                    const seqk_tensor *w, int64_t row0, const seqk_tensor *bias)
-{
+                    const seqk_tensor *w, int64_t row0, const seqk_tensor *bias) {
   const int has_bias = seqk__present(bias);
   for (int64_t s = 0; s < S; ++s) {
     const int64_t x_row = b * x->stride[0] + s * x->stride[1];
@@ -54,8 +49,7 @@ static void project(double *dst, const seqk_tensor *x, int64_t b, int64_t S, int
 seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
                                   int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
                                   const seqk_tensor *value, seqk_tensor *out,
-                                  seqk_tensor *attn_weights)
-{
+                                  seqk_tensor *attn_weights) {
   const int64_t B = query->shape[0], Sq = query->shape[1], E = query->shape[2];
   const int64_t Sk = key->shape[1];
   const int64_t H = num_heads, hd = E / H;
@@ -63,19 +57,23 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
   const int want_weights = seqk__present(attn_weights);
   const int has_out_bias = seqk__present(&w->out_proj_bias);
 
-  if (B == 0 || Sq == 0)
-    return SEQK_STATUS_SUCCESS;   /* out and attn_weights have no elements */
+  if (B == 0 || Sq == 0) return SEQK_STATUS_SUCCESS; /* out and attn_weights have no elements */
 
   /* Every scratch buffer exists before the first output element is written. */
   const int64_t q_n = mul_extents(Sq, E), kv_n = mul_extents(Sk, E);
   double *q = alloc_doubles(q_n);
   double *k = alloc_doubles(kv_n);
   double *v = alloc_doubles(kv_n);
-  double *p = alloc_doubles(Sk);        /* one head's probabilities for one query row */
-  double *p_sum = alloc_doubles(Sk);    /* their sum over heads */
-  double *heads = alloc_doubles(E);     /* the concatenated head results of one query row */
+  double *p = alloc_doubles(Sk);     /* one head's probabilities for one query row */
+  double *p_sum = alloc_doubles(Sk); /* their sum over heads */
+  double *heads = alloc_doubles(E);  /* the concatenated head results of one query row */
   if (!q || !k || !v || !p || !p_sum || !heads) {
-    free(q); free(k); free(v); free(p); free(p_sum); free(heads);
+    free(q);
+    free(k);
+    free(v);
+    free(p);
+    free(p_sum);
+    free(heads);
     return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
                       "mha_forward: cannot allocate CPU scratch for Sq=%lld, Sk=%lld, E=%lld",
                       (long long)Sq, (long long)Sk, (long long)E);
@@ -94,10 +92,8 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
         if (visible < 0) visible = 0;
         if (visible > Sk) visible = Sk;
       }
-      for (int64_t c = 0; c < E; ++c)
-        heads[c] = 0.0;
-      for (int64_t j = 0; j < Sk; ++j)
-        p_sum[j] = 0.0;
+      for (int64_t c = 0; c < E; ++c) heads[c] = 0.0;
+      for (int64_t j = 0; j < Sk; ++j) p_sum[j] = 0.0;
 
       for (int64_t h = 0; h < H && visible > 0; ++h) {
         const double *qi = q + i * E + h * hd;
@@ -105,11 +101,9 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
         for (int64_t j = 0; j < visible; ++j) {
           const double *kj = k + j * E + h * hd;
           double dot = 0.0;
-          for (int64_t d = 0; d < hd; ++d)
-            dot += qi[d] * kj[d];
+          for (int64_t d = 0; d < hd; ++d) dot += qi[d] * kj[d];
           p[j] = scale * dot;
-          if (p[j] > max)
-            max = p[j];
+          if (p[j] > max) max = p[j];
         }
         double denom = 0.0;
         for (int64_t j = 0; j < visible; ++j) {
@@ -122,20 +116,18 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
         }
         for (int64_t d = 0; d < hd; ++d) {
           double acc = 0.0;
-          for (int64_t j = 0; j < visible; ++j)
-            acc += p[j] * v[j * E + h * hd + d];
+          for (int64_t j = 0; j < visible; ++j) acc += p[j] * v[j * E + h * hd + d];
           heads[h * hd + d] = acc;
         }
       }
 
       const int64_t out_row = b * out->stride[0] + i * out->stride[1];
       for (int64_t o = 0; o < E; ++o) {
-        double acc = has_out_bias ? seqk__load(&w->out_proj_bias, o * w->out_proj_bias.stride[0])
-                                  : 0.0;
+        double acc =
+            has_out_bias ? seqk__load(&w->out_proj_bias, o * w->out_proj_bias.stride[0]) : 0.0;
         for (int64_t c = 0; c < E; ++c)
-          acc += heads[c] * seqk__load(&w->out_proj_weight,
-                                       o * w->out_proj_weight.stride[0] +
-                                       c * w->out_proj_weight.stride[1]);
+          acc += heads[c] * seqk__load(&w->out_proj_weight, o * w->out_proj_weight.stride[0] +
+                                                                c * w->out_proj_weight.stride[1]);
         seqk__store(out, out_row + o * out->stride[2], acc);
       }
       if (want_weights) {
@@ -147,6 +139,11 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
     }
   }
 
-  free(q); free(k); free(v); free(p); free(p_sum); free(heads);
+  free(q);
+  free(k);
+  free(v);
+  free(p);
+  free(p_sum);
+  free(heads);
   return SEQK_STATUS_SUCCESS;
 }

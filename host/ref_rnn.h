@@ -24,12 +24,9 @@ extern "C" {
 static inline int64_t seqk__rnn_gate_count(seqk_rnn_mode mode) {
   switch (mode) {
     case SEQK_RNN_MODE_TANH:
-    case SEQK_RNN_MODE_RELU:
-      return 1;
-    case SEQK_RNN_MODE_LSTM:
-      return 4;
-    case SEQK_RNN_MODE_GRU:
-      return 3;
+    case SEQK_RNN_MODE_RELU: return 1;
+    case SEQK_RNN_MODE_LSTM: return 4;
+    case SEQK_RNN_MODE_GRU: return 3;
   }
   return 0;
 }

@@ -24,7 +24,7 @@ seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device, i
   t.dtype = dtype;
   t.device = device;
   if (ndim < 0 || ndim > SEQK_MAX_DIMS || (ndim > 0 && !shape)) {
-    t.ndim = -1;   /* rejected by every op */
+    t.ndim = -1; /* rejected by every op */
     return t;
   }
   t.ndim = ndim;
@@ -39,8 +39,8 @@ seqk_tensor seqk_tensor_view(void *data, seqk_dtype dtype, seqk_device device, i
   return t;
 }
 
-seqk_tensor seqk_tensor_view_strided(void *data, seqk_dtype dtype, seqk_device device,
-                                     int32_t ndim, const int64_t *shape, const int64_t *stride) {
+seqk_tensor seqk_tensor_view_strided(void *data, seqk_dtype dtype, seqk_device device, int32_t ndim,
+                                     const int64_t *shape, const int64_t *stride) {
   seqk_tensor t = seqk_tensor_view(data, dtype, device, ndim, shape);
   if (t.ndim > 0 && !stride) t.ndim = -1;
   for (int32_t i = 0; i < t.ndim; ++i) t.stride[i] = stride[i];
@@ -53,7 +53,8 @@ static seqk_status record_allocation(seqk_context_t ctx, void *data, seqk_device
   if (ctx->n_allocs == ctx->cap_allocs) {
     size_t cap = ctx->cap_allocs ? 2 * ctx->cap_allocs : 16;
     seqk_alloc_record *grown = (seqk_alloc_record *)realloc(ctx->allocs, cap * sizeof *grown);
-    if (!grown) return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "tensor_alloc: out of host memory");
+    if (!grown)
+      return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "tensor_alloc: out of host memory");
     ctx->allocs = grown;
     ctx->cap_allocs = cap;
   }
@@ -62,8 +63,10 @@ static seqk_status record_allocation(seqk_context_t ctx, void *data, seqk_device
 }
 
 static void release(const seqk_alloc_record *r) {
-  if (r->device == SEQK_DEVICE_CUDA) seqk__device_free(r->data);
-  else free(r->data);
+  if (r->device == SEQK_DEVICE_CUDA)
+    seqk__device_free(r->data);
+  else
+    free(r->data);
 }
 
 void seqk__release_allocations(seqk_context_t ctx) {
@@ -78,7 +81,8 @@ seqk_status seqk_tensor_alloc(seqk_context_t ctx, seqk_tensor *out, seqk_dtype d
   static const char op[] = "tensor_alloc";
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
   if (!out) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: out is NULL", op);
-  if (ndim > 0 && !shape) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: shape is NULL", op);
+  if (ndim > 0 && !shape)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: shape is NULL", op);
   if (ndim < 0 || ndim > SEQK_MAX_DIMS)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: ndim=%d out of range [0, %d]", op,
                       (int)ndim, SEQK_MAX_DIMS);
@@ -100,7 +104,8 @@ seqk_status seqk_tensor_alloc(seqk_context_t ctx, seqk_tensor *out, seqk_dtype d
       /* 64-byte alignment so vector loads and cache lines line up with the first element. */
       t.data = aligned_alloc(64, (bytes + 63) / 64 * 64);
       if (!t.data)
-        return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: malloc of %zu bytes failed", op, bytes);
+        return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: malloc of %zu bytes failed", op,
+                          bytes);
     }
     seqk_status st = record_allocation(ctx, t.data, device);
     if (st != SEQK_STATUS_SUCCESS) {
@@ -137,8 +142,10 @@ static void host_copy(const seqk_tensor *dst, const seqk_tensor *src) {
   int64_t n = seqk__numel(src);
   for (int64_t i = 0; i < n; ++i) {
     int64_t so = seqk__offset_of_linear(src, i), d = seqk__offset_of_linear(dst, i);
-    if (src->dtype == SEQK_DTYPE_I32) ((int32_t *)dst->data)[d] = ((const int32_t *)src->data)[so];
-    else seqk__store(dst, d, seqk__load(src, so));
+    if (src->dtype == SEQK_DTYPE_I32)
+      ((int32_t *)dst->data)[d] = ((const int32_t *)src->data)[so];
+    else
+      seqk__store(dst, d, seqk__load(src, so));
   }
 }
 
@@ -151,7 +158,8 @@ static seqk_status copy_through_host(seqk_context_t ctx, const char *op, const s
   size_t src_bytes = (size_t)seqk__span(src) * seqk_dtype_size(src->dtype);
   /* A dense dst is written whole; a strided one keeps what lies between its elements, so its
      span is read first and written back around the new elements. */
-  size_t dst_bytes = (size_t)(dst_dense ? seqk__numel(dst) : seqk__span(dst)) * seqk_dtype_size(dst->dtype);
+  size_t dst_bytes =
+      (size_t)(dst_dense ? seqk__numel(dst) : seqk__span(dst)) * seqk_dtype_size(dst->dtype);
 
   SEQK_TRY(seqk__require_device(ctx, op));
   if (src->device == SEQK_DEVICE_CUDA) {
@@ -160,7 +168,8 @@ static seqk_status copy_through_host(seqk_context_t ctx, const char *op, const s
       goto done;
     }
     host_src.data = src_stage;
-    if ((st = seqk__device_memcpy(ctx, op, src_stage, src->data, src_bytes, SEQK_COPY_D2H))) goto done;
+    if ((st = seqk__device_memcpy(ctx, op, src_stage, src->data, src_bytes, SEQK_COPY_D2H)))
+      goto done;
   }
   if (dst->device == SEQK_DEVICE_CUDA) {
     if (!(dst_stage = malloc(dst_bytes))) {
@@ -176,12 +185,13 @@ static seqk_status copy_through_host(seqk_context_t ctx, const char *op, const s
   if ((st = seqk__device_sync(ctx, op))) goto done;
   host_copy(&host_dst, &host_src);
   if (dst->device == SEQK_DEVICE_CUDA) {
-    if ((st = seqk__device_memcpy(ctx, op, dst->data, dst_stage, dst_bytes, SEQK_COPY_H2D))) goto done;
+    if ((st = seqk__device_memcpy(ctx, op, dst->data, dst_stage, dst_bytes, SEQK_COPY_H2D)))
+      goto done;
     st = seqk__device_sync(ctx, op);
   }
 done:
   if (st != SEQK_STATUS_SUCCESS && (src_stage || dst_stage))
-    (void)seqk__device_sync(ctx, op);   /* never free a buffer a queued copy still uses */
+    (void)seqk__device_sync(ctx, op); /* never free a buffer a queued copy still uses */
   free(src_stage);
   free(dst_stage);
   return st;
@@ -194,7 +204,7 @@ seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_te
   SEQK_TRY(seqk__check_tensor(ctx, op, "src", src));
   SEQK_TRY(seqk__check_shape(ctx, op, "dst", dst, src->ndim, src->shape));
   if ((src->dtype == SEQK_DTYPE_I32) != (dst->dtype == SEQK_DTYPE_I32))
-    SEQK_TRY(seqk__check_same_dtype(ctx, op, "src", src, "dst", dst));   /* I32 only to I32 */
+    SEQK_TRY(seqk__check_same_dtype(ctx, op, "src", src, "dst", dst)); /* I32 only to I32 */
   SEQK_TRY(seqk__check_output(ctx, op, "dst", dst));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "dst", dst, "src", src));
   if (seqk__numel(src) == 0) return SEQK_STATUS_SUCCESS;
@@ -206,7 +216,7 @@ seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_te
   if (src->device == SEQK_DEVICE_CUDA && dst->device == SEQK_DEVICE_CUDA) {
     SEQK_TRY(seqk__require_device(ctx, op));
     SEQK_TRY(seqk__cuda_copy(ctx, op, dst, src));
-    return seqk__device_sync(ctx, op);   /* the API promises a finished copy */
+    return seqk__device_sync(ctx, op); /* the API promises a finished copy */
   }
 #endif
   return copy_through_host(ctx, op, dst, src);

@@ -54,13 +54,13 @@ seqk_status seqk__check_tensor(seqk_context_t ctx, const char *op, const char *n
     int64_t last = 0;
     for (int32_t i = 0; i < t->ndim; ++i) {
       if (t->stride[i] > 0 && t->shape[i] - 1 > (INT64_MAX / 8 - last) / t->stride[i])
-        return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                          "%s: %s strides reach past 2^60 elements", op, name);
+        return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s strides reach past 2^60 elements",
+                          op, name);
       last += (t->shape[i] - 1) * t->stride[i];
     }
     if (!t->data)
-      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.data is NULL but it has %lld elements",
-                        op, name, (long long)numel);
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: %s.data is NULL but it has %lld elements", op, name, (long long)numel);
   }
   return SEQK_STATUS_SUCCESS;
 }
@@ -69,8 +69,8 @@ seqk_status seqk__check_float_tensor(seqk_context_t ctx, const char *op, const c
                                      const seqk_tensor *t) {
   SEQK_TRY(seqk__check_tensor(ctx, op, name, t));
   if (t->dtype == SEQK_DTYPE_I32)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.dtype=I32 but a float dtype (F32, F16, BF16) is required",
-                      op, name);
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s.dtype=I32 but a float dtype (F32, F16, BF16) is required", op, name);
   return SEQK_STATUS_SUCCESS;
 }
 
@@ -121,7 +121,8 @@ seqk_status seqk__check_same_dtype(seqk_context_t ctx, const char *op, const cha
 }
 
 seqk_status seqk__check_same_device(seqk_context_t ctx, const char *op, const char *name_a,
-                                    const seqk_tensor *a, const char *name_b, const seqk_tensor *b) {
+                                    const seqk_tensor *a, const char *name_b,
+                                    const seqk_tensor *b) {
   if (a->device != b->device)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                       "%s: %s is on %s but %s is on %s (all tensors of an op share one device)", op,
@@ -138,7 +139,9 @@ seqk_status seqk__check_last_dim_contiguous(seqk_context_t ctx, const char *op, 
   return SEQK_STATUS_SUCCESS;
 }
 
-typedef struct dim_layout { int64_t extent, stride; } dim_layout;
+typedef struct dim_layout {
+  int64_t extent, stride;
+} dim_layout;
 
 static int by_stride(const void *a, const void *b) {
   const dim_layout *x = (const dim_layout *)a, *y = (const dim_layout *)b;
@@ -156,12 +159,13 @@ seqk_status seqk__check_output(seqk_context_t ctx, const char *op, const char *n
   for (int32_t i = 0; i < t->ndim; ++i)
     if (t->shape[i] > 1) dims[n++] = (dim_layout){t->shape[i], t->stride[i]};
   qsort(dims, (size_t)n, sizeof dims[0], by_stride);
-  int64_t covered = 1;   /* elements spanned by the dims so far */
+  int64_t covered = 1; /* elements spanned by the dims so far */
   for (int i = 0; i < n; ++i) {
     if (dims[i].stride < covered)
-      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                        "%s: output %s has overlapping elements (a stride of %lld over an extent of %lld)",
-                        op, name, (long long)dims[i].stride, (long long)dims[i].extent);
+      return seqk__fail(
+          ctx, SEQK_STATUS_INVALID_VALUE,
+          "%s: output %s has overlapping elements (a stride of %lld over an extent of %lld)", op,
+          name, (long long)dims[i].stride, (long long)dims[i].extent);
     covered = dims[i].stride * (dims[i].extent - 1) + covered;
   }
   return SEQK_STATUS_SUCCESS;
@@ -189,16 +193,18 @@ seqk_status seqk__check_no_overlap(seqk_context_t ctx, const char *op, const cha
 seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, const char *out_name,
                                           const seqk_tensor *out, const char *in_name,
                                           const seqk_tensor *in) {
-  if (seqk__present(out) && seqk__present(in) && seqk__same_view(out, in)) return SEQK_STATUS_SUCCESS;
+  if (seqk__present(out) && seqk__present(in) && seqk__same_view(out, in))
+    return SEQK_STATUS_SUCCESS;
   if (memory_intersects(out, in))
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                      "%s: output %s partially overlaps %s (only an exact in-place alias is allowed)",
-                      op, out_name, in_name);
+    return seqk__fail(
+        ctx, SEQK_STATUS_INVALID_VALUE,
+        "%s: output %s partially overlaps %s (only an exact in-place alias is allowed)", op,
+        out_name, in_name);
   return SEQK_STATUS_SUCCESS;
 }
 
-seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name,
-                                  int32_t dim, int32_t ndim, int32_t *out_dim) {
+seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name, int32_t dim,
+                                  int32_t ndim, int32_t *out_dim) {
   if (dim < -ndim || dim >= ndim)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s=%d out of range [%d, %d)", op, name,
                       (int)dim, (int)-ndim, (int)ndim);
@@ -213,20 +219,23 @@ const seqk_tensor *seqk__present_or_null(const seqk_tensor *t) {
 seqk_status seqk__check_same_dtype_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
                                        int n) {
   for (int i = 1; i < n; ++i)
-    if (args[i].t) SEQK_TRY(seqk__check_same_dtype(ctx, op, args[0].name, args[0].t, args[i].name, args[i].t));
+    if (args[i].t)
+      SEQK_TRY(seqk__check_same_dtype(ctx, op, args[0].name, args[0].t, args[i].name, args[i].t));
   return SEQK_STATUS_SUCCESS;
 }
 
 seqk_status seqk__check_same_device_all(seqk_context_t ctx, const char *op, const seqk_arg *args,
                                         int n) {
   for (int i = 1; i < n; ++i)
-    if (args[i].t) SEQK_TRY(seqk__check_same_device(ctx, op, args[0].name, args[0].t, args[i].name, args[i].t));
+    if (args[i].t)
+      SEQK_TRY(seqk__check_same_device(ctx, op, args[0].name, args[0].t, args[i].name, args[i].t));
   return SEQK_STATUS_SUCCESS;
 }
 
 seqk_status seqk__check_disjoint_from_all(seqk_context_t ctx, const char *op, const char *out_name,
                                           const seqk_tensor *out, const seqk_arg *args, int n) {
   for (int i = 0; i < n; ++i)
-    if (args[i].t) SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, args[i].name, args[i].t));
+    if (args[i].t)
+      SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, args[i].name, args[i].t));
   return SEQK_STATUS_SUCCESS;
 }

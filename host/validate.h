@@ -52,13 +52,13 @@ seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, co
                                           const seqk_tensor *out, const char *in_name,
                                           const seqk_tensor *in);
 /* Normalises dim in [-ndim, ndim) to [0, ndim) in *out_dim. */
-seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name,
-                                  int32_t dim, int32_t ndim, int32_t *out_dim);
+seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name, int32_t dim,
+                                  int32_t ndim, int32_t *out_dim);
 
 /* A tensor argument and the name the caller knows it by; t == NULL marks an absent optional
    argument, which the group checks below skip. */
 typedef struct seqk_arg {
-  const char        *name;
+  const char *name;
   const seqk_tensor *t;
 } seqk_arg;
 /* The number of entries of an array of seqk_arg (or of anything else). */

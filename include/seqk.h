@@ -43,7 +43,7 @@ extern "C" {
 #define SEQK_VERSION_MAJOR 0
 #define SEQK_VERSION_MINOR 1
 #define SEQK_VERSION_PATCH 0
-#define SEQK_VERSION (SEQK_VERSION_MAJOR * 10000 + SEQK_VERSION_MINOR * 100 + SEQK_VERSION_PATCH)
+#define SEQK_VERSION       (SEQK_VERSION_MAJOR * 10000 + SEQK_VERSION_MINOR * 100 + SEQK_VERSION_PATCH)
 
 /* Returns SEQK_VERSION as the library was built. */
 SEQK_API int seqk_version(void);
@@ -53,12 +53,12 @@ SEQK_API int seqk_version(void);
  * ------------------------------------------------------------------------------------------- */
 typedef enum seqk_status {
   SEQK_STATUS_SUCCESS = 0,
-  SEQK_STATUS_INVALID_VALUE,   /* bad shape, stride, dim, NULL, dtype or device mismatch */
-  SEQK_STATUS_NOT_SUPPORTED,   /* a valid request this build or device cannot serve */
+  SEQK_STATUS_INVALID_VALUE, /* bad shape, stride, dim, NULL, dtype or device mismatch */
+  SEQK_STATUS_NOT_SUPPORTED, /* a valid request this build or device cannot serve */
   SEQK_STATUS_ALLOC_FAILED,
-  SEQK_STATUS_NO_DEVICE,       /* a CUDA tensor was asked for and there is no usable device */
-  SEQK_STATUS_DEVICE_ERROR,    /* CUDA runtime or launch error */
-  SEQK_STATUS_BLAS_ERROR,      /* cuBLAS error */
+  SEQK_STATUS_NO_DEVICE,    /* a CUDA tensor was asked for and there is no usable device */
+  SEQK_STATUS_DEVICE_ERROR, /* CUDA runtime or launch error */
+  SEQK_STATUS_BLAS_ERROR,   /* cuBLAS error */
   SEQK_STATUS_INTERNAL_ERROR
 } seqk_status;
 
@@ -98,16 +98,21 @@ SEQK_API int32_t seqk_cuda_device_count(void);
  * Tensors: a plain descriptor (pointer, dtype, device, shape, strides). seqk never keeps a
  * pointer to a descriptor after a call returns.
  * ------------------------------------------------------------------------------------------- */
-typedef enum seqk_dtype { SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_I32 } seqk_dtype;
+typedef enum seqk_dtype {
+  SEQK_DTYPE_F32,
+  SEQK_DTYPE_F16,
+  SEQK_DTYPE_BF16,
+  SEQK_DTYPE_I32
+} seqk_dtype;
 typedef enum seqk_device { SEQK_DEVICE_CPU, SEQK_DEVICE_CUDA } seqk_device;
 #define SEQK_MAX_DIMS 6
 typedef struct seqk_tensor {
-  void       *data;                    /* first element; owned by whoever allocated it */
-  seqk_dtype  dtype;
+  void *data; /* first element; owned by whoever allocated it */
+  seqk_dtype dtype;
   seqk_device device;
-  int32_t     ndim;                    /* 0..SEQK_MAX_DIMS; 0 is a scalar */
-  int64_t     shape[SEQK_MAX_DIMS];    /* each >= 0 */
-  int64_t     stride[SEQK_MAX_DIMS];   /* in elements, not bytes; any non-negative values */
+  int32_t ndim;                  /* 0..SEQK_MAX_DIMS; 0 is a scalar */
+  int64_t shape[SEQK_MAX_DIMS];  /* each >= 0 */
+  int64_t stride[SEQK_MAX_DIMS]; /* in elements, not bytes; any non-negative values */
 } seqk_tensor;
 
 /* Size in bytes of one element of dtype (4, 2, 2, 4); 0 for an unknown dtype. */
@@ -186,17 +191,17 @@ SEQK_API seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor
  * Attention
  * ------------------------------------------------------------------------------------------- */
 typedef enum seqk_attention_algo {
-  SEQK_ATTENTION_ALGO_AUTO,      /* the fastest correct kernel for the shape */
-  SEQK_ATTENTION_ALGO_FUSED,     /* one pass, no Sq x Sk matrix in memory (flash attention) */
-  SEQK_ATTENTION_ALGO_UNFUSED    /* cuBLAS QK^T, softmax kernel, cuBLAS PV: the comparison path */
+  SEQK_ATTENTION_ALGO_AUTO,   /* the fastest correct kernel for the shape */
+  SEQK_ATTENTION_ALGO_FUSED,  /* one pass, no Sq x Sk matrix in memory (flash attention) */
+  SEQK_ATTENTION_ALGO_UNFUSED /* cuBLAS QK^T, softmax kernel, cuBLAS PV: the comparison path */
 } seqk_attention_algo;
 
 typedef struct seqk_attention_params {
-  float          scale;          /* 0 means 1/sqrt(D) */
-  int32_t        causal;         /* query i sees keys j <= i + (Sk - Sq): aligned bottom-right */
-  seqk_attention_algo algo;      /* ignored on the CPU, where the reference always runs */
-  const int32_t *seqlens_q;      /* optional [B] on the op's device: valid query rows per batch */
-  const int32_t *seqlens_k;      /* optional [B]: valid keys per batch (padding beyond is ignored) */
+  float scale;              /* 0 means 1/sqrt(D) */
+  int32_t causal;           /* query i sees keys j <= i + (Sk - Sq): aligned bottom-right */
+  seqk_attention_algo algo; /* ignored on the CPU, where the reference always runs */
+  const int32_t *seqlens_q; /* optional [B] on the op's device: valid query rows per batch */
+  const int32_t *seqlens_k; /* optional [B]: valid keys per batch (padding beyond is ignored) */
 } seqk_attention_params;
 
 /* o = softmax(scale * q k^T + mask) v, per batch b and query head h, with key/value head
@@ -225,7 +230,8 @@ SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_par
    empty, o = 0 and lse = +inf. A NaN lse gives NaN in that row. o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. */
 SEQK_API seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
                                           const seqk_tensor *lse_a, const seqk_tensor *o_b,
-                                          const seqk_tensor *lse_b, seqk_tensor *o, seqk_tensor *lse);
+                                          const seqk_tensor *lse_b, seqk_tensor *o,
+                                          seqk_tensor *lse);
 
 /* ---------------------------------------------------------------------------------------------
  * Layers built on them
@@ -274,8 +280,12 @@ SEQK_API seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indic
  *         z = sigmoid(W_iz x + b_iz + W_hz h + b_hz), n = tanh(W_in x + b_in + r*(W_hn h + b_hn)),
  *         h' = (1 - z)*n + z*h. b_hn sits inside r*(.).
  * ------------------------------------------------------------------------------------------- */
-typedef enum seqk_rnn_mode { SEQK_RNN_MODE_TANH, SEQK_RNN_MODE_RELU, SEQK_RNN_MODE_LSTM,
-                             SEQK_RNN_MODE_GRU } seqk_rnn_mode;
+typedef enum seqk_rnn_mode {
+  SEQK_RNN_MODE_TANH,
+  SEQK_RNN_MODE_RELU,
+  SEQK_RNN_MODE_LSTM,
+  SEQK_RNN_MODE_GRU
+} seqk_rnn_mode;
 
 /* One step, like nn.RNNCell / nn.LSTMCell / nn.GRUCell. G = 1 (RNN), 4 (LSTM), 3 (GRU).
    x [N,I]; h optional [N,H] (absent: zeros); c optional [N,H] for LSTM (absent: zeros), must be
@@ -290,16 +300,16 @@ SEQK_API seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const
 
 typedef struct seqk_rnn_desc {
   seqk_rnn_mode mode;
-  int32_t input_size, hidden_size, num_layers;   /* each >= 1 */
-  int32_t bidirectional;      /* 0 or 1: outputs concatenated [forward, reverse] on the feature dim */
-  int32_t batch_first;        /* 0 or 1: x/y are [N,T,*] instead of [T,N,*]; h0/hn never change */
+  int32_t input_size, hidden_size, num_layers; /* each >= 1 */
+  int32_t bidirectional; /* 0 or 1: outputs concatenated [forward, reverse] on the feature dim */
+  int32_t batch_first;   /* 0 or 1: x/y are [N,T,*] instead of [T,N,*]; h0/hn never change */
 } seqk_rnn_desc;
 
 /* Parameters in nn.RNN/LSTM/GRU order: entry l*D + d for layer l, direction d (D = 2 if
    bidirectional): weight_ih_l{l}[_reverse] [G*H, I_l] (I_0 = input_size, I_l = D*H after),
    weight_hh_... [G*H, H], bias_ih_..., bias_hh_... [G*H]. */
 typedef struct seqk_rnn_weights {
-  const seqk_tensor *w_ih, *w_hh, *b_ih, *b_hh;   /* arrays of num_layers*D; b_ih or b_hh may be
+  const seqk_tensor *w_ih, *w_hh, *b_ih, *b_hh; /* arrays of num_layers*D; b_ih or b_hh may be
                                                      NULL (that bias is zero; bias=False in torch
                                                      is both NULL), else every entry is required */
 } seqk_rnn_weights;

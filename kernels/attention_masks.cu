@@ -46,13 +46,14 @@ __global__ void copy_valid_keys_kernel(T *__restrict__ dst, const T *__restrict_
     const int64_t e = i % g.Dv, t = i / g.Dv;
     const int64_t j = t % g.Sk, bh = t / g.Sk;
     const int64_t h = bh % g.Hk, b = bh / g.Hk;
-    dst[i] = j < g.seqlens_k[b] ? src[b * g.v_stride[0] + h * g.v_stride[1] + j * g.v_stride[2] +
-                                      e * g.v_stride[3]]
-                                : zero;
+    dst[i] =
+        j < g.seqlens_k[b]
+            ? src[b * g.v_stride[0] + h * g.v_stride[1] + j * g.v_stride[2] + e * g.v_stride[3]]
+            : zero;
   }
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_causal_mask(const seqk_k_causal_mask_params *p, cudaStream_t stream) {
   seqk_kernels::begin_launch();
@@ -66,7 +67,8 @@ extern "C" cudaError_t seqk_k_causal_mask(const seqk_k_causal_mask_params *p, cu
   return cudaGetLastError();
 }
 
-extern "C" cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p, cudaStream_t stream) {
+extern "C" cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p,
+                                              cudaStream_t stream) {
   seqk_kernels::begin_launch();
   if (p->n == 0) return cudaSuccess;
   seqk_kernels::by_dtype(p->dtype, [&](auto tag) {

@@ -31,8 +31,13 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kRowDims = SEQK_K_LEAD_DIMS;
 enum {
-  OA = SEQK_K_MERGE_OA, OB = SEQK_K_MERGE_OB, O = SEQK_K_MERGE_O,
-  LA = SEQK_K_MERGE_LA, LB = SEQK_K_MERGE_LB, L = SEQK_K_MERGE_L, kTensors = SEQK_K_MERGE_TENSORS
+  OA = SEQK_K_MERGE_OA,
+  OB = SEQK_K_MERGE_OB,
+  O = SEQK_K_MERGE_O,
+  LA = SEQK_K_MERGE_LA,
+  LB = SEQK_K_MERGE_LB,
+  L = SEQK_K_MERGE_L,
+  kTensors = SEQK_K_MERGE_TENSORS
 };
 
 /* The row dims (o's shape without the last dim) after dropping size-1 dims and merging dims that
@@ -55,14 +60,14 @@ struct alignas(sizeof(T) * VEC) vec_t {
 template <typename T, int VEC>
 __device__ __forceinline__ void load_vec(const T *p, float out[VEC]) {
   const vec_t<T, VEC> x = *reinterpret_cast<const vec_t<T, VEC> *>(p);
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int k = 0; k < VEC; ++k) out[k] = to_float(x.v[k]);
 }
 
 template <typename T, int VEC>
 __device__ __forceinline__ void store_vec(T *p, const float in[VEC]) {
   vec_t<T, VEC> x;
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int k = 0; k < VEC; ++k) x.v[k] = from_float<T>(in[k]);
   *reinterpret_cast<vec_t<T, VEC> *>(p) = x;
 }
@@ -88,15 +93,15 @@ __global__ void attention_merge_kernel(const T *o_a, const float *lse_a, const T
       /* Unrolled over the fixed maximum rank so the geometry is indexed with constants (a
          parameter array indexed by a variable would be copied to local memory first). */
       int64_t r = row;
-SEQK_UNROLL
+      SEQK_UNROLL
       for (int d = kRowDims - 1; d >= 0; --d) {
         if (d >= g.ndim) continue;
-        int64_t k = r;   /* dim 0: what is left is already < shape[0] */
+        int64_t k = r; /* dim 0: what is left is already < shape[0] */
         if (d > 0) {
           k = r % g.shape[d];
           r /= g.shape[d];
         }
-SEQK_UNROLL
+        SEQK_UNROLL
         for (int t = 0; t < kTensors; ++t) off[t] += k * g.stride[t][d];
       }
     }
@@ -125,13 +130,17 @@ SEQK_UNROLL
       /* An empty part's o is not read at all: it may hold garbage (NaN) that must not leak. */
       if (!empty_a) load_vec<T, VEC>(pa + u * col_a, va);
       if (!empty_b) load_vec<T, VEC>(pb + u * col_b, vb);
-SEQK_UNROLL
+      SEQK_UNROLL
       for (int k = 0; k < VEC; ++k) {
         /* A lone part is copied as it is (its weight is exactly 1): -0 and NaN payloads kept. */
-        if (empty_a && empty_b) vo[k] = 0.0f;
-        else if (empty_a) vo[k] = vb[k];
-        else if (empty_b) vo[k] = va[k];
-        else vo[k] = wa * va[k] + wb * vb[k];
+        if (empty_a && empty_b)
+          vo[k] = 0.0f;
+        else if (empty_a)
+          vo[k] = vb[k];
+        else if (empty_b)
+          vo[k] = va[k];
+        else
+          vo[k] = wa * va[k] + wb * vb[k];
       }
       store_vec<T, VEC>(po + u * col_o, vo);
     }
@@ -164,11 +173,13 @@ void dispatch_vec(const seqk_k_merge_params *p, const row_geometry &g, cudaStrea
     vec = (uintptr_t)os[t] % 16 == 0 && p->col_stride[t] == 1;
     for (int32_t d = 0; d < g.ndim && vec; ++d) vec = g.stride[t][d] % VEC == 0;
   }
-  if (vec) launch_merge<T, VEC>(p, g, stream);
-  else launch_merge<T, 1>(p, g, stream);
+  if (vec)
+    launch_merge<T, VEC>(p, g, stream);
+  else
+    launch_merge<T, 1>(p, g, stream);
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_attention_merge(const seqk_k_merge_params *p, cudaStream_t stream) {
   seqk_kernels::begin_launch();

@@ -71,6 +71,6 @@ inline cudaError_t launch_cooperative_checked(dim3 grid, dim3 block, size_t smem
   return cudaGetLastError();
 }
 
-}  // namespace seqk_kernels
+}   // namespace seqk_kernels
 
 #endif /* SEQK_KERNELS_COMMON_CUH */

@@ -43,14 +43,13 @@ inline void launch_cooperative(dim3 grid, dim3 block, size_t smem, cudaStream_t 
                                void (*kernel)(P...), A &&...args) {
   static_assert(sizeof...(P) == sizeof...(A), "launch: wrong number of kernel arguments");
   std::tuple<P...> t(std::forward<A>(args)...);
-  seqk_launch_cooperative_(grid, block, smem, stream, kernel, t,
-                           std::index_sequence_for<P...>{});
+  seqk_launch_cooperative_(grid, block, smem, stream, kernel, t, std::index_sequence_for<P...>{});
 }
 
-#define SMEM_ARRAY(T, name, N) __shared__ __align__(16) T name[N]
+#define SMEM_ARRAY(T, name, N)     __shared__ __align__(16) T name[N]
 #define SMEM_ARRAY2(T, name, R, C) __shared__ __align__(16) T name[R][C]
-#define DYN_SMEM(T, name)                                                  \
-  extern __shared__ __align__(16) unsigned char seqk_dyn_smem_##name[];   \
+#define DYN_SMEM(T, name)                                                                          \
+  extern __shared__ __align__(16) unsigned char seqk_dyn_smem_##name[];                            \
   T *name = reinterpret_cast<T *>(seqk_dyn_smem_##name)
 
 #define SEQK_SITE_DECL
@@ -63,10 +62,12 @@ __device__ __forceinline__ void grid_sync() { cooperative_groups::this_grid().sy
 /* ---- the emulator ---------------------------------------------------------------------------- */
 #include "seqk_emu/emu.h"
 
-#define SEQK_SITE_DECL , const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
+#define SEQK_SITE_DECL                                                                             \
+  , const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
 #define SEQK_SITE_FWD , seqk_file_, seqk_line_
 
-inline void grid_sync(const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()) {
+inline void grid_sync(const char *seqk_file_ = __builtin_FILE(),
+                      int seqk_line_ = __builtin_LINE()) {
   seqk_emu::barrier(seqk_emu::BAR_GRID, 1, seqk_emu::site{seqk_file_, seqk_line_});
 }
 #endif

@@ -2,7 +2,7 @@
  * embedding.cu - seqk_embedding on CUDA tensors: out[n..., :] = table[indices[n...], :].
  *
  * The contract makes an out-of-range index an error that names its position, with nothing
- * written to out. So the op runs in two steps (host/cuda_layers.c orchestrates them):
+ * written to out. So the op runs in two steps (host/cuda_embedding.c orchestrates them):
  *   1. the range check over the indices: every thread scans its indices in increasing linear
  *      position and, at its first bad one, lowers a 64-bit "first bad position" word in device
  *      scratch with atomicMin (bad indices are rare, so the atomics cost nothing in the good
@@ -50,10 +50,10 @@ index_geometry geometry_of(const seqk_k_embedding_params *p) {
 __device__ __forceinline__ void row_offsets(const index_geometry &g, int64_t i, int64_t *idx_off,
                                             int64_t *out_off) {
   int64_t io = 0, oo = 0;
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int d = kMaxIdxDims - 1; d >= 0; --d) {
     if (d >= g.ndim) continue;
-    int64_t k = i;   /* dim 0: what is left is already < shape[0], no division needed */
+    int64_t k = i; /* dim 0: what is left is already < shape[0], no division needed */
     if (d > 0) {
       k = i % g.shape[d];
       i /= g.shape[d];
@@ -99,7 +99,8 @@ __global__ void embedding_gather_kernel(U *__restrict__ out, const U *__restrict
     if (v < 0 || v >= V) continue;
     const U *src = table + v * table_row_stride;
     U *dst = out + oo;
-    for (int64_t u = lane; u < row_units; u += lanes) dst[u * out_col_stride] = src[u * table_col_stride];
+    for (int64_t u = lane; u < row_units; u += lanes)
+      dst[u * out_col_stride] = src[u * table_col_stride];
   }
 }
 
@@ -112,14 +113,14 @@ void launch_gather(const seqk_k_embedding_params *p, int64_t per, cudaStream_t s
   const int64_t row_units = p->E / per;
   int lanes_log2 = 0;
   while (lanes_log2 < 5 && ((int64_t)1 << lanes_log2) < row_units) ++lanes_log2;
-  index_geometry gu = geometry_of(p);   /* out's leading strides in units */
+  index_geometry gu = geometry_of(p); /* out's leading strides in units */
   for (int32_t d = 0; d < gu.ndim; ++d) gu.out_stride[d] /= per;
   const int64_t t_row = p->V > 1 ? p->table_stride[0] / per : 0;
   const int64_t t_col = per > 1 ? 1 : p->table_stride[1];
   const int64_t o_col = per > 1 ? 1 : p->out_col_stride;
-  launch(dim3(grid_for(p->n << lanes_log2)), dim3(kThreads), 0, stream,
-         embedding_gather_kernel<U>, static_cast<U *>(p->out), static_cast<const U *>(p->table),
-         p->indices, gu, p->n, p->V, t_row, t_col, o_col, row_units, lanes_log2);
+  launch(dim3(grid_for(p->n << lanes_log2)), dim3(kThreads), 0, stream, embedding_gather_kernel<U>,
+         static_cast<U *>(p->out), static_cast<const U *>(p->table), p->indices, gu, p->n, p->V,
+         t_row, t_col, o_col, row_units, lanes_log2);
 }
 
 /* Can a unit of `unit` bytes move as one piece, in both table rows and out rows? */
@@ -134,7 +135,7 @@ bool unit_fits(size_t unit, const seqk_k_embedding_params *p) {
   return true;
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_embedding_check(const seqk_k_embedding_params *p,
                                               unsigned long long *first_bad, cudaStream_t stream) {
@@ -147,7 +148,8 @@ extern "C" cudaError_t seqk_k_embedding_check(const seqk_k_embedding_params *p,
   return cudaGetLastError();
 }
 
-extern "C" cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p, cudaStream_t stream) {
+extern "C" cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p,
+                                               cudaStream_t stream) {
   seqk_kernels::begin_launch();
   if (p->n == 0 || p->E == 0) return cudaSuccess;
   const size_t es = p->elem_size;

@@ -17,7 +17,8 @@ constexpr int kThreads = 256;
    row-major y, and the bias row is read from L1/L2 by every row. Memory-bound; the index split is
    a few integer ops per 2-4 bytes stored. */
 template <typename T>
-__global__ void fill_rows_kernel(T *__restrict__ y, const T *__restrict__ bias, seqk_k_fill_params g) {
+__global__ void fill_rows_kernel(T *__restrict__ y, const T *__restrict__ bias,
+                                 seqk_k_fill_params g) {
   const T fill = from_float<T>(g.value);
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += step) {
@@ -35,7 +36,7 @@ __global__ void fill_rows_kernel(T *__restrict__ y, const T *__restrict__ bias, 
   }
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_fill_rows(const seqk_k_fill_params *p, cudaStream_t stream) {
   seqk_kernels::begin_launch();

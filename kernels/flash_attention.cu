@@ -42,14 +42,14 @@ bool rows_aligned(const void *data, const int64_t stride[3], int64_t elems) {
 
 constexpr int64_t kMaxSplits = 128;
 
-}  // namespace
+}   // namespace
 
 extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *a, int sms,
                                                        int cc_major, seqk_k_flash_force force,
                                                        seqk_k_flash_plan *pl) {
   const int64_t B = a->B, H = a->H, Sq = a->Sq, D = a->D, Hk = a->Hk, Sk = a->Sk, Dv = a->Dv;
   memset(pl, 0, sizeof *pl);
-  pl->empty = B == 0 || H == 0 || Sq == 0;   /* o and lse have no element */
+  pl->empty = B == 0 || H == 0 || Sq == 0; /* o and lse have no element */
   if (pl->empty) return SEQK_K_FLASH_OK;
 
   const int64_t dmax = D > Dv ? D : Dv;
@@ -88,21 +88,35 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   p.o = a->o;
   p.lse = a->lse;
   p.part_o = p.part_lse = nullptr;
-  p.q_sb = qs[0]; p.q_sh = qs[1]; p.q_ss = qs[2];
-  p.k_sb = ks[0]; p.k_sh = ks[1]; p.k_ss = ks[2];
-  p.v_sb = vs[0]; p.v_sh = vs[1]; p.v_ss = vs[2];
-  p.o_sb = os[0]; p.o_sh = os[1]; p.o_ss = os[2];
+  p.q_sb = qs[0];
+  p.q_sh = qs[1];
+  p.q_ss = qs[2];
+  p.k_sb = ks[0];
+  p.k_sh = ks[1];
+  p.k_ss = ks[2];
+  p.v_sb = vs[0];
+  p.v_sh = vs[1];
+  p.v_ss = vs[2];
+  p.o_sb = os[0];
+  p.o_sh = os[1];
+  p.o_ss = os[2];
   p.l_sb = p.l_sh = p.l_ss = 0;
   if (p.lse) {
     p.l_sb = eff_stride(B, a->lse_stride[0]);
     p.l_sh = eff_stride(H, a->lse_stride[1]);
     p.l_ss = eff_stride(Sq, a->lse_stride[2]);
   }
-  p.B = (int)B; p.H = (int)H; p.Hk = (int)Hk; p.group = (int)group;
-  p.Sq = (int)Sq; p.Sk = (int)Sk; p.D = (int)D; p.Dv = (int)Dv;
+  p.B = (int)B;
+  p.H = (int)H;
+  p.Hk = (int)Hk;
+  p.group = (int)group;
+  p.Sq = (int)Sq;
+  p.Sk = (int)Sk;
+  p.D = (int)D;
+  p.Dv = (int)Dv;
   p.rows = (int)(group * Sq);
   p.causal = a->causal != 0;
-  p.scale_log2 = (float)(a->scale * 1.4426950408889634);   /* log2(e) */
+  p.scale_log2 = (float)(a->scale * 1.4426950408889634); /* log2(e) */
   p.seqlens_q = a->seqlens_q;
   p.seqlens_k = a->seqlens_k;
   p.in_vec = dtype == SEQK_DTYPE_F32 && D % 4 == 0 && Dv % 4 == 0 && rows_aligned(a->q, qs, 4) &&
@@ -122,11 +136,11 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
     if (splits > kMaxSplits) splits = kMaxSplits;
   }
   if (splits > key_tiles) splits = key_tiles;
-  if ((B * H * Sq + 3) / 4 > INT32_MAX) splits = 1;   /* the combine grid has one warp per row */
+  if ((B * H * Sq + 3) / 4 > INT32_MAX) splits = 1; /* the combine grid has one warp per row */
   if (splits < 1) splits = 1;
   const int64_t tiles_per_split = (key_tiles + splits - 1) / splits;
   p.keys_per_split = (int)(tiles_per_split * shape.bn);
-  if (splits > 1) splits = (key_tiles + tiles_per_split - 1) / tiles_per_split;   /* none empty */
+  if (splits > 1) splits = (key_tiles + tiles_per_split - 1) / tiles_per_split; /* none empty */
   p.splits = (int)splits;
   if (row_tiles * splits > INT32_MAX) return SEQK_K_FLASH_GRID;
   pl->part_rows = splits > 1 ? splits * B * H * Sq : 0;

@@ -44,9 +44,13 @@ using params = seqk_k_flash_params;
 using tc_head_dims = int_list<32, 64, 96, 128, 160, 192, 256>;
 using simt_head_dims = int_list<32, 64, 128, 256>;
 
-struct tile_shape { int bm, bn; };
+struct tile_shape {
+  int bm, bn;
+};
 
-struct lens { int q, k; };
+struct lens {
+  int q, k;
+};
 
 /* Batch b's valid query and key counts (clamped, so a bad device array cannot send a kernel
    outside the tensors). */
@@ -62,7 +66,7 @@ __device__ __forceinline__ lens batch_lens(const params &p, int b) {
 __device__ __forceinline__ int key_limit(const params &p, lens L, int i) {
   if (i >= L.q) return 0;
   if (!p.causal) return L.k;
-  const int lim = i + (L.k - L.q) + 1;   /* <= L.k because i < L.q */
+  const int lim = i + (L.k - L.q) + 1; /* <= L.k because i < L.q */
   return lim < 0 ? 0 : lim;
 }
 
@@ -157,6 +161,7 @@ __device__ __forceinline__ float row_lse(float m, float l) {
  * it in registers would cost DP/2 more registers at MT = 2). Head dims between the instantiated
  * ones run in the next larger one: the padding columns are zero-filled by cp.async and the
  * k-steps / output column blocks past D / Dv are skipped (block-uniform branches). */
+// clang-format off
 template <int DP> struct tc_traits;
 template <> struct tc_traits<32> { static constexpr int NW = 4, MT = 2, BN = 64; };
 template <> struct tc_traits<64> { static constexpr int NW = 4, MT = 2, BN = 64; };
@@ -165,10 +170,14 @@ template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 32
 template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64; };
 template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32; };
 template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32; };
-template <int DP> constexpr int tc_bm = 16 * tc_traits<DP>::MT * tc_traits<DP>::NW;
+// clang-format on
+template <int DP>
+constexpr int tc_bm = 16 * tc_traits<DP>::MT *tc_traits<DP>::NW;
 
-template <typename T> struct tc_ops;
-template <> struct tc_ops<__half> {
+template <typename T>
+struct tc_ops;
+template <>
+struct tc_ops<__half> {
   static __device__ __forceinline__ void mma(float d[4], const uint32_t a[4],
                                              const uint32_t b[2] SEQK_SITE_DECL) {
     mma_m16n8k16_f16(d, a, b, d SEQK_SITE_FWD);
@@ -177,7 +186,8 @@ template <> struct tc_ops<__half> {
     return pack_half2(__float2half_rn(lo), __float2half_rn(hi));
   }
 };
-template <> struct tc_ops<__nv_bfloat16> {
+template <>
+struct tc_ops<__nv_bfloat16> {
   static __device__ __forceinline__ void mma(float d[4], const uint32_t a[4],
                                              const uint32_t b[2] SEQK_SITE_DECL) {
     mma_m16n8k16_bf16(d, a, b, d SEQK_SITE_FWD);
@@ -189,7 +199,8 @@ template <> struct tc_ops<__nv_bfloat16> {
 
 template <int DP>
 constexpr size_t tc_smem_bytes() {
-  return (size_t)(16 * tc_traits<DP>::MT * tc_traits<DP>::NW + 4 * tc_traits<DP>::BN) * (DP + 8) * 2;
+  return (size_t)(16 * tc_traits<DP>::MT * tc_traits<DP>::NW + 4 * tc_traits<DP>::BN) * (DP + 8) *
+         2;
 }
 
 template <typename T, int DP>
@@ -197,12 +208,12 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   using ops = tc_ops<T>;
   constexpr int NW = tc_traits<DP>::NW, MT = tc_traits<DP>::MT, BN = tc_traits<DP>::BN;
   constexpr int BM = 16 * MT * NW, NT = 32 * NW;
-  constexpr int LD = DP + 8;        /* shared row stride in elements (see the pad note above) */
-  constexpr int CPR = DP / 8;       /* 16-byte chunks per shared row */
+  constexpr int LD = DP + 8;  /* shared row stride in elements (see the pad note above) */
+  constexpr int CPR = DP / 8; /* 16-byte chunks per shared row */
   DYN_SMEM(T, smem);
-  T *const sQ = smem;               /* [BM][LD] */
-  T *const sK = sQ + BM * LD;       /* [2][BN][LD] */
-  T *const sV = sK + 2 * BN * LD;   /* [2][BN][LD] */
+  T *const sQ = smem;             /* [BM][LD] */
+  T *const sK = sQ + BM * LD;     /* [2][BN][LD] */
+  T *const sV = sK + 2 * BN * LD; /* [2][BN][LD] */
 
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
@@ -221,13 +232,12 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
 
   /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf. */
   int lim[MT][2];
-SEQK_UNROLL
-  for (int mt = 0; mt < MT; ++mt)
-SEQK_UNROLL
-    for (int hf = 0; hf < 2; ++hf) {
-      const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
-      lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
-    }
+  SEQK_UNROLL
+  for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
+  for (int hf = 0; hf < 2; ++hf) {
+    const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
+    lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+  }
 
   /* K or V rows n0..n0+BN into a stage; rows past the batch's keys and columns past dim are
      zero-filled (padding rows may hold NaN, and 0 * NaN would leak into PV). */
@@ -246,12 +256,11 @@ SEQK_UNROLL
 
   float o[MT][DP / 8][4];
   float m[MT][2], l[MT][2];
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt) {
-SEQK_UNROLL
-    for (int nd = 0; nd < DP / 8; ++nd)
-SEQK_UNROLL
-      for (int e = 0; e < 4; ++e) o[mt][nd][e] = 0.0f;
+    SEQK_UNROLL
+    for (int nd = 0; nd < DP / 8; ++nd) SEQK_UNROLL
+    for (int e = 0; e < 4; ++e) o[mt][nd][e] = 0.0f;
     m[mt][0] = m[mt][1] = -INFINITY;
     l[mt][0] = l[mt][1] = 0.0f;
   }
@@ -281,42 +290,41 @@ SEQK_UNROLL
     const T *const cK = sK + st * BN * LD;
     const T *const cV = sV + st * BN * LD;
     const bool more = it + 1 < ntile;
-    if (more) {   /* the other stage was released by the barrier that ended the last iteration */
+    if (more) { /* the other stage was released by the barrier that ended the last iteration */
       load_kv(sK + (st ^ 1) * BN * LD, k_base(), p.k_ss, p.D, n0 + BN);
       cp_async_commit();
       load_kv(sV + (st ^ 1) * BN * LD, v_base(), p.v_ss, p.Dv, n0 + BN);
       cp_async_commit();
-      cp_async_wait<3>();   /* K(it) done; V(it), K(it+1), V(it+1) may be in flight */
+      cp_async_wait<3>(); /* K(it) done; V(it), K(it+1), V(it+1) may be in flight */
     } else {
-      cp_async_wait<1>();   /* K(it) done; V(it) may be in flight */
+      cp_async_wait<1>(); /* K(it) done; V(it) may be in flight */
     }
     __syncthreads();
 
-    uint32_t pa[MT][BN / 16][4];   /* P as the A operand of PV */
+    uint32_t pa[MT][BN / 16][4]; /* P as the A operand of PV */
     if (live) {
       /* S = Q K^T for this warp's rows and the BN keys; key pairs of 16 past kend are skipped
          (they would be masked anyway). */
       float s[MT][BN / 8][4];
-SEQK_UNROLL
-      for (int mt = 0; mt < MT; ++mt)
-SEQK_UNROLL
-        for (int nb = 0; nb < BN / 8; ++nb)
-SEQK_UNROLL
-          for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
-SEQK_UNROLL
+      SEQK_UNROLL
+      for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
+      for (int nb = 0; nb < BN / 8; ++nb) SEQK_UNROLL
+      for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
+      SEQK_UNROLL
       for (int ks = 0; ks < DP / 16; ++ks) {
         if (ks * 16 < p.D) {
           uint32_t a[MT][4];
-SEQK_UNROLL
+          SEQK_UNROLL
           for (int mt = 0; mt < MT; ++mt)
-            ldmatrix_x4(a[mt], sQ + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
-SEQK_UNROLL
+            ldmatrix_x4(a[mt], sQ + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + ks * 16 +
+                                   (lane >> 4) * 8);
+          SEQK_UNROLL
           for (int nb = 0; nb < BN / 8; nb += 2) {
             if (n0 + nb * 8 < w.kend) {
               uint32_t bk[4];
               ldmatrix_x4(bk, cK + (nb * 8 + ((lane >> 4) << 3) + (lane & 7)) * LD + ks * 16 +
                                   ((lane >> 3) & 1) * 8);
-SEQK_UNROLL
+              SEQK_UNROLL
               for (int mt = 0; mt < MT; ++mt) {
                 ops::mma(s[mt][nb], a[mt], &bk[0]);
                 ops::mma(s[mt][nb + 1], a[mt], &bk[2]);
@@ -328,20 +336,19 @@ SEQK_UNROLL
 
       /* Online softmax in registers; a row's 4 lanes (same g) combine with two xor shuffles. */
       const bool masked = n0 + BN > w.kmin;
-SEQK_UNROLL
+      SEQK_UNROLL
       for (int mt = 0; mt < MT; ++mt) {
-SEQK_UNROLL
+        SEQK_UNROLL
         for (int hf = 0; hf < 2; ++hf) {
           float mx = -INFINITY;
-SEQK_UNROLL
-          for (int nb = 0; nb < BN / 8; ++nb)
-SEQK_UNROLL
-            for (int e = 0; e < 2; ++e) {
-              float t = s[mt][nb][2 * hf + e] * p.scale_log2;
-              if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
-              s[mt][nb][2 * hf + e] = t;
-              mx = fmaxf(mx, t);
-            }
+          SEQK_UNROLL
+          for (int nb = 0; nb < BN / 8; ++nb) SEQK_UNROLL
+          for (int e = 0; e < 2; ++e) {
+            float t = s[mt][nb][2 * hf + e] * p.scale_log2;
+            if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
+            s[mt][nb][2 * hf + e] = t;
+            mx = fmaxf(mx, t);
+          }
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
           const float m_new = fmaxf(m[mt][hf], mx);
@@ -349,23 +356,22 @@ SEQK_UNROLL
           const float alpha = exp2f(m[mt][hf] - m_use);
           m[mt][hf] = m_new;
           float sum = 0.0f;
-SEQK_UNROLL
-          for (int nb = 0; nb < BN / 8; ++nb)
-SEQK_UNROLL
-            for (int e = 0; e < 2; ++e) {
-              const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
-              s[mt][nb][2 * hf + e] = pv;
-              sum += pv;
-            }
-          l[mt][hf] = l[mt][hf] * alpha + sum;   /* this lane's part; lanes are summed at the end */
-SEQK_UNROLL
+          SEQK_UNROLL
+          for (int nb = 0; nb < BN / 8; ++nb) SEQK_UNROLL
+          for (int e = 0; e < 2; ++e) {
+            const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
+            s[mt][nb][2 * hf + e] = pv;
+            sum += pv;
+          }
+          l[mt][hf] = l[mt][hf] * alpha + sum; /* this lane's part; lanes are summed at the end */
+          SEQK_UNROLL
           for (int nd = 0; nd < DP / 8; ++nd) {
             o[mt][nd][2 * hf] *= alpha;
             o[mt][nd][2 * hf + 1] *= alpha;
           }
         }
         /* The S accumulator layout of n-blocks 2kb, 2kb+1 is the A fragment layout of k-block kb. */
-SEQK_UNROLL
+        SEQK_UNROLL
         for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
           pa[mt][kb2][0] = ops::pack(s[mt][2 * kb2][0], s[mt][2 * kb2][1]);
           pa[mt][kb2][1] = ops::pack(s[mt][2 * kb2][2], s[mt][2 * kb2][3]);
@@ -375,20 +381,23 @@ SEQK_UNROLL
       }
     }
 
-    if (more) cp_async_wait<2>(); else cp_async_wait<0>();   /* V(it) */
+    if (more)
+      cp_async_wait<2>();
+    else
+      cp_async_wait<0>(); /* V(it) */
     __syncthreads();
 
     /* O += P V: V fragments by ldmatrix.trans (V is [key][e] in shared memory, the mma wants it
        column-major). */
-SEQK_UNROLL
+    SEQK_UNROLL
     for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
       if (live && n0 + kb2 * 16 < w.kend) {
-SEQK_UNROLL
+        SEQK_UNROLL
         for (int nd = 0; nd < DP / 8; nd += 2) {
           if (nd * 8 < p.Dv) {
             uint32_t bv[4];
             ldmatrix_x4_trans(bv, cV + (kb2 * 16 + (lane & 15)) * LD + nd * 8 + (lane >> 4) * 8);
-SEQK_UNROLL
+            SEQK_UNROLL
             for (int mt = 0; mt < MT; ++mt) {
               ops::mma(o[mt][nd], pa[mt][kb2], &bv[0]);
               ops::mma(o[mt][nd + 1], pa[mt][kb2], &bv[2]);
@@ -397,22 +406,21 @@ SEQK_UNROLL
         }
       }
     }
-    __syncthreads();   /* this stage is refilled by the next iteration's copies */
+    __syncthreads(); /* this stage is refilled by the next iteration's copies */
   }
 
   /* Epilogue: full row sums, one division, then out through shared memory (the warp's own Q
      rows, which no other warp reads) so global stores are 16-byte row chunks. */
   float inv[MT][2];
-SEQK_UNROLL
-  for (int mt = 0; mt < MT; ++mt)
-SEQK_UNROLL
-    for (int hf = 0; hf < 2; ++hf) {
-      float sum = l[mt][hf];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      l[mt][hf] = sum;
-      inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
-    }
+  SEQK_UNROLL
+  for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
+  for (int hf = 0; hf < 2; ++hf) {
+    float sum = l[mt][hf];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    l[mt][hf] = sum;
+    inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
+  }
 
   /* This thread's row (mt, hf) as query head h and index i; false past the tile's last row. */
   auto own_row = [&](int mt, int hf, int *h, int *i) {
@@ -424,39 +432,37 @@ SEQK_UNROLL
 
   if (p.splits > 1) {
     /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0. */
-SEQK_UNROLL
-    for (int mt = 0; mt < MT; ++mt)
-SEQK_UNROLL
-      for (int hf = 0; hf < 2; ++hf) {
-        int h, i;
-        if (!own_row(mt, hf, &h, &i)) continue;
-        const int64_t pr = part_row(p, w.split, b, h, i);
-        float *dst = p.part_o + pr * p.Dv;
-SEQK_UNROLL
-        for (int nd = 0; nd < DP / 8; ++nd) {
-          const int e = nd * 8 + 2 * t4;
-          if (e < p.Dv) {   /* Dv % 8 == 0 here: the pair is in or out together */
-            dst[e] = o[mt][nd][2 * hf] * inv[mt][hf];
-            dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
-          }
+    SEQK_UNROLL
+    for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      int h, i;
+      if (!own_row(mt, hf, &h, &i)) continue;
+      const int64_t pr = part_row(p, w.split, b, h, i);
+      float *dst = p.part_o + pr * p.Dv;
+      SEQK_UNROLL
+      for (int nd = 0; nd < DP / 8; ++nd) {
+        const int e = nd * 8 + 2 * t4;
+        if (e < p.Dv) { /* Dv % 8 == 0 here: the pair is in or out together */
+          dst[e] = o[mt][nd][2 * hf] * inv[mt][hf];
+          dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
         }
-        if (t4 == 0) p.part_lse[pr] = l[mt][hf] > 0.0f ? row_lse(m[mt][hf], l[mt][hf]) : -INFINITY;
       }
+      if (t4 == 0) p.part_lse[pr] = l[mt][hf] > 0.0f ? row_lse(m[mt][hf], l[mt][hf]) : -INFINITY;
+    }
     return;
   }
 
   __syncwarp();
-SEQK_UNROLL
-  for (int mt = 0; mt < MT; ++mt)
-SEQK_UNROLL
-    for (int hf = 0; hf < 2; ++hf) {
-      T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
-SEQK_UNROLL
-      for (int nd = 0; nd < DP / 8; ++nd) {
-        row[nd * 8 + 2 * t4] = from_float<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
-        row[nd * 8 + 2 * t4 + 1] = from_float<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
-      }
+  SEQK_UNROLL
+  for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
+  for (int hf = 0; hf < 2; ++hf) {
+    T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
+    SEQK_UNROLL
+    for (int nd = 0; nd < DP / 8; ++nd) {
+      row[nd * 8 + 2 * t4] = from_float<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
+      row[nd * 8 + 2 * t4 + 1] = from_float<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
     }
+  }
   __syncwarp();
   T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
   const int cpr_out = p.Dv / 8;
@@ -471,20 +477,19 @@ SEQK_UNROLL
     if (p.o_vec) {
       *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
     } else {
-SEQK_UNROLL
+      SEQK_UNROLL
       for (int e = 0; e < 8; ++e) dst[e] = src[e];
     }
   }
   if (p.lse && t4 == 0) {
-SEQK_UNROLL
-    for (int mt = 0; mt < MT; ++mt)
-SEQK_UNROLL
-      for (int hf = 0; hf < 2; ++hf) {
-        int h, i;
-        if (!own_row(mt, hf, &h, &i)) continue;
-        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
-            row_lse(m[mt][hf], l[mt][hf]);
-      }
+    SEQK_UNROLL
+    for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      int h, i;
+      if (!own_row(mt, hf, &h, &i)) continue;
+      p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
+          row_lse(m[mt][hf], l[mt][hf]);
+    }
   }
 }
 
@@ -492,9 +497,9 @@ SEQK_UNROLL
 template <typename T, int DP>
 cudaError_t launch_tc(const params &p, cudaStream_t stream) {
   const unsigned tiles = (unsigned)((p.rows + tc_bm<DP> - 1) / tc_bm<DP>);
-  return seqk_kernels::launch_checked(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
-                                      dim3(32 * tc_traits<DP>::NW), tc_smem_bytes<DP>(), stream,
-                                      flash_tc_kernel<T, DP>, p);
+  return seqk_kernels::launch_checked(
+      dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B), dim3(32 * tc_traits<DP>::NW),
+      tc_smem_bytes<DP>(), stream, flash_tc_kernel<T, DP>, p);
 }
 
 /* Tensor-core kernel for element type T at padded head dim dp (one of tc_head_dims);
@@ -514,8 +519,10 @@ inline tile_shape tc_shape(int dp) {
     return tile_shape{tc_bm<decltype(D)::value>, tc_traits<decltype(D)::value>::BN};
   });
 }
-cudaError_t launch_tc_f16(const params &p, int dp, cudaStream_t stream);    /* flash_attention_f16.cu */
-cudaError_t launch_tc_bf16(const params &p, int dp, cudaStream_t stream);   /* flash_attention_bf16.cu */
+cudaError_t launch_tc_f16(const params &p, int dp,
+                          cudaStream_t stream); /* flash_attention_f16.cu */
+cudaError_t launch_tc_bf16(const params &p, int dp,
+                           cudaStream_t stream); /* flash_attention_bf16.cu */
 
 /* fp32 SIMT kernel (flash_attention_simt.cu): dm one of simt_head_dims. */
 tile_shape simt_shape(int dm);
@@ -524,6 +531,6 @@ cudaError_t launch_simt(const params &p, seqk_dtype dtype, int dm, cudaStream_t 
 /* Split-KV combine (flash_attention_simt.cu): partials -> o, lse, by merge.cuh's rule. */
 cudaError_t launch_combine(const params &p, seqk_dtype dtype, cudaStream_t stream);
 
-}  // namespace seqk_flash
+}   // namespace seqk_flash
 
 #endif /* SEQK_KERNELS_FLASH_ATTENTION_CUH */

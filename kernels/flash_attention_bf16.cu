@@ -11,4 +11,4 @@ cudaError_t launch_tc_bf16(const params &p, int dp, cudaStream_t stream) {
   return launch_tc_dim<__nv_bfloat16>(p, dp, stream);
 }
 
-}  // namespace seqk_flash
+}   // namespace seqk_flash

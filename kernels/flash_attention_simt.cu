@@ -29,11 +29,13 @@ namespace seqk_flash {
 namespace {
 
 /* One entry per simt_head_dims value. */
+// clang-format off
 template <int DM> struct simt_traits;
 template <> struct simt_traits<32> { static constexpr int BM = 64, BN = 64; };
 template <> struct simt_traits<64> { static constexpr int BM = 64, BN = 64; };
 template <> struct simt_traits<128> { static constexpr int BM = 32, BN = 64; };
 template <> struct simt_traits<256> { static constexpr int BM = 32, BN = 32; };
+// clang-format on
 
 template <int DM>
 constexpr size_t simt_smem_bytes() {
@@ -46,7 +48,7 @@ template <typename T>
 __device__ __forceinline__ float4 load4(const T *src, int d, int dim, bool vec) {
   (void)vec;
   float v[4];
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? to_float(src[d + u]) : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
 }
@@ -54,7 +56,7 @@ template <>
 __device__ __forceinline__ float4 load4<float>(const float *src, int d, int dim, bool vec) {
   if (vec && d + 4 <= dim) return *reinterpret_cast<const float4 *>(src + d);
   float v[4];
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int u = 0; u < 4; ++u) v[u] = d + u < dim ? src[d + u] : 0.0f;
   return make_float4(v[0], v[1], v[2], v[3]);
 }
@@ -65,10 +67,10 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   constexpr int RM = BM / 16, CN = BN / 8, VC = DM / 32;
   constexpr int LDQ = DM + 4, LDP = BN + 8;
   DYN_SMEM(float, smem);
-  float *const sQ = smem;            /* [BM][LDQ] */
-  float *const sK = sQ + BM * LDQ;   /* [BN][LDQ] */
-  float *const sV = sK + BN * LDQ;   /* [BN][LDQ] */
-  float *const sP = sV + BN * LDQ;   /* [BM][LDP] */
+  float *const sQ = smem;          /* [BM][LDQ] */
+  float *const sK = sQ + BM * LDQ; /* [BN][LDQ] */
+  float *const sV = sK + BN * LDQ; /* [BN][LDQ] */
+  float *const sP = sV + BN * LDQ; /* [BM][LDP] */
 
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int lr = lane >> 3, lc = lane & 7;
@@ -81,7 +83,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
 
   int lrow[RM], lim[RM];
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     lrow[i] = warp * (BM / 4) + lr + 4 * i;
     const int r = w.r0 + lrow[i];
@@ -90,12 +92,11 @@ SEQK_UNROLL
 
   float acc[RM][VC][4];
   float m[RM], l[RM];
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
-SEQK_UNROLL
-    for (int c = 0; c < VC; ++c)
-SEQK_UNROLL
-      for (int u = 0; u < 4; ++u) acc[i][c][u] = 0.0f;
+    SEQK_UNROLL
+    for (int c = 0; c < VC; ++c) SEQK_UNROLL
+    for (int u = 0; u < 4; ++u) acc[i][c][u] = 0.0f;
     m[i] = -INFINITY;
     l[i] = 0.0f;
   }
@@ -117,11 +118,11 @@ SEQK_UNROLL
 
   for (int it = 0; it < ntile; ++it) {
     const int n0 = w.kbeg + it * BN;
-    __syncthreads();   /* the previous tile's K, V (and P) are no longer read */
+    __syncthreads(); /* the previous tile's K, V (and P) are no longer read */
     for (int c = tid; c < BN * (DM / 4); c += NT) {
       const int row = c / (DM / 4), d = (c % (DM / 4)) * 4, j = n0 + row;
       float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
-      if (j < w.L.k) {   /* padding keys stay zero: 0 * NaN would leak into PV */
+      if (j < w.L.k) { /* padding keys stay zero: 0 * NaN would leak into PV */
         if (d < p.D) kv = load4(kb + (int64_t)j * p.k_ss, d, p.D, vec);
         if (d < p.Dv) vv = load4(vb + (int64_t)j * p.v_ss, d, p.Dv, vec);
       }
@@ -133,29 +134,28 @@ SEQK_UNROLL
     if (warp * (BM / 4) >= w.r1 - w.r0) continue;
 
     float s[RM][CN];
-SEQK_UNROLL
-    for (int i = 0; i < RM; ++i)
-SEQK_UNROLL
-      for (int j = 0; j < CN; ++j) s[i][j] = 0.0f;
+    SEQK_UNROLL
+    for (int i = 0; i < RM; ++i) SEQK_UNROLL
+    for (int j = 0; j < CN; ++j) s[i][j] = 0.0f;
     for (int d = 0; d < p.D; d += 4) {
       float4 qv[RM], kv[CN];
-SEQK_UNROLL
-      for (int i = 0; i < RM; ++i) qv[i] = *reinterpret_cast<const float4 *>(sQ + lrow[i] * LDQ + d);
-SEQK_UNROLL
+      SEQK_UNROLL
+      for (int i = 0; i < RM; ++i)
+        qv[i] = *reinterpret_cast<const float4 *>(sQ + lrow[i] * LDQ + d);
+      SEQK_UNROLL
       for (int j = 0; j < CN; ++j)
         kv[j] = *reinterpret_cast<const float4 *>(sK + (lc + 8 * j) * LDQ + d);
-SEQK_UNROLL
-      for (int i = 0; i < RM; ++i)
-SEQK_UNROLL
-        for (int j = 0; j < CN; ++j)
-          s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
+      SEQK_UNROLL
+      for (int i = 0; i < RM; ++i) SEQK_UNROLL
+      for (int j = 0; j < CN; ++j)
+        s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
     }
 
     const bool masked = n0 + BN > w.kmin;
-SEQK_UNROLL
+    SEQK_UNROLL
     for (int i = 0; i < RM; ++i) {
       float mx = -INFINITY;
-SEQK_UNROLL
+      SEQK_UNROLL
       for (int j = 0; j < CN; ++j) {
         float t = s[i][j] * p.scale_log2;
         if (masked && n0 + lc + 8 * j >= lim[i]) t = -INFINITY;
@@ -170,27 +170,27 @@ SEQK_UNROLL
       const float alpha = exp2f(m[i] - m_use);
       m[i] = m_new;
       float sum = 0.0f;
-SEQK_UNROLL
+      SEQK_UNROLL
       for (int j = 0; j < CN; ++j) {
         const float pv = exp2f(s[i][j] - m_use);
         sP[lrow[i] * LDP + lc + 8 * j] = pv;
         sum += pv;
       }
-      l[i] = l[i] * alpha + sum;   /* this lane's part; the 8 lanes are summed at the end */
-SEQK_UNROLL
-      for (int c = 0; c < VC; ++c)
-SEQK_UNROLL
-        for (int u = 0; u < 4; ++u) acc[i][c][u] *= alpha;
+      l[i] = l[i] * alpha + sum; /* this lane's part; the 8 lanes are summed at the end */
+      SEQK_UNROLL
+      for (int c = 0; c < VC; ++c) SEQK_UNROLL
+      for (int u = 0; u < 4; ++u) acc[i][c][u] *= alpha;
     }
-    __syncwarp();   /* P rows are this warp's own */
+    __syncwarp(); /* P rows are this warp's own */
 
     /* O += P V over the keys this tile can hold (later ones have p = 0). */
     const int jn = min(BN, w.kend - n0);
     for (int j = 0; j < jn; j += 4) {
       float4 pv[RM];
-SEQK_UNROLL
-      for (int i = 0; i < RM; ++i) pv[i] = *reinterpret_cast<const float4 *>(sP + lrow[i] * LDP + j);
-SEQK_UNROLL
+      SEQK_UNROLL
+      for (int i = 0; i < RM; ++i)
+        pv[i] = *reinterpret_cast<const float4 *>(sP + lrow[i] * LDP + j);
+      SEQK_UNROLL
       for (int c = 0; c < VC; ++c) {
         if (c * 32 < p.Dv) {
           const float *vr = sV + j * LDQ + c * 32 + lc * 4;
@@ -198,7 +198,7 @@ SEQK_UNROLL
           const float4 v1 = *reinterpret_cast<const float4 *>(vr + LDQ);
           const float4 v2 = *reinterpret_cast<const float4 *>(vr + 2 * LDQ);
           const float4 v3 = *reinterpret_cast<const float4 *>(vr + 3 * LDQ);
-SEQK_UNROLL
+          SEQK_UNROLL
           for (int i = 0; i < RM; ++i) {
             acc[i][c][0] += pv[i].x * v0.x + pv[i].y * v1.x + pv[i].z * v2.x + pv[i].w * v3.x;
             acc[i][c][1] += pv[i].x * v0.y + pv[i].y * v1.y + pv[i].z * v2.y + pv[i].w * v3.y;
@@ -211,7 +211,7 @@ SEQK_UNROLL
   }
 
   T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     float sum = l[i];
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -222,28 +222,27 @@ SEQK_UNROLL
     if (r >= w.r1) continue;
     int h, qi;
     row_coords(p, kh, r, &h, &qi);
-    if (p.splits > 1) {   /* fp32 partials; an empty part has lse -inf and o = 0 */
+    if (p.splits > 1) { /* fp32 partials; an empty part has lse -inf and o = 0 */
       const int64_t pr = part_row(p, w.split, b, h, qi);
       float *dst = p.part_o + pr * p.Dv;
-SEQK_UNROLL
-      for (int c = 0; c < VC; ++c)
-SEQK_UNROLL
-        for (int u = 0; u < 4; ++u) {
-          const int e = c * 32 + lc * 4 + u;
-          if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
-        }
+      SEQK_UNROLL
+      for (int c = 0; c < VC; ++c) SEQK_UNROLL
+      for (int u = 0; u < 4; ++u) {
+        const int e = c * 32 + lc * 4 + u;
+        if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
+      }
       if (lc == 0) p.part_lse[pr] = sum > 0.0f ? row_lse(m[i], sum) : -INFINITY;
     } else {
       T *dst = ob + (int64_t)h * p.o_sh + (int64_t)qi * p.o_ss;
-SEQK_UNROLL
-      for (int c = 0; c < VC; ++c)
-SEQK_UNROLL
-        for (int u = 0; u < 4; ++u) {
-          const int e = c * 32 + lc * 4 + u;
-          if (e < p.Dv) dst[e] = from_float<T>(acc[i][c][u] * inv);
-        }
+      SEQK_UNROLL
+      for (int c = 0; c < VC; ++c) SEQK_UNROLL
+      for (int u = 0; u < 4; ++u) {
+        const int e = c * 32 + lc * 4 + u;
+        if (e < p.Dv) dst[e] = from_float<T>(acc[i][c][u] * inv);
+      }
       if (p.lse && lc == 0)
-        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] = row_lse(m[i], sum);
+        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] =
+            row_lse(m[i], sum);
     }
   }
 }
@@ -252,9 +251,9 @@ template <typename T, int DM>
 cudaError_t launch_simt_dm(const params &p, cudaStream_t stream) {
   constexpr int BM = simt_traits<DM>::BM;
   const unsigned tiles = (unsigned)((p.rows + BM - 1) / BM);
-  return seqk_kernels::launch_checked(dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
-                                      dim3(128), simt_smem_bytes<DM>(), stream,
-                                      flash_simt_kernel<T, DM>, p);
+  return seqk_kernels::launch_checked(
+      dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B), dim3(128),
+      simt_smem_bytes<DM>(), stream, flash_simt_kernel<T, DM>, p);
 }
 
 /* Split-KV combine: one warp per output row (b, h, i), merge.cuh's rule over all splits (the
@@ -266,23 +265,25 @@ __global__ void __launch_bounds__(128) flash_combine_kernel(params p) {
   const int lane = (int)threadIdx.x & 31;
   const int64_t row = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5);
   const int64_t n_rows = (int64_t)p.B * p.H * p.Sq;
-  if (row >= n_rows) return;   /* whole warps leave; no barrier follows */
-  const int i = (int)(row % p.Sq), h = (int)((row / p.Sq) % p.H), b = (int)(row / ((int64_t)p.Sq * p.H));
+  if (row >= n_rows) return; /* whole warps leave; no barrier follows */
+  const int i = (int)(row % p.Sq), h = (int)((row / p.Sq) % p.H),
+            b = (int)(row / ((int64_t)p.Sq * p.H));
   float m = -INFINITY;
   for (int s = lane; s < p.splits; s += 32) m = merge_max(m, p.part_lse[part_row(p, s, b, h, i)]);
-SEQK_UNROLL
+  SEQK_UNROLL
   for (int off = 16; off > 0; off >>= 1) m = merge_max(m, __shfl_xor_sync(0xffffffffu, m, off));
   T *dst = static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss;
-  float *lse_dst = p.lse ? p.lse + (int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss
-                         : nullptr;
+  float *lse_dst =
+      p.lse ? p.lse + (int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss : nullptr;
   if (!any_part(m)) {
     for (int e = lane; e < p.Dv; e += 32) dst[e] = from_float<T>(0.0f);
     if (lse_dst && lane == 0) *lse_dst = INFINITY;
     return;
   }
   float sum = 0.0f;
-  for (int s = lane; s < p.splits; s += 32) sum += part_weight(p.part_lse[part_row(p, s, b, h, i)], m);
-SEQK_UNROLL
+  for (int s = lane; s < p.splits; s += 32)
+    sum += part_weight(p.part_lse[part_row(p, s, b, h, i)], m);
+  SEQK_UNROLL
   for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
   for (int e = lane; e < p.Dv; e += 32) {
     float acc = 0.0f;
@@ -296,7 +297,7 @@ SEQK_UNROLL
   if (lse_dst && lane == 0) *lse_dst = merged_lse(m, sum);
 }
 
-}  // namespace
+}   // namespace
 
 tile_shape simt_shape(int dm) {
   return seqk_kernels::value_switch(simt_head_dims{}, dm, tile_shape{0, 0}, [](auto D) {
@@ -324,4 +325,4 @@ cudaError_t launch_combine(const params &p, seqk_dtype dtype, cudaStream_t strea
   return cudaGetLastError();
 }
 
-}  // namespace seqk_flash
+}   // namespace seqk_flash

@@ -32,7 +32,7 @@ __global__ void head_mean_kernel(const T *__restrict__ p, T *__restrict__ attn,
   }
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_head_mean(const seqk_k_head_mean_params *p, cudaStream_t stream) {
   seqk_kernels::begin_launch();

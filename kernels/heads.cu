@@ -29,7 +29,6 @@
 #include "cuda_compat.cuh"
 #include "common.cuh"
 
-
 namespace {
 
 /* The permutation in units: dims 0, 1, 2 are the outer (b, h, s) dims ordered so that dim 2 has
@@ -70,7 +69,7 @@ __global__ void heads_permute_kernel(U *__restrict__ dst, const U *__restrict__ 
         for (int32_t t0 = threadIdx.x; t0 < total; t0 += kChunk) {
           U v[kUnroll];
           int64_t doff[kUnroll];
-SEQK_UNROLL
+          SEQK_UNROLL
           for (int k = 0; k < kUnroll; ++k) {
             const int32_t t = t0 + k * kThreads;
             if (t < total) {
@@ -83,7 +82,7 @@ SEQK_UNROLL
               doff[k] = r * p.dst[2] + u * p.dst[3];
             }
           }
-SEQK_UNROLL
+          SEQK_UNROLL
           for (int k = 0; k < kUnroll; ++k)
             if (t0 + k * kThreads < total) d[doff[k]] = v[k];
         }
@@ -103,8 +102,8 @@ void launch_permute(cudaStream_t stream, void *dst, const void *src, const run_c
   const int64_t gy = p.n[1] < kMaxGridYZ ? p.n[1] : kMaxGridYZ;
   const int64_t gz = p.n[0] < kMaxGridYZ ? p.n[0] : kMaxGridYZ;
   launch(dim3((unsigned)gx, (unsigned)gy, (unsigned)gz), dim3(kThreads), 0, stream,
-         heads_permute_kernel<U>, static_cast<U *>(dst),
-         static_cast<const U *>(src), p, (int32_t)runs_per_block, pieces_per_run, n_pieces);
+         heads_permute_kernel<U>, static_cast<U *>(dst), static_cast<const U *>(src), p,
+         (int32_t)runs_per_block, pieces_per_run, n_pieces);
 }
 
 /* Can `unit` bytes move as one piece on this side? (Strides in elements, dims b,h,s,d.) */
@@ -117,7 +116,7 @@ bool unit_fits(size_t unit, size_t es, const void *ptr, const int64_t n[4], cons
   return true;
 }
 
-}  // namespace
+}   // namespace
 
 /* The outer dims go by decreasing destination stride (stable): the block's runs then follow y's
    memory even when y is a transposed view such as a [B,S,H,D] buffer seen as [B,H,S,D]. Size-1
@@ -154,7 +153,7 @@ extern "C" cudaError_t seqk_k_permute4(const seqk_k_permute4_params *in, cudaStr
       break;
     }
   run_copy p;
-  const int64_t per = (int64_t)(unit / es);   /* elements per unit */
+  const int64_t per = (int64_t)(unit / es); /* elements per unit */
   for (int i = 0; i < 3; ++i) {
     p.n[i] = n[i];
     p.src[i] = n[i] > 1 ? sst[i] / per : 0;

@@ -41,13 +41,13 @@ extern "C" {
 /* dst[i] = src[i] over a strided index space, converting between F32/F16/BF16 (round to nearest
    even) or moving I32 to I32. The host drops size-1 dims; dst and src do not overlap. */
 typedef struct seqk_k_copy_params {
-  void       *dst;
+  void *dst;
   const void *src;
-  seqk_dtype  dst_dtype, src_dtype;    /* I32 only to I32 */
-  int64_t     n;                       /* elements (the product of shape) */
-  int32_t     ndim;                    /* dims kept, <= SEQK_MAX_DIMS */
-  int64_t     shape[SEQK_MAX_DIMS];
-  int64_t     dst_stride[SEQK_MAX_DIMS], src_stride[SEQK_MAX_DIMS];
+  seqk_dtype dst_dtype, src_dtype; /* I32 only to I32 */
+  int64_t n;                       /* elements (the product of shape) */
+  int32_t ndim;                    /* dims kept, <= SEQK_MAX_DIMS */
+  int64_t shape[SEQK_MAX_DIMS];
+  int64_t dst_stride[SEQK_MAX_DIMS], src_stride[SEQK_MAX_DIMS];
 } seqk_k_copy_params;
 cudaError_t seqk_k_tensor_copy(const seqk_k_copy_params *p, cudaStream_t stream);
 
@@ -57,14 +57,14 @@ cudaError_t seqk_k_tensor_copy(const seqk_k_copy_params *p, cudaStream_t stream)
    y is rows x cols: the leading dims (size-1 dims dropped, neighbours that continue each other
    merged by the host) and the last dim. */
 typedef struct seqk_k_fill_params {
-  void       *y;
-  const void *bias;                    /* of y's dtype, or NULL */
-  seqk_dtype  dtype;                   /* F32/F16/BF16 */
-  float       value;                   /* used when bias is NULL */
-  int64_t     n;                       /* elements of y */
-  int64_t     cols, col_stride, bias_stride;
-  int32_t     nlead;                   /* leading dims kept, <= SEQK_K_LEAD_DIMS */
-  int64_t     shape[SEQK_K_LEAD_DIMS], stride[SEQK_K_LEAD_DIMS];
+  void *y;
+  const void *bias; /* of y's dtype, or NULL */
+  seqk_dtype dtype; /* F32/F16/BF16 */
+  float value;      /* used when bias is NULL */
+  int64_t n;        /* elements of y */
+  int64_t cols, col_stride, bias_stride;
+  int32_t nlead; /* leading dims kept, <= SEQK_K_LEAD_DIMS */
+  int64_t shape[SEQK_K_LEAD_DIMS], stride[SEQK_K_LEAD_DIMS];
 } seqk_k_fill_params;
 cudaError_t seqk_k_fill_rows(const seqk_k_fill_params *p, cudaStream_t stream);
 
@@ -72,22 +72,22 @@ cudaError_t seqk_k_fill_rows(const seqk_k_fill_params *p, cudaStream_t stream);
 
 /* s [B,H,Sq,Sk] = -inf at j > i + Sk - Sq (causal, aligned bottom-right); nothing else written. */
 typedef struct seqk_k_causal_mask_params {
-  void      *s;
+  void *s;
   seqk_dtype dtype;
-  int64_t    H, Sq, Sk, rows;          /* rows = B * H * Sq */
-  int64_t    stride[4];
+  int64_t H, Sq, Sk, rows; /* rows = B * H * Sq */
+  int64_t stride[4];
 } seqk_k_causal_mask_params;
 cudaError_t seqk_k_causal_mask(const seqk_k_causal_mask_params *p, cudaStream_t stream);
 
 /* dst (contiguous [B,Hk,Sk,Dv]) = v with the keys j >= seqlens_k[b] written as 0 and never read
    (a padded key may hold NaN, and 0 * NaN would leak through the P V product). */
 typedef struct seqk_k_valid_keys_params {
-  void          *dst;
-  const void    *v;
-  seqk_dtype     dtype;
-  const int32_t *seqlens_k;            /* device array [B] */
-  int64_t        Hk, Sk, Dv, n;        /* n = B * Hk * Sk * Dv */
-  int64_t        v_stride[4];
+  void *dst;
+  const void *v;
+  seqk_dtype dtype;
+  const int32_t *seqlens_k; /* device array [B] */
+  int64_t Hk, Sk, Dv, n;    /* n = B * Hk * Sk * Dv */
+  int64_t v_stride[4];
 } seqk_k_valid_keys_params;
 cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p, cudaStream_t stream);
 
@@ -96,10 +96,10 @@ cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p, cudaStream
 /* attn [B,Sq,Sk] = p [B,H,Sq,Sk] averaged over h (fp32 sum). */
 typedef struct seqk_k_head_mean_params {
   const void *p;
-  void       *attn;
-  seqk_dtype  dtype;
-  int64_t     H, Sq, Sk, n;            /* n = B * Sq * Sk */
-  int64_t     p_stride[4], attn_stride[3];
+  void *attn;
+  seqk_dtype dtype;
+  int64_t H, Sq, Sk, n; /* n = B * Sq * Sk */
+  int64_t p_stride[4], attn_stride[3];
 } seqk_k_head_mean_params;
 cudaError_t seqk_k_head_mean(const seqk_k_head_mean_params *p, cudaStream_t stream);
 
@@ -109,11 +109,11 @@ cudaError_t seqk_k_head_mean(const seqk_k_head_mean_params *p, cudaStream_t stre
    bytes; NaN payloads kept). The launcher orders the outer dims by dst's strides and moves 16, 8,
    4 or elem_size bytes at a time, whatever both sides' alignment allows. No extent is 0. */
 typedef struct seqk_k_permute4_params {
-  void       *dst;
+  void *dst;
   const void *src;
-  size_t      elem_size;               /* 2 or 4 */
-  int64_t     n[4];
-  int64_t     src_stride[4], dst_stride[4];
+  size_t elem_size; /* 2 or 4 */
+  int64_t n[4];
+  int64_t src_stride[4], dst_stride[4];
 } seqk_k_permute4_params;
 cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream);
 
@@ -122,15 +122,15 @@ cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream
 /* out[i..., :] = table[indices[i...], :]. The index dims come with size-1 dims dropped and
    neighbours contiguous in both indices and out merged. */
 typedef struct seqk_k_embedding_params {
-  void          *out;
-  const void    *table;
+  void *out;
+  const void *table;
   const int32_t *indices;
-  size_t         elem_size;            /* of table and out: 2 or 4 */
-  int64_t        n;                    /* indices */
-  int64_t        V, E;                 /* table [V, E] */
-  int64_t        table_stride[2], out_col_stride;
-  int32_t        ndim;                 /* index dims kept, <= SEQK_K_LEAD_DIMS */
-  int64_t        shape[SEQK_K_LEAD_DIMS], idx_stride[SEQK_K_LEAD_DIMS], out_stride[SEQK_K_LEAD_DIMS];
+  size_t elem_size; /* of table and out: 2 or 4 */
+  int64_t n;        /* indices */
+  int64_t V, E;     /* table [V, E] */
+  int64_t table_stride[2], out_col_stride;
+  int32_t ndim; /* index dims kept, <= SEQK_K_LEAD_DIMS */
+  int64_t shape[SEQK_K_LEAD_DIMS], idx_stride[SEQK_K_LEAD_DIMS], out_stride[SEQK_K_LEAD_DIMS];
 } seqk_k_embedding_params;
 /* Sets *first_bad (device memory, one word) to the smallest row-major position whose index is
    outside [0, V), or to all ones when every index is in range. Writes nothing else. */
@@ -144,19 +144,26 @@ cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p, cudaStream
 /* seqk_attention_merge per row (the math is merge.cuh's, shared with the split-KV combine): o may
    alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. Row dims come with size-1
    dims dropped and neighbours contiguous in all six tensors merged. */
-enum { SEQK_K_MERGE_OA, SEQK_K_MERGE_OB, SEQK_K_MERGE_O, SEQK_K_MERGE_LA, SEQK_K_MERGE_LB,
-       SEQK_K_MERGE_L, SEQK_K_MERGE_TENSORS };
+enum {
+  SEQK_K_MERGE_OA,
+  SEQK_K_MERGE_OB,
+  SEQK_K_MERGE_O,
+  SEQK_K_MERGE_LA,
+  SEQK_K_MERGE_LB,
+  SEQK_K_MERGE_L,
+  SEQK_K_MERGE_TENSORS
+};
 typedef struct seqk_k_merge_params {
-  const void  *o_a, *o_b;
-  void        *o;
+  const void *o_a, *o_b;
+  void *o;
   const float *lse_a, *lse_b;
-  float       *lse;                    /* NULL: not written */
-  seqk_dtype   dtype;                  /* of o_a, o_b, o */
-  int64_t      rows, Dv;
-  int64_t      col_stride[3];          /* last-dim strides of o_a, o_b, o */
-  int32_t      ndim;                   /* row dims kept, <= SEQK_K_LEAD_DIMS */
-  int64_t      shape[SEQK_K_LEAD_DIMS];
-  int64_t      stride[SEQK_K_MERGE_TENSORS][SEQK_K_LEAD_DIMS];   /* 0 for lse when absent */
+  float *lse;       /* NULL: not written */
+  seqk_dtype dtype; /* of o_a, o_b, o */
+  int64_t rows, Dv;
+  int64_t col_stride[3]; /* last-dim strides of o_a, o_b, o */
+  int32_t ndim;          /* row dims kept, <= SEQK_K_LEAD_DIMS */
+  int64_t shape[SEQK_K_LEAD_DIMS];
+  int64_t stride[SEQK_K_MERGE_TENSORS][SEQK_K_LEAD_DIMS]; /* 0 for lse when absent */
 } seqk_k_merge_params;
 cudaError_t seqk_k_attention_merge(const seqk_k_merge_params *p, cudaStream_t stream);
 
@@ -167,20 +174,21 @@ cudaError_t seqk_k_attention_merge(const seqk_k_merge_params *p, cudaStream_t st
    where both x and y step through neighbours as through one dim. */
 typedef struct seqk_k_softmax_params {
   const void *x;
-  void       *y;
-  seqk_dtype  dtype;                   /* of x and y */
-  int64_t     n, rows;                 /* the softmax dim's extent; rows = elements / n */
-  int64_t     sx, sy;                  /* the softmax dim's strides */
-  int32_t     outer_ndim;              /* <= SEQK_K_LEAD_DIMS */
-  int64_t     outer_shape[SEQK_K_LEAD_DIMS];
-  int64_t     outer_xs[SEQK_K_LEAD_DIMS], outer_ys[SEQK_K_LEAD_DIMS];
+  void *y;
+  seqk_dtype dtype;   /* of x and y */
+  int64_t n, rows;    /* the softmax dim's extent; rows = elements / n */
+  int64_t sx, sy;     /* the softmax dim's strides */
+  int32_t outer_ndim; /* <= SEQK_K_LEAD_DIMS */
+  int64_t outer_shape[SEQK_K_LEAD_DIMS];
+  int64_t outer_xs[SEQK_K_LEAD_DIMS], outer_ys[SEQK_K_LEAD_DIMS];
 } seqk_k_softmax_params;
 /* Scratch the launcher will use with `sms` SMs (rows longer than 32768 when there are few of them
    split across blocks and combine one (max, sum) pair per piece); 0 for every other variant. */
-size_t      seqk_k_softmax_scratch_bytes(const seqk_k_softmax_params *p, int sms);
+size_t seqk_k_softmax_scratch_bytes(const seqk_k_softmax_params *p, int sms);
 /* scratch: at least seqk_k_softmax_scratch_bytes, or NULL to forgo the split variant (when x or y
    lie in the workspace the scratch would come from). */
-cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, void *scratch, cudaStream_t stream);
+cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, void *scratch,
+                           cudaStream_t stream);
 
 /* The softmax of the unfused attention path: p = softmax over j of scale * scores under
    seqk_attention's mask. With Sq_b = seqlens_q[b], Sk_b = seqlens_k[b] (device arrays, or Sq / Sk
@@ -188,15 +196,15 @@ cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, void *scratc
    also j <= i + Sk_b - Sq_b; masked p = 0; rows i >= Sq_b and rows with no visible key are all 0
    with lse = +inf. Uses no scratch (the scores usually live in the workspace). */
 typedef struct seqk_k_attention_softmax_params {
-  const float   *scores;               /* fp32 [B,H,Sq,Sk], contiguous, the UNSCALED q.k */
-  void          *p;                    /* [B,H,Sq,Sk] of p_dtype, last-dim stride 1; may be scores
+  const float *scores; /* fp32 [B,H,Sq,Sk], contiguous, the UNSCALED q.k */
+  void *p;             /* [B,H,Sq,Sk] of p_dtype, last-dim stride 1; may be scores
                                           itself when F32 with the same layout */
-  seqk_dtype     p_dtype;
-  float         *lse;                  /* fp32 [B,H,Sq] natural-log logsumexp, or NULL */
-  int64_t        B, H, Sq, Sk;
-  int64_t        p_stride[3], lse_stride[3];
-  float          scale;                /* as applied (0 already resolved); may be negative */
-  int32_t        causal;
+  seqk_dtype p_dtype;
+  float *lse; /* fp32 [B,H,Sq] natural-log logsumexp, or NULL */
+  int64_t B, H, Sq, Sk;
+  int64_t p_stride[3], lse_stride[3];
+  float scale; /* as applied (0 already resolved); may be negative */
+  int32_t causal;
   const int32_t *seqlens_q, *seqlens_k;
 } seqk_k_attention_softmax_params;
 cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_params *p, int sms,
@@ -206,57 +214,57 @@ cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_params *p, i
 
 /* What seqk_attention asks of the fused kernels, as the host resolved it. */
 typedef struct seqk_k_flash_args {
-  const void    *q, *k, *v;
-  void          *o;
-  float         *lse;                  /* NULL when absent */
-  seqk_dtype     dtype;
-  int64_t        B, H, Hk, Sq, Sk, D, Dv;
-  int64_t        q_stride[4], k_stride[4], v_stride[4], o_stride[4], lse_stride[3];
-  double         scale;                /* as applied (0 already resolved) */
-  int32_t        causal;
-  const int32_t *seqlens_q, *seqlens_k;   /* device arrays or NULL */
+  const void *q, *k, *v;
+  void *o;
+  float *lse; /* NULL when absent */
+  seqk_dtype dtype;
+  int64_t B, H, Hk, Sq, Sk, D, Dv;
+  int64_t q_stride[4], k_stride[4], v_stride[4], o_stride[4], lse_stride[3];
+  double scale; /* as applied (0 already resolved) */
+  int32_t causal;
+  const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
 } seqk_k_flash_args;
 
 /* The kernels' parameters (flash_attention.cuh reads them): strides in elements, dims of extent
    1 carry stride 0; everything here fits 32 bits where it is an int (the plan checked). */
 typedef struct seqk_k_flash_params {
-  const void    *q, *k, *v;
-  void          *o;
-  float         *lse;                  /* NULL when absent */
-  float         *part_o, *part_lse;    /* split-KV partials (host scratch) when splits > 1 */
-  int64_t        q_sb, q_sh, q_ss;
-  int64_t        k_sb, k_sh, k_ss;
-  int64_t        v_sb, v_sh, v_ss;
-  int64_t        o_sb, o_sh, o_ss;
-  int64_t        l_sb, l_sh, l_ss;
-  int            B, H, Hk, group, Sq, Sk, D, Dv;
-  int            rows;                 /* group * Sq: rows per (b, kh) */
-  int            causal;
-  float          scale_log2;           /* effective scale * log2(e) */
+  const void *q, *k, *v;
+  void *o;
+  float *lse;               /* NULL when absent */
+  float *part_o, *part_lse; /* split-KV partials (host scratch) when splits > 1 */
+  int64_t q_sb, q_sh, q_ss;
+  int64_t k_sb, k_sh, k_ss;
+  int64_t v_sb, v_sh, v_ss;
+  int64_t o_sb, o_sh, o_ss;
+  int64_t l_sb, l_sh, l_ss;
+  int B, H, Hk, group, Sq, Sk, D, Dv;
+  int rows; /* group * Sq: rows per (b, kh) */
+  int causal;
+  float scale_log2; /* effective scale * log2(e) */
   const int32_t *seqlens_q, *seqlens_k;
-  int            splits;               /* key splits per row tile (1: none) */
-  int            keys_per_split;       /* a multiple of the kernel's key tile */
-  int            in_vec;               /* SIMT kernel: q/k/v rows allow float4 loads */
-  int            o_vec;                /* tensor-core kernel: o rows allow 16-byte stores */
+  int splits;         /* key splits per row tile (1: none) */
+  int keys_per_split; /* a multiple of the kernel's key tile */
+  int in_vec;         /* SIMT kernel: q/k/v rows allow float4 loads */
+  int o_vec;          /* tensor-core kernel: o rows allow 16-byte stores */
 } seqk_k_flash_params;
 
 /* Why the fused kernels do not serve a call (SEQK_K_FLASH_OK: they do). */
 typedef enum seqk_k_flash_support {
   SEQK_K_FLASH_OK,
-  SEQK_K_FLASH_HEAD_DIM,               /* D or Dv > 256 */
-  SEQK_K_FLASH_ROWS,                   /* Sq, Sk or group * Sq past 32-bit row indexing */
-  SEQK_K_FLASH_GRID,                   /* B or Hk > 65535, or too many row tiles */
-  SEQK_K_FLASH_ARCH                    /* a device before sm_80 */
+  SEQK_K_FLASH_HEAD_DIM, /* D or Dv > 256 */
+  SEQK_K_FLASH_ROWS,     /* Sq, Sk or group * Sq past 32-bit row indexing */
+  SEQK_K_FLASH_GRID,     /* B or Hk > 65535, or too many row tiles */
+  SEQK_K_FLASH_ARCH      /* a device before sm_80 */
 } seqk_k_flash_support;
 
 /* Everything one call launches, decided before anything runs. */
 typedef struct seqk_k_flash_plan {
-  int                 empty;           /* o has no element: nothing to launch */
-  int                 tc;              /* tensor-core kernel (else the fp32 SIMT kernel) */
-  int                 dpad;            /* instantiated head dim the kernel runs at */
-  seqk_dtype          dtype;
-  int64_t             part_rows;       /* splits * B * H * Sq when splitting, else 0 */
-  seqk_k_flash_params p;               /* part_o / part_lse set by the host before launching */
+  int empty; /* o has no element: nothing to launch */
+  int tc;    /* tensor-core kernel (else the fp32 SIMT kernel) */
+  int dpad;  /* instantiated head dim the kernel runs at */
+  seqk_dtype dtype;
+  int64_t part_rows;     /* splits * B * H * Sq when splitting, else 0 */
+  seqk_k_flash_params p; /* part_o / part_lse set by the host before launching */
 } seqk_k_flash_plan;
 
 /* Test hooks for the plan (0 = automatic): force_kernel 1 the SIMT kernel, 2 the tensor-core
@@ -270,7 +278,7 @@ typedef struct seqk_k_flash_force {
    part_rows floats (part_lse). */
 seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *a, int sms, int cc_major,
                                             seqk_k_flash_force force, seqk_k_flash_plan *plan);
-cudaError_t          seqk_k_flash_launch(const seqk_k_flash_plan *plan, cudaStream_t stream);
+cudaError_t seqk_k_flash_launch(const seqk_k_flash_plan *plan, cudaStream_t stream);
 
 /* ---- rnn.cu: recurrent cells and layers ---------------------------------------------------------
    G is the gate count of the mode (1 TANH/RELU, 4 LSTM, 3 GRU), given by the host. Gate rows are in
@@ -280,35 +288,35 @@ cudaError_t          seqk_k_flash_launch(const seqk_k_flash_plan *plan, cudaStre
    h_out/c_out may be the same memory (each element is read, then written, by one thread). */
 typedef struct seqk_k_rnn_cell_params {
   seqk_rnn_mode mode;
-  int32_t       G;
-  seqk_dtype    dtype;                 /* of the biases, h, c, h_out, c_out */
-  int64_t       N, H;
-  const float  *gi, *gh;               /* [N, G*H] contiguous; gh NULL: no h (W_hh h = 0) */
-  const void   *b_ih, *b_hh;           /* [G*H] or NULL */
-  int64_t       bs_ih, bs_hh;
-  const void   *h, *c;                 /* [N, H] or NULL (zeros) */
-  int64_t       h_stride[2], c_stride[2];
-  void         *h_out, *c_out;         /* c_out NULL unless LSTM */
-  int64_t       ho_stride[2], co_stride[2];
+  int32_t G;
+  seqk_dtype dtype; /* of the biases, h, c, h_out, c_out */
+  int64_t N, H;
+  const float *gi, *gh;    /* [N, G*H] contiguous; gh NULL: no h (W_hh h = 0) */
+  const void *b_ih, *b_hh; /* [G*H] or NULL */
+  int64_t bs_ih, bs_hh;
+  const void *h, *c; /* [N, H] or NULL (zeros) */
+  int64_t h_stride[2], c_stride[2];
+  void *h_out, *c_out; /* c_out NULL unless LSTM */
+  int64_t ho_stride[2], co_stride[2];
 } seqk_k_rnn_cell_params;
 cudaError_t seqk_k_rnn_cell(const seqk_k_rnn_cell_params *p, cudaStream_t stream);
 
 /* What both recurrence paths of one layer-direction share. Step s of row n works on time
    s (forward) or len[n]-1-s (reverse); past a row's length the state is kept and y[s][n] = 0. */
 typedef struct seqk_k_rnn_seq_params {
-  seqk_rnn_mode  mode;
-  int32_t        G;
-  seqk_dtype     dtype;                /* of the biases, the weights, and y unless y_f32 */
-  int32_t        y_f32;                /* y is fp32 (an inter-layer buffer) */
-  int64_t        N, H, T;
-  int32_t        reverse;
-  const int32_t *len;                  /* [N] device lengths, or NULL: every row has T steps */
-  const float   *gi;                   /* xproj: (t, n, c) at gi + t*gi_st + n*gi_sn + c */
-  int64_t        gi_st, gi_sn;
-  const void    *b_ih, *b_hh;          /* NULL: no bias */
-  int64_t        bs_ih, bs_hh;
-  void          *y;                    /* this direction's first column: (t, n, j) */
-  int64_t        y_st, y_sn, y_sk;
+  seqk_rnn_mode mode;
+  int32_t G;
+  seqk_dtype dtype; /* of the biases, the weights, and y unless y_f32 */
+  int32_t y_f32;    /* y is fp32 (an inter-layer buffer) */
+  int64_t N, H, T;
+  int32_t reverse;
+  const int32_t *len; /* [N] device lengths, or NULL: every row has T steps */
+  const float *gi;    /* xproj: (t, n, c) at gi + t*gi_st + n*gi_sn + c */
+  int64_t gi_st, gi_sn;
+  const void *b_ih, *b_hh; /* NULL: no bias */
+  int64_t bs_ih, bs_hh;
+  void *y; /* this direction's first column: (t, n, j) */
+  int64_t y_st, y_sn, y_sk;
 } seqk_k_rnn_seq_params;
 /* Step s of the per-step path: the gates from gh (= h W_hh^T, [N, G*H] fp32; NULL for a zero h),
    h and c ([N, H] fp32, c NULL unless LSTM) updated in place. */
@@ -317,9 +325,9 @@ cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *a, const float *gh, flo
 
 /* The persistent kernel's launch shape (seqk_k_rnn_persistent_plan). */
 typedef struct seqk_k_rnn_persist_cfg {
-  int     blocks, threads, units, ksplit;
+  int blocks, threads, units, ksplit;
   int64_t ldw, ldh;
-  size_t  w_bytes, smem;
+  size_t w_bytes, smem;
 } seqk_k_rnn_persist_cfg;
 /* Whether the persistent kernel serves a layer of this shape on a device with `sms` SMs,
    `smem_optin` bytes of opt-in shared memory per block and cooperative launch support, and its
@@ -332,14 +340,14 @@ int seqk_k_rnn_persistent_plan(int32_t G, seqk_dtype dtype, int64_t N, int64_t H
    h0 (read at even steps) and h1; it ends in h0 + (steps & 1) * N * H. */
 typedef struct seqk_k_rnn_persist_params {
   seqk_k_rnn_seq_params s;
-  int64_t        steps;
-  const void    *w_hh;                 /* [G*H, H] of s.dtype, any strides */
-  int64_t        w_rs, w_cs;
-  float         *h0, *h1;
-  float         *c;                    /* [N, H] or NULL */
+  int64_t steps;
+  const void *w_hh; /* [G*H, H] of s.dtype, any strides */
+  int64_t w_rs, w_cs;
+  float *h0, *h1;
+  float *c; /* [N, H] or NULL */
 } seqk_k_rnn_persist_params;
-cudaError_t seqk_k_rnn_persistent(const seqk_k_rnn_persist_params *a, const seqk_k_rnn_persist_cfg *cfg,
-                                  cudaStream_t stream);
+cudaError_t seqk_k_rnn_persistent(const seqk_k_rnn_persist_params *a,
+                                  const seqk_k_rnn_persist_cfg *cfg, cudaStream_t stream);
 /* dst[0..N) = host[0..N) with no host buffer outliving the call and no synchronisation: the
    values travel in the launches' parameters (256 per launch). */
 cudaError_t seqk_k_rnn_store_lengths(int32_t *dst, const int32_t *host, int64_t N,

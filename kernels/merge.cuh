@@ -41,6 +41,6 @@ __device__ __forceinline__ float merged_lse(float m, float sum) {
   return any_part(m) ? m + logf(sum) : INFINITY;
 }
 
-}  // namespace seqk_merge
+}   // namespace seqk_merge
 
 #endif /* SEQK_KERNELS_MERGE_CUH */

@@ -31,16 +31,17 @@
 #endif
 
 #ifdef SEQK_PRIM_EMU
-#define SEQK_PRIM_SITE seqk_emu::site{seqk_file_, seqk_line_}
+#define SEQK_PRIM_SITE                                                                             \
+  seqk_emu::site { seqk_file_, seqk_line_ }
 #endif
 
 /* ---- mma.sync ----------------------------------------------------------------------------------- */
-#define SEQK_DEFINE_MMA_K16(fname, ptype, emutype)                                                  \
+#define SEQK_DEFINE_MMA_K16(fname, ptype, emutype)                                                 \
   __device__ __forceinline__ void fname(float d[4], const uint32_t a[4], const uint32_t b[2],      \
                                         const float c[4] SEQK_SITE_DECL) {                         \
     SEQK_MMA_K16_BODY(ptype, emutype)                                                              \
   }
-#define SEQK_DEFINE_MMA_K8(fname, ptype, emutype)                                                   \
+#define SEQK_DEFINE_MMA_K8(fname, ptype, emutype)                                                  \
   __device__ __forceinline__ void fname(float d[4], const uint32_t a[2], const uint32_t b[1],      \
                                         const float c[4] SEQK_SITE_DECL) {                         \
     SEQK_MMA_K8_BODY(ptype, emutype)                                                               \
@@ -48,22 +49,32 @@
 
 #if defined(SEQK_PRIM_DEVICE)
 #define SEQK_MMA_K16_BODY(ptype, emutype)                                                          \
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." ptype "." ptype ".f32 "                    \
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." ptype "." ptype                            \
+               ".f32 "                                                                             \
                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"                       \
                : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                                    \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),      \
                  "f"(c[1]), "f"(c[2]), "f"(c[3]));
 #define SEQK_MMA_K8_BODY(ptype, emutype)                                                           \
-  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32." ptype "." ptype ".f32 "                     \
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32." ptype "." ptype                             \
+               ".f32 "                                                                             \
                "{%0,%1,%2,%3}, {%4,%5}, {%6}, {%7,%8,%9,%10};\n"                                   \
                : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                                    \
                : "r"(a[0]), "r"(a[1]), "r"(b[0]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
 #elif defined(SEQK_PRIM_HOSTPASS)
-#define SEQK_MMA_K16_BODY(ptype, emutype) (void)d; (void)a; (void)b; (void)c;
-#define SEQK_MMA_K8_BODY(ptype, emutype) (void)d; (void)a; (void)b; (void)c;
+#define SEQK_MMA_K16_BODY(ptype, emutype)                                                          \
+  (void)d;                                                                                         \
+  (void)a;                                                                                         \
+  (void)b;                                                                                         \
+  (void)c;
+#define SEQK_MMA_K8_BODY(ptype, emutype)                                                           \
+  (void)d;                                                                                         \
+  (void)a;                                                                                         \
+  (void)b;                                                                                         \
+  (void)c;
 #else
 #define SEQK_MMA_K16_BODY(ptype, emutype) seqk_emu::mma(emutype, 16, d, a, b, c, SEQK_PRIM_SITE);
-#define SEQK_MMA_K8_BODY(ptype, emutype) seqk_emu::mma(emutype, 8, d, a, b, c, SEQK_PRIM_SITE);
+#define SEQK_MMA_K8_BODY(ptype, emutype)  seqk_emu::mma(emutype, 8, d, a, b, c, SEQK_PRIM_SITE);
 #endif
 
 /* d = A * B + c, A row-major 16xK, B column-major Kx8, f32 accumulate. */
@@ -74,42 +85,42 @@ SEQK_DEFINE_MMA_K8(mma_m16n8k8_bf16, "bf16", seqk_emu::MMA_BF16)
 
 /* ---- ldmatrix ------------------------------------------------------------------------------------ */
 #if defined(SEQK_PRIM_DEVICE)
-#define SEQK_LDMATRIX_BODY(n, trans_sfx, regs)                                                    \
-  unsigned seqk_addr_ = (unsigned)__cvta_generic_to_shared(row);                                  \
+#define SEQK_LDMATRIX_BODY(n, trans_sfx, regs)                                                     \
+  unsigned seqk_addr_ = (unsigned)__cvta_generic_to_shared(row);                                   \
   SEQK_LDMATRIX_ASM_##n(trans_sfx)
-#define SEQK_LDMATRIX_ASM_1(t)                                                                    \
-  asm volatile("ldmatrix.sync.aligned.m8n8.x1" t ".shared.b16 {%0}, [%1];\n"                     \
-               : "=r"(r[0]) : "r"(seqk_addr_));
-#define SEQK_LDMATRIX_ASM_2(t)                                                                    \
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2" t ".shared.b16 {%0,%1}, [%2];\n"                  \
-               : "=r"(r[0]), "=r"(r[1]) : "r"(seqk_addr_));
-#define SEQK_LDMATRIX_ASM_4(t)                                                                    \
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4" t ".shared.b16 {%0,%1,%2,%3}, [%4];\n"            \
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(seqk_addr_));
+#define SEQK_LDMATRIX_ASM_1(t)                                                                     \
+  asm volatile("ldmatrix.sync.aligned.m8n8.x1" t ".shared.b16 {%0}, [%1];\n"                       \
+               : "=r"(r[0])                                                                        \
+               : "r"(seqk_addr_));
+#define SEQK_LDMATRIX_ASM_2(t)                                                                     \
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2" t ".shared.b16 {%0,%1}, [%2];\n"                    \
+               : "=r"(r[0]), "=r"(r[1])                                                            \
+               : "r"(seqk_addr_));
+#define SEQK_LDMATRIX_ASM_4(t)                                                                     \
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4" t ".shared.b16 {%0,%1,%2,%3}, [%4];\n"              \
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])                                    \
+               : "r"(seqk_addr_));
 #elif defined(SEQK_PRIM_HOSTPASS)
-#define SEQK_LDMATRIX_BODY(n, trans_sfx, regs) (void)r; (void)row;
+#define SEQK_LDMATRIX_BODY(n, trans_sfx, regs)                                                     \
+  (void)r;                                                                                         \
+  (void)row;
 #else
-#define SEQK_LDMATRIX_BODY(n, trans_sfx, is_trans)                                                \
+#define SEQK_LDMATRIX_BODY(n, trans_sfx, is_trans)                                                 \
   seqk_emu::ldmatrix(n, is_trans, r, row, SEQK_PRIM_SITE);
 #endif
 
 /* row: this lane's row address (lanes 8j..8j+7 address matrix j; others' are ignored). */
-__device__ __forceinline__ void ldmatrix_x1(uint32_t r[1], const void *row SEQK_SITE_DECL) {
-  SEQK_LDMATRIX_BODY(1, "", false)
-}
-__device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void *row SEQK_SITE_DECL) {
-  SEQK_LDMATRIX_BODY(2, "", false)
-}
-__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *row SEQK_SITE_DECL) {
-  SEQK_LDMATRIX_BODY(4, "", false)
-}
-__device__ __forceinline__ void ldmatrix_x1_trans(uint32_t r[1], const void *row SEQK_SITE_DECL) {
-  SEQK_LDMATRIX_BODY(1, ".trans", true)
-}
-__device__ __forceinline__ void ldmatrix_x2_trans(uint32_t r[2], const void *row SEQK_SITE_DECL) {
-  SEQK_LDMATRIX_BODY(2, ".trans", true)
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *row SEQK_SITE_DECL) {
+__device__ __forceinline__ void ldmatrix_x1(uint32_t r[1], const void *row SEQK_SITE_DECL){
+    SEQK_LDMATRIX_BODY(1, "", false)} __device__ __forceinline__
+    void ldmatrix_x2(uint32_t r[2], const void *row SEQK_SITE_DECL){
+        SEQK_LDMATRIX_BODY(2, "", false)} __device__ __forceinline__
+    void ldmatrix_x4(uint32_t r[4], const void *row SEQK_SITE_DECL){
+        SEQK_LDMATRIX_BODY(4, "", false)} __device__ __forceinline__
+    void ldmatrix_x1_trans(uint32_t r[1], const void *row SEQK_SITE_DECL){
+        SEQK_LDMATRIX_BODY(1, ".trans", true)} __device__ __forceinline__
+    void ldmatrix_x2_trans(uint32_t r[2], const void *row SEQK_SITE_DECL){
+        SEQK_LDMATRIX_BODY(2, ".trans", true)} __device__ __forceinline__
+    void ldmatrix_x4_trans(uint32_t r[4], const void *row SEQK_SITE_DECL) {
   SEQK_LDMATRIX_BODY(4, ".trans", true)
 }
 
@@ -122,10 +133,13 @@ __device__ __forceinline__ void cp_async(void *dst, const void *src,
   static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async copies 4, 8 or 16 bytes");
 #if defined(SEQK_PRIM_DEVICE)
   unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n"
-               :: "r"(d), "l"(src), "n"(Bytes), "r"(src_bytes) : "memory");
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(Bytes),
+               "r"(src_bytes)
+               : "memory");
 #elif defined(SEQK_PRIM_HOSTPASS)
-  (void)dst; (void)src; (void)src_bytes;
+  (void)dst;
+  (void)src;
+  (void)src_bytes;
 #else
   seqk_emu::cp_async(dst, src, Bytes, src_bytes, SEQK_PRIM_SITE);
 #endif
@@ -145,7 +159,7 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   static_assert(N >= 0 && N <= 7, "cp.async.wait_group N");
 #if defined(SEQK_PRIM_DEVICE)
-  asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory");
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #elif defined(SEQK_PRIM_EMU)
   seqk_emu::cp_async_wait(N);
 #endif

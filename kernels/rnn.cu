@@ -66,12 +66,10 @@ __device__ __forceinline__ void cell_math(int mode, const float pi[4], const flo
                                           float c, float *h_new, float *c_new) {
   *c_new = c;
   switch (mode) {
-    case SEQK_RNN_MODE_TANH:
-      *h_new = tanhf(pi[0] + ph[0]);
-      break;
+    case SEQK_RNN_MODE_TANH: *h_new = tanhf(pi[0] + ph[0]); break;
     case SEQK_RNN_MODE_RELU: {
       const float v = pi[0] + ph[0];
-      *h_new = v < 0.0f ? 0.0f : v;   /* NaN passes, as torch.relu's does */
+      *h_new = v < 0.0f ? 0.0f : v; /* NaN passes, as torch.relu's does */
       break;
     }
     case SEQK_RNN_MODE_LSTM: {
@@ -81,7 +79,7 @@ __device__ __forceinline__ void cell_math(int mode, const float pi[4], const flo
       *h_new = o * tanhf(*c_new);
       break;
     }
-    default: {   /* GRU: ph[2] = W_hn h + b_hn, scaled by r as a whole */
+    default: { /* GRU: ph[2] = W_hn h + b_hn, scaled by r as a whole */
       const float r = sigmoid(pi[0] + ph[0]), z = sigmoid(pi[1] + ph[1]);
       const float n = tanhf(pi[2] + r * ph[2]);
       *h_new = (1.0f - z) * n + z * h;
@@ -112,7 +110,8 @@ __device__ __forceinline__ void add_biases(int G, int64_t H, int64_t j, const Tb
 template <typename T>
 __global__ void cell_gates_kernel(seqk_k_rnn_cell_params a) {
   const int G = a.G;
-  const T *const b_ih = static_cast<const T *>(a.b_ih), *const b_hh = static_cast<const T *>(a.b_hh);
+  const T *const b_ih = static_cast<const T *>(a.b_ih), *const b_hh =
+                                                            static_cast<const T *>(a.b_hh);
   const T *const h = static_cast<const T *>(a.h), *const c = static_cast<const T *>(a.c);
   T *const h_out = static_cast<T *>(a.h_out), *const c_out = static_cast<T *>(a.c_out);
   const int64_t GH = G * a.H, total = a.N * a.H;
@@ -179,7 +178,7 @@ __global__ void step_kernel(seq_params a, const float *gh, float *h, float *c, i
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t n = i / a.H, j = i - n * a.H;
     const int64_t t = time_of(a, n, s);
-    if (t < 0) {   /* past this row's length: state kept, y at step s is padding */
+    if (t < 0) { /* past this row's length: state kept, y at step s is padding */
       static_cast<Y *>(a.y)[s * a.y_st + n * a.y_sn + j * a.y_sk] = from_float<Y>(0.0f);
       continue;
     }
@@ -219,9 +218,9 @@ __global__ void __launch_bounds__(kPersistMaxThreads)
   const seq_params &q = a.s;
   const int G = q.G;
   const int64_t H = q.H, N = q.N;
-  const int64_t cu = cfg.units;   /* hidden units per block */
-  const int ksplit = cfg.ksplit;  /* lanes per dot product (power of two <= 32) */
-  const int64_t ldw = cfg.ldw, ldh = cfg.ldh;   /* shared-memory row strides of W and h */
+  const int64_t cu = cfg.units;               /* hidden units per block */
+  const int ksplit = cfg.ksplit;              /* lanes per dot product (power of two <= 32) */
+  const int64_t ldw = cfg.ldw, ldh = cfg.ldh; /* shared-memory row strides of W and h */
   const int64_t j0 = (int64_t)blockIdx.x * cu;
   const int64_t units = H - j0 < cu ? H - j0 : cu;
 
@@ -242,7 +241,7 @@ __global__ void __launch_bounds__(kPersistMaxThreads)
       const int64_t n = i / H;
       hs[n * ldh + (i - n * H)] = h_prev[i];
     }
-    __syncthreads();   /* (the first time also covers the W slice) */
+    __syncthreads(); /* (the first time also covers the W slice) */
     for (int64_t base = 0; base < items; base += groups) {
       const int64_t item = base + grp;
       const bool valid = item < items;
@@ -268,7 +267,7 @@ __global__ void __launch_bounds__(kPersistMaxThreads)
         const int64_t j = j0 + jl, i = n * H + j;
         const int64_t t = time_of(q, n, s);
         const float hv = hs[n * ldh + j];
-        if (t < 0) {   /* past this row's length: carry the state, y at step s is padding */
+        if (t < 0) { /* past this row's length: carry the state, y at step s is padding */
           h_next[i] = hv;
           static_cast<Y *>(q.y)[s * q.y_st + n * q.y_sn + j * q.y_sk] = from_float<Y>(0.0f);
         } else {
@@ -290,12 +289,14 @@ __global__ void __launch_bounds__(kPersistMaxThreads)
 template <typename F>
 void by_seq_types(const seq_params &c, F &&f) {
   seqk_kernels::by_dtype(c.dtype, [&](auto tag) {
-    if (c.y_f32) f(tag, float{});
-    else f(tag, tag);
+    if (c.y_f32)
+      f(tag, float{});
+    else
+      f(tag, tag);
   });
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_rnn_cell(const seqk_k_rnn_cell_params *p, cudaStream_t stream) {
   seqk_kernels::begin_launch();
@@ -313,8 +314,8 @@ extern "C" cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *c, const flo
   by_seq_types(*c, [&](auto tb, auto ty) {
     using Tb = decltype(tb);
     using Y = decltype(ty);
-    launch(dim3(blocks_for(c->N * c->H)), dim3(kThreads), 0, stream, step_kernel<Tb, Y>, *c, gh,
-           h, cs, s);
+    launch(dim3(blocks_for(c->N * c->H)), dim3(kThreads), 0, stream, step_kernel<Tb, Y>, *c, gh, h,
+           cs, s);
   });
   return cudaGetLastError();
 }
@@ -406,7 +407,7 @@ __global__ void store_lengths_kernel(int32_t *dst, len_chunk chunk, int count) {
   if (i < count) dst[i] = chunk.v[i];
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_rnn_store_lengths(int32_t *dst, const int32_t *host, int64_t N,
                                                 cudaStream_t stream) {

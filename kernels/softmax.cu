@@ -23,11 +23,11 @@ namespace {
 
 using namespace seqk_rows;
 
-constexpr int kOuterMax = SEQK_K_LEAD_DIMS;   /* dims other than the softmax dim */
-constexpr int kWarpBlock = 128;               /* warp-per-row kernel: 4 warps per block */
-constexpr int kStreamBlock = 512;             /* two-pass kernels (always launched with this) */
-constexpr int kUnroll = 4;                    /* chunks in flight per thread when streaming */
-constexpr int kStridedHold = 16;              /* strided kernel: elements a thread keeps */
+constexpr int kOuterMax = SEQK_K_LEAD_DIMS; /* dims other than the softmax dim */
+constexpr int kWarpBlock = 128;             /* warp-per-row kernel: 4 warps per block */
+constexpr int kStreamBlock = 512;           /* two-pass kernels (always launched with this) */
+constexpr int kUnroll = 4;                  /* chunks in flight per thread when streaming */
+constexpr int kStridedHold = 16;            /* strided kernel: elements a thread keeps */
 
 /* Where one row lives: x offset, y offset (elements), the columns that take part (n_valid; the
    rest of the row is written as 0), and an opaque slot for the row's lse. */
@@ -167,8 +167,7 @@ __device__ __forceinline__ float row_on_chip(const Tin *x, Tout *y, int n_valid,
   SEQK_UNROLL
   for (int i = 0; i < NV * W; ++i) v[i] *= inv;
   SEQK_UNROLL
-  for (int it = 0; it < NV; ++it)
-    store_masked<Tout, W>(y, (it * team + rank) * W, n, v + it * W);
+  for (int it = 0; it < NV; ++it) store_masked<Tout, W>(y, (it * team + rank) * W, n, v + it * W);
   return n_valid > 0 ? mth.lse_mul * m + logf(s) : INFINITY;
 }
 
@@ -262,9 +261,9 @@ __global__ void __launch_bounds__(kThreads)
   SMEM_ARRAY(float, red, 32);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const row_ref rr = g.row(r);
-    const float lse = row_on_chip<Tin, Tout, W, NV>(x + rr.xo, y + rr.yo, (int)rr.n_valid,
-                                                    (int)g.n, (int)threadIdx.x, kThreads,
-                                                    block_team{red}, mth);
+    const float lse =
+        row_on_chip<Tin, Tout, W, NV>(x + rr.xo, y + rr.yo, (int)rr.n_valid, (int)g.n,
+                                      (int)threadIdx.x, kThreads, block_team{red}, mth);
     if (threadIdx.x == 0) g.finish(rr, lse);
   }
 }
@@ -282,10 +281,9 @@ __global__ void __launch_bounds__(kStreamBlock)
     st = block_stats(st, mth.k, red);
     const float inv = rr.n_valid > 0 ? 1.0f / st.s : 0.0f;
     /* Backwards: the row's tail, read last by the first pass, is what L2 most likely still has. */
-    normalize_range<Tin, Tout, W, true>(x + rr.xo, y + rr.yo, 0, (g.n + W - 1) / W, rr.n_valid,
-                                        g.n, rank, team, st.m, inv, mth);
-    if (threadIdx.x == 0)
-      g.finish(rr, rr.n_valid > 0 ? mth.lse_mul * st.m + logf(st.s) : INFINITY);
+    normalize_range<Tin, Tout, W, true>(x + rr.xo, y + rr.yo, 0, (g.n + W - 1) / W, rr.n_valid, g.n,
+                                        rank, team, st.m, inv, mth);
+    if (threadIdx.x == 0) g.finish(rr, rr.n_valid > 0 ? mth.lse_mul * st.m + logf(st.s) : INFINITY);
   }
 }
 
@@ -336,9 +334,8 @@ __global__ void __launch_bounds__(kStreamBlock)
     st = block_stats(st, mth.k, red);
     const float inv = 1.0f / st.s;
     const int64_t e1 = e0 + chunk < g.n ? e0 + chunk : g.n;
-    normalize_range<Tin, Tout, W, false>(x + rr.xo, y + rr.yo, e0 / W, (e1 + W - 1) / W,
-                                         rr.n_valid, g.n, (int)threadIdx.x, kStreamBlock, st.m,
-                                         inv, mth);
+    normalize_range<Tin, Tout, W, false>(x + rr.xo, y + rr.yo, e0 / W, (e1 + W - 1) / W, rr.n_valid,
+                                         g.n, (int)threadIdx.x, kStreamBlock, st.m, inv, mth);
   }
 }
 
@@ -403,7 +400,7 @@ __global__ void __launch_bounds__(1024)
       __syncthreads();
     }
     const float m = red_m[tx], inv = 1.0f / red_s[tx];
-    __syncthreads();   /* red_* are rewritten by the next column group */
+    __syncthreads(); /* red_* are rewritten by the next column group */
 
     if constexpr (kHold) {
       SEQK_UNROLL
@@ -424,13 +421,13 @@ enum variant_kind { K_WARP, K_BLOCK, K_TWOPASS, K_SPLIT, K_STRIDED_HOLD, K_STRID
 
 struct plan {
   variant_kind kind;
-  int w;            /* elements per chunk: 16 / min(sizeof in, sizeof out) when vectorised, or 1 */
-  int nv;           /* chunks per thread kept on chip (WARP, BLOCK) */
-  int bucket;       /* BLOCK: index into kBlockBuckets */
-  int group;        /* lanes per row (WARP) */
-  int tx, ty;       /* block shape (BLOCK, TWOPASS, SPLIT: tx threads; STRIDED: tx * ty) */
-  int64_t splits;   /* SPLIT: blocks per row */
-  int64_t chunk;    /* SPLIT: columns per block (a multiple of 256, so of every w) */
+  int w;          /* elements per chunk: 16 / min(sizeof in, sizeof out) when vectorised, or 1 */
+  int nv;         /* chunks per thread kept on chip (WARP, BLOCK) */
+  int bucket;     /* BLOCK: index into kBlockBuckets */
+  int group;      /* lanes per row (WARP) */
+  int tx, ty;     /* block shape (BLOCK, TWOPASS, SPLIT: tx threads; STRIDED: tx * ty) */
+  int64_t splits; /* SPLIT: blocks per row */
+  int64_t chunk;  /* SPLIT: columns per block (a multiple of 256, so of every w) */
 };
 
 /* Row-length thresholds (elements): the warp kernel holds up to 32 per lane; the block kernel has
@@ -569,15 +566,11 @@ template <typename Tin, typename Tout, int W, typename Geo>
 void launch_rows_w(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_math &mth,
                    int64_t rows, cudaStream_t stream, float2 *partial) {
   switch (p.kind) {
-    case K_WARP:
-      launch_warp<Tin, Tout, W, 1, Geo>(p, x, y, g, mth, rows, stream);
-      break;
-    case K_BLOCK:
-      launch_block<Tin, Tout, W, 0, Geo>(p, x, y, g, mth, rows, stream);
-      break;
+    case K_WARP: launch_warp<Tin, Tout, W, 1, Geo>(p, x, y, g, mth, rows, stream); break;
+    case K_BLOCK: launch_block<Tin, Tout, W, 0, Geo>(p, x, y, g, mth, rows, stream); break;
     case K_TWOPASS:
-      launch(dim3(grid_for(rows, 1)), dim3(p.tx), 0, stream, softmax_twopass_kernel<Tin, Tout, W, Geo>,
-             x, y, g, mth, rows);
+      launch(dim3(grid_for(rows, 1)), dim3(p.tx), 0, stream,
+             softmax_twopass_kernel<Tin, Tout, W, Geo>, x, y, g, mth, rows);
       break;
     case K_SPLIT:
       if constexpr (Geo::kSplittable) {
@@ -585,12 +578,11 @@ void launch_rows_w(const plan &p, const Tin *x, Tout *y, const Geo &g, const row
         launch(dim3(grid_for(blocks, 1)), dim3(p.tx), 0, stream, softmax_split_stats_kernel<Tin, W>,
                x, g, mth, rows, p.splits, p.chunk, partial);
         launch(dim3(grid_for(blocks, 1)), dim3(p.tx), 0, stream,
-               softmax_split_normalize_kernel<Tin, Tout, W>, x, y, g, mth, rows, p.splits,
-               p.chunk, (const float2 *)partial);
+               softmax_split_normalize_kernel<Tin, Tout, W>, x, y, g, mth, rows, p.splits, p.chunk,
+               (const float2 *)partial);
       }
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -619,7 +611,8 @@ void launch_softmax(const plan &p, const void *x, void *y, const outer_dims &out
     if (p.kind == K_STRIDED_HOLD)
       launch(dim3(grid), block, 0, stream, softmax_strided_kernel<T, true>, xp, yp, g, mth.k, rows);
     else
-      launch(dim3(grid), block, 0, stream, softmax_strided_kernel<T, false>, xp, yp, g, mth.k, rows);
+      launch(dim3(grid), block, 0, stream, softmax_strided_kernel<T, false>, xp, yp, g, mth.k,
+             rows);
     return;
   }
   const softmax_rows g{outer, n};
@@ -642,14 +635,14 @@ int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 /* The variant seqk_k_softmax_params runs (scratch_ok: the split variant may be chosen). */
 plan softmax_plan(const seqk_k_softmax_params *p, int sms, int scratch_ok) {
   const int contiguous = p->n == 1 || (p->sx == 1 && p->sy == 1);
-  const int vec_w = p->dtype == SEQK_DTYPE_F32 ? 4 : 8;   /* 16 bytes */
+  const int vec_w = p->dtype == SEQK_DTYPE_F32 ? 4 : 8; /* 16 bytes */
   int vec_ok = aligned16(p->x) && aligned16(p->y);
   for (int32_t d = 0; d < p->outer_ndim; ++d)
     vec_ok = vec_ok && p->outer_xs[d] % vec_w == 0 && p->outer_ys[d] % vec_w == 0;
   return choose_variant(p->n, p->rows, contiguous, vec_ok ? vec_w : 1, sms, scratch_ok);
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" size_t seqk_k_softmax_scratch_bytes(const seqk_k_softmax_params *p, int sms) {
   if (p->rows == 0 || p->n == 0) return 0;
@@ -675,8 +668,7 @@ extern "C" cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, v
       launch_softmax<__nv_bfloat16>(pl, p->x, p->y, outer, p->n, p->sx, p->sy, p->rows, stream,
                                     partial);
       break;
-    default:
-      return cudaErrorInvalidValue;
+    default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }
@@ -706,7 +698,7 @@ extern "C" cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_p
   const double sa = fabs((double)a->scale);
   const row_math mth{a->scale < 0.0f ? -1.0f : 1.0f, (float)(sa * 1.4426950408889634), (float)sa};
 
-  const int vec_w = a->p_dtype == SEQK_DTYPE_F32 ? 4 : 8;   /* out is never wider than fp32 */
+  const int vec_w = a->p_dtype == SEQK_DTYPE_F32 ? 4 : 8; /* out is never wider than fp32 */
   int vec_ok = aligned16(a->scores) && a->Sk % 4 == 0 && aligned16(a->p);
   const int64_t p_shape[3] = {a->B, a->H, a->Sq};
   for (int d = 0; d < 3; ++d)
@@ -726,8 +718,7 @@ extern "C" cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_p
       launch_rows<float, __nv_bfloat16>(pl, a->scores, static_cast<__nv_bfloat16 *>(a->p), g, mth,
                                         rows, stream, nullptr);
       break;
-    default:
-      return cudaErrorInvalidValue;
+    default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }

@@ -28,7 +28,6 @@
 #include <math.h>
 #include <stdint.h>
 
-
 namespace seqk_rows {
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -247,6 +246,6 @@ __device__ __forceinline__ row_stats block_stats(row_stats st, float k, float *r
   return st;
 }
 
-}  // namespace seqk_rows
+}   // namespace seqk_rows
 
 #endif /* SEQK_KERNELS_SOFTMAX_CUH */

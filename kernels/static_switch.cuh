@@ -32,6 +32,6 @@ R value_switch(int_list<Vs...>, int v, R fallback, F &&f) {
   return r;
 }
 
-}  // namespace seqk_kernels
+}   // namespace seqk_kernels
 
 #endif /* SEQK_KERNELS_STATIC_SWITCH_CUH */

@@ -17,12 +17,17 @@ using seqk_kernels::to_float;
 constexpr int kThreads = 256;
 
 template <typename S, typename D>
-__device__ __forceinline__ D convert(S v) { return from_float<D>(to_float(v)); }
+__device__ __forceinline__ D convert(S v) {
+  return from_float<D>(to_float(v));
+}
 template <>
-__device__ __forceinline__ int32_t convert<int32_t, int32_t>(int32_t v) { return v; }
+__device__ __forceinline__ int32_t convert<int32_t, int32_t>(int32_t v) {
+  return v;
+}
 
 template <typename S, typename D>
-__global__ void tensor_copy_kernel(D *__restrict__ dst, const S *__restrict__ src, seqk_k_copy_params g) {
+__global__ void tensor_copy_kernel(D *__restrict__ dst, const S *__restrict__ src,
+                                   seqk_k_copy_params g) {
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += step) {
     int64_t rest = i, s_off = 0, d_off = 0;
@@ -42,20 +47,19 @@ void launch_copy(const seqk_k_copy_params *p, cudaStream_t stream) {
          tensor_copy_kernel<S, D>, static_cast<D *>(p->dst), static_cast<const S *>(p->src), *p);
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" cudaError_t seqk_k_tensor_copy(const seqk_k_copy_params *p, cudaStream_t stream) {
   seqk_kernels::begin_launch();
   if (p->n == 0) return cudaSuccess;
   if ((p->src_dtype == SEQK_DTYPE_I32) != (p->dst_dtype == SEQK_DTYPE_I32))
-    return cudaErrorInvalidValue;   /* I32 moves only to I32 */
+    return cudaErrorInvalidValue; /* I32 moves only to I32 */
   if (p->src_dtype == SEQK_DTYPE_I32) {
     launch_copy<int32_t, int32_t>(p, stream);
   } else {
     seqk_kernels::by_dtype(p->src_dtype, [&](auto s) {
-      seqk_kernels::by_dtype(p->dst_dtype, [&](auto d) {
-        launch_copy<decltype(s), decltype(d)>(p, stream);
-      });
+      seqk_kernels::by_dtype(p->dst_dtype,
+                             [&](auto d) { launch_copy<decltype(s), decltype(d)>(p, stream); });
     });
   }
   return cudaGetLastError();

@@ -153,8 +153,10 @@ static int compare(const char *what, int64_t n, double (*get_out)(const void *, 
   for (int64_t i = 0; i < n; ++i) {
     double o = get_out(out, i), r = ref[i];
     int ok;
-    if (isnan(r)) ok = isnan(o);
-    else if (isinf(r)) ok = (o == r);
+    if (isnan(r))
+      ok = isnan(o);
+    else if (isinf(r))
+      ok = (o == r);
     else {
       double e = fabs(o - r);
       ok = !isnan(o) && e <= tol.atol + tol.rtol * fabs(r);
@@ -173,9 +175,11 @@ static int compare(const char *what, int64_t n, double (*get_out)(const void *, 
   }
   int norm_ok = sqrt(err2) <= tol.rtol * sqrt(ref2) + tol.atol;
   if (bad || !norm_ok) {
-    fprintf(stderr, "  %s: %lld of %lld elements out of bounds (atol %g, rtol %g); max abs %.3g, "
-            "max rel %.3g, norm-relative %.3g\n", what, (long long)bad, (long long)n, tol.atol,
-            tol.rtol, max_abs, max_rel, ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2));
+    fprintf(stderr,
+            "  %s: %lld of %lld elements out of bounds (atol %g, rtol %g); max abs %.3g, "
+            "max rel %.3g, norm-relative %.3g\n",
+            what, (long long)bad, (long long)n, tol.atol, tol.rtol, max_abs, max_rel,
+            ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2));
     return 0;
   }
   return 1;
@@ -353,7 +357,7 @@ static int shared_input(const seqk_tensor *in, int j, uint32_t host_inputs) {
   return -1;
 }
 
-static uint64_t g_digest = 14695981039346656037ull;   /* FNV-1a offset basis */
+static uint64_t g_digest = 14695981039346656037ull; /* FNV-1a offset basis */
 static int64_t g_digest_spans = 0;
 
 void th_digest_span(const void *data, size_t bytes) {
@@ -372,7 +376,7 @@ void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void 
     return;
   }
   seqk_tensor din[TH_DEVICE_MAX_TENSORS], dout[TH_DEVICE_MAX_TENSORS];
-  seqk_tensor backing[TH_DEVICE_MAX_TENSORS];   /* the allocations: inputs first, then outputs */
+  seqk_tensor backing[TH_DEVICE_MAX_TENSORS]; /* the allocations: inputs first, then outputs */
   seqk_status st = SEQK_STATUS_SUCCESS;
   char label[320];
   memset(backing, 0, sizeof backing);
@@ -409,7 +413,8 @@ void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void 
     }
     int unchanged = 1;
     for (int i = 0; i < n_in; ++i)
-      if (backing[i].data) unchanged &= download(ctx, what, &din[i], &got) && same_span(&got, &in[i]);
+      if (backing[i].data)
+        unchanged &= download(ctx, what, &din[i], &got) && same_span(&got, &in[i]);
     TH_CHECK(unchanged, "%s on CUDA: an input was written", what);
   }
   for (int i = 0; i < n_in + n_out; ++i) seqk_tensor_free(ctx, &backing[i]);
@@ -445,4 +450,76 @@ seqk_context_t th_context(void) {
     abort();
   }
   return ctx;
+}
+
+/* ---- descriptors and watched buffers for the op tests ------------------------------------------ */
+
+seqk_tensor th_tensor_maybe_strided(seqk_dtype dtype, int32_t ndim, const int64_t *shape,
+                                    int strided) {
+  if (!strided) return th_tensor_new(dtype, ndim, shape);
+  int64_t pad[SEQK_MAX_DIMS];
+  for (int32_t d = 0; d < ndim; ++d) pad[d] = d + 1;
+  return th_tensor_strided(dtype, ndim, shape, pad, 2);
+}
+
+seqk_tensor th_view_into(const seqk_tensor *store, int64_t offset, int32_t ndim,
+                         const int64_t *shape) {
+  char *base = (char *)store->data + offset * (int64_t)seqk_dtype_size(store->dtype);
+  return seqk_tensor_view(base, store->dtype, store->device, ndim, shape);
+}
+
+seqk_tensor th_slice(const seqk_tensor *t, int32_t dim, int64_t start, int64_t len) {
+  seqk_tensor s = *t;
+  if (s.data) s.data = (char *)s.data + start * t->stride[dim] * (int64_t)seqk_dtype_size(t->dtype);
+  s.shape[dim] = len;
+  return s;
+}
+
+seqk_tensor th_on_cuda(seqk_tensor t) {
+  t.device = SEQK_DEVICE_CUDA;
+  return t;
+}
+
+seqk_tensor th_with_dtype(seqk_tensor t, seqk_dtype dtype) {
+  t.dtype = dtype;
+  return t;
+}
+
+seqk_tensor th_without_data(seqk_tensor t) {
+  t.data = NULL;
+  return t;
+}
+
+seqk_tensor th_with_shape(seqk_tensor t, int32_t ndim, const int64_t *shape) {
+  return seqk_tensor_view(t.data, t.dtype, t.device, ndim, shape);
+}
+
+seqk_tensor th_self_overlapping(seqk_tensor t, int32_t d) {
+  t.stride[d] = 0;
+  return t;
+}
+
+const char *th_dtype_name(seqk_dtype dtype) {
+  switch (dtype) {
+    case SEQK_DTYPE_F32: return "f32";
+    case SEQK_DTYPE_F16: return "f16";
+    case SEQK_DTYPE_BF16: return "bf16";
+    case SEQK_DTYPE_I32: return "i32";
+  }
+  return "?";
+}
+
+#define TH_MAX_WATCHED 16
+static th_snapshot g_watched[TH_MAX_WATCHED];
+static int g_n_watched;
+
+void th_watch_reset(void) { g_n_watched = 0; }
+
+void th_watch(const seqk_tensor *t) {
+  if (g_n_watched < TH_MAX_WATCHED) g_watched[g_n_watched++] = th_snapshot_take(t);
+}
+
+int th_expect_rejected_watched(seqk_context_t ctx, seqk_status status, seqk_status expected,
+                               const char *needle, const char *what) {
+  return th_expect_rejected(ctx, status, expected, needle, what, g_watched, g_n_watched);
 }

@@ -28,12 +28,14 @@ extern "C" {
 #endif
 
 /* ---- random numbers (splitmix64) ------------------------------------------------------------ */
-typedef struct th_rng { uint64_t state; } th_rng;
-void     th_rng_seed(th_rng *rng, uint64_t seed);
+typedef struct th_rng {
+  uint64_t state;
+} th_rng;
+void th_rng_seed(th_rng *rng, uint64_t seed);
 uint64_t th_rng_next(th_rng *rng);
-double   th_rng_uniform(th_rng *rng, double lo, double hi);
-double   th_rng_normal(th_rng *rng);           /* mean 0, variance 1 */
-int64_t  th_rng_int(th_rng *rng, int64_t lo, int64_t hi_inclusive);
+double th_rng_uniform(th_rng *rng, double lo, double hi);
+double th_rng_normal(th_rng *rng); /* mean 0, variance 1 */
+int64_t th_rng_int(th_rng *rng, int64_t lo, int64_t hi_inclusive);
 
 /* ---- tensors -------------------------------------------------------------------------------- */
 /* A contiguous CPU tensor, uninitialised (poisoned). ndim 0..6; shape may be NULL when ndim == 0. */
@@ -43,6 +45,25 @@ seqk_tensor th_tensor_new(seqk_dtype dtype, int32_t ndim, const int64_t *shape);
    The gaps hold poison that an op must not read into results. */
 seqk_tensor th_tensor_strided(seqk_dtype dtype, int32_t ndim, const int64_t *shape,
                               const int64_t *pad, int64_t inner_stride);
+/* th_tensor_new, or with `strided` a view with different padding on every dim and an inner
+   stride of 2, so that no layout assumption survives. */
+seqk_tensor th_tensor_maybe_strided(seqk_dtype dtype, int32_t ndim, const int64_t *shape,
+                                    int strided);
+/* A contiguous descriptor over store's memory starting `offset` elements in (store is 1-D
+   contiguous), for bad-input cases that need tensors to overlap on purpose. */
+seqk_tensor th_view_into(const seqk_tensor *store, int64_t offset, int32_t ndim,
+                         const int64_t *shape);
+/* A view of t restricted to [start, start + len) along dim. */
+seqk_tensor th_slice(const seqk_tensor *t, int32_t dim, int64_t start, int64_t len);
+/* Descriptor edits for bad-input cases (the memory is not touched). */
+seqk_tensor th_on_cuda(seqk_tensor t);
+seqk_tensor th_with_dtype(seqk_tensor t, seqk_dtype dtype);
+seqk_tensor th_without_data(seqk_tensor t);
+seqk_tensor th_with_shape(seqk_tensor t, int32_t ndim, const int64_t *shape);
+/* Every stride of dim d set to 0: two elements at one address when shape[d] > 1. */
+seqk_tensor th_self_overlapping(seqk_tensor t, int32_t d);
+/* "f32", "f16", "bf16", "i32". */
+const char *th_dtype_name(seqk_dtype dtype);
 /* A freshly filled tensor: uniform in [lo, hi), rounded to its dtype. */
 void th_fill_uniform(seqk_tensor *t, th_rng *rng, double lo, double hi);
 void th_fill_normal(seqk_tensor *t, th_rng *rng, double scale);
@@ -53,7 +74,7 @@ void th_fill_i32(seqk_tensor *t, const int32_t *values);
 void th_poison(seqk_tensor *t);
 /* Element at row-major linear index i, as a double. */
 double th_get(const seqk_tensor *t, int64_t i);
-void   th_set(seqk_tensor *t, int64_t i, double v);
+void th_set(seqk_tensor *t, int64_t i, double v);
 /* A malloc'd row-major double copy of t (freed by th_finish()). */
 double *th_to_doubles(const seqk_tensor *t);
 /* numel of a tensor. */
@@ -62,7 +83,9 @@ int64_t th_numel(const seqk_tensor *t);
 void *th_alloc(size_t bytes);
 
 /* ---- tolerances ----------------------------------------------------------------------------- */
-typedef struct th_tol { double atol, rtol; } th_tol;
+typedef struct th_tol {
+  double atol, rtol;
+} th_tol;
 /* Bounds for a result computed in high precision and stored once in dtype. */
 th_tol th_tol_for(seqk_dtype dtype);
 /* The same bounds scaled by factor (for results that pass through several roundings). */
@@ -75,9 +98,13 @@ int th_check_close(const char *what, const seqk_tensor *out, const double *ref, 
 int th_check_close_doubles(const char *what, const double *out, const double *ref, int64_t n,
                            th_tol tol);
 /* A byte snapshot of t's span, to prove later that an op left it untouched. */
-typedef struct th_snapshot { const void *data; void *copy; size_t bytes; } th_snapshot;
+typedef struct th_snapshot {
+  const void *data;
+  void *copy;
+  size_t bytes;
+} th_snapshot;
 th_snapshot th_snapshot_take(const seqk_tensor *t);
-int         th_snapshot_unchanged(const th_snapshot *s);
+int th_snapshot_unchanged(const th_snapshot *s);
 
 /* Expect `status` from a call; on an error status also require a non-empty last error that
    names `needle` as a whole token (NULL skips that part): no letter, digit or '_' right before
@@ -92,17 +119,27 @@ int th_expect_rejected(seqk_context_t ctx, seqk_status status, seqk_status expec
                        const char *needle, const char *what, const th_snapshot *snaps, int n);
 /* th_expect_rejected's last two arguments from a list of th_snapshot values:
    th_expect_rejected(ctx, got, expected, "o", "what", TH_SNAPS(go, gl)). */
-#define TH_SNAPS(...)                  \
-  (const th_snapshot[]){__VA_ARGS__}, \
+#define TH_SNAPS(...)                                                                              \
+  (const th_snapshot[]){__VA_ARGS__},                                                              \
       (int)(sizeof((const th_snapshot[]){__VA_ARGS__}) / sizeof(th_snapshot))
+
+/* The buffers a bad-input fixture owns: th_watch_reset() forgets them, th_watch() snapshots one
+   more (up to 16), and th_expect_rejected_watched() is th_expect_rejected against all of them
+   (outputs stay poisoned, inputs untouched). */
+void th_watch_reset(void);
+void th_watch(const seqk_tensor *t);
+int th_expect_rejected_watched(seqk_context_t ctx, seqk_status status, seqk_status expected,
+                               const char *needle, const char *what);
 
 /* ---- bookkeeping ---------------------------------------------------------------------------- */
 void th_pass(void);
 void th_fail(const char *file, int line, const char *fmt, ...);
-#define TH_CHECK(cond, ...)                          \
-  do {                                               \
-    if (cond) th_pass();                             \
-    else th_fail(__FILE__, __LINE__, __VA_ARGS__);   \
+#define TH_CHECK(cond, ...)                                                                        \
+  do {                                                                                             \
+    if (cond)                                                                                      \
+      th_pass();                                                                                   \
+    else                                                                                           \
+      th_fail(__FILE__, __LINE__, __VA_ARGS__);                                                    \
   } while (0)
 /* Records that the whole executable cannot run here (e.g. no GPU); th_finish() then returns 77
    unless something failed. */
@@ -132,10 +169,9 @@ seqk_context_t th_context(void);
    Tolerance of output i: th_tol_scaled(out_ref[i].dtype, TH_DEVICE_TOL * tol_factor), where
    tol_factor is the widening the CPU check of that op needed (1 for most ops) and 0 asks for
    exact equality (copies, gathers). The device tensors are freed before it returns. */
-typedef seqk_status (*th_op_fn)(seqk_context_t ctx, void *user, seqk_tensor *in,
-                                seqk_tensor *out);
+typedef seqk_status (*th_op_fn)(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out);
 #define TH_DEVICE_MAX_TENSORS 32
-#define TH_HOST(i) (1u << (i))
+#define TH_HOST(i)            (1u << (i))
 /* GPU kernels accumulate in fp32 (not double) and may order sums differently, and their result
    is compared with a CPU result that was itself rounded once: 4x the one-rounding bound. */
 #define TH_DEVICE_TOL 4.0

@@ -41,8 +41,8 @@ typedef struct acase {
   int64_t B, H, Sq, Sk;
   int causal;
   float scale;
-  int lens;     /* LENS_* */
-  int layout;   /* LAYOUT_*: p (and lse) layout */
+  int lens;   /* LENS_* */
+  int layout; /* LAYOUT_*: p (and lse) layout */
   int with_lse;
 } acase;
 
@@ -131,7 +131,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const acase *c) {
     if (c->lens == LENS_BOTH) {
       lq = (int32_t *)th_alloc((size_t)c->B * sizeof(int32_t));
       make_lengths(rng, c->B, c->Sq, lq);
-      if (c->B > 2) lq[2] = (int32_t)c->Sq;   /* full queries against shorter keys */
+      if (c->B > 2) lq[2] = (int32_t)c->Sq; /* full queries against shorter keys */
     }
   }
   double *p_ref = (double *)th_alloc((size_t)(rows * c->Sk + 1) * sizeof(double));
@@ -141,7 +141,8 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const acase *c) {
   /* Host images of p and lse, poisoned, in the case's layout. */
   const int64_t p_pad[4] = {1, 2, 1, 3}, l_pad[3] = {0, 1, 2};
   const int padded = c->layout == LAYOUT_PADDED;
-  seqk_tensor hp = padded ? th_tensor_strided(p_dt, 4, s_shape, p_pad, 1) : th_tensor_new(p_dt, 4, s_shape);
+  seqk_tensor hp =
+      padded ? th_tensor_strided(p_dt, 4, s_shape, p_pad, 1) : th_tensor_new(p_dt, 4, s_shape);
   seqk_tensor hl = padded ? th_tensor_strided(SEQK_DTYPE_F32, 3, l_shape, l_pad, 1)
                           : th_tensor_new(SEQK_DTYPE_F32, 3, l_shape);
   th_poison(&hp);
@@ -153,7 +154,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const acase *c) {
   int ok = upload_span(ctx, &hs, 0, &bs, &ds);
   if (c->layout == LAYOUT_OVER_SCORES) {
     memset(&bp, 0, sizeof bp);
-    dp = ds;   /* p is written over the scores it is computed from */
+    dp = ds; /* p is written over the scores it is computed from */
   } else {
     ok = ok && upload_span(ctx, &hp, c->layout == LAYOUT_MISALIGNED ? 1 : 0, &bp, &dp);
   }
@@ -234,14 +235,14 @@ static void test_cases(seqk_context_t ctx, th_rng *rng) {
       {"BLOCK", BF16, 3, 1, 3, 3000, 1, 0.1f, LENS_BOTH, LAYOUT_PADDED, 1},
       {"BLOCK vector f16, lengths", F16, 3, 1, 2, 4096, 1, 0.1f, LENS_BOTH, LAYOUT_CONTIGUOUS, 1},
       {"BLOCK 1024x32", F32, 1, 1, 2, 20000, 0, 0.05f, LENS_NONE, LAYOUT_CONTIGUOUS, 1},
-      {"BLOCK 1024x32 scalar, causal", F16, 1, 1, 3, 30001, 1, 0.05f, LENS_NONE,
-       LAYOUT_CONTIGUOUS, 1},
+      {"BLOCK 1024x32 scalar, causal", F16, 1, 1, 3, 30001, 1, 0.05f, LENS_NONE, LAYOUT_CONTIGUOUS,
+       1},
       {"TWOPASS", F16, 1, 1, 3, 33000, 1, 0.05f, LENS_NONE, LAYOUT_CONTIGUOUS, 1},
       {"TWOPASS, key lengths, bf16", BF16, 3, 1, 2, 33000, 0, 0.05f, LENS_K, LAYOUT_PADDED, 1},
       {"p over the scores (WARP)", F32, 2, 2, 5, 40, 1, 0.3f, LENS_NONE, LAYOUT_OVER_SCORES, 1},
       {"p over the scores (BLOCK)", F32, 1, 2, 3, 3000, 1, 0.1f, LENS_BOTH, LAYOUT_OVER_SCORES, 1},
-      {"p over the scores (TWOPASS)", F32, 1, 1, 2, 33001, 1, 0.05f, LENS_NONE,
-       LAYOUT_OVER_SCORES, 1},
+      {"p over the scores (TWOPASS)", F32, 1, 1, 2, 33001, 1, 0.05f, LENS_NONE, LAYOUT_OVER_SCORES,
+       1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(ctx, rng, &cases[i]);
 }
@@ -253,7 +254,8 @@ static void test_same_as_softmax(seqk_context_t ctx, th_rng *rng) {
   for (int t = 0; t < 3; ++t) {
     const int64_t shape[4] = {1, 2, 3, sks[t]};
     seqk_tensor hs = th_tensor_new(SEQK_DTYPE_F32, 4, shape);
-    seqk_tensor ha = th_tensor_new(SEQK_DTYPE_F32, 4, shape), hb = th_tensor_new(SEQK_DTYPE_F32, 4, shape);
+    seqk_tensor ha = th_tensor_new(SEQK_DTYPE_F32, 4, shape),
+                hb = th_tensor_new(SEQK_DTYPE_F32, 4, shape);
     th_fill_normal(&hs, rng, 3.0);
     seqk_tensor bs, ba, bb, ds, da, db;
     int ok = upload_span(ctx, &hs, 0, &bs, &ds) && upload_span(ctx, &ha, 0, &ba, &da) &&

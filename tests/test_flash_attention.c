@@ -63,18 +63,18 @@ typedef struct fcase {
   seqk_dtype dtype;
   int64_t B, H, Hk, Sq, Sk, D, Dv;
   int causal;
-  float scale;     /* 0: 1/sqrt(D) */
-  int layout;      /* 0 contiguous, 1 [B,S,H,D] views, 2 padded strides, 3 misaligned start */
-  int lens;        /* per-batch lengths (device arrays) */
-  int lse;         /* 0 none, 1 contiguous, 2 strided view of [B,Sq,H] */
-  int kernel;      /* seqk__cuda_attention_fused_force: 0 auto, 1 SIMT */
-  int splits;      /* 0 auto, n: at most n */
-  int o_layout;    /* 0 contiguous, 1 [B,S,H,Dv] view, 2 padded strides (odd row stride) */
-  int arena;       /* through _workspace / _in, after another piece of the caller's arena */
+  float scale;  /* 0: 1/sqrt(D) */
+  int layout;   /* 0 contiguous, 1 [B,S,H,D] views, 2 padded strides, 3 misaligned start */
+  int lens;     /* per-batch lengths (device arrays) */
+  int lse;      /* 0 none, 1 contiguous, 2 strided view of [B,Sq,H] */
+  int kernel;   /* seqk__cuda_attention_fused_force: 0 auto, 1 SIMT */
+  int splits;   /* 0 auto, n: at most n */
+  int o_layout; /* 0 contiguous, 1 [B,S,H,Dv] view, 2 padded strides (odd row stride) */
+  int arena;    /* through _workspace / _in, after another piece of the caller's arena */
 } fcase;
 
 static int g_cases;
-static double g_worst_ratio;   /* largest err_fused / (2 err_unfused + slack) seen */
+static double g_worst_ratio; /* largest err_fused / (2 err_unfused + slack) seen */
 
 /* ---- tensors ------------------------------------------------------------------------------------ */
 
@@ -89,7 +89,7 @@ static seqk_tensor make_bhsd(seqk_dtype dt, int64_t B, int64_t H, int64_t S, int
     const int64_t stride[4] = {base.stride[0], base.stride[2], base.stride[1], 1};
     t = seqk_tensor_view_strided(base.data, dt, SEQK_DEVICE_CPU, 4, shape, stride);
   } else if (layout == 2) {
-    const int64_t pad[4] = {1, 2, 3, 1};   /* odd row strides, gaps after rows, heads, batches */
+    const int64_t pad[4] = {1, 2, 3, 1}; /* odd row strides, gaps after rows, heads, batches */
     t = th_tensor_strided(dt, 4, shape, pad, 1);
   } else if (layout == 3) {
     /* Contiguous, but starting one element into the allocation: rows are not 16-byte aligned. */
@@ -193,7 +193,7 @@ static double max_abs_diff(const double *a, const double *b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     if (isinf(b[i]) || isinf(a[i])) continue;
     const double e = fabs(a[i] - b[i]);
-    if (!(e <= m)) m = e;   /* NaN wins */
+    if (!(e <= m)) m = e; /* NaN wins */
   }
   return m;
 }
@@ -204,7 +204,10 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
   char what[256];
   ++g_cases;
   snprintf(what, sizeof what, "%s (%s B=%lld H=%lld Hk=%lld Sq=%lld Sk=%lld D=%lld Dv=%lld%s)",
-           c->name, c->dtype == SEQK_DTYPE_F32 ? "f32" : c->dtype == SEQK_DTYPE_F16 ? "f16" : "bf16",
+           c->name,
+           c->dtype == SEQK_DTYPE_F32   ? "f32"
+           : c->dtype == SEQK_DTYPE_F16 ? "f16"
+                                        : "bf16",
            (long long)c->B, (long long)c->H, (long long)c->Hk, (long long)c->Sq, (long long)c->Sk,
            (long long)c->D, (long long)c->Dv, c->causal ? " causal" : "");
 
@@ -219,10 +222,22 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
     lk = (int32_t *)th_alloc((size_t)c->B * sizeof(int32_t));
     for (int64_t b = 0; b < c->B; ++b) {
       switch (b % 4) {
-        case 0: lq[b] = (int32_t)c->Sq; lk[b] = (int32_t)(c->Sk - c->Sk / 3); break;
-        case 1: lq[b] = (int32_t)(c->Sq - c->Sq / 2); lk[b] = (int32_t)c->Sk; break;
-        case 2: lq[b] = (int32_t)(c->Sq / 3); lk[b] = 0; break;
-        default: lq[b] = 0; lk[b] = (int32_t)(c->Sk / 2); break;
+        case 0:
+          lq[b] = (int32_t)c->Sq;
+          lk[b] = (int32_t)(c->Sk - c->Sk / 3);
+          break;
+        case 1:
+          lq[b] = (int32_t)(c->Sq - c->Sq / 2);
+          lk[b] = (int32_t)c->Sk;
+          break;
+        case 2:
+          lq[b] = (int32_t)(c->Sq / 3);
+          lk[b] = 0;
+          break;
+        default:
+          lq[b] = 0;
+          lk[b] = (int32_t)(c->Sk / 2);
+          break;
       }
       if (b == 1 && c->Sq > 1) lq[b] = (int32_t)th_rng_int(rng, 1, c->Sq - 1);
       for (int64_t h = 0; h < c->H; ++h)
@@ -265,7 +280,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
     const int64_t stride[4] = {base.stride[0], base.stride[2], base.stride[1], 1};
     o = seqk_tensor_view_strided(base.data, c->dtype, SEQK_DEVICE_CPU, 4, o_shape, stride);
   } else if (c->o_layout == 2) {
-    const int64_t pad[4] = {2, 1, 1, 1};   /* odd row stride: no 16-byte stores */
+    const int64_t pad[4] = {2, 1, 1, 1}; /* odd row stride: no 16-byte stores */
     o = th_tensor_strided(c->dtype, 4, o_shape, pad, 1);
   } else {
     o = th_tensor_new(c->dtype, 4, o_shape);
@@ -285,7 +300,8 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
   memset(&bl, 0, sizeof bl);
   memset(&blq, 0, sizeof blq);
   memset(&blk, 0, sizeof blk);
-  seqk_tensor dq = to_device(ctx, &q, &bq), dk = to_device(ctx, &k, &bk), dv = to_device(ctx, &v, &bv);
+  seqk_tensor dq = to_device(ctx, &q, &bq), dk = to_device(ctx, &k, &bk),
+              dv = to_device(ctx, &v, &bv);
   seqk_tensor d_o = to_device(ctx, &o, &bo);
   seqk_tensor dl = lse;
   dl.device = SEQK_DEVICE_CUDA;
@@ -311,7 +327,8 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
       st = seqk__arena_open(ctx, "test", seqk__ws_sum(seqk__ws_elems(100, 4), bytes), &arena);
     if (st == SEQK_STATUS_SUCCESS) st = seqk__arena_take(ctx, "test", &arena, 400, &mine);
     if (st == SEQK_STATUS_SUCCESS)
-      st = seqk__cuda_attention_fused_in(ctx, &arena, &dev_p, &dq, &dk, &dv, &d_o, c->lse ? &dl : NULL);
+      st = seqk__cuda_attention_fused_in(ctx, &arena, &dev_p, &dq, &dk, &dv, &d_o,
+                                         c->lse ? &dl : NULL);
     if (st == SEQK_STATUS_SUCCESS)
       TH_CHECK(arena.used == arena.size, "%s: the call took %zu of the %zu planned bytes", what,
                arena.used - seqk__ws_elems(100, 4), bytes);
@@ -354,7 +371,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
       seqk_tensor back = to_host(ctx, devs[i]);
       for (int64_t off = 0; off < seqk__span(ins[i]); ++off) {
         const double x = seqk__load(&back, off), y = seqk__load(ins[i], off);
-        same &= x == y || (isnan(x) && isnan(y));   /* copies may canonicalise NaN poison */
+        same &= x == y || (isnan(x) && isnan(y)); /* copies may canonicalise NaN poison */
       }
     }
     TH_CHECK(same, "%s: an input was written", what);
@@ -365,13 +382,19 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
 
 /* ---- case lists ---------------------------------------------------------------------------------- */
 
-static fcase base_case(const char *name, seqk_dtype dt, int64_t B, int64_t H, int64_t Hk, int64_t Sq,
-                       int64_t Sk, int64_t D, int64_t Dv, int causal) {
+static fcase base_case(const char *name, seqk_dtype dt, int64_t B, int64_t H, int64_t Hk,
+                       int64_t Sq, int64_t Sk, int64_t D, int64_t Dv, int causal) {
   fcase c;
   memset(&c, 0, sizeof c);
   c.name = name;
   c.dtype = dt;
-  c.B = B; c.H = H; c.Hk = Hk; c.Sq = Sq; c.Sk = Sk; c.D = D; c.Dv = Dv;
+  c.B = B;
+  c.H = H;
+  c.Hk = Hk;
+  c.Sq = Sq;
+  c.Sk = Sk;
+  c.D = D;
+  c.Dv = Dv;
   c.causal = causal;
   c.lse = 1;
   return c;
@@ -392,8 +415,8 @@ static void test_tc_head_dims(seqk_context_t ctx, th_rng *rng) {
 
 /* Head dims rounded up to an instantiated one, and Dv != D (both padded to the larger). */
 static void test_tc_rounded_dims(seqk_context_t ctx, th_rng *rng) {
-  static const int64_t dd[][2] = {{8, 8}, {40, 40}, {72, 72}, {200, 200}, {64, 32}, {32, 128},
-                                  {136, 16}};
+  static const int64_t dd[][2] = {{8, 8},   {40, 40},  {72, 72}, {200, 200},
+                                  {64, 32}, {32, 128}, {136, 16}};
   for (size_t i = 0; i < sizeof dd / sizeof dd[0]; ++i) {
     fcase c = base_case("tc rounded dims", i & 1 ? SEQK_DTYPE_BF16 : SEQK_DTYPE_F16, 1, 1, 1, 33,
                         50, dd[i][0], dd[i][1], (int)(i % 3 == 0));
@@ -404,12 +427,13 @@ static void test_tc_rounded_dims(seqk_context_t ctx, th_rng *rng) {
 /* Row and key tile boundaries (tensor core D=64: 128 rows x 64 keys; D=256: 64 x 32), causal
    with Sq > Sk (leading rows see nothing) and Sq < Sk, Sq = 1, Sk = 1, Sk = 0. */
 static void test_tc_boundaries(seqk_context_t ctx, th_rng *rng) {
-  static const int64_t s[][2] = {{129, 65}, {128, 128}, {127, 129}, {64, 200}, {130, 40},
-                                 {1, 130}, {17, 1}, {5, 0}};
+  static const int64_t s[][2] = {{129, 65}, {128, 128}, {127, 129}, {64, 200},
+                                 {130, 40}, {1, 130},   {17, 1},    {5, 0}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
     for (int causal = 0; causal < 2; ++causal) {
-      fcase c = base_case("tc boundaries", SEQK_DTYPE_F16, 1, 1, 1, s[i][0], s[i][1], 64, 64, causal);
-      c.splits = 1;   /* the unsplit kernel; splits have their own cases */
+      fcase c =
+          base_case("tc boundaries", SEQK_DTYPE_F16, 1, 1, 1, s[i][0], s[i][1], 64, 64, causal);
+      c.splits = 1; /* the unsplit kernel; splits have their own cases */
       run_case(ctx, rng, &c);
     }
   static const int64_t s2[][2] = {{65, 33}, {63, 97}, {1, 33}};
@@ -468,8 +492,8 @@ static void test_tc_layouts(seqk_context_t ctx, th_rng *rng) {
 /* The SIMT kernel: every head-dim bucket in f32 (any D, Dv), f16/bf16 forced onto it, and the
    automatic fallbacks (D not a multiple of 8, padded odd strides, misaligned rows). */
 static void test_simt(seqk_context_t ctx, th_rng *rng) {
-  static const int64_t dd[][2] = {{32, 32}, {64, 64}, {128, 128}, {256, 256}, {5, 5},
-                                  {33, 17}, {100, 100}, {12, 250}, {1, 1}};
+  static const int64_t dd[][2] = {{32, 32}, {64, 64},   {128, 128}, {256, 256}, {5, 5},
+                                  {33, 17}, {100, 100}, {12, 250},  {1, 1}};
   for (size_t i = 0; i < sizeof dd / sizeof dd[0]; ++i) {
     fcase c = base_case("simt f32 head dims", SEQK_DTYPE_F32, 1, 2, 1, 37, 70, dd[i][0], dd[i][1],
                         (int)(i & 1));
@@ -478,7 +502,8 @@ static void test_simt(seqk_context_t ctx, th_rng *rng) {
   static const int64_t s[][2] = {{65, 65}, {64, 129}, {130, 33}, {1, 100}, {7, 1}, {3, 0}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
     for (int causal = 0; causal < 2; ++causal) {
-      fcase c = base_case("simt f32 boundaries", SEQK_DTYPE_F32, 1, 1, 1, s[i][0], s[i][1], 64, 64, causal);
+      fcase c = base_case("simt f32 boundaries", SEQK_DTYPE_F32, 1, 1, 1, s[i][0], s[i][1], 64, 64,
+                          causal);
       c.splits = 1;
       run_case(ctx, rng, &c);
     }
@@ -535,7 +560,7 @@ static void test_splits(seqk_context_t ctx, th_rng *rng) {
   c.lens = 1;
   run_case(ctx, rng, &c);
   c = base_case("split forced simt f16", SEQK_DTYPE_F16, 1, 1, 1, 1, 100, 16, 16, 0);
-  c.splits = 5;   /* more splits than key tiles: clamped */
+  c.splits = 5; /* more splits than key tiles: clamped */
   c.kernel = 1;
   run_case(ctx, rng, &c);
   c = base_case("split auto f32 decode no lse", SEQK_DTYPE_F32, 1, 2, 1, 1, 400, 64, 64, 0);
@@ -554,7 +579,8 @@ static void test_not_supported(seqk_context_t ctx, th_rng *rng) {
   seqk_tensor v = make_bhsd(SEQK_DTYPE_F16, 1, 1, 4, 8, 0, rng, -1, 1);
   seqk_tensor o = th_tensor_new(SEQK_DTYPE_F16, 4, os);
   seqk_tensor bq, bv, bo;
-  seqk_tensor dq = to_device(ctx, &q, &bq), dv = to_device(ctx, &v, &bv), d_o = to_device(ctx, &o, &bo);
+  seqk_tensor dq = to_device(ctx, &q, &bq), dv = to_device(ctx, &v, &bv),
+              d_o = to_device(ctx, &o, &bo);
   seqk_status st = seqk__cuda_attention_fused(ctx, NULL, &dq, &dq, &dv, &d_o, NULL);
   th_expect_status(ctx, st, SEQK_STATUS_NOT_SUPPORTED, NULL, "D=264");
   TH_CHECK(strstr(seqk_context_last_error(ctx), "256") != NULL,

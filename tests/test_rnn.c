@@ -52,19 +52,15 @@ static const seqk_rnn_mode k_modes[4] = {SEQK_RNN_MODE_TANH, SEQK_RNN_MODE_RELU,
 #define RNN_HOOKS_LINKED 1
 #endif
 
-#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+#define SHAPE(...)  ((const int64_t[]){__VA_ARGS__})
 #define MAX_ENTRIES 6 /* 3 layers x 2 directions */
 
 static const char *mode_str(seqk_rnn_mode m) {
   switch (m) {
-    case SEQK_RNN_MODE_TANH:
-      return "tanh";
-    case SEQK_RNN_MODE_RELU:
-      return "relu";
-    case SEQK_RNN_MODE_LSTM:
-      return "lstm";
-    case SEQK_RNN_MODE_GRU:
-      return "gru";
+    case SEQK_RNN_MODE_TANH: return "tanh";
+    case SEQK_RNN_MODE_RELU: return "relu";
+    case SEQK_RNN_MODE_LSTM: return "lstm";
+    case SEQK_RNN_MODE_GRU: return "gru";
   }
   return "?";
 }
@@ -594,8 +590,12 @@ static void test_cells(void) {
         TH_CHECK(th_check_close(what, &h_out, ref_h, th_tol_for(dt)), "%s: h_out", what);
         if (lstm) TH_CHECK(th_check_close(what, &c_out, ref_c, th_tol_for(dt)), "%s: c_out", what);
         if (cf.inplace) continue; /* h and c now hold the outputs: no inputs left for a rerun */
-        const seqk_tensor in[7] = {x, cf.has_h ? h : th_absent(h), has_c ? c : th_absent(c),
-                                   w_ih, w_hh, cf.has_bias ? b_ih : th_absent(b_ih),
+        const seqk_tensor in[7] = {x,
+                                   cf.has_h ? h : th_absent(h),
+                                   has_c ? c : th_absent(c),
+                                   w_ih,
+                                   w_hh,
+                                   cf.has_bias ? b_ih : th_absent(b_ih),
                                    cf.has_bias ? b_hh : th_absent(b_hh)};
         const seqk_tensor out[2] = {h_out, lstm ? c_out : th_absent(c_out)};
         th_check_on_device(g_ctx, what, cell_op, (void *)&mode, in, 7, 0, out, 2, 1.0);
@@ -695,19 +695,25 @@ static void test_forward_paths(void) {
                                     1, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 1, 2, 2, 2, 2};
   if (seqk_cuda_device_count() > 0 && RNN_HOOKS_LINKED) {
     seqk__cuda_rnn_force(PATH_AUTO);
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 3, 5) == 1,
-             "dispatch: a small batch with small weights takes the persistent kernel");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 32, 5) == 1,
-             "dispatch: N = 32 still takes the persistent kernel");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 0,
-             "dispatch: N = 33 takes the per-step path");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
-             "dispatch: W_hh beyond the emulated device's shared memory takes the per-step path");
+    TH_CHECK(
+        seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 3, 5) == 1,
+        "dispatch: a small batch with small weights takes the persistent kernel");
+    TH_CHECK(
+        seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 32, 5) == 1,
+        "dispatch: N = 32 still takes the persistent kernel");
+    TH_CHECK(
+        seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 0,
+        "dispatch: N = 33 takes the per-step path");
+    TH_CHECK(
+        seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
+        "dispatch: W_hh beyond the emulated device's shared memory takes the per-step path");
     seqk__cuda_rnn_force(PATH_PERSISTENT);
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 1,
-             "dispatch: forced, N = 33 takes the persistent kernel");
-    TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
-             "dispatch: forced, weights that do not fit still take the per-step path");
+    TH_CHECK(
+        seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_TANH, SEQK_DTYPE_F32, 33, 5) == 1,
+        "dispatch: forced, N = 33 takes the persistent kernel");
+    TH_CHECK(
+        seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_LSTM, SEQK_DTYPE_F32, 4, 512) == 0,
+        "dispatch: forced, weights that do not fit still take the per-step path");
     seqk__cuda_rnn_force(PATH_PER_STEP);
     TH_CHECK(seqk__cuda_rnn_persistent_applies(g_ctx, SEQK_RNN_MODE_GRU, SEQK_DTYPE_F16, 2, 3) == 0,
              "dispatch: forced per-step");
@@ -763,8 +769,8 @@ static void test_cell_inplace_on_device(void) {
           tl_cell_row(mode, I, H, wih, whh, bih, bhh, xd + r * I, hd + r * H, cd + r * H,
                       ref_h + r * H, ref_c + r * H);
         char what[160];
-        snprintf(what, sizeof what, "in-place cell on CUDA %s %s %s", mode_str(mode),
-                 dtype_str(dt), strided ? "strided" : "contiguous");
+        snprintf(what, sizeof what, "in-place cell on CUDA %s %s %s", mode_str(mode), dtype_str(dt),
+                 strided ? "strided" : "contiguous");
 
         /* Device copies; h and c as [N, H] views with row stride H + 3 when strided. */
         const seqk_tensor *hosts[7] = {&x, &w_ih, &w_hh, &b_ih, &b_hh, &h, &c};
@@ -776,15 +782,15 @@ static void test_cell_inplace_on_device(void) {
           const int64_t rows = hosts[i]->shape[0];
           const int64_t cols = hosts[i]->ndim == 2 ? hosts[i]->shape[1] : 1;
           const int64_t alloc_shape[2] = {rows, cols + (pad ? 3 : 0)};
-          st = seqk_tensor_alloc(g_ctx, &back[i], dt, SEQK_DEVICE_CUDA, hosts[i]->ndim,
-                                 alloc_shape);
+          st =
+              seqk_tensor_alloc(g_ctx, &back[i], dt, SEQK_DEVICE_CUDA, hosts[i]->ndim, alloc_shape);
           dev[i] = back[i];
           if (hosts[i]->ndim == 2) dev[i].shape[1] = cols;
           if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(g_ctx, &dev[i], hosts[i]);
         }
         if (st == SEQK_STATUS_SUCCESS)
-          st = seqk_rnn_cell(g_ctx, mode, &dev[0], &dev[5], lstm ? &dev[6] : NULL, &dev[1],
-                             &dev[2], &dev[3], &dev[4], &dev[5], lstm ? &dev[6] : NULL);
+          st = seqk_rnn_cell(g_ctx, mode, &dev[0], &dev[5], lstm ? &dev[6] : NULL, &dev[1], &dev[2],
+                             &dev[3], &dev[4], &dev[5], lstm ? &dev[6] : NULL);
         if (th_expect_status(g_ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) {
           seqk_tensor got_h = th_tensor_new(dt, 2, SHAPE(N, H));
           seqk_tensor got_c = th_tensor_new(dt, 2, SHAPE(N, H));
@@ -1106,13 +1112,13 @@ static void expect_bad_cell(cell_fix *f, const cell_args *a, const char *needle,
 
 /* Each case starts from the fixture's valid arguments and breaks one thing; t is a scratch copy
    of a tensor to break. */
-#define BAD_CELL(fix, needle, ...)                     \
-  do {                                                 \
-    cell_args a = cell_default(&(fix));                \
-    seqk_tensor t = (fix).x;                           \
-    (void)t;                                           \
-    __VA_ARGS__;                                       \
-    expect_bad_cell(&(fix), &a, needle, #__VA_ARGS__); \
+#define BAD_CELL(fix, needle, ...)                                                                 \
+  do {                                                                                             \
+    cell_args a = cell_default(&(fix));                                                            \
+    seqk_tensor t = (fix).x;                                                                       \
+    (void)t;                                                                                       \
+    __VA_ARGS__;                                                                                   \
+    expect_bad_cell(&(fix), &a, needle, #__VA_ARGS__);                                             \
   } while (0)
 
 static void test_bad_cell(void) {
@@ -1290,18 +1296,18 @@ static void expect_bad_fwd(fwd_fix *f, const fwd_args *a, const char *needle, co
 }
 
 /* Locals a case may break: d (the desc), wc (weight arrays), t (a tensor), lt (lengths). */
-#define BAD_FWD(fix, needle, ...)                     \
-  do {                                                \
-    fwd_args a = fwd_default(&(fix));                 \
-    seqk_rnn_desc d = (fix).desc;                     \
-    wcopy wc;                                         \
-    wcopy_init(&wc, &(fix));                          \
-    seqk_tensor t = (fix).x, lt = (fix).lengths;      \
-    (void)d;                                          \
-    (void)t;                                          \
-    (void)lt;                                         \
-    __VA_ARGS__;                                      \
-    expect_bad_fwd(&(fix), &a, needle, #__VA_ARGS__); \
+#define BAD_FWD(fix, needle, ...)                                                                  \
+  do {                                                                                             \
+    fwd_args a = fwd_default(&(fix));                                                              \
+    seqk_rnn_desc d = (fix).desc;                                                                  \
+    wcopy wc;                                                                                      \
+    wcopy_init(&wc, &(fix));                                                                       \
+    seqk_tensor t = (fix).x, lt = (fix).lengths;                                                   \
+    (void)d;                                                                                       \
+    (void)t;                                                                                       \
+    (void)lt;                                                                                      \
+    __VA_ARGS__;                                                                                   \
+    expect_bad_fwd(&(fix), &a, needle, #__VA_ARGS__);                                              \
   } while (0)
 
 /* A fresh lengths tensor [2] holding v0, v1. */

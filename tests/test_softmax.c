@@ -7,7 +7,7 @@
  * cases in test_variants and after reach each kernel variant of kernels/softmax.cu.
  */
 #include "harness.h"
-#include "device.h"   /* seqk__workspace: one case puts x inside the context's workspace */
+#include "device.h" /* seqk__workspace: one case puts x inside the context's workspace */
 
 #include <math.h>
 #include <string.h>
@@ -38,8 +38,8 @@ static seqk_status softmax_op(seqk_context_t ctx, void *dim, seqk_tensor *in, se
 }
 
 /* The CPU result y = softmax(x, dim) reproduced on CUDA tensors (when a device exists). */
-static void check_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *x,
-                            int32_t dim, const seqk_tensor *y) {
+static void check_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *x, int32_t dim,
+                            const seqk_tensor *y) {
   th_check_on_device(ctx, what, softmax_op, &dim, x, 1, 0, y, 1, 1.0);
 }
 
@@ -146,7 +146,10 @@ static void test_every_dim(seqk_context_t ctx, th_rng *rng) {
   seqk_tensor base = th_tensor_new(SEQK_DTYPE_F32, 2, base_shape);
   th_fill_normal(&base, rng, 1.5);
   seqk_tensor xt = base;
-  xt.shape[0] = 4; xt.shape[1] = 6; xt.stride[0] = 1; xt.stride[1] = 4;
+  xt.shape[0] = 4;
+  xt.shape[1] = 6;
+  xt.stride[0] = 1;
+  xt.stride[1] = 4;
   seqk_tensor yt = th_tensor_new(SEQK_DTYPE_F32, 2, xt.shape);
   check_softmax(ctx, &xt, 1, &yt, th_tol_for(SEQK_DTYPE_F32), "transposed x dim=1");
   check_softmax(ctx, &xt, 0, &yt, th_tol_for(SEQK_DTYPE_F32), "transposed x dim=0");
@@ -158,7 +161,7 @@ static void test_in_place(seqk_context_t ctx, th_rng *rng) {
     seqk_tensor x = th_tensor_strided(SEQK_DTYPE_F32, 3, shape, pad, 2);
     th_fill_normal(&x, rng, 2.0);
     const double *ref = ref_softmax(th_to_doubles(&x), 3, shape, dim);
-    seqk_tensor y = x;   /* the same view */
+    seqk_tensor y = x; /* the same view */
     th_expect_status(ctx, seqk_softmax(ctx, &x, dim, &y), SEQK_STATUS_SUCCESS, NULL, "in place");
     th_check_close("softmax in place", &x, ref, th_tol_for(SEQK_DTYPE_F32));
   }
@@ -167,10 +170,10 @@ static void test_in_place(seqk_context_t ctx, th_rng *rng) {
 static void test_infinities(seqk_context_t ctx) {
   /* Row 0 all -inf -> NaN (as torch); row 1 has one -inf -> exactly 0 there. */
   const int64_t shape[2] = {3, 4};
-  const double xv[12] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
-                         0.5, -INFINITY, 1.0, -2.0,
-                         1.0, 2.0, 3.0, 4.0};
-  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape), y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  const double xv[12] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, 0.5, -INFINITY,
+                         1.0,       -2.0,      1.0,       2.0,       3.0, 4.0};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, shape),
+              y = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
   th_fill_values(&x, xv);
   double ref[12];
   const double *r1 = ref_softmax(xv + 4, 2, (const int64_t[2]){2, 4}, 1);
@@ -197,7 +200,8 @@ static void test_half_types(seqk_context_t ctx, th_rng *rng) {
     seqk_tensor xi = th_tensor_new(dts[t], 3, shape);
     th_fill_normal(&xi, rng, 2.0);
     const double *ref = ref_softmax(th_to_doubles(&xi), 3, shape, 1);
-    th_expect_status(ctx, seqk_softmax(ctx, &xi, 1, &xi), SEQK_STATUS_SUCCESS, NULL, "half in place");
+    th_expect_status(ctx, seqk_softmax(ctx, &xi, 1, &xi), SEQK_STATUS_SUCCESS, NULL,
+                     "half in place");
     th_check_close(t ? "bf16 in place" : "f16 in place", &xi, ref, th_tol_for(dts[t]));
   }
 }
@@ -228,7 +232,8 @@ static void test_empty(seqk_context_t ctx) {
   th_expect_status(ctx, seqk_softmax(ctx, &x, 1, &y), SEQK_STATUS_SUCCESS, NULL, "0 rows");
   seqk_tensor x1 = th_tensor_new(SEQK_DTYPE_F32, 2, s1), y1 = th_tensor_new(SEQK_DTYPE_F32, 2, s1);
   th_expect_status(ctx, seqk_softmax(ctx, &x1, 1, &y1), SEQK_STATUS_SUCCESS, NULL, "0-length rows");
-  th_expect_status(ctx, seqk_softmax(ctx, &x1, 0, &y1), SEQK_STATUS_SUCCESS, NULL, "0-length dim 0");
+  th_expect_status(ctx, seqk_softmax(ctx, &x1, 0, &y1), SEQK_STATUS_SUCCESS, NULL,
+                   "0-length dim 0");
   /* Nothing to compare, but a kernel must not fail on an empty grid. */
   check_on_device(ctx, "0 rows", &x, 1, &y);
   check_on_device(ctx, "0-length rows", &x1, 1, &y1);
@@ -250,7 +255,9 @@ static void check_random_rows(seqk_context_t ctx, th_rng *rng, seqk_dtype dt, in
   seqk_tensor x = th_tensor_new(dt, 2, shape), y = th_tensor_new(dt, 2, shape);
   th_fill_normal(&x, rng, 3.0);
   snprintf(what, sizeof what, "%s [%lld,%lld] %s", variant, (long long)rows, (long long)n,
-           dt == SEQK_DTYPE_F32 ? "f32" : dt == SEQK_DTYPE_F16 ? "f16" : "bf16");
+           dt == SEQK_DTYPE_F32   ? "f32"
+           : dt == SEQK_DTYPE_F16 ? "f16"
+                                  : "bf16");
   check_softmax(ctx, &x, -1, &y, th_tol_for(dt), what);
 }
 
@@ -258,19 +265,31 @@ static void test_variants(seqk_context_t ctx, th_rng *rng) {
   const seqk_dtype dts[3] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
   /* {rows, n, variant}: n % 8 == 0 rows are vectorised in every dtype, n % 4 == 0 in f32 only,
      odd n always scalar (the row pitch n breaks the alignment of every other row). */
-  static const struct { int64_t rows, n; const char *v; } rc[] = {
-      {7, 1, "WARP 1 lane per row"},       {5, 3, "WARP 4 lanes per row"},
-      {9, 17, "WARP odd"},                 {6, 64, "WARP vector"},
+  static const struct {
+    int64_t rows, n;
+    const char *v;
+  } rc[] = {
+      {7, 1, "WARP 1 lane per row"},
+      {5, 3, "WARP 4 lanes per row"},
+      {9, 17, "WARP odd"},
+      {6, 64, "WARP vector"},
       {3, 100, "WARP f32 vector, 16-bit scalar"},
-      {3, 200, "WARP 2 chunks per lane"},  {3, 400, "WARP 4 (f32) / 2 (16-bit) chunks per lane"},
-      {2, 250, "WARP scalar, 8 per lane"}, {2, 500, "WARP scalar, 16 per lane"},
-      {4, 1000, "WARP vector, 8 chunks"},  {3, 1024, "WARP longest"},
+      {3, 200, "WARP 2 chunks per lane"},
+      {3, 400, "WARP 4 (f32) / 2 (16-bit) chunks per lane"},
+      {2, 250, "WARP scalar, 8 per lane"},
+      {2, 500, "WARP scalar, 16 per lane"},
+      {4, 1000, "WARP vector, 8 chunks"},
+      {3, 1024, "WARP longest"},
       {2, 1023, "WARP scalar, 32 per lane"},
-      {3, 1025, "BLOCK 256x8 scalar"},      {2, 2048, "BLOCK 256x8 vector"},
-      {2, 4100, "BLOCK 512x16"},            {2, 9000, "BLOCK 1024x16"},
+      {3, 1025, "BLOCK 256x8 scalar"},
+      {2, 2048, "BLOCK 256x8 vector"},
+      {2, 4100, "BLOCK 512x16"},
+      {2, 9000, "BLOCK 1024x16"},
       {2, 9001, "BLOCK 1024x16 scalar"},
-      {2, 20001, "BLOCK 1024x32 scalar"},   {1, 32768, "BLOCK 1024x32 vector"},
-      {2, 33001, "SPLIT scalar"},           {2, 40000, "SPLIT vector"},
+      {2, 20001, "BLOCK 1024x32 scalar"},
+      {1, 32768, "BLOCK 1024x32 vector"},
+      {2, 33001, "SPLIT scalar"},
+      {2, 40000, "SPLIT vector"},
   };
   for (int t = 0; t < 3; ++t)
     for (size_t i = 0; i < sizeof rc / sizeof rc[0]; ++i)
@@ -330,16 +349,22 @@ static void test_variants(seqk_context_t ctx, th_rng *rng) {
 static void fill_special_row(seqk_tensor *x, int64_t first, int64_t step, int64_t n, int kind) {
   for (int64_t j = 0; j < n; ++j) {
     const int64_t at = first + j * step;
-    if (kind == 0) th_set(x, at, -INFINITY);
-    else if (kind == 1 && j == n / 2) th_set(x, at, INFINITY);
-    else if (kind == 2 && j == n - 1) th_set(x, at, NAN);
-    else if (kind == 3 && j % 3 == 0) th_set(x, at, -INFINITY);
+    if (kind == 0)
+      th_set(x, at, -INFINITY);
+    else if (kind == 1 && j == n / 2)
+      th_set(x, at, INFINITY);
+    else if (kind == 2 && j == n - 1)
+      th_set(x, at, NAN);
+    else if (kind == 3 && j % 3 == 0)
+      th_set(x, at, -INFINITY);
   }
 }
 
 static void test_special_values(seqk_context_t ctx, th_rng *rng) {
-  static const struct { int64_t rows, n; const char *v; } rc[] = {
-      {4, 5, "WARP"}, {4, 3000, "BLOCK"}, {4, 33000, "SPLIT"}, {16, 32772, "TWOPASS"}};
+  static const struct {
+    int64_t rows, n;
+    const char *v;
+  } rc[] = {{4, 5, "WARP"}, {4, 3000, "BLOCK"}, {4, 33000, "SPLIT"}, {16, 32772, "TWOPASS"}};
   char what[128];
   for (size_t i = 0; i < sizeof rc / sizeof rc[0]; ++i) {
     const seqk_dtype dt = i == 1 ? SEQK_DTYPE_BF16 : SEQK_DTYPE_F32;
@@ -354,7 +379,8 @@ static void test_special_values(seqk_context_t ctx, th_rng *rng) {
   const int64_t lens[2] = {40, 5000};
   for (int i = 0; i < 2; ++i) {
     const int64_t shape[2] = {lens[i], 5};
-    seqk_tensor x = th_tensor_new(SEQK_DTYPE_F16, 2, shape), y = th_tensor_new(SEQK_DTYPE_F16, 2, shape);
+    seqk_tensor x = th_tensor_new(SEQK_DTYPE_F16, 2, shape),
+                y = th_tensor_new(SEQK_DTYPE_F16, 2, shape);
     th_fill_normal(&x, rng, 2.0);
     for (int kind = 0; kind < 4; ++kind) fill_special_row(&x, kind, 5, lens[i], kind);
     snprintf(what, sizeof what, "STRIDED%s columns of -inf, +inf, NaN, some -inf",
@@ -368,8 +394,8 @@ static void test_special_values(seqk_context_t ctx, th_rng *rng) {
    (a start that is not 16-byte aligned must fall back to scalar accesses), or y == x (in
    place); softmax along dim, compared with the double reference. */
 static void check_device_layout(seqk_context_t ctx, th_rng *rng, seqk_dtype dt, int64_t d0,
-                                int64_t d1, int32_t dim, int64_t x_off, int64_t y_off,
-                                int in_place, const char *what) {
+                                int64_t d1, int32_t dim, int64_t x_off, int64_t y_off, int in_place,
+                                const char *what) {
   if (seqk_cuda_device_count() == 0) return;
   const int64_t shape[2] = {d0, d1}, buf_n[1] = {d0 * d1 + 8};
   seqk_tensor hx = th_tensor_new(dt, 2, shape), hy = th_tensor_new(dt, 2, shape);
@@ -397,8 +423,10 @@ static void check_device_layout(seqk_context_t ctx, th_rng *rng, seqk_dtype dt, 
 
 static void test_device_layouts(seqk_context_t ctx, th_rng *rng) {
   /* Misaligned starts (x, y, both by the same amount) for the vector-capable lengths. */
-  static const struct { int64_t d0, d1; const char *v; } rc[] = {
-      {6, 64, "WARP"}, {2, 4096, "BLOCK"}, {2, 32800, "SPLIT"}};
+  static const struct {
+    int64_t d0, d1;
+    const char *v;
+  } rc[] = {{6, 64, "WARP"}, {2, 4096, "BLOCK"}, {2, 32800, "SPLIT"}};
   char what[160];
   for (size_t i = 0; i < sizeof rc / sizeof rc[0]; ++i) {
     const seqk_dtype dt = i == 1 ? SEQK_DTYPE_F16 : SEQK_DTYPE_F32;
@@ -410,16 +438,22 @@ static void test_device_layouts(seqk_context_t ctx, th_rng *rng) {
     }
   }
   /* In place on CUDA through every variant: y is x. */
-  static const struct { int64_t d0, d1; int32_t dim; seqk_dtype dt; const char *v; } ip[] = {
+  static const struct {
+    int64_t d0, d1;
+    int32_t dim;
+    seqk_dtype dt;
+    const char *v;
+  } ip[] = {
       {6, 64, 1, SEQK_DTYPE_F32, "WARP"},         {3, 30, 1, SEQK_DTYPE_BF16, "WARP scalar"},
-      {2, 3000, 1, SEQK_DTYPE_F16, "BLOCK"},       {2, 20000, 1, SEQK_DTYPE_F32, "BLOCK 1024x32"},
-      {2, 32800, 1, SEQK_DTYPE_BF16, "SPLIT"},     {16, 32800, 1, SEQK_DTYPE_F16, "TWOPASS"},
-      {40, 7, 0, SEQK_DTYPE_F32, "STRIDED_HOLD"},  {5000, 3, 0, SEQK_DTYPE_BF16, "STRIDED"},
+      {2, 3000, 1, SEQK_DTYPE_F16, "BLOCK"},      {2, 20000, 1, SEQK_DTYPE_F32, "BLOCK 1024x32"},
+      {2, 32800, 1, SEQK_DTYPE_BF16, "SPLIT"},    {16, 32800, 1, SEQK_DTYPE_F16, "TWOPASS"},
+      {40, 7, 0, SEQK_DTYPE_F32, "STRIDED_HOLD"}, {5000, 3, 0, SEQK_DTYPE_BF16, "STRIDED"},
   };
   for (size_t i = 0; i < sizeof ip / sizeof ip[0]; ++i) {
     snprintf(what, sizeof what, "%s in place on CUDA [%lld,%lld] dim %d", ip[i].v,
              (long long)ip[i].d0, (long long)ip[i].d1, (int)ip[i].dim);
-    if (ip[i].d0 * ip[i].d1 < 100000)   /* the misaligned (scalar) twin of the big cases is left out */
+    if (ip[i].d0 * ip[i].d1 <
+        100000) /* the misaligned (scalar) twin of the big cases is left out */
       check_device_layout(ctx, rng, ip[i].dt, ip[i].d0, ip[i].d1, ip[i].dim, 1, 0, 1, what);
     snprintf(what, sizeof what, "%s in place on CUDA, aligned [%lld,%lld] dim %d", ip[i].v,
              (long long)ip[i].d0, (long long)ip[i].d1, (int)ip[i].dim);
@@ -433,7 +467,8 @@ static void test_device_layouts(seqk_context_t ctx, th_rng *rng) {
 static void test_x_in_workspace(seqk_context_t ctx, th_rng *rng) {
   if (seqk_cuda_device_count() == 0) return;
   const int64_t shape[2] = {2, 40000};
-  seqk_tensor hx = th_tensor_new(SEQK_DTYPE_F32, 2, shape), hy = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
+  seqk_tensor hx = th_tensor_new(SEQK_DTYPE_F32, 2, shape),
+              hy = th_tensor_new(SEQK_DTYPE_F32, 2, shape);
   th_fill_normal(&hx, rng, 3.0);
   const double *ref = ref_softmax(th_to_doubles(&hx), 2, shape, 1);
   void *ws = NULL;
@@ -441,7 +476,8 @@ static void test_x_in_workspace(seqk_context_t ctx, th_rng *rng) {
                         SEQK_STATUS_SUCCESS, NULL, "workspace for x"))
     return;
   seqk_tensor dx = seqk_tensor_view(ws, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 2, shape);
-  if (th_expect_status(ctx, seqk_tensor_copy(ctx, &dx, &hx), SEQK_STATUS_SUCCESS, NULL, "x in ws") &&
+  if (th_expect_status(ctx, seqk_tensor_copy(ctx, &dx, &hx), SEQK_STATUS_SUCCESS, NULL,
+                       "x in ws") &&
       th_expect_status(ctx, seqk_softmax(ctx, &dx, 1, &dx), SEQK_STATUS_SUCCESS, NULL, "x in ws") &&
       th_expect_status(ctx, seqk_tensor_copy(ctx, &hy, &dx), SEQK_STATUS_SUCCESS, NULL, "x in ws"))
     th_check_close("x in the workspace, in place, [2,40000]", &hy, ref,
@@ -457,7 +493,7 @@ static void test_bad_input(seqk_context_t ctx, th_rng *rng) {
   const th_snapshot g = th_snapshot_take(&y);
   /* One rejected call: INVALID_VALUE, a message naming `needle`, and `guard` (the memory the
      output lives in) byte-for-byte unchanged. */
-#define BAD(call, needle, what, guard) \
+#define BAD(call, needle, what, guard)                                                             \
   th_expect_rejected(ctx, call, SEQK_STATUS_INVALID_VALUE, needle, what, guard, 1)
 
   TH_CHECK(seqk_softmax(NULL, &x, 1, &y) == SEQK_STATUS_INVALID_VALUE, "NULL ctx accepted");
@@ -520,13 +556,20 @@ static void test_bad_input(seqk_context_t ctx, th_rng *rng) {
   th_fill_normal(&buf, rng, 1.0);
   const th_snapshot gb = th_snapshot_take(&buf);
   seqk_tensor xb = seqk_tensor_view(buf.data, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape);
-  seqk_tensor yb = seqk_tensor_view((float *)buf.data + 2, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape);
+  seqk_tensor yb =
+      seqk_tensor_view((float *)buf.data + 2, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape);
   BAD(seqk_softmax(ctx, &xb, 1, &yb), "y", "y partially overlaps x", &gb);
   /* Same data pointer, different strides: not an exact alias. */
   seqk_tensor yt = xb;
-  yt.shape[0] = 4; yt.shape[1] = 3; yt.stride[0] = 1; yt.stride[1] = 4;
+  yt.shape[0] = 4;
+  yt.shape[1] = 3;
+  yt.stride[0] = 1;
+  yt.stride[1] = 4;
   seqk_tensor xt = xb;
-  xt.shape[0] = 4; xt.shape[1] = 3; xt.stride[0] = 3; xt.stride[1] = 1;
+  xt.shape[0] = 4;
+  xt.shape[1] = 3;
+  xt.stride[0] = 3;
+  xt.stride[1] = 1;
   BAD(seqk_softmax(ctx, &xt, 1, &yt), "y", "same pointer, other strides", &gb);
 #undef BAD
 }

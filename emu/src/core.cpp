@@ -127,8 +127,10 @@ schedule_cfg current_schedule() {
   if (!g_schedule_ready) {
     const char *env = getenv("SEQK_EMU_SCHEDULE");
     if (!parse_schedule(env, &g_schedule)) {
-      fprintf(stderr, "seqk_emu: SEQK_EMU_SCHEDULE=%s is not forward, reverse or random[:seed]; "
-                      "using forward\n", env);
+      fprintf(stderr,
+              "seqk_emu: SEQK_EMU_SCHEDULE=%s is not forward, reverse or random[:seed]; "
+              "using forward\n",
+              env);
       parse_schedule("forward", &g_schedule);
     }
     g_schedule_ready = true;
@@ -197,10 +199,10 @@ text where(site s) { return format("%s:%d", s.file ? s.file : "?", s.line); }
 enum fiber_state { F_RUN, F_BAR, F_WARP, F_DONE, F_DEAD };
 
 struct stack_mem {
-  char *base = nullptr;   /* lowest usable byte (a guard page lies below) */
+  char *base = nullptr; /* lowest usable byte (a guard page lies below) */
   size_t size = 0;
   void *tsan_fiber = nullptr;
-  bool dirty = false;     /* abandoned mid-kernel: ASan poison of its frames may remain */
+  bool dirty = false; /* abandoned mid-kernel: ASan poison of its frames may remain */
 };
 
 struct cp_req {
@@ -254,7 +256,7 @@ const char *op_name(int op) {
 
 constexpr size_t kRedzone = 64;
 constexpr size_t kStaticLimit = 48 * 1024;
-constexpr size_t kOptinLimit = 163 * 1024;   /* sm_80's largest opt-in shared memory per block */
+constexpr size_t kOptinLimit = 163 * 1024; /* sm_80's largest opt-in shared memory per block */
 constexpr size_t kMaxSites = 128;
 constexpr unsigned char kCanary = 0xA5;
 
@@ -268,9 +270,9 @@ struct block_state {
   int first = 0, n = 0, nwarps = 0;
   unsigned phase = 0;
   char bar_token[2];
-  std::vector<std::vector<group>> groups;   /* per warp */
+  std::vector<std::vector<group>> groups; /* per warp */
   std::vector<unsigned> warp_phase;
-  std::vector<char> warp_token;             /* 2 per warp */
+  std::vector<char> warp_token; /* 2 per warp */
   /* shared memory arena */
   char *arena = nullptr;
   size_t cap = 0, used = 0, static_bytes = 0, dyn_bytes = 0, dyn_off = 0;
@@ -312,7 +314,7 @@ struct worker {
 thread_local worker *tl_worker = nullptr;
 
 worker &get_worker() {
-  if (!tl_worker) tl_worker = new worker();   /* kept for the thread's life (stacks are pooled) */
+  if (!tl_worker) tl_worker = new worker(); /* kept for the thread's life (stacks are pooled) */
   return *tl_worker;
 }
 
@@ -335,7 +337,7 @@ stack_mem *new_stack() {
     fprintf(stderr, "seqk_emu: cannot map a %zu-byte fiber stack\n", size);
     abort();
   }
-  mprotect(mem, page, PROT_NONE);   /* guard page: a stack overflow faults instead of corrupting */
+  mprotect(mem, page, PROT_NONE); /* guard page: a stack overflow faults instead of corrupting */
   auto *s = new stack_mem();
   s->base = static_cast<char *>(mem) + page;
   s->size = size;
@@ -358,7 +360,7 @@ void prepare_fiber(worker &w, fiber &f) {
   }
   uintptr_t top = reinterpret_cast<uintptr_t>(f.stk->base + f.stk->size) & ~uintptr_t(15);
   uint64_t *sp = reinterpret_cast<uint64_t *>(top) - 10;
-  sp[0] = 0x1F80u | (uint64_t(0x037Fu) << 32);   /* mxcsr (no FTZ/DAZ), x87 control word */
+  sp[0] = 0x1F80u | (uint64_t(0x037Fu) << 32);     /* mxcsr (no FTZ/DAZ), x87 control word */
   sp[1] = 0;                                       /* r15 */
   sp[2] = 0;                                       /* r14 */
   sp[3] = reinterpret_cast<uint64_t>(&fiber_main); /* r13: called by seqk_emu_fiber_start */
@@ -462,8 +464,9 @@ SEQK_EMU_NO_ASAN bool canary_intact(const char *p, size_t n) {
 }
 
 void arena_reset(block_state &b, size_t dyn) {
-  size_t need = kRedzone + ((dyn + 15) & ~size_t(15)) + kRedzone + kStaticLimit + kMaxSites * (kRedzone + 16);
-  need = (need + 63) & ~size_t(63);   /* aligned_alloc wants a multiple of the alignment */
+  size_t need =
+      kRedzone + ((dyn + 15) & ~size_t(15)) + kRedzone + kStaticLimit + kMaxSites * (kRedzone + 16);
+  need = (need + 63) & ~size_t(63); /* aligned_alloc wants a multiple of the alignment */
   if (b.cap < need) {
     if (b.arena) {
       asan_unpoison(b.arena, b.cap);
@@ -492,22 +495,27 @@ void arena_reset(block_state &b, size_t dyn) {
 /* Stray writes into the redzones (ASan catches reads too, and catches them at once). */
 void arena_check(worker &w, block_state &b) {
   if (!canary_intact(b.arena, kRedzone)) {
-    add_report(format("shared memory overflow in %s: bytes before the first shared array were "
-                      "written", block_name(b).c_str()));
+    add_report(
+        format("shared memory overflow in %s: bytes before the first shared array were "
+               "written",
+               block_name(b).c_str()));
     w.L->failed = true;
   }
   size_t dyn_end = b.dyn_off + ((b.dyn_bytes + 15) & ~size_t(15));
   if (!canary_intact(b.arena + dyn_end, kRedzone)) {
-    add_report(format("shared memory overflow in %s: bytes past the end of the dynamic shared "
-                      "memory (%zu bytes) were written", block_name(b).c_str(), b.dyn_bytes));
+    add_report(
+        format("shared memory overflow in %s: bytes past the end of the dynamic shared "
+               "memory (%zu bytes) were written",
+               block_name(b).c_str(), b.dyn_bytes));
     w.L->failed = true;
   }
   for (const smem_alloc &a : b.allocs) {
     size_t end = a.off + ((a.bytes + 15) & ~size_t(15));
     if (!canary_intact(b.arena + end, kRedzone)) {
-      add_report(format("shared memory overflow in %s: bytes past the end of %s (%zu bytes, "
-                        "declared at %s:%d) were written", block_name(b).c_str(), a.s->name,
-                        a.bytes, a.s->file, a.s->line));
+      add_report(
+          format("shared memory overflow in %s: bytes past the end of %s (%zu bytes, "
+                 "declared at %s:%d) were written",
+                 block_name(b).c_str(), a.s->name, a.bytes, a.s->file, a.s->line));
       w.L->failed = true;
     }
   }
@@ -536,7 +544,8 @@ void make_order(worker &w) {
   w.order.resize(n);
   for (int i = 0; i < n; ++i) w.order[i] = w.L->sched.kind == ORDER_REVERSE ? n - 1 - i : i;
   if (w.L->sched.kind == ORDER_RANDOM)
-    for (int i = n - 1; i > 0; --i) std::swap(w.order[i], w.order[next_rand(w.rng) % (uint64_t)(i + 1)]);
+    for (int i = n - 1; i > 0; --i)
+      std::swap(w.order[i], w.order[next_rand(w.rng) % (uint64_t)(i + 1)]);
 }
 
 const char *bar_name(int kind) {
@@ -552,7 +561,12 @@ const char *bar_name(int kind) {
 
 /* Describes where the threads of a stuck block wait, grouped by site. */
 std::string describe_waits(worker &w, block_state *only) {
-  struct entry { site s; int kind; int count; std::string who; };
+  struct entry {
+    site s;
+    int kind;
+    int count;
+    std::string who;
+  };
   std::vector<entry> bars;
   std::string out;
   for (int i = 0; i < w.nfibers; ++i) {
@@ -566,7 +580,8 @@ std::string describe_waits(worker &w, block_state *only) {
         found = true;
       }
     if (!found)
-      bars.push_back({f.wait_site, f.bar_kind, 1, format("(%u,%u,%u)", f.tid.x, f.tid.y, f.tid.z).c_str()});
+      bars.push_back(
+          {f.wait_site, f.bar_kind, 1, format("(%u,%u,%u)", f.tid.x, f.tid.y, f.tid.z).c_str()});
   }
   for (const entry &e : bars)
     out += format("; %d thread(s) wait at %s %s (first: thread %s)", e.count, bar_name(e.kind),
@@ -581,10 +596,17 @@ std::string describe_waits(worker &w, block_state *only) {
         for (int l = 0; l < 32; ++l) {
           if (!(missing >> l & 1)) continue;
           fiber &f = w.fibers[b.first + wi * 32 + l];
-          if (miss.size() > 200) { miss += " ..."; break; }
-          if (f.state == F_DONE) miss += format(" lane %d exited;", l);
-          else if (f.state == F_BAR) miss += format(" lane %d waits at %s;", l, where(f.wait_site).c_str());
-          else if (f.state == F_WARP) miss += format(" lane %d waits in another collective at %s;", l, where(f.wait_site).c_str());
+          if (miss.size() > 200) {
+            miss += " ...";
+            break;
+          }
+          if (f.state == F_DONE)
+            miss += format(" lane %d exited;", l);
+          else if (f.state == F_BAR)
+            miss += format(" lane %d waits at %s;", l, where(f.wait_site).c_str());
+          else if (f.state == F_WARP)
+            miss += format(" lane %d waits in another collective at %s;", l,
+                           where(f.wait_site).c_str());
         }
         out += format("; warp %d of %s: %s at %s waits for lanes 0x%08x of mask 0x%08x:%s", wi,
                       block_name(b).c_str(), op_name(g.op), where(g.s).c_str(), missing, g.mask,
@@ -610,12 +632,15 @@ bool release_or_report(worker &w) {
       any_live = true;
       if (f.state != F_BAR || f.bar_kind != BAR_GRID) all_grid = false;
       if (f.state == F_BAR && f.bar_kind == BAR_GRID) {
-        if (!grid_site.file) grid_site = f.wait_site;
-        else if (!same_site(grid_site, f.wait_site)) grid_mixed = true;
+        if (!grid_site.file)
+          grid_site = f.wait_site;
+        else if (!same_site(grid_site, f.wait_site))
+          grid_mixed = true;
       }
       if (f.state != F_BAR || f.bar_kind == BAR_GRID) continue;
       ++at_bar;
-      if (first_bar < 0) first_bar = i;
+      if (first_bar < 0)
+        first_bar = i;
       else if (!same_site(w.fibers[first_bar].wait_site, f.wait_site) ||
                w.fibers[first_bar].bar_kind != f.bar_kind)
         same = false;
@@ -642,7 +667,8 @@ bool release_or_report(worker &w) {
       released = true;
     } else if (!same) {
       std::string msg = format("barrier divergence in %s: threads wait at different barriers",
-                               block_name(b).c_str()).c_str();
+                               block_name(b).c_str())
+                            .c_str();
       add_report((msg + describe_waits(w, &b)).c_str());
       return false;
     }
@@ -651,7 +677,8 @@ bool release_or_report(worker &w) {
   if (any_live && all_grid) {
     if (grid_mixed) {
       add_report((std::string("grid barrier divergence: blocks wait at different grid barriers") +
-                  describe_waits(w, nullptr)).c_str());
+                  describe_waits(w, nullptr))
+                     .c_str());
       return false;
     }
     for (int i = 0; i < w.nfibers; ++i)
@@ -659,7 +686,8 @@ bool release_or_report(worker &w) {
     ++w.L->grid_phase;
     return true;
   }
-  add_report((std::string("deadlock: no thread can continue") + describe_waits(w, nullptr)).c_str());
+  add_report(
+      (std::string("deadlock: no thread can continue") + describe_waits(w, nullptr)).c_str());
   return false;
 }
 
@@ -794,18 +822,18 @@ void pool_thread(pool *p) {
 
 pool *get_pool() {
   std::call_once(g_pool_once, [] {
-    g_pool = new pool();   /* never destroyed: its threads wait for work until the process ends */
+    g_pool = new pool(); /* never destroyed: its threads wait for work until the process ends */
     const char *env = getenv("SEQK_EMU_WORKERS");
     int n = env ? atoi(env) : (int)std::thread::hardware_concurrency();
     if (n < 1) n = 1;
     if (n > 64) n = 64;
-    g_pool->nthreads = n - 1;   /* the launching thread is a worker too */
+    g_pool->nthreads = n - 1; /* the launching thread is a worker too */
     for (int i = 0; i < g_pool->nthreads; ++i) std::thread(pool_thread, g_pool).detach();
   });
   return g_pool;
 }
 
-}  // namespace
+}   // namespace
 
 /* ---- kernel-side API -------------------------------------------------------------------------- */
 void kernel_error(site s, const char *fmt, ...) {
@@ -816,7 +844,8 @@ void kernel_error(site s, const char *fmt, ...) {
   va_start(ap, fmt);
   text msg = vformat(fmt, ap);
   va_end(ap);
-  fail_in_kernel(w, f, format("%s at %s: %s", thread_name(f).c_str(), where(s).c_str(), msg.c_str()));
+  fail_in_kernel(w, f,
+                 format("%s at %s: %s", thread_name(f).c_str(), where(s).c_str(), msg.c_str()));
 }
 
 int barrier(int kind, int pred, site s) {
@@ -824,8 +853,9 @@ int barrier(int kind, int pred, site s) {
   worker &w = *tl_worker;
   tsan_ignore_begin();
   if (kind == BAR_GRID && !w.L->cooperative)
-    fail_in_kernel(w, f, format("%s at %s: grid_sync in a launch that is not cooperative",
-                                thread_name(f).c_str(), where(s).c_str()));
+    fail_in_kernel(w, f,
+                   format("%s at %s: grid_sync in a launch that is not cooperative",
+                          thread_name(f).c_str(), where(s).c_str()));
   f.state = F_BAR;
   f.bar_kind = kind;
   f.pred = pred;
@@ -851,13 +881,15 @@ void *smem_static(const smem_site *s, size_t bytes) {
       return b.arena + a.off;
     }
   if (b.static_bytes + bytes > kStaticLimit)
-    fail_in_kernel(w, f, format("%s at %s:%d: static shared memory %s (%zu bytes) takes the block "
-                                "past the 48 KB static limit (%zu bytes already)",
-                                thread_name(f).c_str(), s->file, s->line, s->name, bytes,
-                                b.static_bytes));
+    fail_in_kernel(
+        w, f,
+        format("%s at %s:%d: static shared memory %s (%zu bytes) takes the block "
+               "past the 48 KB static limit (%zu bytes already)",
+               thread_name(f).c_str(), s->file, s->line, s->name, bytes, b.static_bytes));
   if (b.allocs.size() >= kMaxSites || b.static_bytes + b.dyn_bytes + bytes > kOptinLimit)
-    fail_in_kernel(w, f, format("%s at %s:%d: too much shared memory for %s",
-                                thread_name(f).c_str(), s->file, s->line, s->name));
+    fail_in_kernel(w, f,
+                   format("%s at %s:%d: too much shared memory for %s", thread_name(f).c_str(),
+                          s->file, s->line, s->name));
   size_t off = b.used;
   b.allocs.push_back({s, off, bytes});
   b.static_bytes += bytes;
@@ -865,7 +897,7 @@ void *smem_static(const smem_site *s, size_t bytes) {
   write_canary(b.arena + b.used, kRedzone);
   b.used += kRedzone;
   asan_unpoison(b.arena + off, bytes);
-  memset(b.arena + off, 0xFF, bytes);   /* uninitialised floats and halves read as NaN */
+  memset(b.arena + off, 0xFF, bytes); /* uninitialised floats and halves read as NaN */
   tsan_ignore_end();
   return b.arena + off;
 }
@@ -887,29 +919,33 @@ void collective(worker &w, fiber &f, int op, int param, uint32_t mask, site s, b
   int lanes_here = std::min(32, b.n - f.warp * 32);
   uint32_t exist = lanes_here == 32 ? 0xffffffffu : ((1u << lanes_here) - 1u);
   if (!(mask >> f.lane & 1))
-    fail_in_kernel(w, f, format("%s at %s: %s with mask 0x%08x that does not name the calling "
-                                "lane %d", thread_name(f).c_str(), where(s).c_str(), op_name(op),
-                                mask, f.lane));
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s with mask 0x%08x that does not name the calling "
+                          "lane %d",
+                          thread_name(f).c_str(), where(s).c_str(), op_name(op), mask, f.lane));
   if (mask & ~exist)
-    fail_in_kernel(w, f, format("%s at %s: %s mask 0x%08x names lanes that this warp does not "
-                                "have (it has 0x%08x)", thread_name(f).c_str(), where(s).c_str(),
-                                op_name(op), mask, exist));
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s mask 0x%08x names lanes that this warp does not "
+                          "have (it has 0x%08x)",
+                          thread_name(f).c_str(), where(s).c_str(), op_name(op), mask, exist));
   if (aligned && mask != 0xffffffffu)
-    fail_in_kernel(w, f, format("%s at %s: %s must be executed by all 32 lanes of the warp "
-                                "(mask 0x%08x)", thread_name(f).c_str(), where(s).c_str(),
-                                op_name(op), mask));
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s must be executed by all 32 lanes of the warp "
+                          "(mask 0x%08x)",
+                          thread_name(f).c_str(), where(s).c_str(), op_name(op), mask));
   std::vector<group> &gs = b.groups[f.warp];
   group *g = nullptr;
   for (group &x : gs)
     if (x.mask & mask) g = &x;
   if (g) {
     if (g->mask != mask || g->op != op || g->param != param || (aligned && !same_site(g->s, s)))
-      fail_in_kernel(w, f, format("warp collective mismatch in warp %d of %s: lane %d calls %s "
-                                  "(mask 0x%08x, mode %d) at %s while lanes 0x%08x are in %s "
-                                  "(mask 0x%08x, mode %d) at %s",
-                                  f.warp, block_name(b).c_str(), f.lane, op_name(op), mask, param,
-                                  where(s).c_str(), g->arrived, op_name(g->op), g->mask, g->param,
-                                  where(g->s).c_str()));
+      fail_in_kernel(
+          w, f,
+          format("warp collective mismatch in warp %d of %s: lane %d calls %s "
+                 "(mask 0x%08x, mode %d) at %s while lanes 0x%08x are in %s "
+                 "(mask 0x%08x, mode %d) at %s",
+                 f.warp, block_name(b).c_str(), f.lane, op_name(op), mask, param, where(s).c_str(),
+                 g->arrived, op_name(g->op), g->mask, g->param, where(g->s).c_str()));
   } else {
     gs.push_back({mask, 0u, op, param, s, aligned});
     g = &gs.back();
@@ -930,7 +966,7 @@ void collective(worker &w, fiber &f, int op, int param, uint32_t mask, site s, b
   gs.erase(gs.begin() + (g - gs.data()));
 }
 
-}  // namespace
+}   // namespace
 
 void shfl_words(int mode, unsigned mask, const uint32_t *in, uint32_t *out, int nwords, int b,
                 int width, site s) {
@@ -938,8 +974,9 @@ void shfl_words(int mode, unsigned mask, const uint32_t *in, uint32_t *out, int 
   worker &w = *tl_worker;
   tsan_ignore_begin();
   if (width < 1 || width > 32 || (width & (width - 1)))
-    fail_in_kernel(w, f, format("%s at %s: shuffle width %d is not a power of two in 1..32",
-                                thread_name(f).c_str(), where(s).c_str(), width));
+    fail_in_kernel(w, f,
+                   format("%s at %s: shuffle width %d is not a power of two in 1..32",
+                          thread_name(f).c_str(), where(s).c_str(), width));
   f.in[0] = in[0];
   f.in[1] = nwords > 1 ? in[1] : 0;
   f.arg = b;
@@ -947,7 +984,8 @@ void shfl_words(int mode, unsigned mask, const uint32_t *in, uint32_t *out, int 
   int param = mode * 1000 + width * 10 + nwords;
   collective(w, f, OP_SHFL, param, mask, s, false, [&](fiber **lanes, uint32_t m) {
     /* shfl.sync per the PTX ISA, with c as the CUDA headers build it. */
-    uint32_t c = mode == SHFL_UP ? (uint32_t)(32 - width) << 8 : ((uint32_t)(32 - width) << 8) | 0x1f;
+    uint32_t c =
+        mode == SHFL_UP ? (uint32_t)(32 - width) << 8 : ((uint32_t)(32 - width) << 8) | 0x1f;
     uint32_t seg = (c >> 8) & 0x1f, clamp = c & 0x1f;
     for (int lane = 0; lane < 32; ++lane) {
       fiber *x = lanes[lane];
@@ -958,14 +996,26 @@ void shfl_words(int mode, unsigned mask, const uint32_t *in, uint32_t *out, int 
       int j = lane;
       bool valid;
       switch (mode) {
-        case SHFL_UP: j = lane - (int)bb; valid = j >= (int)max_lane; break;
-        case SHFL_DOWN: j = lane + (int)bb; valid = j <= (int)max_lane; break;
-        case SHFL_XOR: j = lane ^ (int)bb; valid = j <= (int)max_lane; break;
-        default: j = (int)(min_lane | (bb & ~seg)); valid = j <= (int)max_lane; break;
+        case SHFL_UP:
+          j = lane - (int)bb;
+          valid = j >= (int)max_lane;
+          break;
+        case SHFL_DOWN:
+          j = lane + (int)bb;
+          valid = j <= (int)max_lane;
+          break;
+        case SHFL_XOR:
+          j = lane ^ (int)bb;
+          valid = j <= (int)max_lane;
+          break;
+        default:
+          j = (int)(min_lane | (bb & ~seg));
+          valid = j <= (int)max_lane;
+          break;
       }
       if (!valid) j = lane;
       if (!(m >> j & 1)) {
-        x->out[0] = x->out[1] = 0xDEADBEEFu;   /* undefined on the GPU: make it visible */
+        x->out[0] = x->out[1] = 0xDEADBEEFu; /* undefined on the GPU: make it visible */
       } else {
         x->out[0] = lanes[j]->in[0];
         x->out[1] = lanes[j]->in[1];
@@ -1003,7 +1053,8 @@ void syncwarp(unsigned mask, site s) {
   /* __syncwarp orders memory among the lanes it names: a release/acquire pair for TSan. */
   void *token = &b.warp_token[2 * (size_t)f.warp + (b.warp_phase[f.warp] & 1)];
   tsan_release(token);
-  collective(w, f, OP_SYNCWARP, 0, mask, s, false, [&](fiber **, uint32_t) { ++b.warp_phase[f.warp]; });
+  collective(w, f, OP_SYNCWARP, 0, mask, s, false,
+             [&](fiber **, uint32_t) { ++b.warp_phase[f.warp]; });
   tsan_acquire(token);
   tsan_ignore_end();
 }
@@ -1028,14 +1079,16 @@ void ldmatrix(int num, bool trans, uint32_t *regs, const void *row, site s) {
   if (gives_row) {
     tsan_ignore_begin();
     if (reinterpret_cast<uintptr_t>(row) & 15)
-      fail_in_kernel(w, f, format("%s at %s: ldmatrix row address %p is not 16-byte aligned",
-                                  thread_name(f).c_str(), where(s).c_str(), row));
+      fail_in_kernel(w, f,
+                     format("%s at %s: ldmatrix row address %p is not 16-byte aligned",
+                            thread_name(f).c_str(), where(s).c_str(), row));
     if (!in_arena_alloc(*f.blk, row, 16))
-      fail_in_kernel(w, f, format("%s at %s: ldmatrix row address %p is not inside a shared "
-                                  "memory array of this block", thread_name(f).c_str(),
-                                  where(s).c_str(), row));
+      fail_in_kernel(w, f,
+                     format("%s at %s: ldmatrix row address %p is not inside a shared "
+                            "memory array of this block",
+                            thread_name(f).c_str(), where(s).c_str(), row));
     tsan_ignore_end();
-    memcpy(mine, row, 16);   /* this lane's own read: visible to ASan and TSan */
+    memcpy(mine, row, 16); /* this lane's own read: visible to ASan and TSan */
   }
   tsan_ignore_begin();
   memcpy(f.in, mine, 16);
@@ -1068,7 +1121,7 @@ double half_bits(uint32_t bits, int type) {
   return type == MMA_F16 ? (double)seqk__f16_to_float((uint16_t)bits)
                          : (double)seqk__bf16_to_float((uint16_t)bits);
 }
-}  // namespace
+}   // namespace
 
 void mma(int type, int k, float *d, const uint32_t *a, const uint32_t *b, const float *c, site s) {
   fiber &f = *current_fiber("mma");
@@ -1132,18 +1185,23 @@ void cp_async(void *dst, const void *src, int bytes, int src_bytes, site s) {
   worker &w = *tl_worker;
   tsan_ignore_begin();
   if (bytes != 4 && bytes != 8 && bytes != 16)
-    fail_in_kernel(w, f, format("%s at %s: cp.async of %d bytes (4, 8 or 16)",
-                                thread_name(f).c_str(), where(s).c_str(), bytes));
+    fail_in_kernel(w, f,
+                   format("%s at %s: cp.async of %d bytes (4, 8 or 16)", thread_name(f).c_str(),
+                          where(s).c_str(), bytes));
   if (src_bytes < 0 || src_bytes > bytes)
-    fail_in_kernel(w, f, format("%s at %s: cp.async src-size %d outside 0..%d",
-                                thread_name(f).c_str(), where(s).c_str(), src_bytes, bytes));
-  if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & (uintptr_t)(bytes - 1))
-    fail_in_kernel(w, f, format("%s at %s: cp.async of %d bytes with misaligned dst %p or src %p",
-                                thread_name(f).c_str(), where(s).c_str(), bytes, dst, src));
+    fail_in_kernel(w, f,
+                   format("%s at %s: cp.async src-size %d outside 0..%d", thread_name(f).c_str(),
+                          where(s).c_str(), src_bytes, bytes));
+  if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) &
+      (uintptr_t)(bytes - 1))
+    fail_in_kernel(w, f,
+                   format("%s at %s: cp.async of %d bytes with misaligned dst %p or src %p",
+                          thread_name(f).c_str(), where(s).c_str(), bytes, dst, src));
   if (!in_arena_alloc(*f.blk, dst, (size_t)bytes))
-    fail_in_kernel(w, f, format("%s at %s: cp.async dst %p (%d bytes) is not inside a shared "
-                                "memory array of this block", thread_name(f).c_str(),
-                                where(s).c_str(), dst, bytes));
+    fail_in_kernel(w, f,
+                   format("%s at %s: cp.async dst %p (%d bytes) is not inside a shared "
+                          "memory array of this block",
+                          thread_name(f).c_str(), where(s).c_str(), dst, bytes));
   f.cpq.push_back({dst, src, bytes, src_bytes, f.cp_group});
   tsan_ignore_end();
   /* Until a wait retires it, the destination holds poison: a missing wait reads NaN / -1. */
@@ -1162,13 +1220,14 @@ void cp_async_wait(int n) {
   tsan_ignore_begin();
   /* Committed groups have ids < cp_group; keep the newest n of them in flight. wait_all (n < 0)
      retires everything, the open group included. */
-  unsigned limit = n < 0 ? f.cp_group + 1 : (f.cp_group >= (unsigned)n ? f.cp_group - (unsigned)n : 0);
+  unsigned limit =
+      n < 0 ? f.cp_group + 1 : (f.cp_group >= (unsigned)n ? f.cp_group - (unsigned)n : 0);
   std::vector<cp_req> done, keep;
   for (const cp_req &r : f.cpq) (r.group < limit ? done : keep).push_back(r);
   f.cpq.swap(keep);
   if (n < 0) ++f.cp_group;
   tsan_ignore_end();
-  for (const cp_req &r : done) {   /* the copies themselves are this thread's accesses */
+  for (const cp_req &r : done) { /* the copies themselves are this thread's accesses */
     memcpy(r.dst, r.src, (size_t)r.src_bytes);
     memset(static_cast<char *>(r.dst) + r.src_bytes, 0, (size_t)(r.bytes - r.src_bytes));
   }
@@ -1179,12 +1238,12 @@ unsigned long long clock_ticks() {
 }
 
 /* ---- launch --------------------------------------------------------------------------------------- */
-cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes);   /* runtime.cpp */
-void set_launch_error(cudaError_t err);                             /* runtime.cpp */
+cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes); /* runtime.cpp */
+void set_launch_error(cudaError_t err);                          /* runtime.cpp */
 
 void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, const void *kernel,
                  void (*thunk)(void *), void *bound, bool cooperative) {
-  (void)stream;   /* streams are serial stand-ins: everything runs in issue order, at once */
+  (void)stream; /* streams are serial stand-ins: everything runs in issue order, at once */
   unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
   if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
@@ -1197,15 +1256,19 @@ void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, co
   size_t allowed = 48 * 1024;
   (void)max_dyn_smem_for(kernel, &allowed);
   if (dyn_smem > allowed) {
-    add_report(format("launch with %zu bytes of dynamic shared memory: more than the %zu allowed "
-                      "(above 48 KB needs cudaFuncSetAttribute(kernel, "
-                      "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))", dyn_smem, allowed));
+    add_report(
+        format("launch with %zu bytes of dynamic shared memory: more than the %zu allowed "
+               "(above 48 KB needs cudaFuncSetAttribute(kernel, "
+               "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes))",
+               dyn_smem, allowed));
     set_launch_error(cudaErrorInvalidValue);
     return;
   }
   if (cooperative && blocks * threads > 16384) {
-    add_report(format("cooperative launch of %llu blocks x %llu threads: more than the emulated "
-                      "device can hold at once", blocks, threads));
+    add_report(
+        format("cooperative launch of %llu blocks x %llu threads: more than the emulated "
+               "device can hold at once",
+               blocks, threads));
     set_launch_error(cudaErrorCooperativeLaunchTooLarge);
     return;
   }
@@ -1245,8 +1308,7 @@ void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, co
   if (L.failed) set_launch_error(cudaErrorLaunchFailure);
 }
 
-}  // namespace seqk_emu
-
+}   // namespace seqk_emu
 
 /* ---- C API (report.h) --------------------------------------------------------------------------- */
 extern "C" unsigned long seqk_emu_report_count(void) {

@@ -55,7 +55,8 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
                     const float *beta, void *C, cudaDataType ct, int ldc, long long sc, int batch) {
   if (!valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   bool an = ta == CUBLAS_OP_N, bn = tb == CUBLAS_OP_N;
-  if ((!an && ta != CUBLAS_OP_T && ta != CUBLAS_OP_C) || (!bn && tb != CUBLAS_OP_T && tb != CUBLAS_OP_C))
+  if ((!an && ta != CUBLAS_OP_T && ta != CUBLAS_OP_C) ||
+      (!bn && tb != CUBLAS_OP_T && tb != CUBLAS_OP_C))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m < 0 || n < 0 || k < 0 || batch < 0 || !alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
   int a_rows = an ? m : k, b_rows = bn ? k : n;
@@ -66,7 +67,8 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
   float al = *alpha, be = *beta;
   for (int b = 0; b < batch; ++b) {
     const char *Ab = static_cast<const char *>(A), *Bb = static_cast<const char *>(B);
-    size_t as = at == CUDA_R_32F ? 4 : 2, bs = bt == CUDA_R_32F ? 4 : 2, cs = ct == CUDA_R_32F ? 4 : 2;
+    size_t as = at == CUDA_R_32F ? 4 : 2, bs = bt == CUDA_R_32F ? 4 : 2,
+           cs = ct == CUDA_R_32F ? 4 : 2;
     Ab += (long long)b * sa * (long long)as;
     Bb += (long long)b * sb * (long long)bs;
     char *Cb = static_cast<char *>(C) + (long long)b * sc * (long long)cs;
@@ -93,7 +95,7 @@ bool compute_ok(cublasComputeType_t c) {
          c == CUBLAS_COMPUTE_32F_FAST_TF32;
 }
 
-}  // namespace
+}   // namespace
 
 extern "C" {
 
@@ -212,4 +214,4 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
               strideC, batchCount);
 }
 
-}  // extern "C"
+}   // extern "C"

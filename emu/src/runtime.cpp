@@ -20,12 +20,12 @@ namespace {
 
 thread_local cudaError_t tl_last_error = cudaSuccess;
 std::mutex g_mutex;
-std::map<const void *, size_t> g_allocs;          /* device allocations: pointer -> bytes */
-std::map<const void *, int> g_max_dyn_smem;       /* cudaFuncAttributeMaxDynamicSharedMemorySize */
+std::map<const void *, size_t> g_allocs;    /* device allocations: pointer -> bytes */
+std::map<const void *, int> g_max_dyn_smem; /* cudaFuncAttributeMaxDynamicSharedMemorySize */
 std::set<const void *> g_streams, g_events;
 size_t g_allocated = 0;
 
-constexpr size_t kTotalMem = size_t(8) << 30;     /* what the emulated device reports */
+constexpr size_t kTotalMem = size_t(8) << 30; /* what the emulated device reports */
 
 cudaError_t record(cudaError_t e) {
   if (e != cudaSuccess) tl_last_error = e;
@@ -39,10 +39,11 @@ struct CUevent_rec {
 
 double now_ms() {
   return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-}  // namespace
+}   // namespace
 
 void set_launch_error(cudaError_t err) { record(err); }
 
@@ -53,12 +54,16 @@ cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes) {
   return cudaSuccess;
 }
 
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 
 using namespace seqk_emu;
 
-struct CUstream_st { int unused; };
-struct CUevent_st { CUevent_rec rec; };
+struct CUstream_st {
+  int unused;
+};
+struct CUevent_st {
+  CUevent_rec rec;
+};
 
 extern "C" {
 
@@ -144,7 +149,7 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
   void *p = nullptr;
   /* 256-byte aligned like cudaMalloc; exact size so ASan catches a kernel reading one past. */
   if (posix_memalign(&p, 256, bytes) != 0 || !p) return record(cudaErrorMemoryAllocation);
-  memset(p, 0xCD, bytes);   /* device memory is not zeroed: do not let code rely on it */
+  memset(p, 0xCD, bytes); /* device memory is not zeroed: do not let code rely on it */
   g_allocs[p] = bytes;
   g_allocated += bytes;
   *ptr = p;
@@ -172,7 +177,7 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind) {
   if (count == 0) return cudaSuccess;
   if (!dst || !src || (int)kind < 0 || (int)kind > 4) return record(cudaErrorInvalidValue);
-  memcpy(dst, src, count);   /* ASan: out-of-bounds and overlapping ranges are reported */
+  memcpy(dst, src, count); /* ASan: out-of-bounds and overlapping ranges are reported */
   return cudaSuccess;
 }
 
@@ -327,4 +332,4 @@ const char *cudaGetErrorString(cudaError_t error) {
   }
 }
 
-}  // extern "C"
+}   // extern "C"

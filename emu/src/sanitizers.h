@@ -26,7 +26,8 @@
 #if SEQK_EMU_ASAN
 extern "C" {
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old, size_t *size_old);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
 void __asan_poison_memory_region(void const volatile *addr, size_t size);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 }
@@ -34,13 +35,15 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 namespace seqk_emu {
 inline void asan_poison(const void *p, size_t n) { __asan_poison_memory_region(p, n); }
 inline void asan_unpoison(const void *p, size_t n) { __asan_unpoison_memory_region(p, n); }
-inline __attribute__((always_inline)) void asan_start_switch(void **save, const void *bottom, size_t size) {
+inline __attribute__((always_inline)) void asan_start_switch(void **save, const void *bottom,
+                                                             size_t size) {
   __sanitizer_start_switch_fiber(save, bottom, size);
 }
-inline __attribute__((always_inline)) void asan_finish_switch(void *save, const void **bottom, size_t *size) {
+inline __attribute__((always_inline)) void asan_finish_switch(void *save, const void **bottom,
+                                                              size_t *size) {
   __sanitizer_finish_switch_fiber(save, bottom, size);
 }
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 #else
 #define SEQK_EMU_NO_ASAN
 namespace seqk_emu {
@@ -48,7 +51,7 @@ inline void asan_poison(const void *, size_t) {}
 inline void asan_unpoison(const void *, size_t) {}
 inline void asan_start_switch(void **, const void *, size_t) {}
 inline void asan_finish_switch(void *, const void **, size_t *) {}
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 #endif
 
 #if SEQK_EMU_TSAN
@@ -79,7 +82,7 @@ SEQK_EMU_TSAN_INLINE void tsan_release(void *a) { __tsan_release(a); }
    purpose (shuffles are not memory barriers), so its own accesses are hidden from TSan. */
 SEQK_EMU_TSAN_INLINE void tsan_ignore_begin() { __tsan_ignore_thread_begin(); }
 SEQK_EMU_TSAN_INLINE void tsan_ignore_end() { __tsan_ignore_thread_end(); }
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 #else
 namespace seqk_emu {
 inline void *tsan_current_fiber() { return nullptr; }
@@ -91,7 +94,7 @@ inline void tsan_acquire(void *) {}
 inline void tsan_release(void *) {}
 inline void tsan_ignore_begin() {}
 inline void tsan_ignore_end() {}
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 #endif
 
 #endif /* SEQK_EMU_SANITIZERS_H */

@@ -14,13 +14,15 @@ struct ids {
 __global__ void record_ids(ids *out) {
   unsigned block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   unsigned thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
-  ids r = {{threadIdx.x, threadIdx.y, threadIdx.z}, {blockIdx.x, blockIdx.y, blockIdx.z},
-           {blockDim.x, blockDim.y, blockDim.z}, {gridDim.x, gridDim.y, gridDim.z}};
+  ids r = {{threadIdx.x, threadIdx.y, threadIdx.z},
+           {blockIdx.x, blockIdx.y, blockIdx.z},
+           {blockDim.x, blockDim.y, blockDim.z},
+           {gridDim.x, gridDim.y, gridDim.z}};
   out[block * blockDim.x * blockDim.y * blockDim.z + thread] = r;
 }
 
 static void test_ids() {
-  dim3 grid(3, 2, 2), block(5, 3, 2);   /* 30 threads: the last warp is partial */
+  dim3 grid(3, 2, 2), block(5, 3, 2); /* 30 threads: the last warp is partial */
   size_t n = 12 * 30;
   ec::dev<ids> out(n);
   cudaMemset(out.p, 0xFF, n * sizeof(ids));
@@ -60,7 +62,7 @@ static void test_block_sum() {
   const int blocks = 37;
   std::vector<float> x(blocks * 1024);
   ec::rng r(11);
-  for (float &v : x) v = (float)r.below(17) - 8.0f;   /* integers: sums are exact */
+  for (float &v : x) v = (float)r.below(17) - 8.0f; /* integers: sums are exact */
   ec::dev<float> dx(x), d256(blocks), d1024(blocks);
   launch(dim3(blocks), dim3(256), 0, 0, block_sum<256>, dx.p, d256.p);
   CHECK_LAUNCH("block_sum<256>");
@@ -99,8 +101,8 @@ static void test_barrier_reductions() {
   CHECK_LAUNCH("barrier_reductions");
   std::vector<int> h = out.get();
   CHECK(h[0] == 54, "__syncthreads_count: %d, want 54", h[0]);
-  CHECK(h[1] != 0 && h[2] == 0 && h[3] != 0 && h[4] == 0,
-        "__syncthreads_and/or: %d %d %d %d", h[1], h[2], h[3], h[4]);
+  CHECK(h[1] != 0 && h[2] == 0 && h[3] != 0 && h[4] == 0, "__syncthreads_and/or: %d %d %d %d", h[1],
+        h[2], h[3], h[4]);
 }
 
 __global__ void atomics_kernel(int *i, float *f, double *d, unsigned long long *u, int *mx,
@@ -114,7 +116,7 @@ __global__ void atomics_kernel(int *i, float *f, double *d, unsigned long long *
   atomicMax(mx, (g * 7919) % 10007);
   atomicMin(mx + 1, (g * 7919) % 10007 - 5000);
   atomicInc(inc, 9u);
-  int old = atomicAdd(cas_counter, 0), seen;   /* a plain read would race with the CAS */
+  int old = atomicAdd(cas_counter, 0), seen; /* a plain read would race with the CAS */
   while ((seen = atomicCAS(cas_counter, old, old + 1)) != old) old = seen;
 }
 
@@ -162,7 +164,7 @@ __global__ void dyn_smem_kernel(int *out, int n) {
 }
 
 static void test_dyn_smem() {
-  const int n = 16384;   /* 64 KB */
+  const int n = 16384; /* 64 KB */
   ec::dev<int> out(2 * 64);
   launch(dim3(2), dim3(64), n * sizeof(int), 0, dyn_smem_kernel, out.p, n);
   cudaError_t e = cudaGetLastError();
@@ -210,7 +212,7 @@ __global__ void poison_kernel(float *out) {
   out[threadIdx.x] = s[threadIdx.x];
   if (threadIdx.x < 32) out[64 + threadIdx.x] = __half2float(h[threadIdx.x / 8][threadIdx.x % 8]);
   __syncthreads();
-  s[threadIdx.x] = 1.0f;   /* must not leak into the next block */
+  s[threadIdx.x] = 1.0f; /* must not leak into the next block */
 }
 
 static void test_smem_poison() {

@@ -20,8 +20,14 @@
 
 namespace ec {
 
-inline int &passed() { static int n = 0; return n; }
-inline int &failed() { static int n = 0; return n; }
+inline int &passed() {
+  static int n = 0;
+  return n;
+}
+inline int &failed() {
+  static int n = 0;
+  return n;
+}
 
 inline void check(bool ok, const char *file, int line, const char *fmt, ...) {
   if (ok) {
@@ -29,7 +35,7 @@ inline void check(bool ok, const char *file, int line, const char *fmt, ...) {
     return;
   }
   ++failed();
-  if (failed() > 40) return;   /* enough to see the pattern */
+  if (failed() > 40) return; /* enough to see the pattern */
   fprintf(stderr, "FAIL %s:%d: ", file, line);
   va_list ap;
   va_start(ap, fmt);
@@ -53,7 +59,9 @@ struct rng {
     s ^= s >> 27;
     return s * 2685821657736338717ull;
   }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * (double)(next() >> 11) / 9007199254740992.0; }
+  double uniform(double lo, double hi) {
+    return lo + (hi - lo) * (double)(next() >> 11) / 9007199254740992.0;
+  }
   int below(int n) { return (int)(next() % (unsigned long long)n); }
 };
 
@@ -62,12 +70,16 @@ template <typename T>
 struct dev {
   T *p = nullptr;
   size_t n = 0;
-  explicit dev(size_t count) : n(count) { cudaMalloc((void **)&p, count * sizeof(T) + (count == 0)); }
+  explicit dev(size_t count) : n(count) {
+    cudaMalloc((void **)&p, count * sizeof(T) + (count == 0));
+  }
   dev(const std::vector<T> &h) : dev(h.size()) { put(h); }
   ~dev() { cudaFree(p); }
   dev(const dev &) = delete;
   dev &operator=(const dev &) = delete;
-  void put(const std::vector<T> &h) { cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice); }
+  void put(const std::vector<T> &h) {
+    cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice);
+  }
   std::vector<T> get() const {
     std::vector<T> h(n);
     cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
@@ -75,15 +87,15 @@ struct dev {
   }
 };
 
-}  // namespace ec
+}   // namespace ec
 
 #define CHECK(cond, ...) ec::check((cond), __FILE__, __LINE__, __VA_ARGS__)
 /* After a launch: no launch error and the kernel finished. */
-#define CHECK_LAUNCH(what)                                                                   \
-  do {                                                                                       \
-    cudaError_t e1_ = cudaGetLastError(), e2_ = cudaDeviceSynchronize();                     \
-    CHECK(e1_ == cudaSuccess && e2_ == cudaSuccess, "%s: launch error %s / %s", (what),      \
-          cudaGetErrorString(e1_), cudaGetErrorString(e2_));                                 \
+#define CHECK_LAUNCH(what)                                                                         \
+  do {                                                                                             \
+    cudaError_t e1_ = cudaGetLastError(), e2_ = cudaDeviceSynchronize();                           \
+    CHECK(e1_ == cudaSuccess && e2_ == cudaSuccess, "%s: launch error %s / %s", (what),            \
+          cudaGetErrorString(e1_), cudaGetErrorString(e2_));                                       \
   } while (0)
 
 #endif /* SEQK_EMU_CHECK_H */

@@ -26,7 +26,7 @@ static void test_sizes(ec::rng &r) {
   std::vector<unsigned char> src(64 * BYTES);
   std::vector<int> sb(64);
   for (unsigned char &c : src) c = (unsigned char)(1 + r.below(250));
-  for (int t = 0; t < 64; ++t) sb[t] = t % (BYTES + 1);   /* every src-size 0..BYTES */
+  for (int t = 0; t < 64; ++t) sb[t] = t % (BYTES + 1); /* every src-size 0..BYTES */
   ec::dev<unsigned char> dsrc(src), dout(64 * BYTES);
   ec::dev<int> dsb(sb);
   launch(dim3(1), dim3(64), 0, 0, copy_kernel<BYTES>, dsrc.p, dsb.p, dout.p);
@@ -73,9 +73,11 @@ static void test_groups() {
     for (int g = 0; g < 3; ++g)
       for (int t = 0; t < 32; ++t) {
         float v = h[(w * 3 + g) * 32 + t];
-        bool done = g <= w;   /* after wait_group (2 - w), groups 0..w are complete */
-        if (done) bad += v != 1.0f + g * 32 + t;
-        else if (SEQK_ON_EMU) poison_bad += !std::isnan(v);
+        bool done = g <= w; /* after wait_group (2 - w), groups 0..w are complete */
+        if (done)
+          bad += v != 1.0f + g * 32 + t;
+        else if (SEQK_ON_EMU)
+          poison_bad += !std::isnan(v);
       }
   for (int t = 0; t < 32; ++t) bad += h[9 * 32 + t] != 500.0f + t;
   CHECK(bad == 0, "cp.async groups: %d values wrong after their wait", bad);

@@ -16,7 +16,8 @@ static uint16_t to16(float f, cudaDataType t) {
                           : __half_as_ushort(__float2half_rn(f));
 }
 static float from16(uint16_t b, cudaDataType t) {
-  return t == CUDA_R_16BF ? __bfloat162float(__ushort_as_bfloat16(b)) : __half2float(__ushort_as_half(b));
+  return t == CUDA_R_16BF ? __bfloat162float(__ushort_as_bfloat16(b))
+                          : __half2float(__ushort_as_half(b));
 }
 
 /* A column-major matrix of any supported type in device memory, with a double copy. */
@@ -71,11 +72,12 @@ static void gemm_case(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t 
   int lda = ar + 3, ldb = br + 1, ldc = m + 2;
   long long sa = (long long)lda * ac + 5, sb = (long long)ldb * bc + 7, sc = (long long)ldc * n + 1;
   mat A(ab, (size_t)(sa * batch), r), B(ab, (size_t)(sb * batch), r);
-  mat C(ct, (size_t)(sc * batch), r, beta == 0.0f ? 1 : 0);   /* beta = 0: C starts as NaN */
+  mat C(ct, (size_t)(sc * batch), r, beta == 0.0f ? 1 : 0); /* beta = 0: C starts as NaN */
   cublasStatus_t st;
   if (strided_api && ab == CUDA_R_32F && ct == CUDA_R_32F)
-    st = cublasSgemmStridedBatched(h, ta, tb, m, n, k, &alpha, (const float *)A.d, lda, sa,
-                                   (const float *)B.d, ldb, sb, &beta, (float *)C.d, ldc, sc, batch);
+    st =
+        cublasSgemmStridedBatched(h, ta, tb, m, n, k, &alpha, (const float *)A.d, lda, sa,
+                                  (const float *)B.d, ldb, sb, &beta, (float *)C.d, ldc, sc, batch);
   else
     st = cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, &alpha, A.d, ab, lda, sa, B.d, ab, ldb, sb,
                                     &beta, C.d, ct, ldc, sc, batch, CUBLAS_COMPUTE_32F,
@@ -89,14 +91,17 @@ static void gemm_case(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t 
       for (int i = 0; i < m; ++i) {
         double acc = 0, mag = 0;
         for (int l = 0; l < k; ++l) {
-          double a = A.v[b * sa + (ta == CUBLAS_OP_N ? i + (long long)l * lda : l + (long long)i * lda)];
-          double bv = B.v[b * sb + (tb == CUBLAS_OP_N ? l + (long long)j * ldb : j + (long long)l * ldb)];
+          double a =
+              A.v[b * sa + (ta == CUBLAS_OP_N ? i + (long long)l * lda : l + (long long)i * lda)];
+          double bv =
+              B.v[b * sb + (tb == CUBLAS_OP_N ? l + (long long)j * ldb : j + (long long)l * ldb)];
           acc += a * bv;
           mag += std::fabs(a * bv);
         }
         long long ci = b * sc + i + (long long)j * ldc;
         double want = alpha * acc + (beta != 0.0f ? beta * C.v[ci] : 0.0);
-        double tol = 2e-5 * (std::fabs(alpha) * mag + std::fabs(beta * (beta != 0.0f ? C.v[ci] : 0))) + 1e-6;
+        double tol =
+            2e-5 * (std::fabs(alpha) * mag + std::fabs(beta * (beta != 0.0f ? C.v[ci] : 0))) + 1e-6;
         if (ct != CUDA_R_32F) tol += std::fabs(want) * (ct == CUDA_R_16BF ? 8e-3 : 1e-3);
         bad += !(std::fabs(got[ci] - want) <= tol);
       }
@@ -124,12 +129,15 @@ int main() {
   /* Bad arguments. */
   float one = 1.0f, zero = 0.0f;
   ec::dev<float> buf(64);
-  CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, -1, 2, 2, &one, buf.p, 2, buf.p, 2, &zero, buf.p, 2) ==
-            CUBLAS_STATUS_INVALID_VALUE, "m < 0");
-  CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 2, 2, &one, buf.p, 3, buf.p, 2, &zero, buf.p, 4) ==
-            CUBLAS_STATUS_INVALID_VALUE, "lda < m");
-  CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 2, 2, &one, buf.p, 4, buf.p, 2, &zero, buf.p, 3) ==
-            CUBLAS_STATUS_INVALID_VALUE, "ldc < m");
+  CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, -1, 2, 2, &one, buf.p, 2, buf.p, 2, &zero, buf.p,
+                    2) == CUBLAS_STATUS_INVALID_VALUE,
+        "m < 0");
+  CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 2, 2, &one, buf.p, 3, buf.p, 2, &zero, buf.p,
+                    4) == CUBLAS_STATUS_INVALID_VALUE,
+        "lda < m");
+  CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 2, 2, &one, buf.p, 4, buf.p, 2, &zero, buf.p,
+                    3) == CUBLAS_STATUS_INVALID_VALUE,
+        "ldc < m");
   CHECK(cublasDestroy(h) == CUBLAS_STATUS_SUCCESS, "cublasDestroy");
   cudaStreamDestroy(s);
   return ec::finish();

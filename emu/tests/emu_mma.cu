@@ -42,14 +42,19 @@ __global__ void mma_kernel(const uint16_t *A, const uint16_t *B, const float *C,
     a[3] = pk(A[(g + 8) * K + 2 * t + 8], A[(g + 8) * K + 2 * t + 9]);
     b[1] = pk(B[(2 * t + 8) * 8 + g], B[(2 * t + 9) * 8 + g]);
   }
-  float c[4] = {C[g * 8 + 2 * t], C[g * 8 + 2 * t + 1], C[(g + 8) * 8 + 2 * t], C[(g + 8) * 8 + 2 * t + 1]};
+  float c[4] = {C[g * 8 + 2 * t], C[g * 8 + 2 * t + 1], C[(g + 8) * 8 + 2 * t],
+                C[(g + 8) * 8 + 2 * t + 1]};
   float d[4];
   if (K == 16) {
-    if (BF) mma_m16n8k16_bf16(d, a, b, c);
-    else mma_m16n8k16_f16(d, a, b, c);
+    if (BF)
+      mma_m16n8k16_bf16(d, a, b, c);
+    else
+      mma_m16n8k16_f16(d, a, b, c);
   } else {
-    if (BF) mma_m16n8k8_bf16(d, a, b, c);
-    else mma_m16n8k8_f16(d, a, b, c);
+    if (BF)
+      mma_m16n8k8_bf16(d, a, b, c);
+    else
+      mma_m16n8k8_f16(d, a, b, c);
   }
   D[g * 8 + 2 * t] = d[0];
   D[g * 8 + 2 * t + 1] = d[1];
@@ -99,7 +104,7 @@ static void test_mma(ec::rng &r) {
 /* ---- ldmatrix element by element ---------------------------------------------------------------- */
 /* 32 rows of 8 b16 values, each row 48 bytes apart (16-byte aligned, not contiguous). Row
    place[8j + r] holds row r of matrix j, whose element e is the id 1000 + 64j + 8r + e. */
-constexpr int kRowStride = 24;   /* in 16-bit elements */
+constexpr int kRowStride = 24; /* in 16-bit elements */
 
 template <int NUM, bool TRANS>
 __global__ void ldmatrix_kernel(const uint16_t *rows, const int *place, uint32_t *out) {
@@ -124,7 +129,8 @@ static void test_ldmatrix(ec::rng &r) {
   std::vector<uint16_t> rows(32 * kRowStride, 0xEEEE);
   for (int j = 0; j < 4; ++j)
     for (int rr = 0; rr < 8; ++rr)
-      for (int e = 0; e < 8; ++e) rows[place[8 * j + rr] * kRowStride + e] = (uint16_t)(1000 + 64 * j + 8 * rr + e);
+      for (int e = 0; e < 8; ++e)
+        rows[place[8 * j + rr] * kRowStride + e] = (uint16_t)(1000 + 64 * j + 8 * rr + e);
   ec::dev<uint16_t> drows(rows);
   ec::dev<int> dplace(place);
   ec::dev<uint32_t> dout(128);
@@ -144,10 +150,11 @@ static void test_ldmatrix(ec::rng &r) {
         r0 = 2 * (L % 4);
         r1 = r0 + 1;
       }
-      uint32_t want = (uint32_t)(1000 + 64 * j + 8 * r0 + c0) | ((uint32_t)(1000 + 64 * j + 8 * r1 + c1) << 16);
+      uint32_t want =
+          (uint32_t)(1000 + 64 * j + 8 * r0 + c0) | ((uint32_t)(1000 + 64 * j + 8 * r1 + c1) << 16);
       if (out[L * 4 + j] != want && ++bad <= 3)
-        fprintf(stderr, "  ldmatrix x%d%s lane %d reg %d: %08x want %08x\n", NUM, TRANS ? ".trans" : "",
-                L, j, out[L * 4 + j], want);
+        fprintf(stderr, "  ldmatrix x%d%s lane %d reg %d: %08x want %08x\n", NUM,
+                TRANS ? ".trans" : "", L, j, out[L * 4 + j], want);
     }
   CHECK(bad == 0, "ldmatrix x%d%s: %d registers wrong", NUM, TRANS ? ".trans" : "", bad);
 }
@@ -156,9 +163,9 @@ static void test_ldmatrix(ec::rng &r) {
 template <bool BF>
 __global__ void ldmatrix_mma_kernel(const uint16_t *A, const uint16_t *Bkn, const uint16_t *Bnk,
                                     float *D1, float *D2) {
-  SMEM_ARRAY2(uint16_t, sA, 16, 24);    /* padded rows, 16-byte aligned */
-  SMEM_ARRAY2(uint16_t, sB, 16, 8);     /* [K][N] */
-  SMEM_ARRAY2(uint16_t, sBt, 8, 24);    /* [N][K], padded */
+  SMEM_ARRAY2(uint16_t, sA, 16, 24); /* padded rows, 16-byte aligned */
+  SMEM_ARRAY2(uint16_t, sB, 16, 8);  /* [K][N] */
+  SMEM_ARRAY2(uint16_t, sBt, 8, 24); /* [N][K], padded */
   int L = threadIdx.x;
   for (int i = L; i < 256; i += 32) sA[i / 16][i % 16] = A[i];
   for (int i = L; i < 128; i += 32) sB[i / 8][i % 8] = Bkn[i];
@@ -200,8 +207,9 @@ static void test_ldmatrix_mma(ec::rng &r) {
   std::vector<float> zero(128, 0.0f);
   compare_product(BF ? "ldmatrix x4 + x2.trans -> mma bf16" : "ldmatrix x4 + x2.trans -> mma f16",
                   16, BF, A, Bkn, zero, d1.get());
-  compare_product(BF ? "ldmatrix x4 + x2 ([N][K]) -> mma bf16" : "ldmatrix x4 + x2 ([N][K]) -> mma f16",
-                  16, BF, A, Bkn, zero, d2.get());
+  compare_product(
+      BF ? "ldmatrix x4 + x2 ([N][K]) -> mma bf16" : "ldmatrix x4 + x2 ([N][K]) -> mma f16", 16, BF,
+      A, Bkn, zero, d2.get());
 }
 
 int main() {

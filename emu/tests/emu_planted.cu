@@ -46,8 +46,10 @@ static int count_reverse_errors(bool sync) {
   std::vector<float> x(blocks * kRev);
   for (int i = 0; i < blocks * kRev; ++i) x[i] = (float)i;
   ec::dev<float> dx(x), dy(blocks * kRev);
-  if (sync) launch(dim3(blocks), dim3(kRev), 0, 0, reverse_kernel<true>, dx.p, dy.p);
-  else launch(dim3(blocks), dim3(kRev), 0, 0, reverse_kernel<false>, dx.p, dy.p);
+  if (sync)
+    launch(dim3(blocks), dim3(kRev), 0, 0, reverse_kernel<true>, dx.p, dy.p);
+  else
+    launch(dim3(blocks), dim3(kRev), 0, 0, reverse_kernel<false>, dx.p, dy.p);
   CHECK_LAUNCH("reverse_kernel");
   std::vector<float> y = dy.get();
   int bad = 0;
@@ -81,8 +83,10 @@ static void case_missing_wait() {
   for (int i = 0; i < 128; ++i) x[i] = 0.5f * i;
   ec::dev<float> dx(x), dy(128);
   for (int wait = 1; wait >= 0; --wait) {
-    if (wait) launch(dim3(1), dim3(128), 0, 0, staged_kernel<true>, dx.p, dy.p);
-    else launch(dim3(1), dim3(128), 0, 0, staged_kernel<false>, dx.p, dy.p);
+    if (wait)
+      launch(dim3(1), dim3(128), 0, 0, staged_kernel<true>, dx.p, dy.p);
+    else
+      launch(dim3(1), dim3(128), 0, 0, staged_kernel<false>, dx.p, dy.p);
     CHECK_LAUNCH("staged_kernel");
     std::vector<float> y = dy.get();
     int bad = 0, nan = 0;
@@ -90,8 +94,10 @@ static void case_missing_wait() {
       bad += y[t] != x[127 - t] * 2.0f;
       nan += std::isnan(y[t]);
     }
-    if (wait) CHECK(bad == 0, "with the wait: %d wrong", bad);
-    else CHECK(nan == 128, "without the wait: only %d of 128 reads saw the poison", nan);
+    if (wait)
+      CHECK(bad == 0, "with the wait: %d wrong", bad);
+    else
+      CHECK(nan == 128, "without the wait: only %d of 128 reads saw the poison", nan);
   }
 }
 
@@ -149,8 +155,8 @@ __global__ void overflow_kernel(const float *x, float *y) {
   int t = threadIdx.x;
   tile[t] = x[t];
   __syncthreads();
-  float *p = tile;   /* a computed index, as in real bugs (UBSan would catch a constant one) */
-  if (BUG && t == 0) p[64 + (int)blockIdx.x * 0] = 1.0f;   /* one past the end */
+  float *p = tile; /* a computed index, as in real bugs (UBSan would catch a constant one) */
+  if (BUG && t == 0) p[64 + (int)blockIdx.x * 0] = 1.0f; /* one past the end */
   y[blockIdx.x * 64 + t] = tile[63 - t];
 }
 
@@ -177,7 +183,7 @@ __global__ void address_kernel(const uint16_t *g, float *out) {
   __syncwarp();
   const void *row = BUG == 1 ? (const void *)&g[8 * (L % 8)] : (const void *)&s[8 * (L % 8)];
   ldmatrix_x1(r, row);
-  if (BUG == 2) cp_async<16>(&s[1], g);   /* 2-byte aligned destination */
+  if (BUG == 2) cp_async<16>(&s[1], g); /* 2-byte aligned destination */
   out[L] = (float)(r[0] & 0xffff);
 }
 
@@ -198,7 +204,7 @@ static void case_bad_address() {
 
 /* ---- misaligned vector load ------------------------------------------------------------------------ */
 __global__ void misaligned_kernel(const float *x, float *y) {
-  const float4 *v = reinterpret_cast<const float4 *>(x + 1 + threadIdx.x * 4);   /* 4-byte aligned */
+  const float4 *v = reinterpret_cast<const float4 *>(x + 1 + threadIdx.x * 4); /* 4-byte aligned */
   float4 q = *v;
   y[threadIdx.x] = q.x + q.y + q.z + q.w;
 }
@@ -214,15 +220,24 @@ static void case_misaligned() {
 
 int main(int argc, char **argv) {
   std::string c = argc > 1 ? argv[1] : "";
-  if (c == "missing_sync") case_missing_sync();
-  else if (c == "missing_wait") case_missing_wait();
-  else if (c == "divergence") case_divergence();
-  else if (c == "deadlock") case_deadlock();
-  else if (c == "overflow") case_overflow();
-  else if (c == "bad_address") case_bad_address();
-  else if (c == "misaligned") case_misaligned();
+  if (c == "missing_sync")
+    case_missing_sync();
+  else if (c == "missing_wait")
+    case_missing_wait();
+  else if (c == "divergence")
+    case_divergence();
+  else if (c == "deadlock")
+    case_deadlock();
+  else if (c == "overflow")
+    case_overflow();
+  else if (c == "bad_address")
+    case_bad_address();
+  else if (c == "misaligned")
+    case_misaligned();
   else {
-    fprintf(stderr, "usage: emu_planted missing_sync|missing_wait|divergence|deadlock|overflow|bad_address|misaligned\n");
+    fprintf(stderr,
+            "usage: emu_planted "
+            "missing_sync|missing_wait|divergence|deadlock|overflow|bad_address|misaligned\n");
     return 2;
   }
   return ec::finish();

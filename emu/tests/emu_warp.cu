@@ -16,7 +16,7 @@ __global__ void shfl_kernel(const T *in, const int *arg, const unsigned *masks, 
                             int width) {
   int t = threadIdx.x, lane = t % 32;
   unsigned mask = masks[t / 32];
-  if (!(mask >> lane & 1)) return;   /* lanes outside the mask do not take part */
+  if (!(mask >> lane & 1)) return; /* lanes outside the mask do not take part */
   T v = in[blockIdx.x * blockDim.x + t];
   int b = arg[blockIdx.x * blockDim.x + t];
   T r;
@@ -38,7 +38,7 @@ static int guide_source(int mode, int lane, int b, int width) {
     case M_DOWN: return pos + b < width ? lane + b : lane;
     default: {
       int j = lane ^ b;
-      return j / width > lane / width ? lane : j;   /* later groups give the own value */
+      return j / width > lane / width ? lane : j; /* later groups give the own value */
     }
   }
 }
@@ -52,13 +52,14 @@ static uint64_t bits(const T &v) {
 
 template <typename T>
 static void shfl_case(const char *tname, int mode, int width, int masks_kind, ec::rng &r) {
-  const int blocks = 2, threads = 48;   /* warp 1 has 16 lanes */
+  const int blocks = 2, threads = 48; /* warp 1 has 16 lanes */
   const int n = blocks * threads;
   std::vector<T> in(n);
   std::vector<int> arg(n);
   for (int i = 0; i < n; ++i) {
     uint64_t u = r.next();
-    memcpy(static_cast<void *>(&in[i]), &u, sizeof(T));   /* arbitrary bit patterns: shuffles move bits */
+    memcpy(static_cast<void *>(&in[i]), &u,
+           sizeof(T)); /* arbitrary bit patterns: shuffles move bits */
     arg[i] = mode == M_IDX ? r.below(81) - 40 : r.below(width + 1 < 32 ? width + 2 : 32);
     if (mode == M_XOR) arg[i] = r.below(32);
   }
@@ -83,7 +84,7 @@ static void shfl_case(const char *tname, int mode, int width, int masks_kind, ec
       int src = guide_source(mode, lane, arg[i], width);
       uint64_t want;
       if (!(mask >> src & 1)) {
-        if (!SEQK_ON_EMU) continue;   /* undefined on the GPU */
+        if (!SEQK_ON_EMU) continue; /* undefined on the GPU */
         want = sizeof(T) == 8 ? 0xDEADBEEFDEADBEEFull : sizeof(T) == 4 ? 0xDEADBEEFull : 0xBEEFull;
       } else {
         want = bits(in[bl * threads + warp * 32 + src]);
@@ -91,8 +92,8 @@ static void shfl_case(const char *tname, int mode, int width, int masks_kind, ec
       ++checked;
       if (bits(out[i]) != want) {
         if (++bad <= 3)
-          fprintf(stderr, "  %s mode %d width %d lane %d b %d: got %llx want %llx (src %d)\n", tname,
-                  mode, width, lane, arg[i], (unsigned long long)bits(out[i]),
+          fprintf(stderr, "  %s mode %d width %d lane %d b %d: got %llx want %llx (src %d)\n",
+                  tname, mode, width, lane, arg[i], (unsigned long long)bits(out[i]),
                   (unsigned long long)want, src);
       }
     }
@@ -122,7 +123,7 @@ static void test_votes(ec::rng &r) {
   const int threads = 96;
   for (int rep = 0; rep < 12; ++rep) {
     std::vector<int> pred(threads);
-    int density = rep % 4;   /* none, few, most, all */
+    int density = rep % 4; /* none, few, most, all */
     for (int &p : pred) p = density == 0 ? 0 : density == 3 ? 1 + r.below(5) : r.below(4) < density;
     std::vector<unsigned> masks = {0xffffffffu, (unsigned)r.next() | 1u, 0x80000001u};
     ec::dev<int> dp(pred);
@@ -137,7 +138,8 @@ static void test_votes(ec::rng &r) {
       unsigned ballot = 0;
       for (int l = 0; l < 32; ++l)
         if ((mask >> l & 1) && pred[t / 32 * 32 + l]) ballot |= 1u << l;
-      bad += out[3 * t] != ballot || out[3 * t + 1] != (ballot != 0) || out[3 * t + 2] != (ballot == mask);
+      bad += out[3 * t] != ballot || out[3 * t + 1] != (ballot != 0) ||
+             out[3 * t + 2] != (ballot == mask);
     }
     CHECK(bad == 0, "votes rep %d: %d lanes wrong", rep, bad);
   }

@@ -17,8 +17,8 @@
 #define POISON_BYTE 0xAB
 
 typedef struct dev_view {
-  seqk_tensor backing;   /* 1-D allocation from seqk_tensor_alloc */
-  seqk_tensor view;      /* the strided descriptor over it */
+  seqk_tensor backing; /* 1-D allocation from seqk_tensor_alloc */
+  seqk_tensor view;    /* the strided descriptor over it */
   size_t bytes;
 } dev_view;
 
@@ -32,7 +32,7 @@ static dev_view make_view(seqk_context_t ctx, seqk_dtype dt, int32_t ndim, const
   d.view.dtype = dt;
   d.view.device = SEQK_DEVICE_CUDA;
   d.view.ndim = ndim;
-  for (int k = ndim - 1; k >= 0; --k) {   /* perm[k] gets the k-th innermost stride */
+  for (int k = ndim - 1; k >= 0; --k) { /* perm[k] gets the k-th innermost stride */
     int dim = perm ? perm[k] : k;
     d.view.shape[dim] = shape[dim];
     d.view.stride[dim] = stride;
@@ -51,7 +51,10 @@ static dev_view make_view(seqk_context_t ctx, seqk_dtype dt, int32_t ndim, const
 }
 
 static const char *dt_name(seqk_dtype d) {
-  return d == SEQK_DTYPE_F32 ? "f32" : d == SEQK_DTYPE_F16 ? "f16" : d == SEQK_DTYPE_BF16 ? "bf16" : "i32";
+  return d == SEQK_DTYPE_F32    ? "f32"
+         : d == SEQK_DTYPE_F16  ? "f16"
+         : d == SEQK_DTYPE_BF16 ? "bf16"
+                                : "i32";
 }
 
 /* Copies src (filled from a CPU tensor) to dst on the device, with the launcher directly or
@@ -71,7 +74,8 @@ static void run_case(const char *what, seqk_dtype sdt, seqk_dtype ddt, int32_t n
   seqk_tensor host_src = th_tensor_new(sdt, ndim, shape);
   if (sdt == SEQK_DTYPE_I32) {
     int64_t n = th_numel(&host_src);
-    for (int64_t i = 0; i < n; ++i) ((int32_t *)host_src.data)[i] = (int32_t)th_rng_int(&rng, -1000000, 1000000);
+    for (int64_t i = 0; i < n; ++i)
+      ((int32_t *)host_src.data)[i] = (int32_t)th_rng_int(&rng, -1000000, 1000000);
   } else {
     /* Wide range, so f32 -> f16 overflows to inf and small values go subnormal. */
     th_fill_uniform(&host_src, &rng, -3.0, 3.0);
@@ -114,7 +118,8 @@ static void run_case(const char *what, seqk_dtype sdt, seqk_dtype ddt, int32_t n
            (long long)n);
   int64_t clobbered = 0;
   for (size_t i = 0; i < dst.bytes; ++i) clobbered += !touched[i] && raw[i] != POISON_BYTE;
-  TH_CHECK(clobbered == 0, "%s: %lld bytes between elements were written", label, (long long)clobbered);
+  TH_CHECK(clobbered == 0, "%s: %lld bytes between elements were written", label,
+           (long long)clobbered);
   seqk_tensor_free(ctx, &src.backing);
   seqk_tensor_free(ctx, &dst.backing);
 }
@@ -148,7 +153,8 @@ int main(void) {
   const int64_t one[1] = {1}, big[1] = {4096 * 256 + 999};
   run_case("1 element", SEQK_DTYPE_F32, SEQK_DTYPE_F16, 1, one, NULL, NULL, NULL, NULL, 0, seed++);
   const int64_t pbig[1] = {0};
-  run_case("grid-stride", SEQK_DTYPE_F32, SEQK_DTYPE_BF16, 1, big, pbig, NULL, NULL, NULL, 0, seed++);
+  run_case("grid-stride", SEQK_DTYPE_F32, SEQK_DTYPE_BF16, 1, big, pbig, NULL, NULL, NULL, 0,
+           seed++);
 
   /* The public entry point on two CUDA tensors (staged through the host until tensor.c calls the
      kernel; the answer must not change when it does). */

@@ -17,7 +17,8 @@ int main(void) {
   seqk_status st = seqk_softmax(ctx, &tx, 0, &ty);
   seqk_context_destroy(ctx);
   /* softmax([1, 2, 3]) = 0.0900 0.2447 0.6652 */
-  if (st != SEQK_STATUS_SUCCESS || fabsf(y[0] - 0.09003057f) > 1e-6f || fabsf(y[2] - 0.66524096f) > 1e-6f) {
+  if (st != SEQK_STATUS_SUCCESS || fabsf(y[0] - 0.09003057f) > 1e-6f ||
+      fabsf(y[2] - 0.66524096f) > 1e-6f) {
     fprintf(stderr, "softmax gave %s: %f %f %f\n", seqk_status_string(st), y[0], y[1], y[2]);
     return 1;
   }

@@ -78,7 +78,7 @@ void mma(int type, int k, float *d, const uint32_t *a, const uint32_t *b, const 
 /* cp.async.{ca,cg}.shared.global: bytes in {4, 8, 16}; src_bytes < bytes zero-fills the rest. */
 void cp_async(void *dst, const void *src, int bytes, int src_bytes, site s);
 void cp_async_commit();
-void cp_async_wait(int n);  /* n < 0: wait_all */
+void cp_async_wait(int n); /* n < 0: wait_all */
 
 unsigned long long clock_ticks();
 
@@ -112,9 +112,11 @@ inline T from_words(const uint32_t *w) {
   return v;
 }
 template <typename T>
-constexpr int nwords() { return sizeof(T) == 8 ? 2 : 1; }
+constexpr int nwords() {
+  return sizeof(T) == 8 ? 2 : 1;
+}
 
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 
 /* ---- built-in variables: per emulated thread, restored at every fiber switch -------------- */
 extern __thread uint3 threadIdx;
@@ -148,19 +150,22 @@ inline void launch_cooperative(dim3 grid, dim3 block, size_t smem, cudaStream_t 
    Carved from a per-block arena, filled with 0xFF bytes, each followed by a redzone (poisoned for
    ASan, checked for stray writes at block end). */
 #define SEQK_EMU_SMEM_SITE_(name) seqk_emu_smem_site_##name
-#define SMEM_ARRAY(T, name, N)                                                                   \
-  static constexpr seqk_emu::smem_site SEQK_EMU_SMEM_SITE_(name){__FILE__, __LINE__, #name};     \
-  T(&name)[N] = *static_cast<T(*)[N]>(seqk_emu::smem_static(&SEQK_EMU_SMEM_SITE_(name), sizeof(T[N])))
-#define SMEM_ARRAY2(T, name, R, C)                                                               \
-  static constexpr seqk_emu::smem_site SEQK_EMU_SMEM_SITE_(name){__FILE__, __LINE__, #name};     \
-  T(&name)[R][C] =                                                                               \
+#define SMEM_ARRAY(T, name, N)                                                                     \
+  static constexpr seqk_emu::smem_site SEQK_EMU_SMEM_SITE_(name){__FILE__, __LINE__, #name};       \
+  T(&name)                                                                                         \
+  [N] = *static_cast<T(*)[N]>(seqk_emu::smem_static(&SEQK_EMU_SMEM_SITE_(name), sizeof(T[N])))
+#define SMEM_ARRAY2(T, name, R, C)                                                                 \
+  static constexpr seqk_emu::smem_site SEQK_EMU_SMEM_SITE_(name){__FILE__, __LINE__, #name};       \
+  T(&name)                                                                                         \
+  [R][C] =                                                                                         \
       *static_cast<T(*)[R][C]>(seqk_emu::smem_static(&SEQK_EMU_SMEM_SITE_(name), sizeof(T[R][C])))
 #define DYN_SMEM(T, name) T *name = static_cast<T *>(seqk_emu::smem_dynamic())
 
 /* ---- barriers ---------------------------------------------------------------------------------- */
-#define SEQK_EMU_SITE_PARAMS const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
+#define SEQK_EMU_SITE_PARAMS                                                                       \
+  const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
 #define SEQK_EMU_SITE_ARGS seqk_file_, seqk_line_
-#define SEQK_EMU_SITE (seqk_emu::site{seqk_file_, seqk_line_})
+#define SEQK_EMU_SITE      (seqk_emu::site{seqk_file_, seqk_line_})
 
 inline void __syncthreads(SEQK_EMU_SITE_PARAMS) {
   seqk_emu::barrier(seqk_emu::BAR_SYNC, 1, SEQK_EMU_SITE);
@@ -180,7 +185,8 @@ inline void __threadfence_system() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 /* ---- warp collectives -------------------------------------------------------------------------- */
 template <typename T>
-inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = warpSize, SEQK_EMU_SITE_PARAMS) {
+inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = warpSize,
+                     SEQK_EMU_SITE_PARAMS) {
   uint32_t in[2], out[2];
   seqk_emu::to_words(var, in);
   seqk_emu::shfl_words(seqk_emu::SHFL_IDX, mask, in, out, seqk_emu::nwords<T>(), srcLane, width,
@@ -188,7 +194,8 @@ inline T __shfl_sync(unsigned mask, T var, int srcLane, int width = warpSize, SE
   return seqk_emu::from_words<T>(out);
 }
 template <typename T>
-inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize, SEQK_EMU_SITE_PARAMS) {
+inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
+                        SEQK_EMU_SITE_PARAMS) {
   uint32_t in[2], out[2];
   seqk_emu::to_words(var, in);
   seqk_emu::shfl_words(seqk_emu::SHFL_UP, mask, in, out, seqk_emu::nwords<T>(), (int)delta, width,
@@ -196,15 +203,17 @@ inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSi
   return seqk_emu::from_words<T>(out);
 }
 template <typename T>
-inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize, SEQK_EMU_SITE_PARAMS) {
+inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
+                          SEQK_EMU_SITE_PARAMS) {
   uint32_t in[2], out[2];
   seqk_emu::to_words(var, in);
-  seqk_emu::shfl_words(seqk_emu::SHFL_DOWN, mask, in, out, seqk_emu::nwords<T>(), (int)delta,
-                       width, SEQK_EMU_SITE);
+  seqk_emu::shfl_words(seqk_emu::SHFL_DOWN, mask, in, out, seqk_emu::nwords<T>(), (int)delta, width,
+                       SEQK_EMU_SITE);
   return seqk_emu::from_words<T>(out);
 }
 template <typename T>
-inline T __shfl_xor_sync(unsigned mask, T var, int laneMask, int width = warpSize, SEQK_EMU_SITE_PARAMS) {
+inline T __shfl_xor_sync(unsigned mask, T var, int laneMask, int width = warpSize,
+                         SEQK_EMU_SITE_PARAMS) {
   uint32_t in[2], out[2];
   seqk_emu::to_words(var, in);
   seqk_emu::shfl_words(seqk_emu::SHFL_XOR, mask, in, out, seqk_emu::nwords<T>(), laneMask, width,
@@ -227,30 +236,28 @@ inline void __syncwarp(unsigned mask = 0xffffffffu, SEQK_EMU_SITE_PARAMS) {
 inline unsigned __activemask() { return seqk_emu::activemask(); }
 
 /* ---- atomics (device-wide; host atomics are at least as strong) ------------------------------ */
-#define SEQK_EMU_ATOMIC_INT(T)                                                                   \
-  inline T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }           \
-  inline T atomicSub(T *p, T v) { return __atomic_fetch_sub(p, v, __ATOMIC_SEQ_CST); }           \
-  inline T atomicExch(T *p, T v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }         \
-  inline T atomicAnd(T *p, T v) { return __atomic_fetch_and(p, v, __ATOMIC_SEQ_CST); }           \
-  inline T atomicOr(T *p, T v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }             \
-  inline T atomicXor(T *p, T v) { return __atomic_fetch_xor(p, v, __ATOMIC_SEQ_CST); }           \
-  inline T atomicCAS(T *p, T cmp, T v) {                                                         \
-    __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);          \
-    return cmp;                                                                                  \
-  }                                                                                              \
-  inline T atomicMin(T *p, T v) {                                                                \
-    T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                                \
-    while (v < old &&                                                                            \
-           !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) { \
-    }                                                                                            \
-    return old;                                                                                  \
-  }                                                                                              \
-  inline T atomicMax(T *p, T v) {                                                                \
-    T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                                \
-    while (v > old &&                                                                            \
-           !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) { \
-    }                                                                                            \
-    return old;                                                                                  \
+#define SEQK_EMU_ATOMIC_INT(T)                                                                     \
+  inline T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }             \
+  inline T atomicSub(T *p, T v) { return __atomic_fetch_sub(p, v, __ATOMIC_SEQ_CST); }             \
+  inline T atomicExch(T *p, T v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }           \
+  inline T atomicAnd(T *p, T v) { return __atomic_fetch_and(p, v, __ATOMIC_SEQ_CST); }             \
+  inline T atomicOr(T *p, T v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }               \
+  inline T atomicXor(T *p, T v) { return __atomic_fetch_xor(p, v, __ATOMIC_SEQ_CST); }             \
+  inline T atomicCAS(T *p, T cmp, T v) {                                                           \
+    __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);            \
+    return cmp;                                                                                    \
+  }                                                                                                \
+  inline T atomicMin(T *p, T v) {                                                                  \
+    T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                                  \
+    while (v < old &&                                                                              \
+           !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}  \
+    return old;                                                                                    \
+  }                                                                                                \
+  inline T atomicMax(T *p, T v) {                                                                  \
+    T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                                  \
+    while (v > old &&                                                                              \
+           !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}  \
+    return old;                                                                                    \
   }
 SEQK_EMU_ATOMIC_INT(int)
 SEQK_EMU_ATOMIC_INT(unsigned int)
@@ -274,7 +281,7 @@ inline F atomic_float_rmw(F *p, Op op) {
       return f;
   }
 }
-}  // namespace seqk_emu
+}   // namespace seqk_emu
 inline float atomicAdd(float *p, float v) {
   return seqk_emu::atomic_float_rmw<float, uint32_t>(p, [v](float x) { return x + v; });
 }
@@ -284,7 +291,7 @@ inline double atomicAdd(double *p, double v) {
 inline float atomicExch(float *p, float v) {
   return seqk_emu::atomic_float_rmw<float, uint32_t>(p, [v](float) { return v; });
 }
-inline float atomicMax(float *p, float v) {  /* sm_90 has it natively; NaN handling as fmaxf */
+inline float atomicMax(float *p, float v) { /* sm_90 has it natively; NaN handling as fmaxf */
   return seqk_emu::atomic_float_rmw<float, uint32_t>(p, [v](float x) { return std::fmax(x, v); });
 }
 inline float atomicMin(float *p, float v) {
@@ -293,15 +300,13 @@ inline float atomicMin(float *p, float v) {
 inline unsigned atomicInc(unsigned *p, unsigned lim) {
   unsigned old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
   while (!__atomic_compare_exchange_n(p, &old, old >= lim ? 0u : old + 1u, true, __ATOMIC_SEQ_CST,
-                                      __ATOMIC_SEQ_CST)) {
-  }
+                                      __ATOMIC_SEQ_CST)) {}
   return old;
 }
 inline unsigned atomicDec(unsigned *p, unsigned lim) {
   unsigned old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
   while (!__atomic_compare_exchange_n(p, &old, (old == 0u || old > lim) ? lim : old - 1u, true,
-                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-  }
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
   return old;
 }
 
@@ -335,12 +340,36 @@ inline int __float2int_rd(float x) { return (int)std::floor(x); }
 inline int __float2int_ru(float x) { return (int)std::ceil(x); }
 inline unsigned __float2uint_rn(float x) { return (unsigned)std::nearbyint(x); }
 inline float __int2float_rn(int x) { return (float)x; }
-inline int __float_as_int(float x) { int i; std::memcpy(&i, &x, 4); return i; }
-inline unsigned __float_as_uint(float x) { unsigned i; std::memcpy(&i, &x, 4); return i; }
-inline float __int_as_float(int i) { float x; std::memcpy(&x, &i, 4); return x; }
-inline float __uint_as_float(unsigned i) { float x; std::memcpy(&x, &i, 4); return x; }
-inline long long __double_as_longlong(double x) { long long i; std::memcpy(&i, &x, 8); return i; }
-inline double __longlong_as_double(long long i) { double x; std::memcpy(&x, &i, 8); return x; }
+inline int __float_as_int(float x) {
+  int i;
+  std::memcpy(&i, &x, 4);
+  return i;
+}
+inline unsigned __float_as_uint(float x) {
+  unsigned i;
+  std::memcpy(&i, &x, 4);
+  return i;
+}
+inline float __int_as_float(int i) {
+  float x;
+  std::memcpy(&x, &i, 4);
+  return x;
+}
+inline float __uint_as_float(unsigned i) {
+  float x;
+  std::memcpy(&x, &i, 4);
+  return x;
+}
+inline long long __double_as_longlong(double x) {
+  long long i;
+  std::memcpy(&i, &x, 8);
+  return i;
+}
+inline double __longlong_as_double(long long i) {
+  double x;
+  std::memcpy(&x, &i, 8);
+  return x;
+}
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
@@ -352,7 +381,9 @@ inline unsigned __brev(unsigned x) {
   for (int i = 0; i < 32; ++i) r |= ((x >> i) & 1u) << (31 - i);
   return r;
 }
-inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return (unsigned)(((unsigned long long)a * b) >> 32);
+}
 inline int __mulhi(int a, int b) { return (int)(((long long)a * b) >> 32); }
 inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
   return (unsigned long long)(((unsigned __int128)a * b) >> 64);
@@ -375,30 +406,47 @@ inline double max(double a, double b) { return std::fmax(a, b); }
 inline long long clock64() { return (long long)seqk_emu::clock_ticks(); }
 inline void __nanosleep(unsigned) {}
 template <typename T>
-inline T __ldg(const T *p) { return *p; }
+inline T __ldg(const T *p) {
+  return *p;
+}
 
 /* ---- cuda_fp16 / cuda_bf16 functions the toolkit declares device-only ------------------------- */
 /* Computed in float (double for fma) and rounded once to the 16-bit type. */
-#define SEQK_EMU_H16_FUNCS(H, H2, TOF, FROMF)                                                    \
-  inline H __hfma(H a, H b, H c) {                                                               \
-    return FROMF((float)((double)TOF(a) * (double)TOF(b) + (double)TOF(c)));                     \
-  }                                                                                              \
-  inline H2 __hfma2(H2 a, H2 b, H2 c) {                                                          \
-    H2 r;                                                                                        \
-    r.x = __hfma(a.x, b.x, c.x);                                                                 \
-    r.y = __hfma(a.y, b.y, c.y);                                                                 \
-    return r;                                                                                    \
-  }                                                                                              \
-  inline H hexp(H a) { return FROMF(std::exp(TOF(a))); }                                         \
-  inline H hexp2(H a) { return FROMF(std::exp2(TOF(a))); }                                       \
-  inline H hlog(H a) { return FROMF(std::log(TOF(a))); }                                         \
-  inline H hsqrt(H a) { return FROMF(std::sqrt(TOF(a))); }                                       \
-  inline H hrsqrt(H a) { return FROMF(1.0f / std::sqrt(TOF(a))); }                               \
-  inline H hrcp(H a) { return FROMF(1.0f / TOF(a)); }                                            \
-  inline H htanh(H a) { return FROMF(std::tanh(TOF(a))); }                                       \
-  inline H2 h2exp(H2 a) { H2 r; r.x = hexp(a.x); r.y = hexp(a.y); return r; }                    \
-  inline H2 h2sqrt(H2 a) { H2 r; r.x = hsqrt(a.x); r.y = hsqrt(a.y); return r; }                 \
-  inline H2 h2rsqrt(H2 a) { H2 r; r.x = hrsqrt(a.x); r.y = hrsqrt(a.y); return r; }
+#define SEQK_EMU_H16_FUNCS(H, H2, TOF, FROMF)                                                      \
+  inline H __hfma(H a, H b, H c) {                                                                 \
+    return FROMF((float)((double)TOF(a) * (double)TOF(b) + (double)TOF(c)));                       \
+  }                                                                                                \
+  inline H2 __hfma2(H2 a, H2 b, H2 c) {                                                            \
+    H2 r;                                                                                          \
+    r.x = __hfma(a.x, b.x, c.x);                                                                   \
+    r.y = __hfma(a.y, b.y, c.y);                                                                   \
+    return r;                                                                                      \
+  }                                                                                                \
+  inline H hexp(H a) { return FROMF(std::exp(TOF(a))); }                                           \
+  inline H hexp2(H a) { return FROMF(std::exp2(TOF(a))); }                                         \
+  inline H hlog(H a) { return FROMF(std::log(TOF(a))); }                                           \
+  inline H hsqrt(H a) { return FROMF(std::sqrt(TOF(a))); }                                         \
+  inline H hrsqrt(H a) { return FROMF(1.0f / std::sqrt(TOF(a))); }                                 \
+  inline H hrcp(H a) { return FROMF(1.0f / TOF(a)); }                                              \
+  inline H htanh(H a) { return FROMF(std::tanh(TOF(a))); }                                         \
+  inline H2 h2exp(H2 a) {                                                                          \
+    H2 r;                                                                                          \
+    r.x = hexp(a.x);                                                                               \
+    r.y = hexp(a.y);                                                                               \
+    return r;                                                                                      \
+  }                                                                                                \
+  inline H2 h2sqrt(H2 a) {                                                                         \
+    H2 r;                                                                                          \
+    r.x = hsqrt(a.x);                                                                              \
+    r.y = hsqrt(a.y);                                                                              \
+    return r;                                                                                      \
+  }                                                                                                \
+  inline H2 h2rsqrt(H2 a) {                                                                        \
+    H2 r;                                                                                          \
+    r.x = hrsqrt(a.x);                                                                             \
+    r.y = hrsqrt(a.y);                                                                             \
+    return r;                                                                                      \
+  }
 SEQK_EMU_H16_FUNCS(__half, __half2, __half2float, __float2half_rn)
 SEQK_EMU_H16_FUNCS(__nv_bfloat16, __nv_bfloat162, __bfloat162float, __float2bfloat16_rn)
 #undef SEQK_EMU_H16_FUNCS
