@@ -4,7 +4,7 @@
  *
  * Every case runs its op on CUDA tensors. It first checks the result against the CPU reference
  * (the same op on CPU tensors); only a case that validated is timed. A case whose op answers
- * SEQK_STATUS_NOT_SUPPORTED is listed as "n/a" (its kernel has not landed); any other error or a
+ * SEQK_STATUS_NOT_SUPPORTED is listed as "n/a" (no kernel serves the shape); any other error or a
  * mismatch is a FAIL and makes the bench exit non-zero.
  */
 #ifndef SEQK_BENCH_CORE_H

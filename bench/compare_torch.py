@@ -11,7 +11,7 @@ at torch's memory, seqk runs on torch's current stream) and times, each validate
   lstm / gru         seqk_rnn_forward        vs nn.LSTM / nn.GRU (cuDNN)
 
 Timing: CUDA events, warm-up, median of --repeats, L2 flushed before each run. A seqk op that
-answers SEQK_STATUS_NOT_SUPPORTED (kernel not landed yet) is listed as n/a.
+answers SEQK_STATUS_NOT_SUPPORTED (no kernel serves the shape) is listed as n/a.
 
   python3 bench/compare_torch.py [--lib build/libseqk.so] [--filter TEXT] [--repeats N] [--csv F]
   python3 bench/compare_torch.py --smoke    # no torch, no GPU: checks the ctypes bindings on

@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
   bench_cases_attention(&b);
   bench_cases_rnn(&b);
 
-  printf("%d cases: %d failed, %d not available on CUDA yet\n", b.rows, b.failures, b.unavailable);
+  printf("%d cases: %d failed, %d not served on CUDA (NOT_SUPPORTED)\n", b.rows, b.failures, b.unavailable);
   if (b.csv) fclose(b.csv);
   if (b.flush) cudaFree(b.flush);
   seqk_context_destroy(b.ctx);

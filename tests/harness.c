@@ -434,7 +434,7 @@ int th_finish(void) {
     printf("device digest: %016llx over %lld spans\n", (unsigned long long)g_digest,
            (long long)g_digest_spans);
   if (g_dev_unavailable || g_dev_checked)
-    printf("device parity: %d cases not available on CUDA yet, %d checked\n", g_dev_unavailable,
+    printf("device parity: %d cases not served on CUDA (NOT_SUPPORTED), %d checked\n", g_dev_unavailable,
            g_dev_checked);
   if (g_passed == 0 && g_failed == 0) {
     printf("no check ran\n");

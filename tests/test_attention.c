@@ -276,7 +276,7 @@ static void test_scores(seqk_context_t ctx, th_rng *rng) {
       {{2, 3, 3, 4, 6, 9, 0}, 0.5f, 0, SEQK_DTYPE_BF16, BSHD},
       {{1, 2, 2, 0, 5, 4, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG}, /* Sq = 0 */
       {{1, 2, 2, 3, 0, 4, 0}, 0.0f, 1, SEQK_DTYPE_F32, CONTIG}, /* Sk = 0 */
-      /* The CUDA dispatch (kernels/attention_unfused.cu): grouped path (a group's query heads are
+      /* The CUDA dispatch (host/cuda_attention.c): grouped path (a group's query heads are
          one matrix: contiguous heads, or Sq = 1 at any head stride), per-head path (padded or
          [B,S,H,D] heads), column-major operands (the other cuBLAS orientation, no copy); SPREAD
          above takes the contiguous-copy fallback. */

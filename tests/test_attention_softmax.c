@@ -1,7 +1,7 @@
 /*
  * test_attention_softmax.c - the softmax of the unfused attention path,
- * seqk__cuda_attention_softmax (host/cuda_softmax.c, kernels/softmax.cu). No public op reaches it yet (the unfused
- * seqk_attention will), so the test calls the launcher directly: fp32 scores are made on the CPU,
+ * seqk__cuda_attention_softmax (host/cuda_softmax.c, kernels/softmax.cu). seqk_attention's unfused
+ * path reaches it only behind a GEMM, so the test calls it directly: fp32 scores are made on the CPU,
  * copied to a CUDA tensor, turned into p (and lse) by the launcher, copied back and compared with
  * a double computation written here from seqk_attention's contract (causal bottom-right per
  * batch, seqlens_q / seqlens_k, empty rows p = 0 and lse = +inf).

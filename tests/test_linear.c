@@ -174,7 +174,7 @@ static seqk_tensor column_major_3d(seqk_dtype dt, int64_t cols) {
   return t;
 }
 
-/* Layouts that take different routes through the CUDA linear (kernels/attention_unfused.cu,
+/* Layouts that take different routes through the CUDA linear (host/cuda_linear.c,
    host/blas.c): leading dims that do not flatten to one row stride (x and y go through
    contiguous workspace copies), column-major x and y (the other GEMM orientation, the bias
    filled down columns), x rows all at one address (stride 0: not a cuBLAS operand, copied), and
