@@ -233,10 +233,12 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf. */
   int lim[MT][2];
   SEQK_UNROLL
-  for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
-  for (int hf = 0; hf < 2; ++hf) {
-    const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
-    lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+  for (int mt = 0; mt < MT; ++mt) {
+    SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
+      lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+    }
   }
 
   /* K or V rows n0..n0+BN into a stage; rows past the batch's keys and columns past dim are
@@ -259,8 +261,10 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt) {
     SEQK_UNROLL
-    for (int nd = 0; nd < DP / 8; ++nd) SEQK_UNROLL
-    for (int e = 0; e < 4; ++e) o[mt][nd][e] = 0.0f;
+    for (int nd = 0; nd < DP / 8; ++nd) {
+      SEQK_UNROLL
+      for (int e = 0; e < 4; ++e) o[mt][nd][e] = 0.0f;
+    }
     m[mt][0] = m[mt][1] = -INFINITY;
     l[mt][0] = l[mt][1] = 0.0f;
   }
@@ -307,9 +311,13 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
          (they would be masked anyway). */
       float s[MT][BN / 8][4];
       SEQK_UNROLL
-      for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
-      for (int nb = 0; nb < BN / 8; ++nb) SEQK_UNROLL
-      for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
+      for (int mt = 0; mt < MT; ++mt) {
+        SEQK_UNROLL
+        for (int nb = 0; nb < BN / 8; ++nb) {
+          SEQK_UNROLL
+          for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
+        }
+      }
       SEQK_UNROLL
       for (int ks = 0; ks < DP / 16; ++ks) {
         if (ks * 16 < p.D) {
@@ -342,12 +350,14 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
         for (int hf = 0; hf < 2; ++hf) {
           float mx = -INFINITY;
           SEQK_UNROLL
-          for (int nb = 0; nb < BN / 8; ++nb) SEQK_UNROLL
-          for (int e = 0; e < 2; ++e) {
-            float t = s[mt][nb][2 * hf + e] * p.scale_log2;
-            if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
-            s[mt][nb][2 * hf + e] = t;
-            mx = fmaxf(mx, t);
+          for (int nb = 0; nb < BN / 8; ++nb) {
+            SEQK_UNROLL
+            for (int e = 0; e < 2; ++e) {
+              float t = s[mt][nb][2 * hf + e] * p.scale_log2;
+              if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
+              s[mt][nb][2 * hf + e] = t;
+              mx = fmaxf(mx, t);
+            }
           }
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
@@ -357,11 +367,13 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
           m[mt][hf] = m_new;
           float sum = 0.0f;
           SEQK_UNROLL
-          for (int nb = 0; nb < BN / 8; ++nb) SEQK_UNROLL
-          for (int e = 0; e < 2; ++e) {
-            const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
-            s[mt][nb][2 * hf + e] = pv;
-            sum += pv;
+          for (int nb = 0; nb < BN / 8; ++nb) {
+            SEQK_UNROLL
+            for (int e = 0; e < 2; ++e) {
+              const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
+              s[mt][nb][2 * hf + e] = pv;
+              sum += pv;
+            }
           }
           l[mt][hf] = l[mt][hf] * alpha + sum; /* this lane's part; lanes are summed at the end */
           SEQK_UNROLL
@@ -413,13 +425,15 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
      rows, which no other warp reads) so global stores are 16-byte row chunks. */
   float inv[MT][2];
   SEQK_UNROLL
-  for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
-  for (int hf = 0; hf < 2; ++hf) {
-    float sum = l[mt][hf];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    l[mt][hf] = sum;
-    inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
+  for (int mt = 0; mt < MT; ++mt) {
+    SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      float sum = l[mt][hf];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      l[mt][hf] = sum;
+      inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
+    }
   }
 
   /* This thread's row (mt, hf) as query head h and index i; false past the tile's last row. */
@@ -433,34 +447,38 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   if (p.splits > 1) {
     /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0. */
     SEQK_UNROLL
-    for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
-    for (int hf = 0; hf < 2; ++hf) {
-      int h, i;
-      if (!own_row(mt, hf, &h, &i)) continue;
-      const int64_t pr = part_row(p, w.split, b, h, i);
-      float *dst = p.part_o + pr * p.Dv;
+    for (int mt = 0; mt < MT; ++mt) {
       SEQK_UNROLL
-      for (int nd = 0; nd < DP / 8; ++nd) {
-        const int e = nd * 8 + 2 * t4;
-        if (e < p.Dv) { /* Dv % 8 == 0 here: the pair is in or out together */
-          dst[e] = o[mt][nd][2 * hf] * inv[mt][hf];
-          dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
+      for (int hf = 0; hf < 2; ++hf) {
+        int h, i;
+        if (!own_row(mt, hf, &h, &i)) continue;
+        const int64_t pr = part_row(p, w.split, b, h, i);
+        float *dst = p.part_o + pr * p.Dv;
+        SEQK_UNROLL
+        for (int nd = 0; nd < DP / 8; ++nd) {
+          const int e = nd * 8 + 2 * t4;
+          if (e < p.Dv) { /* Dv % 8 == 0 here: the pair is in or out together */
+            dst[e] = o[mt][nd][2 * hf] * inv[mt][hf];
+            dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
+          }
         }
+        if (t4 == 0) p.part_lse[pr] = l[mt][hf] > 0.0f ? row_lse(m[mt][hf], l[mt][hf]) : -INFINITY;
       }
-      if (t4 == 0) p.part_lse[pr] = l[mt][hf] > 0.0f ? row_lse(m[mt][hf], l[mt][hf]) : -INFINITY;
     }
     return;
   }
 
   __syncwarp();
   SEQK_UNROLL
-  for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
-  for (int hf = 0; hf < 2; ++hf) {
-    T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
+  for (int mt = 0; mt < MT; ++mt) {
     SEQK_UNROLL
-    for (int nd = 0; nd < DP / 8; ++nd) {
-      row[nd * 8 + 2 * t4] = from_float<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
-      row[nd * 8 + 2 * t4 + 1] = from_float<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
+    for (int hf = 0; hf < 2; ++hf) {
+      T *row = sQ + (warp * 16 * MT + mt * 16 + g + 8 * hf) * LD;
+      SEQK_UNROLL
+      for (int nd = 0; nd < DP / 8; ++nd) {
+        row[nd * 8 + 2 * t4] = from_float<T>(o[mt][nd][2 * hf] * inv[mt][hf]);
+        row[nd * 8 + 2 * t4 + 1] = from_float<T>(o[mt][nd][2 * hf + 1] * inv[mt][hf]);
+      }
     }
   }
   __syncwarp();
@@ -483,12 +501,14 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   }
   if (p.lse && t4 == 0) {
     SEQK_UNROLL
-    for (int mt = 0; mt < MT; ++mt) SEQK_UNROLL
-    for (int hf = 0; hf < 2; ++hf) {
-      int h, i;
-      if (!own_row(mt, hf, &h, &i)) continue;
-      p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
-          row_lse(m[mt][hf], l[mt][hf]);
+    for (int mt = 0; mt < MT; ++mt) {
+      SEQK_UNROLL
+      for (int hf = 0; hf < 2; ++hf) {
+        int h, i;
+        if (!own_row(mt, hf, &h, &i)) continue;
+        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
+            row_lse(m[mt][hf], l[mt][hf]);
+      }
     }
   }
 }

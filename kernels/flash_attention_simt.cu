@@ -95,8 +95,10 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     SEQK_UNROLL
-    for (int c = 0; c < VC; ++c) SEQK_UNROLL
-    for (int u = 0; u < 4; ++u) acc[i][c][u] = 0.0f;
+    for (int c = 0; c < VC; ++c) {
+      SEQK_UNROLL
+      for (int u = 0; u < 4; ++u) acc[i][c][u] = 0.0f;
+    }
     m[i] = -INFINITY;
     l[i] = 0.0f;
   }
@@ -135,8 +137,10 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
 
     float s[RM][CN];
     SEQK_UNROLL
-    for (int i = 0; i < RM; ++i) SEQK_UNROLL
-    for (int j = 0; j < CN; ++j) s[i][j] = 0.0f;
+    for (int i = 0; i < RM; ++i) {
+      SEQK_UNROLL
+      for (int j = 0; j < CN; ++j) s[i][j] = 0.0f;
+    }
     for (int d = 0; d < p.D; d += 4) {
       float4 qv[RM], kv[CN];
       SEQK_UNROLL
@@ -146,9 +150,11 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       for (int j = 0; j < CN; ++j)
         kv[j] = *reinterpret_cast<const float4 *>(sK + (lc + 8 * j) * LDQ + d);
       SEQK_UNROLL
-      for (int i = 0; i < RM; ++i) SEQK_UNROLL
-      for (int j = 0; j < CN; ++j)
-        s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
+      for (int i = 0; i < RM; ++i) {
+        SEQK_UNROLL
+        for (int j = 0; j < CN; ++j)
+          s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
+      }
     }
 
     const bool masked = n0 + BN > w.kmin;
@@ -178,8 +184,10 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       }
       l[i] = l[i] * alpha + sum; /* this lane's part; the 8 lanes are summed at the end */
       SEQK_UNROLL
-      for (int c = 0; c < VC; ++c) SEQK_UNROLL
-      for (int u = 0; u < 4; ++u) acc[i][c][u] *= alpha;
+      for (int c = 0; c < VC; ++c) {
+        SEQK_UNROLL
+        for (int u = 0; u < 4; ++u) acc[i][c][u] *= alpha;
+      }
     }
     __syncwarp(); /* P rows are this warp's own */
 
@@ -226,19 +234,23 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       const int64_t pr = part_row(p, w.split, b, h, qi);
       float *dst = p.part_o + pr * p.Dv;
       SEQK_UNROLL
-      for (int c = 0; c < VC; ++c) SEQK_UNROLL
-      for (int u = 0; u < 4; ++u) {
-        const int e = c * 32 + lc * 4 + u;
-        if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
+      for (int c = 0; c < VC; ++c) {
+        SEQK_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int e = c * 32 + lc * 4 + u;
+          if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
+        }
       }
       if (lc == 0) p.part_lse[pr] = sum > 0.0f ? row_lse(m[i], sum) : -INFINITY;
     } else {
       T *dst = ob + (int64_t)h * p.o_sh + (int64_t)qi * p.o_ss;
       SEQK_UNROLL
-      for (int c = 0; c < VC; ++c) SEQK_UNROLL
-      for (int u = 0; u < 4; ++u) {
-        const int e = c * 32 + lc * 4 + u;
-        if (e < p.Dv) dst[e] = from_float<T>(acc[i][c][u] * inv);
+      for (int c = 0; c < VC; ++c) {
+        SEQK_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int e = c * 32 + lc * 4 + u;
+          if (e < p.Dv) dst[e] = from_float<T>(acc[i][c][u] * inv);
+        }
       }
       if (p.lse && lc == 0)
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] =
