@@ -191,8 +191,10 @@ static seqk_status fused_refusal(seqk_context_t ctx, const char *op, seqk_k_flas
                         (long long)a->D, (long long)a->Dv);
     case SEQK_K_FLASH_ROWS:
       return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
-                        "%s: the fused kernels index rows in 32 bits (Sq=%lld, Sk=%lld, H/Hk=%lld)",
-                        op, (long long)a->Sq, (long long)a->Sk, (long long)(a->H / a->Hk));
+                        "%s: the fused kernels index rows and heads in 32 bits (Sq=%lld, Sk=%lld, "
+                        "H=%lld, H/Hk=%lld)",
+                        op, (long long)a->Sq, (long long)a->Sk, (long long)a->H,
+                        (long long)(a->H / a->Hk));
     case SEQK_K_FLASH_GRID:
       return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
                         "%s: the fused kernels' grid holds at most 65535 batches and key heads "

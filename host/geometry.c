@@ -15,7 +15,14 @@ size_t seqk_dtype_size(seqk_dtype dtype) {
   return 0;
 }
 
+int seqk__is_empty(const seqk_tensor *t) {
+  for (int32_t i = 0; i < t->ndim; ++i)
+    if (t->shape[i] == 0) return 1;
+  return 0;
+}
+
 int64_t seqk__numel(const seqk_tensor *t) {
+  if (seqk__is_empty(t)) return 0;
   int64_t n = 1;
   for (int32_t i = 0; i < t->ndim; ++i) n *= t->shape[i];
   return n;
@@ -32,11 +39,9 @@ int seqk__is_contiguous(const seqk_tensor *t) {
 }
 
 int64_t seqk__span(const seqk_tensor *t) {
+  if (seqk__is_empty(t)) return 0;
   int64_t last = 0;
-  for (int32_t i = 0; i < t->ndim; ++i) {
-    if (t->shape[i] == 0) return 0;
-    last += (t->shape[i] - 1) * t->stride[i];
-  }
+  for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] - 1) * t->stride[i];
   return last + 1;
 }
 
@@ -88,4 +93,21 @@ void seqk__format_position(char *buf, size_t size, const seqk_tensor *t, int64_t
   for (int32_t d = 0; d < t->ndim && len < size; ++d)
     len += (size_t)snprintf(buf + len, size - len, d ? ",%lld" : "%lld", (long long)idx[d]);
   if (len < size) snprintf(buf + len, size - len, "]");
+}
+
+seqk_tensor seqk__distinct_view(const seqk_tensor *t) {
+  seqk_tensor v = *t;
+  for (int32_t i = 0; i < v.ndim; ++i)
+    if (v.stride[i] == 0 && v.shape[i] > 1) v.shape[i] = 1;
+  return v;
+}
+
+int64_t seqk__linear_in(const seqk_tensor *view, int64_t i, const seqk_tensor *t) {
+  int64_t idx[SEQK_MAX_DIMS], n = 0;
+  for (int32_t d = view->ndim - 1; d >= 0; --d) {
+    idx[d] = i % view->shape[d];
+    i /= view->shape[d];
+  }
+  for (int32_t d = 0; d < t->ndim; ++d) n = n * t->shape[d] + idx[d];
+  return n;
 }

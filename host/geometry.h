@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* Some extent is 0: no element, whatever the other extents and strides (which no check bounds
+   then, so they must not enter any product). */
+int     seqk__is_empty(const seqk_tensor *t);
 int64_t seqk__numel(const seqk_tensor *t);
 int seqk__is_contiguous(const seqk_tensor *t); /* row-major dense (size-1 dims free) */
 /* Largest element offset + 1 (0 for an empty tensor): the elements the tensor's memory spans. */
@@ -29,6 +32,12 @@ seqk_tensor seqk__contiguous_like(const seqk_tensor *t, void *data);
 int seqk__present(const seqk_tensor *t);
 /* Same memory and layout: data, dtype, ndim, shape and strides all equal. */
 int seqk__same_view(const seqk_tensor *a, const seqk_tensor *b);
+/* t with every stride-0 dim of extent > 1 cut to extent 1: the same values, each read once (a
+   broadcast input can name 2^62 positions over one element: a check of every value walks this). */
+seqk_tensor seqk__distinct_view(const seqk_tensor *t);
+/* The row-major position in t of the element at row-major position i of view (a
+   seqk__distinct_view of t: the cut dims at index 0). */
+int64_t seqk__linear_in(const seqk_tensor *view, int64_t i, const seqk_tensor *t);
 /* "[i0,i1,...]": the multi-index of row-major position i in t's shape, "" for a 0-d t (whose
    only element needs no position). For messages that name an element. */
 void seqk__format_position(char *buf, size_t size, const seqk_tensor *t, int64_t i);

@@ -84,6 +84,16 @@ void seqk__store(const seqk_tensor *t, int64_t offset, double value) {
   }
 }
 
+void seqk__copy_element(const seqk_tensor *dst, int64_t doff, const seqk_tensor *src,
+                        int64_t soff) {
+  if (dst->dtype == src->dtype) {
+    const size_t es = seqk_dtype_size(src->dtype);
+    memcpy((char *)dst->data + doff * (int64_t)es, (const char *)src->data + soff * (int64_t)es, es);
+    return;
+  }
+  seqk__store(dst, doff, seqk__load(src, soff));
+}
+
 int32_t seqk__load_i32(const seqk_tensor *t, int64_t offset) {
   return ((const int32_t *)t->data)[offset];
 }

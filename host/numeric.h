@@ -24,6 +24,10 @@ double seqk__round_to_dtype(double v, seqk_dtype dtype);
 double seqk__load(const seqk_tensor *t, int64_t offset);
 void seqk__store(const seqk_tensor *t, int64_t offset, double value);
 int32_t seqk__load_i32(const seqk_tensor *t, int64_t offset);
+/* dst[doff] = src[soff]: the bits themselves when the dtypes are equal (NaN payloads and -0 kept,
+   as the CUDA kernels' moves keep them), else converted through double (one rounding). */
+void    seqk__copy_element(const seqk_tensor *dst, int64_t doff, const seqk_tensor *src,
+                           int64_t soff);
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,10 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
   if (H < 1)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                       "%s: w_hh.shape[1]=%lld but the hidden size must be >= 1", op, (long long)H);
+  if (H > INT64_MAX / 4)   /* the gate rows G*H, G <= 4, must be an int64 */
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: w_hh.shape[1]=%lld (the hidden size) is too large: %lld*H overflows", op,
+                      (long long)H, (long long)G);
   const int64_t gates_by_hidden[2] = {G * H, H}, gates_by_input[2] = {G * H, I}, gates[1] = {G * H};
   const int64_t state[2] = {N, H};
   SEQK_TRY(check_operand(ctx, op, "w_hh", w_hh, 2, gates_by_hidden, x));

@@ -36,6 +36,8 @@ seqk_status seqk__ref_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
                                        const seqk_tensor *k, float scale, int32_t causal,
                                        seqk_tensor *s) {
   (void)ctx;
+  /* An empty output may come with huge extents elsewhere (stride-0 inputs): no loop over them. */
+  if (seqk__numel(s) == 0) return SEQK_STATUS_SUCCESS;
   const int64_t B = q->shape[0], H = q->shape[1], Sq = q->shape[2], D = q->shape[3];
   const int64_t Hk = k->shape[1], Sk = k->shape[2];
   const int64_t group = head_group(H, Hk);
@@ -57,6 +59,7 @@ seqk_status seqk__ref_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
 seqk_status seqk__ref_attention_values(seqk_context_t ctx, const seqk_tensor *p,
                                        const seqk_tensor *v, seqk_tensor *o) {
   (void)ctx;
+  if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;   /* as scores: no loop over huge extents */
   const int64_t B = p->shape[0], H = p->shape[1], Sq = p->shape[2], Sk = p->shape[3];
   const int64_t Hk = v->shape[1], Dv = v->shape[3];
   const int64_t group = head_group(H, Hk);

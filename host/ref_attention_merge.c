@@ -14,6 +14,9 @@ seqk_status seqk__ref_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a
   const int32_t lead = o->ndim - 1; /* the dims that index rows; lse tensors have exactly these */
   const int64_t Dv = o->shape[lead];
   const int has_lse = seqk__present(lse);
+  /* Nothing to write: o has no element and no lse is asked for (the row dims may be huge then,
+     and not even their product is defined). */
+  if (!has_lse && seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;
   int64_t rows = 1;
   for (int32_t d = 0; d < lead; ++d) rows *= o->shape[d];
 
@@ -40,7 +43,12 @@ seqk_status seqk__ref_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a
     } else if (empty_a || empty_b) {
       const seqk_tensor *src = empty_a ? o_b : o_a;
       const int64_t s0 = empty_a ? ob0 : oa0, ss = empty_a ? sb : sa;
-      for (int64_t e = 0; e < Dv; ++e) seqk__store(o, o0 + e * so, seqk__load(src, s0 + e * ss));
+      /* Copied as it is, unless its lse is NaN: a NaN lse makes the whole row NaN. */
+      const double lone = empty_a ? lb : la;
+      for (int64_t e = 0; e < Dv; ++e) {
+        if (isnan(lone)) seqk__store(o, o0 + e * so, NAN);
+        else seqk__copy_element(o, o0 + e * so, src, s0 + e * ss);
+      }
       out_lse = empty_a ? lb : la;
     } else {
       /* Both weights relative to the larger lse, so one of them is exactly 1 and nothing

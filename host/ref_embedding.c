@@ -1,7 +1,7 @@
 /*
  * ref_embedding.c - CPU reference for seqk_embedding: out[n..., :] = table[indices[n...], :].
  * All indices are checked before the first row is copied, so a bad one leaves out untouched.
- * out has table's dtype, so each element goes through a double unchanged.
+ * out has table's dtype: each element is copied bit for bit (seqk__copy_element).
  */
 #include "ref_layers.h"
 
@@ -11,17 +11,22 @@ seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
   const int64_t V = table->shape[0], E = table->shape[1];
   const int32_t e_dim = indices->ndim; /* out's last dim */
 
-  for (int64_t n = 0; n < n_idx; ++n) {
-    const int32_t row = seqk__load_i32(indices, seqk__offset_of_linear(indices, n));
+  /* Every distinct index is checked (a broadcast dim reads one element, however long it is); the
+     first bad position of the whole tensor has its broadcast dims at 0, so it is among these. */
+  const seqk_tensor distinct = seqk__distinct_view(indices);
+  const int64_t n_distinct = seqk__numel(&distinct);
+  for (int64_t n = 0; n < n_distinct; ++n) {
+    const int32_t row = seqk__load_i32(indices, seqk__offset_of_linear(&distinct, n));
     if (row < 0 || row >= V) {
       char pos[SEQK_POSITION_CHARS];
-      seqk__format_position(pos, sizeof pos, indices, n);
+      seqk__format_position(pos, sizeof pos, indices, seqk__linear_in(&distinct, n, indices));
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "embedding: indices%s=%d out of range [0, %lld)", pos, (int)row,
                         (long long)V);
     }
   }
 
+  if (seqk__numel(out) == 0) return SEQK_STATUS_SUCCESS;   /* E == 0: out's strides are unchecked */
   for (int64_t n = 0; n < n_idx; ++n) {
     const int32_t row = seqk__load_i32(indices, seqk__offset_of_linear(indices, n));
     /* out's leading dims have indices' shape: unravel n against it, walk out's strides. */
@@ -31,8 +36,8 @@ seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
       rem /= indices->shape[d];
     }
     for (int64_t e = 0; e < E; ++e)
-      seqk__store(out, out_row + e * out->stride[e_dim],
-                  seqk__load(table, row * table->stride[0] + e * table->stride[1]));
+      seqk__copy_element(out, out_row + e * out->stride[e_dim], table,
+                         row * table->stride[0] + e * table->stride[1]);
   }
   return SEQK_STATUS_SUCCESS;
 }

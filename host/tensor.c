@@ -136,17 +136,12 @@ seqk_status seqk_tensor_free(seqk_context_t ctx, seqk_tensor *t) {
 
 /* ---- copy ----------------------------------------------------------------------------------- */
 
-/* dst = src on host memory, element by element through double (exact for every float dtype,
-   so each conversion rounds once). */
+/* dst = src on host memory, element by element: the bits when the dtypes match, else through
+   double (exact for every float dtype, so each conversion rounds once). */
 static void host_copy(const seqk_tensor *dst, const seqk_tensor *src) {
   int64_t n = seqk__numel(src);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t so = seqk__offset_of_linear(src, i), d = seqk__offset_of_linear(dst, i);
-    if (src->dtype == SEQK_DTYPE_I32)
-      ((int32_t *)dst->data)[d] = ((const int32_t *)src->data)[so];
-    else
-      seqk__store(dst, d, seqk__load(src, so));
-  }
+  for (int64_t i = 0; i < n; ++i)
+    seqk__copy_element(dst, seqk__offset_of_linear(dst, i), src, seqk__offset_of_linear(src, i));
 }
 
 static seqk_status copy_through_host(seqk_context_t ctx, const char *op, const seqk_tensor *dst,

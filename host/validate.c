@@ -44,7 +44,12 @@ seqk_status seqk__check_tensor(seqk_context_t ctx, const char *op, const char *n
     if (t->stride[i] < 0)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.stride[%d]=%lld is negative", op,
                         name, (int)i, (long long)t->stride[i]);
-    if (t->shape[i] > 0 && numel > INT64_MAX / t->shape[i])
+  }
+  /* An empty tensor (some extent 0) has no element to address, whatever its other extents and
+     strides: they enter no product. */
+  if (seqk__is_empty(t)) numel = 0;
+  for (int32_t i = 0; i < t->ndim && numel > 0; ++i) {
+    if (numel > INT64_MAX / t->shape[i])
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s has more than 2^63 elements", op,
                         name);
     numel *= t->shape[i];

@@ -132,13 +132,14 @@ __global__ void attention_merge_kernel(const T *o_a, const float *lse_a, const T
       if (!empty_b) load_vec<T, VEC>(pb + u * col_b, vb);
       SEQK_UNROLL
       for (int k = 0; k < VEC; ++k) {
-        /* A lone part is copied as it is (its weight is exactly 1): -0 and NaN payloads kept. */
+        /* A lone part is copied as it is (its weight is exactly 1: -0 and NaN payloads kept),
+           unless its lse is NaN, which makes the row NaN. */
         if (empty_a && empty_b)
           vo[k] = 0.0f;
         else if (empty_a)
-          vo[k] = vb[k];
+          vo[k] = isnan(lb) ? NAN : vb[k];
         else if (empty_b)
-          vo[k] = va[k];
+          vo[k] = isnan(la) ? NAN : va[k];
         else
           vo[k] = wa * va[k] + wb * vb[k];
       }

@@ -55,7 +55,9 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   const int64_t dmax = D > Dv ? D : Dv;
   if (dmax > 256) return SEQK_K_FLASH_HEAD_DIM;
   const int64_t group = H / Hk;
-  if (Sk > INT32_MAX / 2 || Sq > INT32_MAX / 2 || group * Sq > INT32_MAX / 2)
+  /* Rows, keys and heads are ints in the kernels (and the split partials index [splits][B][H][Sq]
+     with H as an int): a head count H = Hk * group past 2^31 would wrap. */
+  if (Sk > INT32_MAX / 2 || Sq > INT32_MAX / 2 || group * Sq > INT32_MAX / 2 || H > INT32_MAX / 2)
     return SEQK_K_FLASH_ROWS;
   if (B > seqk_kernels::kMaxGridYZ || Hk > seqk_kernels::kMaxGridYZ) return SEQK_K_FLASH_GRID;
   if (cc_major < 8) return SEQK_K_FLASH_ARCH;

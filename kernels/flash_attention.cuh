@@ -13,8 +13,12 @@
  *
  * Math (both kernels): scores t = (q.k) * scale*log2(e) (one factor, folded on the host), masked
  * keys -inf, running row max m, p = exp2(t - m) with m = -inf replaced by 0, running sum l and
- * output rescaled by exp2(m_old - m_new) per key tile, one division by l at the end; a row with
- * l = 0 (no visible key) gives o = 0 and lse = +inf; lse = (m + log2 l) * ln 2. The scale is
+ * output rescaled by exp2(m_old - m_new) per key tile, one division by l at the end;
+ * lse = (m + log2 l) * ln 2. The end of a row follows seqk.h's rules for non-finite values:
+ *   - no visible key (l = 0 and nothing to see): o = 0, lse = +inf (a split part: -inf, "empty");
+ *   - visible keys whose scores are all -inf (fp32 overflow of q.k): l = 0, o and lse NaN;
+ *   - a NaN or +inf score (NaN in q or k, overflow to +inf): p, l and o NaN, lse NaN; a split part
+ *     carries the NaN into the combine instead of passing for empty. The scale is
  * applied before the max (not folded into the exponent as s*c - m*c) because the API allows a
  * negative scale, which turns the max of the raw scores into the min.
  */
@@ -131,9 +135,16 @@ __device__ __forceinline__ int64_t part_row(const params &p, int s, int b, int h
 
 constexpr float kLn2 = 0.693147180559945309f;
 
-/* Natural-log logsumexp of a row from its log2-domain max and sum. */
-__device__ __forceinline__ float row_lse(float m, float l) {
-  return l > 0.0f ? (m + log2f(l)) * kLn2 : INFINITY;
+/* The end of a row from its log2-domain max m and sum l; `visible`: the row sees a key in this
+   block's key range. Natural-log lse; `empty_lse` is what a row without a visible key reports
+   (+inf for the result, -inf for a split part); 1/l is the factor o gets. */
+__device__ __forceinline__ float row_lse(float m, float l, bool visible, float empty_lse) {
+  if (l > 0.0f) return (m + log2f(l)) * kLn2;
+  return l == 0.0f && !visible ? empty_lse : NAN;   /* NaN l, or visible keys with p = 0 */
+}
+__device__ __forceinline__ float row_inv(float l, bool visible) {
+  if (l > 0.0f) return 1.0f / l;
+  return l == 0.0f && !visible ? 0.0f : NAN;
 }
 
 /* ---- tensor-core kernel (f16 / bf16, sm_80 mma.sync) -------------------------------------------
@@ -432,7 +443,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       l[mt][hf] = sum;
-      inv[mt][hf] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      inv[mt][hf] = row_inv(sum, lim[mt][hf] > w.kbeg);
     }
   }
 
@@ -445,7 +456,8 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   };
 
   if (p.splits > 1) {
-    /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0. */
+    /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0, a NaN part
+       NaN (row_lse). */
     SEQK_UNROLL
     for (int mt = 0; mt < MT; ++mt) {
       SEQK_UNROLL
@@ -462,7 +474,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
             dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
           }
         }
-        if (t4 == 0) p.part_lse[pr] = l[mt][hf] > 0.0f ? row_lse(m[mt][hf], l[mt][hf]) : -INFINITY;
+        if (t4 == 0) p.part_lse[pr] = row_lse(m[mt][hf], l[mt][hf], lim[mt][hf] > w.kbeg, -INFINITY);
       }
     }
     return;
@@ -507,7 +519,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
         int h, i;
         if (!own_row(mt, hf, &h, &i)) continue;
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
-            row_lse(m[mt][hf], l[mt][hf]);
+            row_lse(m[mt][hf], l[mt][hf], lim[mt][hf] > w.kbeg, INFINITY);
       }
     }
   }

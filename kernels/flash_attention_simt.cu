@@ -225,12 +225,13 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     sum += __shfl_xor_sync(0xffffffffu, sum, 4);
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const bool visible = lim[i] > w.kbeg;
+    const float inv = row_inv(sum, visible);
     const int r = w.r0 + lrow[i];
     if (r >= w.r1) continue;
     int h, qi;
     row_coords(p, kh, r, &h, &qi);
-    if (p.splits > 1) { /* fp32 partials; an empty part has lse -inf and o = 0 */
+    if (p.splits > 1) { /* fp32 partials; an empty part has lse -inf and o = 0, a NaN part NaN */
       const int64_t pr = part_row(p, w.split, b, h, qi);
       float *dst = p.part_o + pr * p.Dv;
       SEQK_UNROLL
@@ -241,7 +242,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
           if (e < p.Dv) dst[e] = acc[i][c][u] * inv;
         }
       }
-      if (lc == 0) p.part_lse[pr] = sum > 0.0f ? row_lse(m[i], sum) : -INFINITY;
+      if (lc == 0) p.part_lse[pr] = row_lse(m[i], sum, visible, -INFINITY);
     } else {
       T *dst = ob + (int64_t)h * p.o_sh + (int64_t)qi * p.o_ss;
       SEQK_UNROLL
@@ -254,7 +255,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       }
       if (p.lse && lc == 0)
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] =
-            row_lse(m[i], sum);
+            row_lse(m[i], sum, visible, INFINITY);
     }
   }
 }

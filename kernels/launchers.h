@@ -252,7 +252,7 @@ typedef struct seqk_k_flash_params {
 typedef enum seqk_k_flash_support {
   SEQK_K_FLASH_OK,
   SEQK_K_FLASH_HEAD_DIM, /* D or Dv > 256 */
-  SEQK_K_FLASH_ROWS,     /* Sq, Sk or group * Sq past 32-bit row indexing */
+  SEQK_K_FLASH_ROWS,     /* Sq, Sk, H or group * Sq past 32-bit row and head indexing */
   SEQK_K_FLASH_GRID,     /* B or Hk > 65535, or too many row tiles */
   SEQK_K_FLASH_ARCH      /* a device before sm_80 */
 } seqk_k_flash_support;

@@ -137,6 +137,14 @@ struct block_team {
   __device__ __forceinline__ float sum(float v) const { return block_sum(v, red); }
 };
 
+/* A row's natural-log lse from its statistics: +inf when no column takes part (the attention
+   rows' "no visible key"); NaN when columns take part but their sum is 0 (all -inf, e.g. fp32
+   overflow of the scores: no softmax exists, and the row must not pass for empty) or NaN. */
+__device__ __forceinline__ float row_lse(bool any, float m, float s, const row_math &mth) {
+  if (!any) return INFINITY;
+  return s > 0.0f ? mth.lse_mul * m + logf(s) : NAN;
+}
+
 /* ---- the row bodies ----------------------------------------------------------------------------- */
 
 /* One row held on chip: member `rank` of a team of `team` threads keeps chunks rank, rank+team,
@@ -168,7 +176,7 @@ __device__ __forceinline__ float row_on_chip(const Tin *x, Tout *y, int n_valid,
   for (int i = 0; i < NV * W; ++i) v[i] *= inv;
   SEQK_UNROLL
   for (int it = 0; it < NV; ++it) store_masked<Tout, W>(y, (it * team + rank) * W, n, v + it * W);
-  return n_valid > 0 ? mth.lse_mul * m + logf(s) : INFINITY;
+  return row_lse(n_valid > 0, m, s, mth);
 }
 
 /* Online statistics of chunks [ch_begin, ch_end) of a row (chunk c = columns c*W ..), kUnroll
@@ -283,7 +291,7 @@ __global__ void __launch_bounds__(kStreamBlock)
     /* Backwards: the row's tail, read last by the first pass, is what L2 most likely still has. */
     normalize_range<Tin, Tout, W, true>(x + rr.xo, y + rr.yo, 0, (g.n + W - 1) / W, rr.n_valid, g.n,
                                         rank, team, st.m, inv, mth);
-    if (threadIdx.x == 0) g.finish(rr, rr.n_valid > 0 ? mth.lse_mul * st.m + logf(st.s) : INFINITY);
+    if (threadIdx.x == 0) g.finish(rr, row_lse(rr.n_valid > 0, st.m, st.s, mth));
   }
 }
 

@@ -20,8 +20,17 @@ template <typename S, typename D>
 __device__ __forceinline__ D convert(S v) {
   return from_float<D>(to_float(v));
 }
+/* One dtype to itself moves the bits (NaN payloads kept, as the CPU copy does). */
 template <>
 __device__ __forceinline__ int32_t convert<int32_t, int32_t>(int32_t v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half convert<__half, __half>(__half v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16, __nv_bfloat16>(__nv_bfloat16 v) {
   return v;
 }
 

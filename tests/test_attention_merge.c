@@ -288,6 +288,50 @@ static void test_merge_in_place(seqk_context_t ctx, th_rng *rng) {
 #define EXPECT_BAD(call, needle, what, ...)                                                        \
   th_expect_rejected(ctx, call, SEQK_STATUS_INVALID_VALUE, needle, what, TH_SNAPS(__VA_ARGS__))
 
+/* seqk.h's rule: a NaN lse makes its row NaN, also when the other part is empty (a lone part is
+   otherwise copied as it is); both empty: o = 0, lse = +inf. On the CPU and on CUDA tensors. */
+static void test_merge_nan_lse(seqk_context_t ctx, th_rng *rng) {
+  const int64_t shape[2] = {6, 8};
+  merge_bufs m = make_merge(rng, SEQK_DTYPE_F32, 2, shape, 0);
+  /* Rows: 0 NaN + finite, 1 NaN + +inf, 2 -inf + NaN, 3 NaN + NaN, 4 finite + +inf (lone copy),
+     5 -inf + +inf (both empty). */
+  const double la[6] = {NAN, NAN, -INFINITY, NAN, 0.25, -INFINITY};
+  const double lb[6] = {1.5, INFINITY, NAN, NAN, INFINITY, INFINITY};
+  for (int r = 0; r < 6; ++r) {
+    th_set(&m.la, r, la[r]);
+    th_set(&m.lb, r, lb[r]);
+    for (int64_t e = 0; e < 8; ++e) {
+      th_set(&m.oa, r * 8 + e, 0.5 + e);
+      th_set(&m.ob, r * 8 + e, -1.0 - e);
+    }
+  }
+  double o_ref[48], l_ref[6];
+  for (int r = 0; r < 6; ++r) {
+    for (int64_t e = 0; e < 8; ++e) o_ref[r * 8 + e] = r < 4 ? NAN : r == 4 ? 0.5 + e : 0.0;
+    l_ref[r] = r < 4 ? NAN : r == 4 ? 0.25 : INFINITY;
+  }
+  th_poison(&m.o);
+  th_poison(&m.l);
+  th_expect_status(ctx, seqk_attention_merge(ctx, &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l),
+                   SEQK_STATUS_SUCCESS, NULL, "merge with NaN lse");
+  th_check_close("merge with NaN lse: o", &m.o, o_ref, th_tol_for(SEQK_DTYPE_F32));
+  th_check_close("merge with NaN lse: lse", &m.l, l_ref, th_tol_for(SEQK_DTYPE_F32));
+  merge_on_device(ctx, "merge with NaN lse", &m.oa, &m.la, &m.ob, &m.lb, &m.o, &m.l);
+}
+
+/* Nothing to write: o with no element (Dv = 0) over 2^40 rows given by stride-0 inputs, no lse.
+   Returns at once (a reference that walked the rows would not return). */
+static void test_merge_empty_huge(seqk_context_t ctx) {
+  static float cell[4];
+  const int64_t shape[2] = {(int64_t)1 << 40, 0}, zero[2] = {0, 0}, lshape[1] = {(int64_t)1 << 40};
+  const int64_t lzero[1] = {0};
+  seqk_tensor oa = seqk_tensor_view_strided(cell, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape, zero);
+  seqk_tensor la = seqk_tensor_view_strided(cell, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1, lshape, lzero);
+  seqk_tensor o = seqk_tensor_view_strided(cell + 2, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape, zero);
+  th_expect_status(ctx, seqk_attention_merge(ctx, &oa, &la, &oa, &la, &o, NULL),
+                   SEQK_STATUS_SUCCESS, NULL, "merge of 2^40 empty rows without lse");
+}
+
 static void test_bad_merge(seqk_context_t ctx, th_rng *rng) {
   const int64_t s[3] = {2, 3, 4};
   merge_bufs m = make_merge(rng, SEQK_DTYPE_F32, 3, s, 0);
@@ -414,6 +458,8 @@ int main(void) {
   th_rng_seed(&rng, 3);
   test_merge_random(ctx, &rng);
   test_merge_in_place(ctx, &rng);
+  test_merge_nan_lse(ctx, &rng);
+  test_merge_empty_huge(ctx);
   test_bad_merge(ctx, &rng);
   seqk_context_destroy(ctx);
   return th_finish();
