@@ -4,6 +4,8 @@
  */
 #include "validate.h"
 
+#include "overlap.h"
+
 #include <stdlib.h>
 
 static const char *dtype_name(seqk_dtype d) {
@@ -144,46 +146,19 @@ seqk_status seqk__check_last_dim_contiguous(seqk_context_t ctx, const char *op, 
   return SEQK_STATUS_SUCCESS;
 }
 
-typedef struct dim_layout {
-  int64_t extent, stride;
-} dim_layout;
-
-static int by_stride(const void *a, const void *b) {
-  const dim_layout *x = (const dim_layout *)a, *y = (const dim_layout *)b;
-  return (x->stride > y->stride) - (x->stride < y->stride);
-}
-
 seqk_status seqk__check_output(seqk_context_t ctx, const char *op, const char *name,
                                const seqk_tensor *t) {
-  /* Sufficient test for "no two elements share an address": ordered by stride, each dim must step
-     over everything the smaller dims span. Layouts it rejects that are in fact disjoint
-     (interleavings) are not worth a general solver for an output argument. */
-  dim_layout dims[SEQK_MAX_DIMS];
-  int n = 0;
-  if (seqk__numel(t) == 0) return SEQK_STATUS_SUCCESS;
-  for (int32_t i = 0; i < t->ndim; ++i)
-    if (t->shape[i] > 1) dims[n++] = (dim_layout){t->shape[i], t->stride[i]};
-  qsort(dims, (size_t)n, sizeof dims[0], by_stride);
-  int64_t covered = 1; /* elements spanned by the dims so far */
-  for (int i = 0; i < n; ++i) {
-    if (dims[i].stride < covered)
-      return seqk__fail(
-          ctx, SEQK_STATUS_INVALID_VALUE,
-          "%s: output %s has overlapping elements (a stride of %lld over an extent of %lld)", op,
-          name, (long long)dims[i].stride, (long long)dims[i].extent);
-    covered = dims[i].stride * (dims[i].extent - 1) + covered;
-  }
+  if (!seqk__elements_distinct(t))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: output %s has overlapping elements (two of its elements share an "
+                      "address, or its layout is too large to tell)",
+                      op, name);
   return SEQK_STATUS_SUCCESS;
 }
 
 static int memory_intersects(const seqk_tensor *a, const seqk_tensor *b) {
   if (!seqk__present(a) || !seqk__present(b) || a->device != b->device) return 0;
-  int64_t span_a = seqk__span(a), span_b = seqk__span(b);
-  if (span_a == 0 || span_b == 0) return 0;
-  const char *a0 = (const char *)a->data, *b0 = (const char *)b->data;
-  const char *a1 = a0 + span_a * (int64_t)seqk_dtype_size(a->dtype);
-  const char *b1 = b0 + span_b * (int64_t)seqk_dtype_size(b->dtype);
-  return a0 < b1 && b0 < a1;
+  return seqk__memory_overlaps(a, b);
 }
 
 seqk_status seqk__check_no_overlap(seqk_context_t ctx, const char *op, const char *out_name,

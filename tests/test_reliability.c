@@ -9,7 +9,9 @@
  *     the first bad position of the whole tensor;
  *   - data movement of one dtype keeps the bits (NaN payloads, -0): tensor_copy, split/merge heads,
  *     embedding, as the kernels do;
- *   - sizes whose products overflow int64 are rejected, not computed (rnn_cell's G*H).
+ *   - sizes whose products overflow int64 are rejected, not computed (rnn_cell's G*H);
+ *   - outputs are judged by their elements, not their bounding boxes: interleaved strides and
+ *     views interleaved with an input are accepted, real overlaps still rejected.
  */
 #include "harness.h"
 
@@ -221,12 +223,48 @@ static void test_size_overflow(seqk_context_t ctx) {
                      SEQK_STATUS_INVALID_VALUE, "w_hh", "rnn_cell with H = 2^62 (G*H overflows)");
 }
 
+/* ---- outputs decided by their elements, not their bounding boxes --------------------------------- */
+
+static void test_exact_overlap(seqk_context_t ctx) {
+  static float buf[64];
+  for (int i = 0; i < 64; ++i) buf[i] = (float)i;
+  /* y [3, 2] with strides [2, 3]: offsets 0 3 2 5 4 7, all distinct though the dims interleave. */
+  const int64_t shape[2] = {3, 2}, ystride[2] = {2, 3};
+  static float src_data[6] = {1, 2, 3, 4, 5, 6};
+  seqk_tensor src = seqk_tensor_view(src_data, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 2, shape);
+  seqk_tensor y = view(buf + 32, SEQK_DTYPE_F32, 2, shape, ystride);
+  th_expect_status(ctx, seqk_tensor_copy(ctx, &y, &src), SEQK_STATUS_SUCCESS, NULL,
+                   "copy into y [3,2] with strides [2,3] (distinct elements)");
+  TH_CHECK(buf[32] == 1 && buf[35] == 2 && buf[34] == 3 && buf[37] == 4 && buf[36] == 5 &&
+               buf[39] == 6,
+           "the interleaved-stride copy wrote every element where it belongs");
+  /* Odd elements from even ones of the same buffer: disjoint, interleaved on stride 2. */
+  const int64_t n8[1] = {8}, two[1] = {2};
+  seqk_tensor even = view(buf, SEQK_DTYPE_F32, 1, n8, two), odd = view(buf + 1, SEQK_DTYPE_F32, 1, n8, two);
+  th_expect_status(ctx, seqk_tensor_copy(ctx, &odd, &even), SEQK_STATUS_SUCCESS, NULL,
+                   "copy the even elements of a buffer onto its odd ones");
+  TH_CHECK(buf[1] == 0 && buf[15] == 14, "odd elements now hold their even neighbours");
+  /* ... but a real overlap is still one. */
+  const int64_t one[1] = {1};
+  seqk_tensor front = view(buf, SEQK_DTYPE_F32, 1, n8, one);
+  th_expect_status(ctx, seqk_tensor_copy(ctx, &odd, &front), SEQK_STATUS_INVALID_VALUE, "dst",
+                   "copy elements 0..7 onto the odd elements 1..15");
+  /* Interleaved halves far beyond enumeration (2^21 elements each): the residue test decides. */
+  const int64_t big_n = (int64_t)1 << 21, big[1] = {big_n};
+  float *mem = (float *)th_alloc((size_t)(2 * big_n) * sizeof(float));
+  seqk_tensor e2 = view(mem, SEQK_DTYPE_F32, 1, big, two), o2 = view(mem + 1, SEQK_DTYPE_F32, 1, big, two);
+  for (int64_t i = 0; i < 2 * big_n; ++i) mem[i] = (float)(i & 1023);
+  th_expect_status(ctx, seqk_tensor_copy(ctx, &o2, &e2), SEQK_STATUS_SUCCESS, NULL,
+                   "copy 2^21 even elements onto the odd ones");
+}
+
 int main(void) {
   seqk_context_t ctx = th_context();
   test_huge_empty(ctx);
   test_embedding_broadcast(ctx);
   test_nan_payloads(ctx);
   test_size_overflow(ctx);
+  test_exact_overlap(ctx);
   seqk_context_destroy(ctx);
   return th_finish();
 }
