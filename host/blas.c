@@ -283,13 +283,21 @@ static const char *advance(const void *p, int64_t elems, size_t elem_size) {
   return (const char *)p + elems * (int64_t)elem_size;
 }
 
+/* The largest m and n one cuBLAS call takes (its extents are ints): larger products go in row
+   and column blocks. Tests lower it (seqk__blas_max_extent) to run the blocking on small shapes. */
+static int64_t g_max_extent = INT_MAX;
+
+void seqk__blas_max_extent(int64_t n) { g_max_extent = n > 0 && n < INT_MAX ? n : INT_MAX; }
+
+int seqk__matmul_supported(const seqk_matmul *mm) { return mm->k <= INT_MAX; }
+
 seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
                          const seqk_matmul *mm_in) {
   if (mm_empty(mm_in)) return SEQK_STATUS_SUCCESS;
-  if (mm_in->m > INT_MAX || mm_in->n > INT_MAX || mm_in->k > INT_MAX)
+  if (!seqk__matmul_supported(mm_in))
     return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
-                      "%s: a matrix extent (m=%lld n=%lld k=%lld) is beyond cuBLAS's int range", op,
-                      (long long)mm_in->m, (long long)mm_in->n, (long long)mm_in->k);
+                      "%s: a product's inner extent k=%lld is beyond cuBLAS's int range", op,
+                      (long long)mm_in->k);
   seqk_matmul mm = *mm_in;
   const seqk_tensor c_view = operand_tensor(&mm, &mm.c, mm.c_type, mm.m, mm.n, 0);
   if (mm.k == 0) return seqk__cuda_fill(ctx, op, &c_view, mm.bias, 0.0f);
@@ -354,14 +362,24 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
       off_b += idx[j] * gb->batch[loop[j]];
       off_c += idx[j] * mm.c.batch[loop[j]];
     }
-    /* cuBLAS counts batches in int: very long chains go in slices. */
-    for (int64_t first = 0; first < batch; first += INT_MAX) {
-      g.batch = batch - first < INT_MAX ? batch - first : INT_MAX;
-      g.a = advance(ga->data, off_a + first * g.stride_a, ab);
-      g.b = advance(gb->data, off_b + first * g.stride_b, ab);
-      g.c = (void *)advance(mm.c.data, off_c + first * g.stride_c, cb);
-      SEQK_TRY(seqk__blas_gemm(ctx, op, &g));
-    }
+    /* cuBLAS counts batches, rows and columns in int: very long chains go in slices, very tall
+       or wide products in row and column blocks (A's rows and C's rows move together, and B's
+       columns with C's columns). */
+    for (int64_t first = 0; first < batch; first += INT_MAX)
+      for (int64_t m0 = 0; m0 < mm.m; m0 += g_max_extent)
+        for (int64_t n0 = 0; n0 < mm.n; n0 += g_max_extent) {
+          const int64_t rows = mm.m - m0 < g_max_extent ? mm.m - m0 : g_max_extent;
+          const int64_t cols = mm.n - n0 < g_max_extent ? mm.n - n0 : g_max_extent;
+          const int64_t da = m0 * mm.a.rs, db = n0 * mm.b.cs;   /* our A and B, in elements */
+          g.batch = batch - first < INT_MAX ? batch - first : INT_MAX;
+          g.m = plan.c_transposed ? cols : rows;
+          g.n = plan.c_transposed ? rows : cols;
+          g.a = advance(ga->data, off_a + first * g.stride_a + (plan.c_transposed ? db : da), ab);
+          g.b = advance(gb->data, off_b + first * g.stride_b + (plan.c_transposed ? da : db), ab);
+          g.c = (void *)advance(mm.c.data, off_c + first * g.stride_c + m0 * mm.c.rs + n0 * mm.c.cs,
+                                cb);
+          SEQK_TRY(seqk__blas_gemm(ctx, op, &g));
+        }
     int j = n_loop - 1;
     while (j >= 0 && ++idx[j] == mm.count[loop[j]]) idx[j--] = 0;
     if (j < 0) break;

@@ -75,6 +75,12 @@ typedef struct seqk_matmul {
    dimensions beyond int). Depends only on shapes and strides, so it can be planned before the
    operands' memory exists. */
 size_t seqk__matmul_workspace(const seqk_matmul *mm);
+/* Whether seqk__matmul serves mm: every product but one whose inner extent k passes cuBLAS's int
+   (m, n and the batch are split into blocks when they do). Ask before writing anything. */
+int         seqk__matmul_supported(const seqk_matmul *mm);
+/* Tests only: the largest m and n of one cuBLAS call (0: cuBLAS's own limit, INT_MAX), so that
+   the row and column blocking runs on small shapes. Not thread-safe. */
+void        seqk__blas_max_extent(int64_t n);
 /* Runs mm on ctx's stream with as few cuBLAS calls as the batch strides allow (levels whose
    strides line up for all three operands become one strided batch; the others are looped).
    k == 0 writes the bias (or 0) without a GEMM. The bias is written into C first and the GEMM

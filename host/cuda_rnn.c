@@ -164,6 +164,10 @@ seqk_status seqk__cuda_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const se
   if (h) mm_h = product(h->data, h->dtype, N, h->stride[0], h->stride[1], w_hh, NULL, GH);
   size_t bytes = seqk__ws_sum(g_bytes, seqk__matmul_workspace(&mm_i));
   if (h) bytes = seqk__ws_sum(bytes, seqk__ws_sum(g_bytes, seqk__matmul_workspace(&mm_h)));
+  if (!seqk__matmul_supported(&mm_i) || (h && !seqk__matmul_supported(&mm_h)))
+    return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
+                      "%s: an input or hidden size past cuBLAS's int (I=%lld, H=%lld)", op,
+                      (long long)x->shape[1], (long long)H);
 
   seqk_arena arena;
   void *gi = NULL, *gh = NULL;
@@ -304,11 +308,19 @@ static seqk_status make_plan(seqk_context_t ctx, const char *op, fwd_plan *p,
   p->b_wih = p->wih_copy ? seqk__ws_elems(seqk__mul_sat(p->GH, p->DH), sizeof(float)) : 0;
   p->b_whh = p->whh_copy ? seqk__ws_elems(seqk__mul_sat(p->GH, p->H), sizeof(float)) : 0;
   p->b_scratch = 0;
+  /* Every product is known here, before anything is written: one cuBLAS cannot run (an inner
+     extent past its int) fails the call now rather than after layer 0 wrote hn. */
   for (int64_t l = 0; l < p->L; ++l)
     for (int64_t d = 0; d < p->D; ++d) {
       const seqk_matmul mm = entry_projection(p, x, w, l, l * p->D + d, NULL, NULL, NULL);
+      const seqk_matmul rec = recurrent(p, NULL, &w->w_hh[l * p->D + d], NULL);
       const size_t b = seqk__matmul_workspace(&mm);
       if (b > p->b_scratch) p->b_scratch = b;
+      if (!seqk__matmul_supported(&mm) || (!p->persistent && !seqk__matmul_supported(&rec)))
+        return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
+                          "%s: layer %lld's input size %lld (or hidden size %lld) is past cuBLAS's "
+                          "int",
+                          op, (long long)l, (long long)mm.k, (long long)p->H);
     }
   return SEQK_STATUS_SUCCESS;
 }

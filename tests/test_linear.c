@@ -10,6 +10,10 @@
  */
 #include "harness.h"
 
+#ifdef SEQK_HAVE_CUDA
+#include "blas.h"
+#endif
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -210,6 +214,17 @@ static void test_linear_layouts(void) {
                with_bias ? "" : ", no bias");
       check_linear_layout(what, &x0, &w, bias, &y0);
     }
+}
+
+/* The same layouts with cuBLAS calls cut into blocks of at most 2 rows and columns (the limit
+   is 2^31 - 1 in earnest; host/blas.c blocks larger products). */
+static void test_linear_blocks(void) {
+#ifdef SEQK_HAVE_CUDA
+  if (seqk_cuda_device_count() == 0) return;
+  seqk__blas_max_extent(2);
+  test_linear_layouts();
+  seqk__blas_max_extent(0);
+#endif
 }
 
 /* ---- the Keras Self_Attention seed ---------------------------------------------------------- */
@@ -436,6 +451,7 @@ int main(void) {
 
   test_linear();
   test_linear_layouts();
+  test_linear_blocks();
   test_keras_self_attention();
   test_linear_bad_input();
 

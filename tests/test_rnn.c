@@ -28,6 +28,9 @@
 #include "harness.h"
 
 #include "cuda_ops.h"
+#ifdef SEQK_HAVE_CUDA
+#include "blas.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -1462,6 +1465,20 @@ static void test_bad_forward(void) {
   }
 }
 
+/* cuBLAS takes at most 2^31 - 1 rows and columns per call; larger products go in blocks
+   (host/blas.c). With the block limit lowered to 5, every multi-row GEMM of the multilayer and
+   cell cases is blocked: T*N = 15 rows of the layer projections, G*H up to 16 columns. (Finding:
+   layer 1's projection over T*N >= 2^31 rows used to fail after layer 0 had written hn.) */
+static void test_gemm_blocks(void) {
+#ifdef SEQK_HAVE_CUDA
+  if (seqk_cuda_device_count() == 0) return;
+  seqk__blas_max_extent(5);
+  test_multilayer_identity();
+  test_cells();
+  seqk__blas_max_extent(0);
+#endif
+}
+
 int main(void) {
   g_ctx = th_context();
   th_rng_seed(&g_rng, 20240603);
@@ -1477,6 +1494,7 @@ int main(void) {
   test_seq_equals_cells();
   test_reverse_identity();
   test_multilayer_identity();
+  test_gemm_blocks();
   test_batch_first_identity();
   test_lengths_identity();
   test_bad_cell();
