@@ -112,6 +112,22 @@ seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_dev
   return SEQK_STATUS_SUCCESS;
 }
 
+seqk_status seqk__check_device_readable(seqk_context_t ctx, const char *op, const char *name,
+                                        const void *p) {
+  struct cudaPointerAttributes a;
+  if (!p) return SEQK_STATUS_SUCCESS;
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    (void)cudaGetLastError();   /* cannot tell: not an error of the call */
+    return SEQK_STATUS_SUCCESS;
+  }
+  if (a.type == cudaMemoryTypeUnregistered)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s is host memory, but an op on CUDA tensors reads it on the device "
+                      "(pass device, managed or pinned memory)",
+                      op, name);
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error) {
   const cudaError_t err = (cudaError_t)cuda_error;
   if (err == cudaSuccess) return SEQK_STATUS_SUCCESS;
@@ -206,6 +222,11 @@ seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes,
   (void)bytes;
   (void)ptr;
   return seqk__built_without_cuda(ctx, op);
+}
+seqk_status seqk__check_device_readable(seqk_context_t ctx, const char *op, const char *name,
+                                        const void *p) {
+  (void)ctx; (void)op; (void)name; (void)p;
+  return SEQK_STATUS_SUCCESS;
 }
 void seqk__device_free(void *ptr) { (void)ptr; }
 seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,

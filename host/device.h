@@ -26,6 +26,11 @@ seqk_status seqk__require_device(seqk_context_t ctx, const char *op);
 /* ctx's record of the current device (seqk_device_info), queried on first use: NO_DEVICE when
    there is no usable device, DEVICE_ERROR when a query fails. */
 seqk_status seqk__device_info(seqk_context_t ctx, const char *op, const seqk_device_info **info);
+/* INVALID_VALUE "op: name is host memory ..." when the runtime knows p (non-NULL) as memory a
+   kernel cannot read (plain, unregistered host memory); device, managed and pinned host memory
+   pass, and so does a pointer the runtime cannot tell about (its size never can be checked). */
+seqk_status seqk__check_device_readable(seqk_context_t ctx, const char *op, const char *name,
+                                        const void *p);
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr);
 void seqk__device_free(void *ptr);
 /* Enqueued on ctx's stream; host memory must stay valid until seqk__device_sync. */

@@ -8,6 +8,7 @@
  * cuda_softmax.c, cuda_heads.c and cuda_attention.c.
  */
 #include "attention_rules.h"
+#include "device.h"
 #include "ref_attention.h"
 #include "validate.h"
 
@@ -229,9 +230,14 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
     SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, args, N_INPUTS));
   }
 
-  if (q->device == SEQK_DEVICE_CUDA)
+  if (q->device == SEQK_DEVICE_CUDA) {
+    /* The lengths of a CUDA call are read by the kernels: host memory would fault on the device.
+       Their values (and length) cannot be checked here; the kernels clamp each to [0, S]. */
+    SEQK_TRY(seqk__check_device_readable(ctx, op, "params.seqlens_q", p->seqlens_q));
+    SEQK_TRY(seqk__check_device_readable(ctx, op, "params.seqlens_k", p->seqlens_k));
     return SEQK_ON_CUDA(ctx, op,
                         seqk__cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse)));
+  }
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
   SEQK_TRY(check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
   return seqk__ref_attention(ctx, p, q, k, v, o, lse);

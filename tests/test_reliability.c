@@ -10,6 +10,8 @@
  *   - data movement of one dtype keeps the bits (NaN payloads, -0): tensor_copy, split/merge heads,
  *     embedding, as the kernels do;
  *   - sizes whose products overflow int64 are rejected, not computed (rnn_cell's G*H);
+ *   - lengths an op on CUDA tensors reads on the device must be device-readable (host arrays
+ *     rejected before anything runs);
  *   - outputs are judged by their elements, not their bounding boxes: interleaved strides and
  *     views interleaved with an input are accepted, real overlaps still rejected.
  */
@@ -258,6 +260,48 @@ static void test_exact_overlap(seqk_context_t ctx) {
                    "copy 2^21 even elements onto the odd ones");
 }
 
+/* ---- lengths a CUDA call reads on the device -------------------------------------------------- */
+
+/* seqlens_q/k of an op on CUDA tensors are device arrays: a plain host array is rejected (it would
+   fault on a GPU) before anything runs; device memory passes. */
+static void test_device_lengths(seqk_context_t ctx) {
+  if (seqk_cuda_device_count() == 0) return;
+  const int64_t s4[4] = {2, 1, 3, 8}, s3[3] = {2, 1, 3}, two[1] = {2};
+  seqk_tensor q, o, lse, lens;
+  static int32_t host_lens[2] = {3, 2};
+  if (seqk_tensor_alloc(ctx, &q, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 4, s4) ||
+      seqk_tensor_alloc(ctx, &o, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 4, s4) ||
+      seqk_tensor_alloc(ctx, &lse, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 3, s3) ||
+      seqk_tensor_alloc(ctx, &lens, SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 1, two)) {
+    TH_CHECK(0, "CUDA setup: %s", seqk_context_last_error(ctx));
+    return;
+  }
+  seqk_tensor h = seqk_tensor_view(host_lens, SEQK_DTYPE_I32, SEQK_DEVICE_CPU, 1, two);
+  const int64_t n = 2 * 3 * 8, flat[1] = {n};
+  float *ones = (float *)th_alloc((size_t)n * sizeof(float));
+  for (int64_t i = 0; i < n; ++i) ones[i] = 0.5f;
+  seqk_tensor hq = seqk_tensor_view(ones, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1, flat);
+  seqk_tensor dq = seqk_tensor_view(q.data, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 1, flat);
+  seqk_tensor_copy(ctx, &dq, &hq);
+  seqk_tensor_copy(ctx, &lens, &h);
+  for (int which = 0; which < 2; ++which) {
+    seqk_attention_params p = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+    if (which) p.seqlens_k = host_lens;
+    else p.seqlens_q = host_lens;
+    th_expect_status(ctx, seqk_attention(ctx, &p, &q, &q, &q, &o, &lse), SEQK_STATUS_INVALID_VALUE,
+                     which ? "params.seqlens_k" : "params.seqlens_q",
+                     "attention on CUDA tensors with host lengths");
+    if (which) p.seqlens_k = (const int32_t *)lens.data;
+    else p.seqlens_q = (const int32_t *)lens.data;
+    th_expect_status(ctx, seqk_attention(ctx, &p, &q, &q, &q, &o, &lse), SEQK_STATUS_SUCCESS, NULL,
+                     "attention on CUDA tensors with device lengths");
+  }
+  seqk_tensor_free(ctx, &q);
+  seqk_tensor_free(ctx, &o);
+  seqk_tensor_free(ctx, &lse);
+  seqk_tensor_free(ctx, &lens);
+}
+
 int main(void) {
   seqk_context_t ctx = th_context();
   test_huge_empty(ctx);
@@ -265,6 +309,7 @@ int main(void) {
   test_nan_payloads(ctx);
   test_size_overflow(ctx);
   test_exact_overlap(ctx);
+  test_device_lengths(ctx);
   seqk_context_destroy(ctx);
   return th_finish();
 }

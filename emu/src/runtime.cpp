@@ -156,6 +156,27 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
   return cudaSuccess;
 }
 
+/* Device memory is what cudaMalloc returned (any address inside an allocation); anything else is
+   unregistered host memory, as the runtime reports for plain malloc'd memory since CUDA 11. */
+cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes, const void *ptr) {
+  if (!attributes) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  memset(attributes, 0, sizeof *attributes);
+  attributes->type = cudaMemoryTypeUnregistered;
+  attributes->device = -2;
+  auto it = g_allocs.upper_bound(ptr);
+  if (it != g_allocs.begin()) {
+    --it;
+    const char *base = static_cast<const char *>(it->first);
+    if (static_cast<const char *>(ptr) < base + it->second) {
+      attributes->type = cudaMemoryTypeDevice;
+      attributes->device = 0;
+      attributes->devicePointer = const_cast<void *>(ptr);
+    }
+  }
+  return cudaSuccess;
+}
+
 cudaError_t cudaFree(void *ptr) {
   if (!ptr) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_mutex);
