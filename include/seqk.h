@@ -14,6 +14,12 @@
  *   - Tensor strides are in elements and may be any non-negative values for inputs (a stride of 0
  *     broadcasts). An output must not have two elements at the same address, and must not overlap
  *     any input unless the op says it may alias one exactly (same data pointer and strides).
+ *     Overlap means shared bytes of elements, not of bounding boxes: interleaved layouts (odd and
+ *     even elements of one buffer, strides [2, 3] over [3, 2]) are accepted. It is decided exactly
+ *     for tensors up to 2^20 elements together and for views interleaved on a common stride;
+ *     larger layouts that are neither nested nor disjoint are rejected (conservatively).
+ *   - A tensor with an extent of 0 is empty whatever its other extents and strides. Moving data
+ *     of one dtype to the same dtype copies its bits (NaN payloads, -0).
  *   - An "optional" tensor argument is absent when the pointer is NULL or its data is NULL.
  *   - Destroying or freeing NULL is a no-op that returns SEQK_STATUS_SUCCESS.
  *   - A NULL context makes every op return SEQK_STATUS_INVALID_VALUE (no message can be stored).
@@ -201,7 +207,9 @@ typedef struct seqk_attention_params {
   int32_t causal;           /* query i sees keys j <= i + (Sk - Sq): aligned bottom-right */
   seqk_attention_algo algo; /* ignored on the CPU, where the reference always runs */
   const int32_t *seqlens_q; /* optional [B] on the op's device: valid query rows per batch */
-  const int32_t *seqlens_k; /* optional [B]: valid keys per batch (padding beyond is ignored) */
+  const int32_t *seqlens_k; /* optional [B]: valid keys per batch (padding beyond is ignored);
+                               for CUDA tensors device-readable memory (device, managed or
+                               pinned): a plain host array is INVALID_VALUE */
 } seqk_attention_params;
 
 /* o = softmax(scale * q k^T + mask) v, per batch b and query head h, with key/value head
@@ -209,13 +217,24 @@ typedef struct seqk_attention_params {
    q [B,H,Sq,D], k [B,Hk,Sk,D], v [B,Hk,Sk,Dv], o [B,H,Sq,Dv], same dtype; H % Hk == 0; any strides
    with the last dim contiguous (stride 1), so a [B,S,H,D] buffer is passed as a strided view.
    params: NULL means all defaults (scale 1/sqrt(D), not causal, AUTO, no lengths).
-   seqlens_q[b] in [0, Sq] and seqlens_k[b] in [0, Sk] when given (on the CPU they are checked;
-   on CUDA they live in device memory and must be valid). With lengths, batch b behaves as a
+   seqlens_q[b] in [0, Sq] and seqlens_k[b] in [0, Sk] when given. On the CPU they are checked;
+   on CUDA they are read by the kernels, so only their kind of memory can be checked (host memory
+   is rejected): each value is clamped to [0, S] there, and an array shorter than B is the
+   caller's error (a GPU faults, and the context's stream reports it). With lengths, batch b behaves as a
    sequence of Sq_b = seqlens_q[b] queries and Sk_b = seqlens_k[b] keys, causal alignment
    included (query i sees keys j <= i + Sk_b - Sq_b); rows i >= Sq_b of o are written as 0 and
    their lse as +inf.
    lse: optional F32 [B,H,Sq], the natural-log logsumexp of each scaled, masked score row.
    A row with no visible key (Sk_b == 0, or causal with Sk_b < Sq_b) has o = 0 and lse = +inf.
+   Non-finite values, one rule on every path (CPU, UNFUSED, FUSED, split-KV decode):
+   - a key a row does not see (masked by causality, or past seqlens_k) contributes nothing to
+     that row: whatever its k and v hold (NaN, inf) does not reach it;
+   - a NaN in q, or in the k or v of a key the row sees, makes the row's o and lse NaN (a visible
+     inf in v follows IEEE arithmetic: inf, or NaN when it meets another infinity or a zero
+     weight);
+   - a scaled score of +inf, or visible scores that are all -inf, leave the softmax undefined:
+     o and lse are NaN, never the "no visible key" 0 / +inf. The CUDA paths compute q.k in fp32,
+     so |q.k| past 3.4e38 overflows there (the CPU reference works in double and does not).
    o must not overlap q, k, v or lse. */
 SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
                                     const seqk_tensor *q, const seqk_tensor *k,
@@ -227,7 +246,9 @@ SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_par
    o_a, o_b, o: same shape [..., Dv] (ndim 1..6) and dtype; lse_a, lse_b: F32 with o's shape
    without its last dim; lse: optional F32 output of that shape. An lse of +inf or -inf marks a
    part with no visible key, which contributes nothing (its o is not read); if both parts are
-   empty, o = 0 and lse = +inf. A NaN lse gives NaN in that row. o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. */
+   empty, o = 0 and lse = +inf. A NaN lse gives NaN in that row's o and lse, also when the
+   other part is empty. (seqk_attention's lse follows the same convention, so its results merge
+   as they are.) o may alias o_a or o_b exactly and lse may alias lse_a or lse_b exactly. */
 SEQK_API seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,
                                           const seqk_tensor *lse_a, const seqk_tensor *o_b,
                                           const seqk_tensor *lse_b, seqk_tensor *o,
