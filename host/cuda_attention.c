@@ -384,6 +384,32 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
                             seqk_k_copy_valid_keys(&c, (cudaStream_t)ctx->stream)));
   }
   SEQK_TRY(seqk__matmul(ctx, op, arena, &L.pv));
+  if (j->causal || j->seqlens_q) {
+    /* Rows that do not see every key had 0 * v for the others: repair the rare ones a NaN or inf
+       reached that way (kernels/attention_masks.cu). */
+    seqk_k_attention_repair_params r;
+    memset(&r, 0, sizeof r);
+    r.o = j->o->data;
+    r.p = L.p.data;
+    r.v = j->v->data;
+    r.dtype = j->o->dtype;
+    r.B = B;
+    r.H = H;
+    r.Hk = j->v->shape[1];
+    r.Sq = Sq;
+    r.Sk = Sk;
+    r.Dv = j->v->shape[3];
+    for (int d = 0; d < 4; ++d) {
+      r.o_stride[d] = j->o->stride[d];
+      r.p_stride[d] = L.p.stride[d];
+      r.v_stride[d] = j->v->stride[d];
+    }
+    r.seqlens_q = j->seqlens_q;
+    r.seqlens_k = j->seqlens_k;
+    r.causal = j->causal;
+    SEQK_TRY(seqk__launched(ctx, op, "attention_repair",
+                            seqk_k_attention_repair(&r, (cudaStream_t)ctx->stream)));
+  }
   if (j->head_mean) {
     seqk_k_head_mean_params m;
     memset(&m, 0, sizeof m);

@@ -229,9 +229,9 @@ typedef struct seqk_attention_params {
    Non-finite values, one rule on every path (CPU, UNFUSED, FUSED, split-KV decode):
    - a key a row does not see (masked by causality, or past seqlens_k) contributes nothing to
      that row: whatever its k and v hold (NaN, inf) does not reach it;
-   - a NaN in q, or in the k or v of a key the row sees, makes the row's o and lse NaN (a visible
-     inf in v follows IEEE arithmetic: inf, or NaN when it meets another infinity or a zero
-     weight);
+   - a NaN in q, or in the k of a key the row sees, makes the row's o and lse NaN; a NaN in the
+     v of a key the row sees makes that column of o NaN (v does not enter lse), and an inf there
+     follows IEEE arithmetic (inf, or NaN when it meets another infinity or a zero weight);
    - a scaled score of +inf, or visible scores that are all -inf, leave the softmax undefined:
      o and lse are NaN, never the "no visible key" 0 / +inf. The CUDA paths compute q.k in fp32,
      so |q.k| past 3.4e38 overflows there (the CPU reference works in double and does not).

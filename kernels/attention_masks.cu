@@ -2,7 +2,9 @@
  * attention_masks.cu - the masks of the unfused attention path (scores -> softmax -> values):
  * causal_mask writes -inf on the masked triangle of a scores tensor (seqk_attention_scores with
  * causal set), copy_valid_keys copies v with the keys past each batch's length zeroed (the P V
- * product would otherwise multiply a padded key's garbage, possibly NaN, by 0).
+ * product would otherwise multiply a padded key's garbage, possibly NaN, by 0), and
+ * attention_repair recomputes, after P v, the rare rows that a masked key's NaN or inf reached
+ * through a zero weight.
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
@@ -13,6 +15,7 @@
 namespace {
 
 using seqk_kernels::from_float;
+using seqk_kernels::to_float;
 
 constexpr int kThreads = 256;
 
@@ -53,6 +56,42 @@ __global__ void copy_valid_keys_kernel(T *__restrict__ dst, const T *__restrict_
   }
 }
 
+/* A warp per row of o: the row's visible keys as the softmax counts them (lengths clamped, causal
+   aligned bottom-right per batch); a row that sees every valid key is left alone (keys past
+   seqlens_k are zero in the v the product read). Otherwise, when a lane finds a non-finite value
+   in the row, the warp recomputes it as sum over visible j of P[j] v[j] in fp32. */
+template <typename T>
+__global__ void attention_repair_kernel(seqk_k_attention_repair_params a) {
+  const T *p = static_cast<const T *>(a.p), *v = static_cast<const T *>(a.v);
+  T *o = static_cast<T *>(a.o);
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
+  const int64_t rows = a.B * a.H * a.Sq, group = a.Hk > 0 ? a.H / a.Hk : 1;
+  for (int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; row < rows;
+       row += warps) {
+    const int64_t i = row % a.Sq, bh = row / a.Sq, h = bh % a.H, b = bh / a.H;
+    int64_t sq = a.Sq, sk = a.Sk;
+    if (a.seqlens_q) sq = min((int64_t)max(a.seqlens_q[b], 0), a.Sq);
+    if (a.seqlens_k) sk = min((int64_t)max(a.seqlens_k[b], 0), a.Sk);
+    int64_t visible = i < sq ? sk : 0;
+    if (a.causal && visible > i + sk - sq + 1) visible = max(i + sk - sq + 1, (int64_t)0);
+    if (visible >= sk) continue; /* warp-uniform: no masked key in the product */
+    T *orow = o + b * a.o_stride[0] + h * a.o_stride[1] + i * a.o_stride[2];
+    int bad = 0;
+    for (int64_t d = lane; d < a.Dv; d += 32) bad |= !isfinite(to_float(orow[d * a.o_stride[3]]));
+    if (!__any_sync(0xffffffffu, bad)) continue;
+    const T *prow = p + b * a.p_stride[0] + h * a.p_stride[1] + i * a.p_stride[2];
+    const T *vb = v + b * a.v_stride[0] + (h / group) * a.v_stride[1];
+    for (int64_t d = lane; d < a.Dv; d += 32) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < visible; ++j)
+        acc +=
+            to_float(prow[j * a.p_stride[3]]) * to_float(vb[j * a.v_stride[2] + d * a.v_stride[3]]);
+      orow[d * a.o_stride[3]] = from_float<T>(acc);
+    }
+  }
+}
+
 }   // namespace
 
 extern "C" cudaError_t seqk_k_causal_mask(const seqk_k_causal_mask_params *p, cudaStream_t stream) {
@@ -75,6 +114,19 @@ extern "C" cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p,
     using T = decltype(tag);
     launch(dim3(seqk_kernels::grid_blocks(p->n, kThreads)), dim3(kThreads), 0, stream,
            copy_valid_keys_kernel<T>, static_cast<T *>(p->dst), static_cast<const T *>(p->v), *p);
+  });
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_attention_repair(const seqk_k_attention_repair_params *p,
+                                               cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  const int64_t rows = p->B * p->H * p->Sq;
+  if (rows == 0 || p->Dv == 0) return cudaSuccess;
+  constexpr int warps_per_block = kThreads / 32;
+  seqk_kernels::by_dtype(p->dtype, [&](auto tag) {
+    launch(dim3(seqk_kernels::grid_blocks(rows, warps_per_block)), dim3(kThreads), 0, stream,
+           attention_repair_kernel<decltype(tag)>, *p);
   });
   return cudaGetLastError();
 }

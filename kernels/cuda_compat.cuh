@@ -62,6 +62,11 @@ __device__ __forceinline__ void grid_sync() { cooperative_groups::this_grid().sy
 /* ---- the emulator ---------------------------------------------------------------------------- */
 #include "seqk_emu/emu.h"
 
+/* The host compiler's spelling of nvcc's __noinline__ (a rare path kept out of its caller). */
+#ifndef __noinline__
+#define __noinline__ __attribute__((noinline))
+#endif
+
 #define SEQK_SITE_DECL                                                                             \
   , const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
 #define SEQK_SITE_FWD , seqk_file_, seqk_line_

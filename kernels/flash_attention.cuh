@@ -140,11 +140,76 @@ constexpr float kLn2 = 0.693147180559945309f;
    (+inf for the result, -inf for a split part); 1/l is the factor o gets. */
 __device__ __forceinline__ float row_lse(float m, float l, bool visible, float empty_lse) {
   if (l > 0.0f) return (m + log2f(l)) * kLn2;
-  return l == 0.0f && !visible ? empty_lse : NAN;   /* NaN l, or visible keys with p = 0 */
+  return l == 0.0f && !visible ? empty_lse : NAN; /* NaN l, or visible keys with p = 0 */
 }
 __device__ __forceinline__ float row_inv(float l, bool visible) {
   if (l > 0.0f) return 1.0f / l;
   return l == 0.0f && !visible ? 0.0f : NAN;
+}
+
+/* ---- keys a row does not see --------------------------------------------------------------------
+ * A key tile is loaded and multiplied whole: a row that does not see some of its keys (causal
+ * masking inside the tile, or keys past the block's last visible one) gets p = 0 for them, and the
+ * P V product adds 0 * v. That is 0 unless v holds a NaN or an infinity, which would reach a row
+ * that never sees the key (seqk.h: keys a row does not see contribute nothing). So a row whose o
+ * comes out non-finite while valid keys it does not see exist (lim < L.k) is recomputed after the
+ * normal write: the warp walks the row's visible keys [k0, k1) alone, from global memory, with the
+ * row's final max m and 1/l (unchanged by v), and overwrites the row's o. A row whose o is
+ * non-finite for a real reason (a NaN it sees) comes out the same; finite rows never pay more
+ * than the check. */
+constexpr int kRepairCols = 8; /* Dv <= 256 = 32 lanes x 8 */
+
+template <typename T, typename Out>
+__device__ __forceinline__ void repair_row(const params &p, int b, int kh, int h, int i, int k0,
+                                           int k1, float m, float inv, Out *dst, int lane) {
+  const T *q =
+      static_cast<const T *>(p.q) + (int64_t)b * p.q_sb + (int64_t)h * p.q_sh + (int64_t)i * p.q_ss;
+  const T *kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
+  const T *vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
+  const float m_use = m == -INFINITY ? 0.0f : m;
+  float acc[kRepairCols];
+  SEQK_UNROLL
+  for (int c = 0; c < kRepairCols; ++c) acc[c] = 0.0f;
+  for (int j = k0; j < k1; ++j) {
+    float s = 0.0f;
+    for (int d = lane; d < p.D; d += 32)
+      s += to_float(q[d]) * to_float(kb[(int64_t)j * p.k_ss + d]);
+    SEQK_UNROLL
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    const float pj = exp2f(s * p.scale_log2 - m_use);
+    SEQK_UNROLL
+    for (int c = 0; c < kRepairCols; ++c) {
+      const int d = lane + 32 * c;
+      if (d < p.Dv) acc[c] += pj * to_float(vb[(int64_t)j * p.v_ss + d]);
+    }
+  }
+  SEQK_UNROLL
+  for (int c = 0; c < kRepairCols; ++c) {
+    const int d = lane + 32 * c;
+    if (d < p.Dv) dst[d] = from_float<Out>(acc[c] * inv);
+  }
+}
+
+/* The warp's rows to repair (todo: a ballot of one representative lane per row): each in turn,
+   with the row's values fetched from its lane by `get(lane, &h, &i, &k1, &m, &inv)`. */
+template <typename T, typename Get>
+__device__ __forceinline__ void repair_rows(const params &p, const block_plan &w, int b, int kh,
+                                            unsigned todo, int lane, Get &&get) {
+  while (todo) {
+    const int src = __ffs(todo) - 1;
+    todo &= todo - 1;
+    int h, i, k1;
+    float m, inv;
+    get(src, &h, &i, &k1, &m, &inv);
+    if (p.splits > 1)
+      repair_row<T, float>(p, b, kh, h, i, w.kbeg, k1, m, inv,
+                           p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
+    else
+      repair_row<T, T>(
+          p, b, kh, h, i, w.kbeg, k1, m, inv,
+          static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss,
+          lane);
+  }
 }
 
 /* ---- tensor-core kernel (f16 / bf16, sm_80 mma.sync) -------------------------------------------
@@ -221,6 +286,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   constexpr int BM = 16 * MT * NW, NT = 32 * NW;
   constexpr int LD = DP + 8;  /* shared row stride in elements (see the pad note above) */
   constexpr int CPR = DP / 8; /* 16-byte chunks per shared row */
+  static_assert(DP <= 32 * kRepairCols, "repair_row covers Dv <= 32 * kRepairCols");
   DYN_SMEM(T, smem);
   T *const sQ = smem;             /* [BM][LD] */
   T *const sK = sQ + BM * LD;     /* [2][BN][LD] */
@@ -455,6 +521,45 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
     return true;
   };
 
+  /* Rows whose o is non-finite while keys they do not see were in the product (see repair_row)
+     are found now, while o is live (the 4 lanes of a row vote; lane t4 = 0 stands for it), and
+     recomputed after the normal writes. */
+  unsigned todo[MT][2];
+  SEQK_UNROLL
+  for (int mt = 0; mt < MT; ++mt) {
+    SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
+      int bad = 0;
+      SEQK_UNROLL
+      for (int nd = 0; nd < DP / 8; ++nd)
+        bad |= !isfinite(o[mt][nd][2 * hf]) || !isfinite(o[mt][nd][2 * hf + 1]);
+      bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
+      bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
+      int h0, i0;
+      todo[mt][hf] = __ballot_sync(
+          0xffffffffu, bad && t4 == 0 && live && own_row(mt, hf, &h0, &i0) && lim[mt][hf] < w.L.k);
+    }
+  }
+  auto repair = [&]() {
+    __syncwarp(); /* the normal writes of every lane land first */
+    SEQK_UNROLL
+    for (int mt = 0; mt < MT; ++mt) {
+      SEQK_UNROLL
+      for (int hf = 0; hf < 2; ++hf) {
+        if (!todo[mt][hf]) continue; /* warp-uniform */
+        const int k1_own = min(lim[mt][hf], w.kend);
+        repair_rows<T>(p, w, b, kh, todo[mt][hf], lane,
+                       [&](int src, int *h, int *i, int *k1, float *mm, float *iv) {
+                         *k1 = __shfl_sync(0xffffffffu, k1_own, src);
+                         *mm = __shfl_sync(0xffffffffu, m[mt][hf], src);
+                         *iv = __shfl_sync(0xffffffffu, inv[mt][hf], src);
+                         row_coords(p, kh, w.r0 + warp * 16 * MT + mt * 16 + (src >> 2) + 8 * hf, h,
+                                    i);
+                       });
+      }
+    }
+  };
+
   if (p.splits > 1) {
     /* fp32 partial rows for the combine kernel; an empty part has lse -inf and o = 0, a NaN part
        NaN (row_lse). */
@@ -474,9 +579,11 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
             dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
           }
         }
-        if (t4 == 0) p.part_lse[pr] = row_lse(m[mt][hf], l[mt][hf], lim[mt][hf] > w.kbeg, -INFINITY);
+        if (t4 == 0)
+          p.part_lse[pr] = row_lse(m[mt][hf], l[mt][hf], lim[mt][hf] > w.kbeg, -INFINITY);
       }
     }
+    repair();
     return;
   }
 
@@ -523,6 +630,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       }
     }
   }
+  repair();
 }
 
 /* Launches flash_tc_kernel<T, DP> for the grid the plan implies (x = row tiles * splits). */

@@ -66,6 +66,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   constexpr int BM = simt_traits<DM>::BM, BN = simt_traits<DM>::BN, NT = 128;
   constexpr int RM = BM / 16, CN = BN / 8, VC = DM / 32;
   constexpr int LDQ = DM + 4, LDP = BN + 8;
+  static_assert(DM <= 32 * kRepairCols, "repair_row covers Dv <= 32 * kRepairCols");
   DYN_SMEM(float, smem);
   float *const sQ = smem;          /* [BM][LDQ] */
   float *const sK = sQ + BM * LDQ; /* [BN][LDQ] */
@@ -219,6 +220,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   }
 
   T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
+  float inv_row[RM];
   SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     float sum = l[i];
@@ -227,6 +229,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
     sum += __shfl_xor_sync(0xffffffffu, sum, 4);
     const bool visible = lim[i] > w.kbeg;
     const float inv = row_inv(sum, visible);
+    inv_row[i] = inv;
     const int r = w.r0 + lrow[i];
     if (r >= w.r1) continue;
     int h, qi;
@@ -257,6 +260,33 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] =
             row_lse(m[i], sum, visible, INFINITY);
     }
+  }
+
+  /* Rows whose o is non-finite while keys they do not see were in the product are recomputed
+     (flash_attention.cuh, repair_row). The 8 lanes of a row vote; lane lc = 0 stands for it. */
+  __syncwarp();
+  SEQK_UNROLL
+  for (int i = 0; i < RM; ++i) {
+    int bad = 0;
+    SEQK_UNROLL
+    for (int c = 0; c < VC; ++c) {
+      SEQK_UNROLL
+      for (int u = 0; u < 4; ++u) bad |= !isfinite(acc[i][c][u]);
+    }
+    bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
+    bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
+    bad |= __shfl_xor_sync(0xffffffffu, bad, 4);
+    const unsigned todo =
+        __ballot_sync(0xffffffffu, bad && lc == 0 && w.r0 + lrow[i] < w.r1 && lim[i] < w.L.k);
+    if (!todo) continue; /* warp-uniform */
+    const int k1_own = min(lim[i], w.kend);
+    repair_rows<T>(p, w, b, kh, todo, lane,
+                   [&](int src, int *h, int *qi, int *k1, float *mm, float *iv) {
+                     *k1 = __shfl_sync(0xffffffffu, k1_own, src);
+                     *mm = __shfl_sync(0xffffffffu, m[i], src);
+                     *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
+                     row_coords(p, kh, w.r0 + warp * (BM / 4) + (src >> 3) + 4 * i, h, qi);
+                   });
   }
 }
 

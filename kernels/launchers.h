@@ -91,6 +91,22 @@ typedef struct seqk_k_valid_keys_params {
 } seqk_k_valid_keys_params;
 cudaError_t seqk_k_copy_valid_keys(const seqk_k_valid_keys_params *p, cudaStream_t stream);
 
+/* After o = P v: every row of o [B,H,Sq,Dv] that holds a non-finite value while keys it does not
+   see (causal masking, or all keys for a padding row) were in the product is recomputed from P and
+   v over its visible keys alone (P is 0 at a masked key, and 0 * NaN or 0 * inf is NaN: seqk.h
+   says keys a row does not see contribute nothing). Other rows are read, not written. */
+typedef struct seqk_k_attention_repair_params {
+  void *o;
+  const void *p; /* P [B,H,Sq,Sk] in o's dtype */
+  const void *v; /* v [B,Hk,Sk,Dv] as given */
+  seqk_dtype dtype;
+  int64_t B, H, Hk, Sq, Sk, Dv;
+  int64_t o_stride[4], p_stride[4], v_stride[4];
+  const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL (clamped like the softmax's) */
+  int32_t causal;
+} seqk_k_attention_repair_params;
+cudaError_t seqk_k_attention_repair(const seqk_k_attention_repair_params *p, cudaStream_t stream);
+
 /* ---- head_mean.cu: mha_forward's head-averaged attention weights ------------------------------ */
 
 /* attn [B,Sq,Sk] = p [B,H,Sq,Sk] averaged over h (fp32 sum). */

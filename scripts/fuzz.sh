@@ -7,6 +7,7 @@
 # violated check) fails the run and is copied to tests/fuzz/corpus/crash-*: commit it, and CTest
 # replays it in every build from then on (fuzz_replay, fuzz_replay_cpu).
 # Environment: SEQK_FUZZ_BUILD_DIR (default <repo>/build-fuzz), JOBS (default 2),
+#              SEQK_FUZZ_SEED (libFuzzer's -seed, default 1, so a CI failure replays; 0 = random),
 #              CLANG_CC / CLANG_CXX (default clang-14 / clang++-14, else clang / clang++).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +34,7 @@ trap 'rm -rf "$scratch" "$artifacts"' EXIT
 log "fuzzing for $seconds s from $(ls "$root/tests/fuzz/corpus" | wc -l) corpus inputs"
 status=0
 (cd "$artifacts" && SEQK_EMU_WORKERS=1 "$build/emu/seqk_fuzz" -max_total_time="$seconds" \
-   -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+   -seed="${SEQK_FUZZ_SEED:-1}" -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" \
    "$scratch" "$root/tests/fuzz/corpus") || status=$?
 for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-*; do
   [ -e "$f" ] || continue

@@ -2,7 +2,9 @@
 # The test command (README, .ci/run): builds seqk and runs the whole CTest suite (labels cpu,
 # emu, gpu), then the CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then
 # the emulated-kernel suite under ASan+UBSan and under clang's ThreadSanitizer
-# (scripts/emu_sanitizers.sh). GPU tests exit 77 (skipped) where no CUDA device is usable.
+# (scripts/emu_sanitizers.sh), then the fuzzer for a bounded time (scripts/fuzz.sh, libFuzzer +
+# ASan + UBSan over every entry point; SEQK_FUZZ_SECONDS, default 90). GPU tests exit 77 (skipped)
+# where no CUDA device is usable.
 #   scripts/test.sh            everything
 #   SEQK_TEST_QUICK=1 scripts/test.sh   the plain build only
 set -euo pipefail
@@ -24,4 +26,5 @@ if [ -z "${SEQK_TEST_QUICK:-}" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -L cpu -E "install_consumer|compare_torch_bindings"
   scripts/emu_sanitizers.sh
+  scripts/fuzz.sh "${SEQK_FUZZ_SECONDS:-90}"
 fi

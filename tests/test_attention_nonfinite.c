@@ -4,8 +4,10 @@
  * (tensor-core and fp32 SIMT, each without and with forced key splits).
  *
  * Per row, every path must agree on the row's class:
- *   - a NaN in q, or in a key the row sees: o and lse NaN (split decode included: a split whose
- *     scores hold NaN must not pass for an empty part);
+ *   - a NaN in q, or in the k of a key the row sees: o and lse NaN (split decode included: a
+ *     split whose scores hold NaN must not pass for an empty part);
+ *   - a NaN or inf in the v of a key the row sees: that column of o only;
+ *   - a key the row does not see (causal, lengths): nothing, whatever its k and v hold;
  *   - no visible key: o = 0 and lse = +inf;
  *   - fp32 overflow of q.k (the CUDA paths compute scores in fp32): to +inf makes the row NaN, and
  *     all visible scores -inf makes it NaN too, never "empty" (the CPU reference, in double, does
@@ -34,11 +36,12 @@ void seqk__cuda_attention_fused_force(int kernel, int splits);
 
 enum { B = 1, H = 2, HK = 1, D = 64, DV = 64 };
 
-enum row_class { ROW_FINITE, ROW_NAN, ROW_EMPTY };
-static const char *const class_names[3] = {"finite", "NaN", "empty"};
+enum row_class { ROW_FINITE, ROW_NAN, ROW_EMPTY, ROW_ONE_COLUMN };
+static const char *const class_names[4] = {"finite", "NaN", "empty", "finite but one column"};
 
 /* The class of row r of o [B,H,Sq,Dv] and lse [B,H,Sq] (host copies): every element of the row
-   must agree, else -1. */
+   must agree, else -1. ROW_ONE_COLUMN: a non-finite value in one column of v reaches only that
+   column of o; lse and the other columns stay finite. */
 static int row_class(const seqk_tensor *o, const seqk_tensor *lse, int64_t r) {
   const double l = th_get(lse, r);
   int nan = 0, zero = 0, finite = 0;
@@ -51,17 +54,17 @@ static int row_class(const seqk_tensor *o, const seqk_tensor *lse, int64_t r) {
   if (nan == DV && isnan(l)) return ROW_NAN;
   if (zero == DV && l == INFINITY) return ROW_EMPTY;
   if (finite == DV && isfinite(l)) return ROW_FINITE;
+  if (finite == DV - 1 && isfinite(l)) return ROW_ONE_COLUMN;
   return -1;
 }
 
 typedef struct path_result {
-  seqk_tensor o, lse;   /* host copies */
+  seqk_tensor o, lse; /* host copies */
 } path_result;
 
 /* seqk_attention on the CPU tensors given. */
-static seqk_status run_cpu(seqk_context_t ctx, const seqk_attention_params *p,
-                           const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
-                           path_result *r) {
+static seqk_status run_cpu(seqk_context_t ctx, const seqk_attention_params *p, const seqk_tensor *q,
+                           const seqk_tensor *k, const seqk_tensor *v, path_result *r) {
   r->o = th_tensor_new(q->dtype, 4, (const int64_t[]){B, H, q->shape[2], DV});
   r->lse = th_tensor_new(SEQK_DTYPE_F32, 3, (const int64_t[]){B, H, q->shape[2]});
   th_poison(&r->o);
@@ -85,15 +88,33 @@ static seqk_status run_cuda(seqk_context_t ctx, const seqk_attention_params *p,
   r->lse = th_tensor_new(SEQK_DTYPE_F32, 3, (const int64_t[]){B, H, q->shape[2]});
   th_poison(&r->o);
   th_poison(&r->lse);
-  if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_alloc(ctx, &d_o, q->dtype, SEQK_DEVICE_CUDA, 4, r->o.shape);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_tensor_alloc(ctx, &d_o, q->dtype, SEQK_DEVICE_CUDA, 4, r->o.shape);
   if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, &d_o, &r->o);
   if (st == SEQK_STATUS_SUCCESS)
     st = seqk_tensor_alloc(ctx, &dl, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 3, r->lse.shape);
   if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, &dl, &r->lse);
   if (st != SEQK_STATUS_SUCCESS) return st;
+  /* Lengths go to the device too (an op on CUDA tensors reads them there). */
+  seqk_attention_params pd = *p;
+  seqk_tensor lens[2];
+  const int32_t *host_lens[2] = {p->seqlens_q, p->seqlens_k};
+  const int64_t nb[1] = {B};
+  memset(lens, 0, sizeof lens);
+  for (int l = 0; l < 2 && st == SEQK_STATUS_SUCCESS; ++l) {
+    if (!host_lens[l]) continue;
+    seqk_tensor h = seqk_tensor_view((void *)host_lens[l], SEQK_DTYPE_I32, SEQK_DEVICE_CPU, 1, nb);
+    st = seqk_tensor_alloc(ctx, &lens[l], SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 1, nb);
+    if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, &lens[l], &h);
+  }
+  pd.seqlens_q = (const int32_t *)lens[0].data;
+  pd.seqlens_k = (const int32_t *)lens[1].data;
+  if (st != SEQK_STATUS_SUCCESS) return st;
   seqk__cuda_attention_fused_force(force_kernel, force_splits);
-  st = seqk_attention(ctx, p, &dq, &dk, &dv, &d_o, &dl);
+  st = seqk_attention(ctx, &pd, &dq, &dk, &dv, &d_o, &dl);
   seqk__cuda_attention_fused_force(0, 0);
+  seqk_tensor_free(ctx, &lens[0]);
+  seqk_tensor_free(ctx, &lens[1]);
   if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, &r->o, &d_o);
   if (st == SEQK_STATUS_SUCCESS) st = seqk_tensor_copy(ctx, &r->lse, &dl);
   if (st == SEQK_STATUS_SUCCESS) {
@@ -120,7 +141,11 @@ static void check_paths(seqk_context_t ctx, const char *name, const seqk_attenti
              got < 0 ? "mixed" : class_names[got], class_names[cpu_want[i]]);
   }
   if (seqk_cuda_device_count() == 0 || !HOOKS_LINKED) return;
-  static const struct { seqk_attention_algo algo; int kernel, splits; const char *label; } paths[] = {
+  static const struct {
+    seqk_attention_algo algo;
+    int kernel, splits;
+    const char *label;
+  } paths[] = {
       {SEQK_ATTENTION_ALGO_UNFUSED, 0, 0, "unfused"},
       {SEQK_ATTENTION_ALGO_FUSED, 0, 1, "fused"},
       {SEQK_ATTENTION_ALGO_FUSED, 0, 3, "fused, 3 key splits"},
@@ -154,13 +179,14 @@ static void put(seqk_tensor *t, int64_t head, int64_t s, int64_t c, double value
 }
 
 static void test_nan(seqk_context_t ctx, th_rng *rng) {
-  const int64_t Sq = 3, Sk = 130;   /* several key tiles: the forced splits all have keys */
+  const int64_t Sq = 3, Sk = 130; /* several key tiles: the forced splits all have keys */
   const seqk_attention_params params = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
   for (int t = 0; t < 2; ++t) {
     const seqk_dtype dt = t ? SEQK_DTYPE_BF16 : SEQK_DTYPE_F16;
     char name[96];
     /* A NaN in one key (shared by both query heads): every row sees it. */
-    seqk_tensor q = make(dt, H, Sq, D, rng), k = make(dt, HK, Sk, D, rng), v = make(dt, HK, Sk, DV, rng);
+    seqk_tensor q = make(dt, H, Sq, D, rng), k = make(dt, HK, Sk, D, rng),
+                v = make(dt, HK, Sk, DV, rng);
     put(&k, 0, 100, 7, NAN);
     const int all_nan[6] = {ROW_NAN, ROW_NAN, ROW_NAN, ROW_NAN, ROW_NAN, ROW_NAN};
     snprintf(name, sizeof name, "NaN in key 100 (%s)", th_dtype_name(dt));
@@ -187,6 +213,53 @@ static void test_nan(seqk_context_t ctx, th_rng *rng) {
   }
 }
 
+/* Keys a row does not see contribute nothing (seqk.h): a NaN or inf in the v of a key masked by
+   causality, or of any key for a padding row, must not reach the row, on every path, although the
+   fused kernels load and multiply whole key tiles and the unfused one multiplies P (0 there) by
+   all of v. */
+static void test_masked_keys(seqk_context_t ctx, th_rng *rng) {
+  const int64_t S = 70; /* more than one key tile: full tiles and a diagonal one */
+  const seqk_attention_params causal = {0.0f, 1, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL};
+  int want[2 * 70];
+  static const seqk_dtype dtypes[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
+  for (int t = 0; t < 3; ++t) {
+    const seqk_dtype dt = dtypes[t];
+    char name[96];
+    seqk_tensor q = make(dt, H, S, D, rng), k = make(dt, HK, S, D, rng),
+                v = make(dt, HK, S, DV, rng);
+    /* NaN in v of key 50: rows that see it get NaN in that column only; the rows before it
+       must not (a masked key's probability is 0, and 0 * NaN is NaN). */
+    put(&v, 0, 50, 3, NAN);
+    for (int h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) want[h * S + i] = i < 50 ? ROW_FINITE : ROW_ONE_COLUMN;
+    snprintf(name, sizeof name, "causal, NaN in v of key 50 (%s)", th_dtype_name(dt));
+    check_paths(ctx, name, &causal, &q, &k, &v, want, want);
+    /* +inf in v: the same rows get inf in that column (IEEE), the others nothing. */
+    put(&v, 0, 50, 3, INFINITY);
+    snprintf(name, sizeof name, "causal, inf in v of key 50 (%s)", th_dtype_name(dt));
+    check_paths(ctx, name, &causal, &q, &k, &v, want, want);
+    /* NaN in k of key 50: rows that see it are NaN, the rows before it stay finite. */
+    v = make(dt, HK, S, DV, rng);
+    put(&k, 0, 50, 3, NAN);
+    for (int h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) want[h * S + i] = i < 50 ? ROW_FINITE : ROW_NAN;
+    snprintf(name, sizeof name, "causal, NaN in k of key 50 (%s)", th_dtype_name(dt));
+    check_paths(ctx, name, &causal, &q, &k, &v, want, want);
+  }
+  /* Padding query rows (seqlens_q) see no key: o = 0, lse = +inf, whatever v holds. */
+  {
+    const int64_t Sq = 5, Sk = 40;
+    static const int32_t lq[1] = {3};
+    const seqk_attention_params lens = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, lq, NULL};
+    seqk_tensor q = make(SEQK_DTYPE_F16, H, Sq, D, rng), k = make(SEQK_DTYPE_F16, HK, Sk, D, rng);
+    seqk_tensor v = make(SEQK_DTYPE_F16, HK, Sk, DV, rng);
+    put(&v, 0, 7, 0, NAN);
+    const int rows[10] = {ROW_ONE_COLUMN, ROW_ONE_COLUMN, ROW_ONE_COLUMN, ROW_EMPTY, ROW_EMPTY,
+                          ROW_ONE_COLUMN, ROW_ONE_COLUMN, ROW_ONE_COLUMN, ROW_EMPTY, ROW_EMPTY};
+    check_paths(ctx, "padding rows with NaN in v", &lens, &q, &k, &v, rows, rows);
+  }
+}
+
 /* fp32 overflow of q.k: q = 1e20 and k = +-1e18 on every element give |q.k| = 6.4e39 > FLT_MAX.
    The scale 1e-10 brings the double result (the CPU's) back into float range, so the CPU row is
    finite in o and lse; the fp32 product overflows before it is scaled. */
@@ -204,8 +277,8 @@ static void test_overflow(seqk_context_t ctx, th_rng *rng) {
        finite (|q| <= 1: |q.k| <= 6.4e19). The CPU, in double, keeps every row finite. */
     const int want[4] = {ROW_FINITE, ROW_NAN, ROW_FINITE, ROW_FINITE};
     const int cpu[4] = {ROW_FINITE, ROW_FINITE, ROW_FINITE, ROW_FINITE};
-    check_paths(ctx, sign ? "fp32 overflow to -inf on every key" : "fp32 overflow to +inf",
-                &params, &q, &k, &v, want, cpu);
+    check_paths(ctx, sign ? "fp32 overflow to -inf on every key" : "fp32 overflow to +inf", &params,
+                &q, &k, &v, want, cpu);
   }
 }
 
@@ -221,7 +294,7 @@ static void test_head_count_bound(void) {
   a.dtype = SEQK_DTYPE_F16;
   a.B = 1;
   a.Hk = 4;
-  a.H = 4 * 3 * ((int64_t)1 << 28);   /* 3.2e9 query heads over stride-0 q/k/v */
+  a.H = 4 * 3 * ((int64_t)1 << 28); /* 3.2e9 query heads over stride-0 q/k/v */
   a.Sq = 1;
   a.Sk = 16;
   a.D = a.Dv = 8;
@@ -261,6 +334,7 @@ int main(void) {
   test_head_count_bound();
   test_nan(ctx, &rng);
   test_overflow(ctx, &rng);
+  test_masked_keys(ctx, &rng);
   seqk_context_destroy(ctx);
   return th_finish();
 }
