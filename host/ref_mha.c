@@ -67,16 +67,12 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
   double *p = alloc_doubles(Sk);     /* one head's probabilities for one query row */
   double *p_sum = alloc_doubles(Sk); /* their sum over heads */
   double *heads = alloc_doubles(E);  /* the concatenated head results of one query row */
+  seqk_status st = SEQK_STATUS_SUCCESS;
   if (!q || !k || !v || !p || !p_sum || !heads) {
-    free(q);
-    free(k);
-    free(v);
-    free(p);
-    free(p_sum);
-    free(heads);
-    return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
-                      "mha_forward: cannot allocate CPU scratch for Sq=%lld, Sk=%lld, E=%lld",
-                      (long long)Sq, (long long)Sk, (long long)E);
+    st = seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
+                    "mha_forward: cannot allocate CPU scratch for Sq=%lld, Sk=%lld, E=%lld",
+                    (long long)Sq, (long long)Sk, (long long)E);
+    goto done;
   }
 
   for (int64_t b = 0; b < B; ++b) {
@@ -139,11 +135,12 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
     }
   }
 
+done:
   free(q);
   free(k);
   free(v);
   free(p);
   free(p_sum);
   free(heads);
-  return SEQK_STATUS_SUCCESS;
+  return st;
 }
