@@ -9,6 +9,7 @@
 #include "cuda_compat.cuh"
 #include "common.cuh"
 #include "convert.cuh"
+#include "visible_keys.cuh"
 
 #include <math.h>
 
@@ -56,10 +57,9 @@ __global__ void copy_valid_keys_kernel(T *__restrict__ dst, const T *__restrict_
   }
 }
 
-/* A warp per row of o: the row's visible keys as the softmax counts them (lengths clamped, causal
-   aligned bottom-right per batch); a row that sees every valid key is left alone (keys past
-   seqlens_k are zero in the v the product read). Otherwise, when a lane finds a non-finite value
-   in the row, the warp recomputes it as sum over visible j of P[j] v[j] in fp32. */
+/* A warp per row of o: the row's visible keys as the softmax counts them (visible_keys.cuh); a
+   row that sees every key is left alone. Otherwise, when a lane finds a non-finite value in the
+   row, the warp recomputes it as sum over visible j of P[j] v[j] in fp32. */
 template <typename T>
 __global__ void attention_repair_kernel(seqk_k_attention_repair_params a) {
   const T *p = static_cast<const T *>(a.p), *v = static_cast<const T *>(a.v);
@@ -70,12 +70,11 @@ __global__ void attention_repair_kernel(seqk_k_attention_repair_params a) {
   for (int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; row < rows;
        row += warps) {
     const int64_t i = row % a.Sq, bh = row / a.Sq, h = bh % a.H, b = bh / a.H;
-    int64_t sq = a.Sq, sk = a.Sk;
-    if (a.seqlens_q) sq = min((int64_t)max(a.seqlens_q[b], 0), a.Sq);
-    if (a.seqlens_k) sk = min((int64_t)max(a.seqlens_k[b], 0), a.Sk);
-    int64_t visible = i < sq ? sk : 0;
-    if (a.causal && visible > i + sk - sq + 1) visible = max(i + sk - sq + 1, (int64_t)0);
-    if (visible >= sk) continue; /* warp-uniform: no masked key in the product */
+    const int64_t visible =
+        seqk_kernels::visible_keys(i, b, a.Sq, a.Sk, a.seqlens_q, a.seqlens_k, a.causal != 0);
+    /* warp-uniform: every key in the product (keys past seqlens_k were zeroed in v's copy; a
+       row that sees all valid keys and is non-finite comes out the same when recomputed). */
+    if (visible >= a.Sk) continue;
     T *orow = o + b * a.o_stride[0] + h * a.o_stride[1] + i * a.o_stride[2];
     int bad = 0;
     for (int64_t d = lane; d < a.Dv; d += 32) bad |= !isfinite(to_float(orow[d * a.o_stride[3]]));

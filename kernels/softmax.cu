@@ -107,6 +107,7 @@ struct attention_rows {
       sk = seqlens_k[b];
       sk = sk < 0 ? 0 : sk > n ? n : sk;
     }
+    /* The rule of visible_keys.cuh, inline (see there why). */
     int64_t visible = i < sq ? sk : 0;
     if (causal && visible > i + sk - sq + 1) visible = i + sk - sq + 1;
     row_ref rr;
