@@ -204,6 +204,11 @@ static seqk_status fused_refusal(seqk_context_t ctx, const char *op, seqk_k_flas
       return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
                         "%s: the fused kernels need sm_80 or newer (the device is sm_%d%d)", op,
                         (int)dev->cc_major, (int)dev->cc_minor);
+    case SEQK_K_FLASH_STRIDE:
+      return seqk__fail(ctx, SEQK_STATUS_NOT_SUPPORTED,
+                        "%s: the fused kernels take K and V row strides below 2^26 elements "
+                        "(k stride %lld, v stride %lld)",
+                        op, (long long)a->k_stride[2], (long long)a->v_stride[2]);
     case SEQK_K_FLASH_OK: break;
   }
   return SEQK_STATUS_SUCCESS;

@@ -71,6 +71,8 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
     vs[d] = eff_stride(kv_ext[d], a->v_stride[d]);
     os[d] = eff_stride(q_ext[d], a->o_stride[d]);
   }
+  /* The tensor-core kernel steps between a thread's K/V rows by 32-bit byte offsets. */
+  if (ks[2] >= ((int64_t)1 << 26) || vs[2] >= ((int64_t)1 << 26)) return SEQK_K_FLASH_STRIDE;
 
   const seqk_dtype dtype = a->dtype;
   bool tc = dtype != SEQK_DTYPE_F32 && D % 8 == 0 && Dv % 8 == 0 && rows_aligned(a->q, qs, 8) &&
@@ -119,6 +121,7 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   p.rows = (int)(group * Sq);
   p.causal = a->causal != 0;
   p.scale_log2 = (float)(a->scale * 1.4426950408889634); /* log2(e) */
+  p.scale_abs_log2 = fabsf(p.scale_log2);
   p.seqlens_q = a->seqlens_q;
   p.seqlens_k = a->seqlens_k;
   p.in_vec = dtype == SEQK_DTYPE_F32 && D % 4 == 0 && Dv % 4 == 0 && rows_aligned(a->q, qs, 4) &&

@@ -32,6 +32,7 @@
 #include "static_switch.cuh"
 
 #include <limits.h>
+#include <type_traits>
 #include <math.h>
 
 namespace seqk_flash {
@@ -221,28 +222,31 @@ __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w
  *
  * Tile shapes (FA2 found 128x128 (D=64), 128x64 (D=128), 64x64 / 128x64 (D=256) best on A100 and
  * H100; these follow it where the accumulators fit in 255 registers without spills, checked with
- * ptxas -v for sm_80 and sm_90):
- *   DP 32, 64, 96: 4 warps x 2 m-tiles = 128 rows, 64 keys. Two m-tiles per warp reuse every K/V
- *     fragment from ldmatrix for two mma, which keeps shared-memory traffic under the mma rate on
- *     H100 (with one m-tile per warp ldmatrix would be the bottleneck). Accumulators per thread:
- *     S 64 + O DP/2 floats. Shared memory 30 / 54 / 78 KB.
- *   DP 128: 128 rows, 32 keys. FA2's 128 x 64 needs S 64 + O 128 floats per thread: ptxas uses all
- *     255 registers and spills on sm_90; 32-key tiles (S 32) give 226 registers and 68 KB.
+ * ptxas -v for sm_80 and sm_90; the build fails on any spill, CMakeLists.txt):
+ *   DP 32, 64, 96, 128: 4 warps x 2 m-tiles = 128 rows, 64 keys. Two m-tiles per warp reuse every
+ *     K/V fragment from ldmatrix for two mma, which keeps shared-memory traffic under the mma rate
+ *     on H100 (with one m-tile per warp ldmatrix would be the bottleneck). Accumulators per
+ *     thread: S 64 + O DP/2 floats. Shared memory 54 / 71 / 87 / 104 KB (two 104 KB blocks fit an
+ *     H100 SM, one an A100's). DP 128 took 32-key tiles until the loop lost its guards and
+ *     per-chunk address arithmetic (2026-12-02): 64 keys halve the O rescales and barriers per key
+ *     (sm_90 SASS: 13.0 -> 3.46 instructions per HMMA, 255 registers, no spill).
+ *     DP 64 with FA2's 128 keys (S 128 floats) spills 24-200 B on sm_90 in every arrangement tried
+ *     (limits, plan or row sums in shared memory, pointers recomputed, two tiles per iteration):
+ *     it stays at 64 keys, 4.81 instructions per HMMA against FA2's 4.44.
  *   DP 160: 4 warps x 1 m-tile = 64 rows, 64 keys (O is 80 floats per thread; 105 KB).
  *   DP 192, 256: 64 rows, 32 keys: O alone is 96 / 128 floats per thread, and 32-key stages keep
  *     the block at 75 / 99 KB so two blocks (8 warps) fit an H100 SM to hide latency.
- * Pipeline: K and V of tile n+1 are in flight (two cp.async groups) while tile n is computed;
- * K of tile n is waited for before S = QK^T and V only before PV, so the V copy also overlaps
- * the softmax. Q is loaded once with the first K tile and read by ldmatrix at each k-step (keeping
- * it in registers would cost DP/2 more registers at MT = 2). Head dims between the instantiated
- * ones run in the next larger one: the padding columns are zero-filled by cp.async and the
- * k-steps / output column blocks past D / Dv are skipped (block-uniform branches). */
+ * Q is loaded once with the first K tile and read by ldmatrix at each k-step (keeping it in
+ * registers would cost DP/2 more registers at MT = 2). Head dims between the instantiated ones run
+ * in the next larger one: the padding columns are zero-filled by cp.async and multiplied like the
+ * others (a guard per k-step or column block split the unrolled loops into guarded regions: 42
+ * of them per tile at DP 128, measured in sm_90 SASS). */
 // clang-format off
 template <int DP> struct tc_traits;
 template <> struct tc_traits<32> { static constexpr int NW = 4, MT = 2, BN = 64; };
 template <> struct tc_traits<64> { static constexpr int NW = 4, MT = 2, BN = 64; };
 template <> struct tc_traits<96> { static constexpr int NW = 4, MT = 2, BN = 64; };
-template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 32; };
+template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 64; };
 template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64; };
 template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32; };
 template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32; };
@@ -295,7 +299,12 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int b = (int)blockIdx.z, kh = (int)blockIdx.y;
-  const block_plan w = plan_block<BM>(p);
+  /* The block's plan is read from shared memory where used: held in registers across the loop
+     (the epilogue needs most of it) it made ptxas spill at DP 64, 96, 128 (sm_90). */
+  SMEM_ARRAY(block_plan, s_plan, 1);
+  if (tid == 0) s_plan[0] = plan_block<BM>(p);
+  __syncthreads();
+  const block_plan &w = s_plan[0];
 
   /* Base pointers are recomputed where used (params live in constant memory): holding three
      64-bit pointers across the main loop costs registers the accumulators need. */
@@ -307,25 +316,68 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
     return static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
   };
 
-  /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf. */
-  int lim[MT][2];
+  /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf,
+     and their key limits, kept in shared memory (each thread reads only its own): only masked
+     tiles and the epilogue read them, and 4 registers held across the loop were what made ptxas
+     spill at DP 64 and 128 (sm_90). */
+  SMEM_ARRAY2(int, s_lim, MT * 2, NT);
   SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt) {
     SEQK_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
       const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
-      lim[mt][hf] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+      s_lim[mt * 2 + hf][tid] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
     }
   }
+  auto lim = [&](int mt, int hf) { return s_lim[mt * 2 + hf][tid]; };
 
-  /* K or V rows n0..n0+BN into a stage; rows past the batch's keys and columns past dim are
-     zero-filled (padding rows may hold NaN, and 0 * NaN would leak into PV). */
-  auto load_kv = [&](T *dst, const T *base, int64_t ss, int dim, int n0) {
-    for (int c = tid; c < BN * CPR; c += NT) {
-      const int row = c / CPR, col = (c % CPR) * 8, j = n0 + row;
-      const bool ok = j < w.L.k && col < dim;
-      cp_async<16>(dst + row * LD + col, ok ? base + (int64_t)j * ss + col : base, ok ? 16 : 0);
+  /* ---- copies. The first KV_STEP * CPR threads copy K and V, each in one column, KV_STEP rows
+     apart (all threads where CPR divides NT; at DP 96, 160, 192 a few idle): the global addresses
+     are set up once and advanced by BN rows per tile, the shared ones are this thread's offset
+     plus constants (sm_90 SASS at D = 128: 3-4 instructions per 16-byte copy, was ~37 with a
+     division and 64-bit products per chunk). */
+  constexpr int KV_STEP = NT / CPR, KV_PASSES = (BN + KV_STEP - 1) / KV_STEP;
+  const bool copier = NT % CPR == 0 || tid < KV_STEP * CPR;
+  const int cp_row = tid / CPR, cp_col = (tid % CPR) * 8;
+  /* Columns past D (Dv) are zero-filled; their source is the row's start, inside the row. */
+  const int k_bytes = cp_col < p.D ? 16 : 0, v_bytes = cp_col < p.Dv ? 16 : 0;
+  const int kbeg = w.kbeg, nkeys = w.L.k;
+  const T *gk = k_base() + (int64_t)(w.kbeg + cp_row) * p.k_ss + (k_bytes ? cp_col : 0);
+  const T *gv = v_base() + (int64_t)(w.kbeg + cp_row) * p.v_ss + (v_bytes ? cp_col : 0);
+  constexpr int STAGE_BYTES = BN * LD * (int)sizeof(T);
+  const smem_addr k_dst = smem_addr_of(sK + cp_row * LD + cp_col);
+  const smem_addr v_dst = smem_addr_of(sV + cp_row * LD + cp_col);
+
+  /* The next BN rows of K (or V) into stage st; with kCheck, rows at or past the batch's keys are
+     zero-filled (padding rows may hold NaN, and 0 * NaN would leak into P V) from a valid
+     address. Advances the source by BN rows. */
+  auto load_tile = [&](auto check, smem_addr dst, const T *&src, int64_t ss, int bytes,
+                       const T *any, int n0) {
+    constexpr bool kCheck = decltype(check)::value;
+    /* bytes between a thread's chunks: 32 bits (the plan refuses row strides of 2^26 elements),
+       so each chunk's address is one IMAD.WIDE.U32 from the tile's (a 64-bit add chain was 2) */
+    const uint32_t step = (uint32_t)(KV_STEP * sizeof(T)) * (uint32_t)ss;
+    SEQK_UNROLL
+    for (int i = 0; i < KV_PASSES; ++i) {
+      if (!copier || ((i + 1) * KV_STEP > BN && cp_row + i * KV_STEP >= BN)) continue;
+      const T *from = reinterpret_cast<const T *>(reinterpret_cast<const char *>(src) +
+                                                  (uint64_t)step * (uint32_t)i);
+      int n = bytes;
+      if (kCheck && n0 + cp_row + i * KV_STEP >= nkeys) {
+        from = any;
+        n = 0;
+      }
+      cp_async<16>(dst + i * KV_STEP * LD * (int)sizeof(T), from, n);
     }
+    src += (int64_t)BN * ss;
+  };
+  auto load_k = [&](auto check, int st, int n0) {
+    load_tile(check, k_dst + st * STAGE_BYTES, gk, p.k_ss, k_bytes, static_cast<const T *>(p.k),
+              n0);
+  };
+  auto load_v = [&](auto check, int st, int n0) {
+    load_tile(check, v_dst + st * STAGE_BYTES, gv, p.v_ss, v_bytes, static_cast<const T *>(p.v),
+              n0);
   };
 
   /* A warp whose rows all lie past the tile's last row (short tiles; decode, where a few rows
@@ -334,7 +386,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   const bool live = warp * 16 * MT < w.r1 - w.r0;
 
   float o[MT][DP / 8][4];
-  float m[MT][2], l[MT][2];
+  float m[MT][2], l[MT][2]; /* m: running max of the raw scores (see c below) */
   SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt) {
     SEQK_UNROLL
@@ -348,8 +400,8 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
 
   const int ntile = w.kbeg < w.kend ? (w.kend - w.kbeg + BN - 1) / BN : 0;
   if (ntile > 0) {
-    for (int c = tid; c < BM * CPR; c += NT) {
-      const int row = c / CPR, col = (c % CPR) * 8, r = w.r0 + row;
+    for (int ch = tid; ch < BM * CPR; ch += NT) {
+      const int row = ch / CPR, col = (ch % CPR) * 8, r = w.r0 + row;
       const T *src = q_base();
       bool ok = false;
       if (r < w.r1 && col < p.D) {
@@ -360,32 +412,74 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       }
       cp_async<16>(sQ + row * LD + col, src, ok ? 16 : 0);
     }
-    load_kv(sK, k_base(), p.k_ss, p.D, w.kbeg);
+    load_k(std::true_type{}, 0, w.kbeg);
     cp_async_commit();
-    load_kv(sV, v_base(), p.v_ss, p.Dv, w.kbeg);
+    load_v(std::true_type{}, 0, w.kbeg);
     cp_async_commit();
   }
 
-  for (int it = 0; it < ntile; ++it) {
-    const int n0 = w.kbeg + it * BN, st = it & 1;
-    const T *const cK = sK + st * BN * LD;
-    const T *const cV = sV + st * BN * LD;
-    const bool more = it + 1 < ntile;
-    if (more) { /* the other stage was released by the barrier that ended the last iteration */
-      load_kv(sK + (st ^ 1) * BN * LD, k_base(), p.k_ss, p.D, n0 + BN);
-      cp_async_commit();
-      load_kv(sV + (st ^ 1) * BN * LD, v_base(), p.v_ss, p.Dv, n0 + BN);
-      cp_async_commit();
-      cp_async_wait<3>(); /* K(it) done; V(it), K(it+1), V(it+1) may be in flight */
-    } else {
-      cp_async_wait<1>(); /* K(it) done; V(it) may be in flight */
-    }
+  /* Scores are scaled by c = |scale * log2 e| inside the exponent, p = 2^(s c - m c) with m the
+     raw running max: one FFMA per score (sm_90 SASS: the separate scale multiply cost one more
+     instruction per score). A negative scale turns the max of the scaled scores into the min of
+     the raw ones, so then Q is negated once in shared memory (exact in f16 / bf16) and the scores
+     come out as -q.k. */
+  const float c = p.scale_abs_log2;
+  if (ntile > 0 && p.scale_log2 < 0.0f) {
+    cp_async_wait<0>();
     __syncthreads();
+    for (int ch = tid; ch < BM * CPR; ch += NT) {
+      uint4 *q4 = reinterpret_cast<uint4 *>(sQ + (ch / CPR) * LD + (ch % CPR) * 8);
+      uint4 v4 = *q4;
+      v4.x ^= 0x80008000u;
+      v4.y ^= 0x80008000u;
+      v4.z ^= 0x80008000u;
+      v4.w ^= 0x80008000u;
+      *q4 = v4;
+    }
+    /* the first tile's barrier orders these writes before any ldmatrix of Q */
+  }
+
+  /* This lane's ldmatrix rows (byte offsets from them are constants): Q's m16 x k16 A tiles, K's
+     pairs of n8 x k16 B tiles, V's k16 x n16 (transposed) B tiles. */
+  const smem_addr q_lds = smem_addr_of(sQ + (warp * 16 * MT + (lane & 15)) * LD + (lane >> 4) * 8);
+  const smem_addr k_lds =
+      smem_addr_of(sK + (((lane >> 4) << 3) + (lane & 7)) * LD + ((lane >> 3) & 1) * 8);
+  const smem_addr v_lds = smem_addr_of(sV + (lane & 15) * LD + (lane >> 4) * 8);
+
+  /* Full tiles come first and run a body without a mask (every key visible to every row of the
+     block: n0 + BN <= kmin) whose prefetch of the next tile needs no row bounds (it ends inside
+     the batch's keys) and no test for a next tile (the last tile is never one of them); the other
+     tiles (causal diagonal, the batch's partial last tile, the last tile) run the masked body.
+     sm_90 SASS, f16, D = 128: the test and its branches cost 8 instructions a tile. */
+  int nfull = 0;
+  if (w.kmin > w.kbeg) {
+    const int below_kmin = min(ntile - 1, (w.kmin - w.kbeg) / BN);
+    const int next_inside = max(0, (w.L.k - w.kbeg) / BN - 1);
+    nfull = min(below_kmin, next_inside);
+  }
+
+  /* One key tile. Pipeline: K and V of tile it+1 are copied (two cp.async groups, empty ones
+     past the last tile so the waits count the same) while tile it is computed; K(it) is waited
+     for before S = QK^T and V(it) only before PV, so the V copy also overlaps the softmax. The
+     first barrier also tells that every warp is done with tile it-1, whose stage the prefetch
+     overwrites: two block barriers per tile. */
+  auto tile = [&](auto masked_tag, int it) {
+    constexpr bool kMasked = decltype(masked_tag)::value;
+    const int n0 = kbeg + it * BN, st = it & 1;
+    const smem_addr cK = k_lds + st * STAGE_BYTES, cV = v_lds + st * STAGE_BYTES;
+    cp_async_wait<1>(); /* K(it); V(it) may be in flight */
+    __syncthreads();
+    const bool more = !kMasked || it + 1 < ntile;
+    if (more) load_k(masked_tag, st ^ 1, n0 + BN);
+    cp_async_commit();
+    if (more) load_v(masked_tag, st ^ 1, n0 + BN);
+    cp_async_commit();
 
     uint32_t pa[MT][BN / 16][4]; /* P as the A operand of PV */
     if (live) {
-      /* S = Q K^T for this warp's rows and the BN keys; key pairs of 16 past kend are skipped
-         (they would be masked anyway). */
+      /* S = Q K^T for this warp's rows and the BN keys. Head dims between the instantiated ones
+         multiply their zero-filled padding columns too: a guard per k-step cost more than it
+         saved (it split the unrolled loop into guarded regions). */
       float s[MT][BN / 8][4];
       SEQK_UNROLL
       for (int mt = 0; mt < MT; ++mt) {
@@ -397,62 +491,58 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       }
       SEQK_UNROLL
       for (int ks = 0; ks < DP / 16; ++ks) {
-        if (ks * 16 < p.D) {
-          uint32_t a[MT][4];
+        uint32_t a[MT][4];
+        SEQK_UNROLL
+        for (int mt = 0; mt < MT; ++mt)
+          ldmatrix_x4(a[mt], q_lds + (mt * 16 * LD + ks * 16) * (int)sizeof(T));
+        SEQK_UNROLL
+        for (int nb = 0; nb < BN / 8; nb += 2) {
+          uint32_t bk[4];
+          ldmatrix_x4(bk, cK + (nb * 8 * LD + ks * 16) * (int)sizeof(T));
           SEQK_UNROLL
-          for (int mt = 0; mt < MT; ++mt)
-            ldmatrix_x4(a[mt], sQ + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + ks * 16 +
-                                   (lane >> 4) * 8);
-          SEQK_UNROLL
-          for (int nb = 0; nb < BN / 8; nb += 2) {
-            if (n0 + nb * 8 < w.kend) {
-              uint32_t bk[4];
-              ldmatrix_x4(bk, cK + (nb * 8 + ((lane >> 4) << 3) + (lane & 7)) * LD + ks * 16 +
-                                  ((lane >> 3) & 1) * 8);
-              SEQK_UNROLL
-              for (int mt = 0; mt < MT; ++mt) {
-                ops::mma(s[mt][nb], a[mt], &bk[0]);
-                ops::mma(s[mt][nb + 1], a[mt], &bk[2]);
-              }
-            }
+          for (int mt = 0; mt < MT; ++mt) {
+            ops::mma(s[mt][nb], a[mt], &bk[0]);
+            ops::mma(s[mt][nb + 1], a[mt], &bk[2]);
           }
         }
       }
 
       /* Online softmax in registers; a row's 4 lanes (same g) combine with two xor shuffles. */
-      const bool masked = n0 + BN > w.kmin;
       SEQK_UNROLL
       for (int mt = 0; mt < MT; ++mt) {
         SEQK_UNROLL
         for (int hf = 0; hf < 2; ++hf) {
-          float mx = -INFINITY;
+          /* key n0 + nb*8 + 2*t4 + e is visible iff nb*8 + e < lim - n0 - 2*t4 */
+          const int vis = kMasked ? lim(mt, hf) - n0 - 2 * t4 : 0;
           SEQK_UNROLL
           for (int nb = 0; nb < BN / 8; ++nb) {
             SEQK_UNROLL
-            for (int e = 0; e < 2; ++e) {
-              float t = s[mt][nb][2 * hf + e] * p.scale_log2;
-              if (masked && n0 + nb * 8 + 2 * t4 + e >= lim[mt][hf]) t = -INFINITY;
-              s[mt][nb][2 * hf + e] = t;
-              mx = fmaxf(mx, t);
-            }
+            for (int e = 0; e < 2; ++e)
+              if (kMasked && nb * 8 + e >= vis) s[mt][nb][2 * hf + e] = -INFINITY;
           }
+          /* max and sum start from the first element, not from -inf and 0 (neither folds away:
+             fmaxf(-inf, NaN) and 0 + -0 differ from their operand): 8 instructions a tile */
+          float mx = s[mt][0][2 * hf];
+          SEQK_UNROLL
+          for (int k = 1; k < BN / 4; ++k) mx = fmaxf(mx, s[mt][k >> 1][2 * hf + (k & 1)]);
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
           const float m_new = fmaxf(m[mt][hf], mx);
-          const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-          const float alpha = exp2f(m[mt][hf] - m_use);
+          /* A row whose keys are all masked so far has m = -inf and uses 0 in its place. In a
+             full tile every row sees every key, so m_new = -inf only for a row of -inf scores
+             (overflow), whose o and lse are NaN by seqk.h's rules: -inf - -inf = NaN gives
+             exactly that, and the select is left to the masked body. */
+          const float mc = (kMasked && m_new == -INFINITY) ? 0.0f : m_new * c;
+          const float alpha = exp2_approx(fmaf(m[mt][hf], c, -mc));
           m[mt][hf] = m_new;
           float sum = 0.0f;
           SEQK_UNROLL
-          for (int nb = 0; nb < BN / 8; ++nb) {
-            SEQK_UNROLL
-            for (int e = 0; e < 2; ++e) {
-              const float pv = exp2f(s[mt][nb][2 * hf + e] - m_use);
-              s[mt][nb][2 * hf + e] = pv;
-              sum += pv;
-            }
+          for (int k = 0; k < BN / 4; ++k) {
+            float &t = s[mt][k >> 1][2 * hf + (k & 1)];
+            t = exp2_approx(fmaf(t, c, -mc));
+            sum = k == 0 ? t : sum + t;
           }
-          l[mt][hf] = l[mt][hf] * alpha + sum; /* this lane's part; lanes are summed at the end */
+          l[mt][hf] = fmaf(l[mt][hf], alpha, sum); /* this lane's part; lanes summed at the end */
           SEQK_UNROLL
           for (int nd = 0; nd < DP / 8; ++nd) {
             o[mt][nd][2 * hf] *= alpha;
@@ -470,32 +560,37 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       }
     }
 
-    if (more)
-      cp_async_wait<2>();
-    else
-      cp_async_wait<0>(); /* V(it) */
+    cp_async_wait<2>(); /* V(it); K(it+1), V(it+1) may be in flight */
     __syncthreads();
 
     /* O += P V: V fragments by ldmatrix.trans (V is [key][e] in shared memory, the mma wants it
-       column-major). */
-    SEQK_UNROLL
-    for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
-      if (live && n0 + kb2 * 16 < w.kend) {
+       column-major). Masked keys have p = 0; padding columns of V are zero. */
+    if (live) {
+      SEQK_UNROLL
+      for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
         SEQK_UNROLL
         for (int nd = 0; nd < DP / 8; nd += 2) {
-          if (nd * 8 < p.Dv) {
-            uint32_t bv[4];
-            ldmatrix_x4_trans(bv, cV + (kb2 * 16 + (lane & 15)) * LD + nd * 8 + (lane >> 4) * 8);
-            SEQK_UNROLL
-            for (int mt = 0; mt < MT; ++mt) {
-              ops::mma(o[mt][nd], pa[mt][kb2], &bv[0]);
-              ops::mma(o[mt][nd + 1], pa[mt][kb2], &bv[2]);
-            }
+          uint32_t bv[4];
+          ldmatrix_x4_trans(bv, cV + (kb2 * 16 * LD + nd * 8) * (int)sizeof(T));
+          SEQK_UNROLL
+          for (int mt = 0; mt < MT; ++mt) {
+            ops::mma(o[mt][nd], pa[mt][kb2], &bv[0]);
+            ops::mma(o[mt][nd + 1], pa[mt][kb2], &bv[2]);
           }
         }
       }
     }
-    __syncthreads(); /* this stage is refilled by the next iteration's copies */
+  };
+  int it = 0;
+  for (; it < nfull; ++it) tile(std::false_type{}, it);
+  for (; it < ntile; ++it) tile(std::true_type{}, it);
+
+  /* m back in the log2 domain of the scaled scores (what the epilogue and the repair use). */
+  SEQK_UNROLL
+  for (int mt = 0; mt < MT; ++mt) {
+    SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf)
+      if (m[mt][hf] != -INFINITY) m[mt][hf] *= c;
   }
 
   /* Epilogue: full row sums, one division, then out through shared memory (the warp's own Q
@@ -509,7 +604,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       l[mt][hf] = sum;
-      inv[mt][hf] = row_inv(sum, lim[mt][hf] > w.kbeg);
+      inv[mt][hf] = row_inv(sum, lim(mt, hf) > w.kbeg);
     }
   }
 
@@ -537,7 +632,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
       int h0, i0;
       todo[mt][hf] = __ballot_sync(
-          0xffffffffu, bad && t4 == 0 && live && own_row(mt, hf, &h0, &i0) && lim[mt][hf] < w.L.k);
+          0xffffffffu, bad && t4 == 0 && live && own_row(mt, hf, &h0, &i0) && lim(mt, hf) < w.L.k);
     }
   }
   auto repair = [&]() {
@@ -547,7 +642,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       SEQK_UNROLL
       for (int hf = 0; hf < 2; ++hf) {
         if (!todo[mt][hf]) continue; /* warp-uniform */
-        const int k1_own = min(lim[mt][hf], w.kend);
+        const int k1_own = min(lim(mt, hf), w.kend);
         repair_rows<T>(p, w, b, kh, todo[mt][hf], lane,
                        [&](int src, int *h, int *i, int *k1, float *mm, float *iv) {
                          *k1 = __shfl_sync(0xffffffffu, k1_own, src);
@@ -580,7 +675,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
           }
         }
         if (t4 == 0)
-          p.part_lse[pr] = row_lse(m[mt][hf], l[mt][hf], lim[mt][hf] > w.kbeg, -INFINITY);
+          p.part_lse[pr] = row_lse(m[mt][hf], l[mt][hf], lim(mt, hf) > w.kbeg, -INFINITY);
       }
     }
     repair();
@@ -626,7 +721,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
         int h, i;
         if (!own_row(mt, hf, &h, &i)) continue;
         p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
-            row_lse(m[mt][hf], l[mt][hf], lim[mt][hf] > w.kbeg, INFINITY);
+            row_lse(m[mt][hf], l[mt][hf], lim(mt, hf) > w.kbeg, INFINITY);
       }
     }
   }

@@ -256,7 +256,8 @@ typedef struct seqk_k_flash_params {
   int B, H, Hk, group, Sq, Sk, D, Dv;
   int rows; /* group * Sq: rows per (b, kh) */
   int causal;
-  float scale_log2; /* effective scale * log2(e) */
+  float scale_log2;     /* effective scale * log2(e) */
+  float scale_abs_log2; /* |scale_log2| (the tensor-core kernel negates q for a negative scale) */
   const int32_t *seqlens_q, *seqlens_k;
   int splits;         /* key splits per row tile (1: none) */
   int keys_per_split; /* a multiple of the kernel's key tile */
@@ -270,7 +271,8 @@ typedef enum seqk_k_flash_support {
   SEQK_K_FLASH_HEAD_DIM, /* D or Dv > 256 */
   SEQK_K_FLASH_ROWS,     /* Sq, Sk, H or group * Sq past 32-bit row and head indexing */
   SEQK_K_FLASH_GRID,     /* B or Hk > 65535, or too many row tiles */
-  SEQK_K_FLASH_ARCH      /* a device before sm_80 */
+  SEQK_K_FLASH_ARCH,     /* a device before sm_80 */
+  SEQK_K_FLASH_STRIDE    /* a K or V row stride of 2^26 elements or more (32-bit tile offsets) */
 } seqk_k_flash_support;
 
 /* Everything one call launches, decided before anything runs. */

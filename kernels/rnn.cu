@@ -34,6 +34,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 namespace {
@@ -194,23 +195,150 @@ __global__ void step_kernel(seq_params a, const float *gh, float *h, float *c, i
 
 /* ---- layers: the persistent kernel ----------------------------------------------------------- */
 
+/* The shared-memory layout, for W_hh of element type Tw (esize bytes): the dot products move in
+   16-byte vectors, kVec = 16 / esize columns of W (one LDS.128) against kVec floats of h (kVec / 4
+   LDS.128). A row of H columns is nch = ceil(H / kVec) such chunks, zero past column H (0 * 0
+   adds nothing, and the staged h pads are 0 too, so no tail loop and no NaN from stale memory).
+   h is staged in kVec / 4 planes of nch * 4 floats: chunk c's floats 4p .. 4p+3 sit at plane p,
+   offset 4c, so the lanes of a group, on consecutive chunks, read consecutive 16 bytes in every
+   plane (for fp16/bf16 a plain row would put a lane's two float4 32 bytes apart: 2-way bank
+   conflicts). */
+template <typename Tw>
+struct persist_layout {
+  static constexpr int kVec = 16 / (int)sizeof(Tw);
+  static constexpr int kPlanes = kVec / 4;
+  /* Column k of a staged h row (plane stride hplane floats). */
+  static __device__ __forceinline__ int h_col(int k, int hplane) {
+    if constexpr (kPlanes == 1) {
+      (void)hplane;
+      return k;
+    } else {
+      return ((k >> 2) & (kPlanes - 1)) * hplane + (int)((unsigned)k / kVec) * 4 + (k & 3);
+    }
+  }
+};
+
+/* 16 bytes of W as kVec floats (the element type picked by the tag). */
+__device__ __forceinline__ void unpack16(const uint4 &r, float *w, float) {
+  w[0] = __uint_as_float(r.x);
+  w[1] = __uint_as_float(r.y);
+  w[2] = __uint_as_float(r.z);
+  w[3] = __uint_as_float(r.w);
+}
+__device__ __forceinline__ void unpack_pair(uint32_t u, float *w, __half) {
+  w[0] = __half2float(__ushort_as_half((unsigned short)(u & 0xffffu)));
+  w[1] = __half2float(__ushort_as_half((unsigned short)(u >> 16)));
+}
+/* bf16 -> f32 is the bits moved to the high half: one instruction per element (through
+   __bfloat162float the high element took a shift right and a shift left). */
+__device__ __forceinline__ void unpack_pair(uint32_t u, float *w, __nv_bfloat16) {
+  w[0] = __uint_as_float(u << 16);
+  w[1] = __uint_as_float(u & 0xffff0000u);
+}
+template <typename T>
+__device__ __forceinline__ void unpack16(const uint4 &r, float *w, T tag) {
+  unpack_pair(r.x, w + 0, tag);
+  unpack_pair(r.y, w + 2, tag);
+  unpack_pair(r.z, w + 4, tag);
+  unpack_pair(r.w, w + 6, tag);
+}
+
+/* acc[g] += W row (g * cu + jl) . h row n over this lane's chunks ks, ks + ksplit, ... < nch, for
+   the G gates (a compile-time count: no per-gate branch in the loop). Each lane keeps one fp32
+   sum per gate, chunk by chunk in column order; the lanes' sums meet in the shuffle tree.
+   SASS, 2026-12-02, nvcc 13.0 (the innermost loop with FFMA), instructions per FMA sm_90 / sm_80:
+     f32        G=4 28/16 = 1.75 / 1.81, G=3 1.83 / 1.92, G=1 10/4 = 2.50 / 2.50;
+     f16, bf16  G=4 78/32 = 2.44 / 2.47, G=3 2.50 / 2.54, G=1 3.00 / 3.12 (one conversion per
+                element, so 2.0 is their floor unless a lane reuses each W vector for several
+                batch rows);
+   was 8 (f32) and 9 (f16, bf16) on sm_90, 6.75 and 8 on sm_80, for every G: 5 scalar LDS for
+   4 FFMA, a branch per gate, a conversion per use. All loads are LDS.128 now. The loop is then
+   bound by shared-memory bandwidth (LSTM f32: 5 LDS.128 per warp and chunk, 20 bank cycles,
+   against 7 issue cycles), which again only reuse of W across batch rows would lower. */
+template <typename Tw, int G>
+__device__ __forceinline__ void dot_chunks(const float *hrow, int hplane, const Tw *wrow,
+                                           int gstride, int ks, int ksplit, int nch, float *acc) {
+  using L = persist_layout<Tw>;
+  /* The h pointer is the induction variable (no separate counter); one pointer per h plane. */
+  const float *hp[L::kPlanes];
+  SEQK_UNROLL
+  for (int p = 0; p < L::kPlanes; ++p) hp[p] = hrow + p * hplane + 4 * ks;
+  const float *const hend = hrow + 4 * nch;
+  const Tw *wp = wrow + L::kVec * ks;
+  const int hstep = 4 * ksplit, wstep = L::kVec * ksplit;
+  for (; hp[0] < hend; wp += wstep) {
+    float hv[L::kVec];
+    SEQK_UNROLL
+    for (int p = 0; p < L::kPlanes; ++p) {
+      const float4 v = *reinterpret_cast<const float4 *>(hp[p]);
+      hv[4 * p + 0] = v.x;
+      hv[4 * p + 1] = v.y;
+      hv[4 * p + 2] = v.z;
+      hv[4 * p + 3] = v.w;
+      hp[p] += hstep;
+    }
+    SEQK_UNROLL
+    for (int g = 0; g < G; ++g) {
+      /* One 16-byte load, copied out before it is unpacked (unpacking through a reference into
+         shared memory let the compiler split it into 4-byte loads). */
+      const uint4 r = *reinterpret_cast<const uint4 *>(wp + g * gstride);
+      float w[L::kVec];
+      unpack16(r, w, Tw{});
+      SEQK_UNROLL
+      for (int e = 0; e < L::kVec; ++e) acc[g] += w[e] * hv[e];
+    }
+  }
+}
+
+/* h_prev [N, H] into the staged rows: this thread's items i = tid, tid + nthreads, ... < total
+   (floats, or quads of floats when kQuads), item i at row n, column (quad) k, the pair walked
+   by increments (dn, dk) = divmod(nthreads, per_row): no division per item. */
+template <typename Tw, bool kQuads>
+__device__ __forceinline__ void stage_h(const float *h_prev, float *hs, int total, int tid,
+                                        int nthreads, int n, int k, int dn, int dk, int per_row,
+                                        int ldh, int hplane) {
+  using L = persist_layout<Tw>;
+  for (int i = tid; i < total; i += nthreads) {
+    if constexpr (kQuads)
+      *reinterpret_cast<float4 *>(hs + n * ldh + L::h_col(4 * k, hplane)) =
+          reinterpret_cast<const float4 *>(h_prev)[i];
+    else
+      hs[n * ldh + L::h_col(k, hplane)] = h_prev[i];
+    n += dn;
+    k += dk;
+    if (k >= per_row) {
+      k -= per_row;
+      ++n;
+    }
+  }
+}
+
 /* The kernel reads seqk_k_rnn_persist_params and its launch shape seqk_k_rnn_persist_cfg. The h
    ping-pong buffers are written by other blocks between grid barriers, so they are never read
    through the read-only (non-coherent) path: no const __restrict__ on them; c's elements are each
    only ever touched by one thread. */
 /* Block b owns hidden units [b*units, b*units + units) and keeps their G*units rows of W_hh in
    shared memory for the whole sequence (row g*units + jl = W_hh row g*H + j0 + jl), so W_hh is
-   read from global memory once per call instead of once per step.
-   Each step: the block stages h_prev [N, H] (fp32) in shared memory (coalesced, from L2), then
-   computes its items (jl, n): G dot products of length H each, split over `ksplit` consecutive
-   lanes on interleaved k (consecutive addresses in shared memory; rows padded so the lane groups
-   of a warp fall on different banks) and reduced with xor shuffles; the group's first lane applies
+   read from global memory once per call instead of once per step (layout: persist_layout).
+   Each step: the block stages h_prev [N, H] (fp32) in shared memory (coalesced, from L2; the
+   thread walks rows and columns by increments, no division per element), then computes its items
+   (jl, n): G dot products of length H each, split over `ksplit` consecutive lanes on interleaved
+   16-byte chunks (consecutive addresses in shared memory; rows padded so the lane groups of a
+   warp fall on different banks) and reduced with xor shuffles; the group's first lane applies
    the gates and writes h_next, c and y. Then one grid barrier, after which every block sees the
    whole h_next. The item loop runs the same number of times in every thread, so the full-warp
-   shuffles always have all 32 lanes. */
+   shuffles always have all 32 lanes.
+   Shared memory holds at most ~227 KB, so every index into it, and N * H (a whole h), fits int.
+   Staging, SASS 2026-12-02 (sm_90; sm_80 within 3): 3.6 instructions per float in quads, 13
+   one float at a time (fp16/bf16 planes: 4.5 and 20), no division; was 44 per float, a 64-bit
+   division among them. Registers 88-96 (sm_90), 80-94 (sm_80), no spill; was 40 with an 8-byte
+   stack frame and a 4-byte spill on sm_90. __launch_bounds__(.., 1): one block per SM is the
+   design (cooperative grid of at most one block per SM), and it keeps ptxas from holding the
+   kernel at 64 registers with a spill (sm_80 fp16/bf16 did without it). */
 template <typename Tw, typename Y>
-__global__ void __launch_bounds__(kPersistMaxThreads)
+__global__ void __launch_bounds__(kPersistMaxThreads, 1)
     persist_kernel(seqk_k_rnn_persist_params a, seqk_k_rnn_persist_cfg cfg) {
+  using L = persist_layout<Tw>;
   DYN_SMEM(unsigned char, smem);
   Tw *ws = reinterpret_cast<Tw *>(smem);
   float *hs = reinterpret_cast<float *>(smem + cfg.w_bytes);
@@ -218,44 +346,69 @@ __global__ void __launch_bounds__(kPersistMaxThreads)
   const seq_params &q = a.s;
   const int G = q.G;
   const int64_t H = q.H, N = q.N;
-  const int64_t cu = cfg.units;               /* hidden units per block */
-  const int ksplit = cfg.ksplit;              /* lanes per dot product (power of two <= 32) */
-  const int64_t ldw = cfg.ldw, ldh = cfg.ldh; /* shared-memory row strides of W and h */
+  const int cu = cfg.units;                         /* hidden units per block */
+  const int ksplit = cfg.ksplit;                    /* lanes per dot product (power of two <= 32) */
+  const int ldw = (int)cfg.ldw, ldh = (int)cfg.ldh; /* shared-memory row strides of W and h */
+  const int Hi = (int)H, Ni = (int)N;
+  const int nch = (Hi + L::kVec - 1) / L::kVec; /* 16-byte chunks per row */
+  const int cols = nch * L::kVec;               /* columns stored per row, zero past H */
+  const int hplane = nch * 4;                   /* floats per h plane */
   const int64_t j0 = (int64_t)blockIdx.x * cu;
-  const int64_t units = H - j0 < cu ? H - j0 : cu;
+  const int units = (int)(H - j0 < cu ? H - j0 : cu);
+  const int tid = (int)threadIdx.x, nthreads = (int)blockDim.x;
 
-  /* The W_hh slice: consecutive threads on consecutive k (coalesced for row-major weights). */
-  const int64_t w_elems = G * units * H;
-  for (int64_t i = threadIdx.x; i < w_elems; i += blockDim.x) {
-    const int64_t r = i / H, k = i - r * H, g = r / units, jl = r - g * units;
-    ws[(g * cu + jl) * ldw + k] = w_hh[(g * H + j0 + jl) * a.w_rs + k * a.w_cs];
+  /* The W_hh slice: consecutive threads on consecutive k (coalesced for row-major weights), the
+     columns past H zero. Once per call: the divisions here do not repeat per step. */
+  const int w_elems = G * units * cols;
+  for (int i = tid; i < w_elems; i += nthreads) {
+    const int r = i / cols, k = i - r * cols, g = r / units, jl = r - g * units;
+    ws[(g * cu + jl) * ldw + k] =
+        k < Hi ? w_hh[(g * H + j0 + jl) * a.w_rs + k * a.w_cs] : from_float<Tw>(0.0f);
+  }
+  /* The staged h's pad columns [H, cols): zero once, never written by the staging below. */
+  const int hpad = cols - Hi;
+  for (int i = tid; i < Ni * hpad; i += nthreads) {
+    const int n = i / hpad, k = Hi + (i - n * hpad);
+    hs[n * ldh + L::h_col(k, hplane)] = 0.0f;
   }
 
-  const int64_t items = units * N;
-  const int groups = (int)blockDim.x / ksplit;
-  const int grp = (int)threadIdx.x / ksplit, ks = (int)threadIdx.x % ksplit;
+  /* Staging walks (n, k) = divmod(i, H) by increments: i advances by nthreads = dn * H + dk. With
+     H a multiple of 4 and both h buffers 16-byte aligned it moves 4 floats at a time (a quad of
+     columns 4m .. 4m+3 lands in one plane, contiguous and 16-byte aligned): i counts quads then,
+     and H / 4 quads make a row. */
+  const bool quads =
+      Hi % 4 == 0 &&
+      ((reinterpret_cast<uintptr_t>(a.h0) | reinterpret_cast<uintptr_t>(a.h1)) & 15u) == 0;
+  const int per_row = quads ? Hi / 4 : Hi;
+  const int dn = nthreads / per_row, dk = nthreads - dn * per_row;
+  const int n_first = tid / per_row, k_first = tid - n_first * per_row;
+  const int64_t items = (int64_t)units * N;
+  const int groups = nthreads / ksplit;
+  const int grp = tid / ksplit, ks = tid % ksplit;
+  const int gstride = cu * ldw;
   for (int64_t s = 0; s < a.steps; ++s) {
     float *h_prev = (s & 1) ? a.h1 : a.h0;
     float *h_next = (s & 1) ? a.h0 : a.h1;
-    for (int64_t i = threadIdx.x; i < N * H; i += blockDim.x) {
-      const int64_t n = i / H;
-      hs[n * ldh + (i - n * H)] = h_prev[i];
-    }
-    __syncthreads(); /* (the first time also covers the W slice) */
+    if (quads)
+      stage_h<Tw, true>(h_prev, hs, Ni * per_row, tid, nthreads, n_first, k_first, dn, dk, per_row,
+                        ldh, hplane);
+    else
+      stage_h<Tw, false>(h_prev, hs, Ni * per_row, tid, nthreads, n_first, k_first, dn, dk, per_row,
+                         ldh, hplane);
+    __syncthreads(); /* (the first time also covers the W slice and the pads) */
     for (int64_t base = 0; base < items; base += groups) {
       const int64_t item = base + grp;
       const bool valid = item < items;
-      const int64_t n = valid ? item / units : 0, jl = valid ? item - n * units : 0;
+      const int n = valid ? (int)(item / units) : 0,
+                jl = valid ? (int)(item - (int64_t)n * units) : 0;
       float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       if (valid) {
         const float *hrow = hs + n * ldh;
         const Tw *wrow = ws + jl * ldw;
-        const int64_t gstride = cu * ldw;
-        for (int64_t k = ks; k < H; k += ksplit) {
-          const float hv = hrow[k];
-          SEQK_UNROLL
-          for (int g = 0; g < 4; ++g)
-            if (g < G) acc[g] += to_float(wrow[g * gstride + k]) * hv;
+        switch (G) {
+          case 1: dot_chunks<Tw, 1>(hrow, hplane, wrow, gstride, ks, ksplit, nch, acc); break;
+          case 3: dot_chunks<Tw, 3>(hrow, hplane, wrow, gstride, ks, ksplit, nch, acc); break;
+          default: dot_chunks<Tw, 4>(hrow, hplane, wrow, gstride, ks, ksplit, nch, acc); break;
         }
       }
       for (int off = ksplit / 2; off > 0; off >>= 1) {
@@ -264,9 +417,9 @@ __global__ void __launch_bounds__(kPersistMaxThreads)
           if (g < G) acc[g] += __shfl_xor_sync(0xffffffffu, acc[g], off);
       }
       if (valid && ks == 0) {
-        const int64_t j = j0 + jl, i = n * H + j;
+        const int64_t j = j0 + jl, i = (int64_t)n * H + j;
         const int64_t t = time_of(q, n, s);
-        const float hv = hs[n * ldh + j];
+        const float hv = hs[n * ldh + L::h_col((int)j, hplane)];
         if (t < 0) { /* past this row's length: carry the state, y at step s is padding */
           h_next[i] = hv;
           static_cast<Y *>(q.y)[s * q.y_st + n * q.y_sn + j * q.y_sk] = from_float<Y>(0.0f);
@@ -320,17 +473,16 @@ extern "C" cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *c, const flo
   return cudaGetLastError();
 }
 
-/* Row stride (in elements of esize bytes) of a shared-memory matrix with `cols` columns whose rows
-   are read by lane groups of `ksplit` lanes on consecutive columns: with the stride in 4-byte
-   words congruent to the group's width in words (mod 32 banks), the groups of one warp reading
-   neighbouring rows hit disjoint banks. A group of 32 lanes owns the whole warp: no padding. */
+/* Row stride (in elements of esize bytes) of a shared-memory matrix with `cols` columns (a
+   multiple of 16 bytes: the rows of persist_layout) whose rows are read by lane groups of
+   `ksplit` lanes, each lane 16 bytes on consecutive chunks: a 16-byte access is served a quarter
+   warp (8 lanes) at a time, so with ksplit < 8 the 8 / ksplit groups of a quarter read
+   neighbouring rows, and a stride in 4-byte words congruent to the group's width in words
+   (4 * ksplit, mod 32 banks) puts them on disjoint banks. A group of 8 or more lanes fills its
+   quarters alone: rows only need to stay 16-byte aligned. */
 int64_t smem_ld(int64_t cols, int64_t esize, int ksplit) {
-  int64_t words = (cols * esize + 3) / 4;
-  if (ksplit < 32) {
-    int64_t kw = ksplit * esize / 4;
-    if (kw < 1) kw = 1;
-    words += ((kw - words) % 32 + 32) % 32;
-  }
+  int64_t words = (cols * esize + 15) / 16 * 4;
+  if (ksplit < 8) words += ((4 * ksplit - words) % 32 + 32) % 32;
   return words * 4 / esize;
 }
 
@@ -364,7 +516,10 @@ extern "C" int seqk_k_rnn_persistent_plan(int32_t G, seqk_dtype dtype, int64_t N
     ksplit *= 2;
   int64_t threads = (items * ksplit + 31) / 32 * 32;
   if (threads > kPersistMaxThreads) threads = kPersistMaxThreads;
-  const int64_t ldw = smem_ld(H, esize, ksplit), ldh = smem_ld(H, 4, ksplit);
+  /* Rows of whole 16-byte chunks of W (16 / esize columns each; h: as many floats), zero-padded
+     (persist_layout). */
+  const int64_t vec = 16 / esize, cols = (H + vec - 1) / vec * vec;
+  const int64_t ldw = smem_ld(cols, esize, ksplit), ldh = smem_ld(cols, 4, ksplit);
   const int64_t w_bytes = (G * units * ldw * esize + 15) / 16 * 16;
   /* A multiple of 64 bytes: the emulator's shared-memory arena (emu/src/core.cpp) is an
      aligned_alloc(64, ...), whose size must then be a multiple of 64 (ASan aborts otherwise). */

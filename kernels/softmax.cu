@@ -28,6 +28,11 @@ constexpr int kWarpBlock = 128;             /* warp-per-row kernel: 4 warps per 
 constexpr int kStreamBlock = 512;           /* two-pass kernels (always launched with this) */
 constexpr int kUnroll = 4;                  /* chunks in flight per thread when streaming */
 constexpr int kStridedHold = 16;            /* strided kernel: elements a thread keeps */
+/* The streaming kernels promise ptxas one block per SM (__launch_bounds__(kStreamBlock,
+   kStreamMinBlocks)): with kUnroll chunks in flight the 2-byte variants need 70-80 registers, so
+   one 512-thread block per SM is what they get anyway, and without the hint ptxas 13.0 held one
+   of them (twopass, fp16, sm_90) at 64 registers with an 8-byte spill (2026-12-02). */
+constexpr int kStreamMinBlocks = 1;
 
 /* Where one row lives: x offset, y offset (elements), the columns that take part (n_valid; the
    rest of the row is written as 0), and an opaque slot for the row's lse. */
@@ -155,13 +160,17 @@ template <typename Tin, typename Tout, int W, int NV, typename Team>
 __device__ __forceinline__ float row_on_chip(const Tin *x, Tout *y, int n_valid, int n, int rank,
                                              int team, const Team &t, const row_math &mth) {
   float v[NV * W];
-  float m = -INFINITY;
+  int c0[NV];
+  bool live[NV];
   SEQK_UNROLL
   for (int it = 0; it < NV; ++it) {
-    load_masked<Tin, W>(x, (it * team + rank) * W, n_valid, n, mth.sgn, v + it * W);
-    SEQK_UNROLL
-    for (int e = 0; e < W; ++e) m = fmaxf(m, v[it * W + e]);
+    c0[it] = (it * team + rank) * W;
+    live[it] = true;
   }
+  load_chunks<Tin, W, NV>(x, c0, live, n_valid, n, mth.sgn, v);
+  float m = -INFINITY;
+  SEQK_UNROLL
+  for (int i = 0; i < NV * W; ++i) m = fmaxf(m, v[i]);
   m = t.max(m);
   float s = 0.0f;
   SEQK_UNROLL
@@ -189,12 +198,16 @@ __device__ __forceinline__ row_stats stats_range(const Tin *x, int64_t ch_begin,
   row_stats st = stats_empty();
   for (int64_t ch = ch_begin + rank; ch < ch_end; ch += (int64_t)kUnroll * team) {
     float v[kUnroll * W];
+    int64_t c0[kUnroll];
+    bool live[kUnroll];
     SEQK_UNROLL
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = ch + (int64_t)u * team;
-      const int64_t nv = c < ch_end ? n_valid : 0;
-      load_masked<Tin, W>(x, c * W, nv, nv, mth.sgn, v + u * W);
+      c0[u] = c * W;
+      live[u] = c < ch_end;
     }
+    /* The columns past n_valid are not read at all here (n_mem = n_valid). */
+    load_chunks<Tin, W, kUnroll>(x, c0, live, n_valid, n_valid, mth.sgn, v);
     stats_add<kUnroll * W>(st, v, mth.k);
   }
   return st;
@@ -210,17 +223,15 @@ __device__ __forceinline__ void normalize_range(const Tin *x, Tout *y, int64_t c
   const int64_t count = ch_end - ch_begin;
   for (int64_t i0 = rank; i0 < count; i0 += (int64_t)kUnroll * team) {
     float v[kUnroll * W];
+    int64_t c0[kUnroll];
+    bool live[kUnroll];
     SEQK_UNROLL
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = i0 + (int64_t)u * team;
-      const int64_t ch = kReverse ? ch_end - 1 - i : ch_begin + i;
-      if (i < count) {
-        load_masked<Tin, W>(x, ch * W, n_valid, n, mth.sgn, v + u * W);
-      } else {
-        SEQK_UNROLL
-        for (int e = 0; e < W; ++e) v[u * W + e] = -INFINITY;
-      }
+      c0[u] = (kReverse ? ch_end - 1 - i : ch_begin + i) * W;
+      live[u] = i < count;
     }
+    load_chunks<Tin, W, kUnroll>(x, c0, live, n_valid, n, mth.sgn, v);
     SEQK_UNROLL
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = i0 + (int64_t)u * team;
@@ -279,7 +290,7 @@ __global__ void __launch_bounds__(kThreads)
 
 /* TWOPASS: one row per block, streamed twice (online statistics, then normalise backwards). */
 template <typename Tin, typename Tout, int W, typename Geo>
-__global__ void __launch_bounds__(kStreamBlock)
+__global__ void __launch_bounds__(kStreamBlock, kStreamMinBlocks)
     softmax_twopass_kernel(const Tin *x, Tout *y, Geo g, row_math mth, int64_t rows) {
   SMEM_ARRAY(float, red, 64);
   const int rank = (int)threadIdx.x, team = kStreamBlock;
@@ -299,7 +310,7 @@ __global__ void __launch_bounds__(kStreamBlock)
 /* SPLIT, first kernel: block b = r * splits + part takes columns [part*chunk, +chunk) of row r
    and writes their (max, sum) to partial[b]. */
 template <typename Tin, int W>
-__global__ void __launch_bounds__(kStreamBlock)
+__global__ void __launch_bounds__(kStreamBlock, kStreamMinBlocks)
     softmax_split_stats_kernel(const Tin *x, softmax_rows g, row_math mth, int64_t rows,
                                int64_t splits, int64_t chunk, float2 *partial) {
   SMEM_ARRAY(float, red, 64);
@@ -324,7 +335,7 @@ __global__ void __launch_bounds__(kStreamBlock)
 /* SPLIT, second kernel: the same blocks in reverse order (the chunks the first kernel read last
    are the likeliest L2 hits), each combining its row's partials and normalising its chunk. */
 template <typename Tin, typename Tout, int W>
-__global__ void __launch_bounds__(kStreamBlock)
+__global__ void __launch_bounds__(kStreamBlock, kStreamMinBlocks)
     softmax_split_normalize_kernel(const Tin *x, Tout *y, softmax_rows g, row_math mth,
                                    int64_t rows, int64_t splits, int64_t chunk,
                                    const float2 *partial) {

@@ -69,26 +69,22 @@ __device__ __forceinline__ uint32_t pack_word<__nv_bfloat16>(const float *in) {
          ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(in[1])) << 16);
 }
 
-/* W consecutive elements at p into v[0..W). W == 1 is a plain scalar access; otherwise
-   W * sizeof(T) is a multiple of 16 and p is 16-byte aligned, and the chunk moves as 16-byte
-   (LDG.128) transactions: the fewest instructions per byte, which is what a bandwidth-bound
-   kernel is limited by once its accesses are coalesced. */
+/* A 16-byte-vector chunk of W elements of T: kWords 16-byte words. W == 1 is a plain scalar. */
 template <typename T, int W>
-__device__ __forceinline__ void load_chunk(const T *p, float *v) {
-  if constexpr (W == 1) {
-    v[0] = to_float(p[0]);
-  } else {
-    static_assert((W * sizeof(T)) % 16 == 0, "a vector chunk is whole 16-byte words");
-    constexpr int kPerWord = 4 / (int)sizeof(T);
-    const uint4 *q = reinterpret_cast<const uint4 *>(p);
-    SEQK_UNROLL
-    for (int i = 0; i < (int)(W * sizeof(T) / 16); ++i) {
-      const uint4 r = q[i];
-      unpack_word<T>(r.x, v + (4 * i + 0) * kPerWord);
-      unpack_word<T>(r.y, v + (4 * i + 1) * kPerWord);
-      unpack_word<T>(r.z, v + (4 * i + 2) * kPerWord);
-      unpack_word<T>(r.w, v + (4 * i + 3) * kPerWord);
-    }
+struct chunk_of {
+  static_assert(W == 1 || (W * sizeof(T)) % 16 == 0, "a vector chunk is whole 16-byte words");
+  static constexpr int kWords = W == 1 ? 0 : (int)(W * sizeof(T) / 16);
+};
+/* The words r[0..kWords) of a chunk -> its W floats. */
+template <typename T, int W>
+__device__ __forceinline__ void unpack_chunk(const uint4 *r, float *v) {
+  constexpr int kPerWord = 4 / (int)sizeof(T);
+  SEQK_UNROLL
+  for (int i = 0; i < chunk_of<T, W>::kWords; ++i) {
+    unpack_word<T>(r[i].x, v + (4 * i + 0) * kPerWord);
+    unpack_word<T>(r[i].y, v + (4 * i + 1) * kPerWord);
+    unpack_word<T>(r[i].z, v + (4 * i + 2) * kPerWord);
+    unpack_word<T>(r[i].w, v + (4 * i + 3) * kPerWord);
   }
 }
 template <typename T, int W>
@@ -96,11 +92,10 @@ __device__ __forceinline__ void store_chunk(T *p, const float *v) {
   if constexpr (W == 1) {
     p[0] = from_float<T>(v[0]);
   } else {
-    static_assert((W * sizeof(T)) % 16 == 0, "a vector chunk is whole 16-byte words");
     constexpr int kPerWord = 4 / (int)sizeof(T);
     uint4 *q = reinterpret_cast<uint4 *>(p);
     SEQK_UNROLL
-    for (int i = 0; i < (int)(W * sizeof(T) / 16); ++i) {
+    for (int i = 0; i < chunk_of<T, W>::kWords; ++i) {
       uint4 r;
       r.x = pack_word<T>(v + (4 * i + 0) * kPerWord);
       r.y = pack_word<T>(v + (4 * i + 1) * kPerWord);
@@ -111,31 +106,68 @@ __device__ __forceinline__ void store_chunk(T *p, const float *v) {
   }
 }
 
-/* Chunk c0 .. c0+W-1 of a row (c0 a multiple of W): v = sgn * x for columns < n_valid and -inf
-   (masked, contributes 0) beyond; n_mem >= n_valid is how many columns the row has in memory.
-   A chunk that lies in memory and starts before n_valid moves as one vector access (the part
-   past n_valid, e.g. at the causal edge, is then masked in registers); a chunk wholly past
-   n_valid reads nothing; only a chunk running past the row's end goes element by element.
-   I is the column index type: int where the row is known to be short (the on-chip variants),
-   int64_t for the streaming ones. */
-template <typename T, int W, typename I>
-__device__ __forceinline__ void load_masked(const T *row, I c0, I n_valid, I n_mem, float sgn,
-                                            float *v) {
-  /* One subtraction per chunk, then compares against constants: per-element 64-bit column
-     indices cost registers the unrolled loops cannot spare. */
-  const I valid = n_valid - c0;
-  if (valid > 0 && n_mem - c0 >= W) {
-    load_chunk<T, W>(row + c0, v);
+/* NV chunks of a row into v[u*W ..]: chunk u is columns c0[u] .. c0[u]+W-1 (c0[u] a multiple of
+   W), taking part when live[u]; v = sgn * x for the columns < n_valid of a live chunk, -inf (masked,
+   contributes 0) otherwise; n_mem >= n_valid is how many columns the row has in memory. I is the
+   column index type: int where the row is known to be short (the on-chip variants), int64_t for
+   the streaming ones.
+   Memory-level parallelism is the point: a live chunk that lies wholly in memory and starts before
+   n_valid moves as 16-byte loads (LDG.128, predicated, no branch), and the loads of all NV chunks
+   are issued before any of their values is used, so a thread has NV * W * sizeof(T) / 16 of them
+   in flight (one per chunk-branch was all the earlier per-chunk loader got). Only then: the one
+   chunk of a row that runs past the row's end is read element by element, and the columns at and
+   past n_valid (e.g. the causal edge) are masked in registers, which a thread whose chunks all lie
+   before n_valid skips. A chunk wholly past n_valid reads nothing.
+   SASS, 2026-12-02, sm_90 and sm_80 alike: every vector instantiation issues all of a thread's
+   LDG.E.128 before the first use, e.g. 8 in the 1024x32 f32 block kernel, 8 in the 4-chunk
+   f32 -> f16 attention ones, 4 per pass in the streaming loops; was 1 per chunk-branch (2 where
+   a chunk is two words). */
+template <typename T, int W, int NV, typename I>
+__device__ __forceinline__ void load_chunks(const T *row, const I *c0, const bool *live, I n_valid,
+                                            I n_mem, float sgn, float *v) {
+  if constexpr (W == 1) {
     SEQK_UNROLL
-    for (int e = 0; e < W; ++e) v[e] *= sgn;
-    if (valid < W) {
-      SEQK_UNROLL
-      for (int e = 0; e < W; ++e)
-        if (e >= valid) v[e] = -INFINITY;
+    for (int u = 0; u < NV; ++u) {
+      const bool in = live[u] && c0[u] < n_valid;
+      float x = 0.0f;
+      if (in) x = to_float(row[c0[u]]);
+      v[u] = in ? sgn * x : -INFINITY;
     }
   } else {
+    constexpr int kWords = chunk_of<T, W>::kWords;
+    uint4 raw[NV][kWords];
     SEQK_UNROLL
-    for (int e = 0; e < W; ++e) v[e] = e < valid ? sgn * to_float(row[c0 + e]) : -INFINITY;
+    for (int u = 0; u < NV; ++u) {
+      const bool whole = live[u] && c0[u] < n_valid && n_mem - c0[u] >= W;
+      SEQK_UNROLL
+      for (int i = 0; i < kWords; ++i) {
+        raw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+        if (whole) raw[u][i] = reinterpret_cast<const uint4 *>(row + c0[u])[i];
+      }
+    }
+    SEQK_UNROLL
+    for (int u = 0; u < NV; ++u) unpack_chunk<T, W>(raw[u], v + u * W);
+    bool all_valid = true;
+    SEQK_UNROLL
+    for (int u = 0; u < NV; ++u) all_valid = all_valid && live[u] && n_valid - c0[u] >= W;
+    if (all_valid) {
+      SEQK_UNROLL
+      for (int e = 0; e < NV * W; ++e) v[e] *= sgn;
+    } else {
+      SEQK_UNROLL
+      for (int u = 0; u < NV; ++u) {
+        /* One subtraction per chunk, then compares against constants: per-element 64-bit column
+           indices cost registers the unrolled loops cannot spare. */
+        const I valid = live[u] ? n_valid - c0[u] : 0;
+        if (valid > 0 && n_mem - c0[u] < W) {
+          SEQK_UNROLL
+          for (int e = 0; e < W; ++e)
+            if (e < valid) v[u * W + e] = to_float(row[c0[u] + e]);
+        }
+        SEQK_UNROLL
+        for (int e = 0; e < W; ++e) v[u * W + e] = e < valid ? sgn * v[u * W + e] : -INFINITY;
+      }
+    }
   }
 }
 /* Stores the columns < n of chunk c0. */

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int g_passed, g_failed;
 static const char *g_skip_reason;
@@ -257,7 +258,34 @@ int th_expect_rejected(seqk_context_t ctx, seqk_status status, seqk_status expec
 }
 
 /* ---- bookkeeping ----------------------------------------------------------------------------- */
-void th_pass(void) { ++g_passed; }
+/* Bounded runs (scripts/gpu_check.sh runs tests under compute-sanitizer, many times slower, in a
+   fixed time): SEQK_TEST_MAX_CHECKS=N stops the test after its first N checks, and
+   SEQK_TEST_MAX_SECONDS=S at the first check S seconds or more after its first one, with the
+   usual summary and exit code for the checks that ran. */
+static void stop_if_bounded(void) {
+  static long max_checks = -1;
+  static double max_seconds, t0;
+  struct timespec now;
+  timespec_get(&now, TIME_UTC); /* C11 (clock_gettime would need POSIX feature macros) */
+  const double t = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+  if (max_checks < 0) {
+    const char *n = getenv("SEQK_TEST_MAX_CHECKS"), *s = getenv("SEQK_TEST_MAX_SECONDS");
+    max_checks = n ? atol(n) : 0;
+    max_seconds = s ? atof(s) : 0;
+    t0 = t;
+  }
+  const int checks = g_passed + g_failed;
+  if ((max_checks > 0 && checks >= max_checks) || (max_seconds > 0 && t - t0 >= max_seconds)) {
+    printf("stopped after %d checks, %.1f s (SEQK_TEST_MAX_CHECKS/SEQK_TEST_MAX_SECONDS)\n", checks,
+           t - t0);
+    exit(th_finish());
+  }
+}
+
+void th_pass(void) {
+  ++g_passed;
+  stop_if_bounded();
+}
 
 void th_fail(const char *file, int line, const char *fmt, ...) {
   va_list args;
@@ -267,6 +295,7 @@ void th_fail(const char *file, int line, const char *fmt, ...) {
   vfprintf(stderr, fmt, args);
   va_end(args);
   fputc('\n', stderr);
+  stop_if_bounded();
 }
 
 void th_skip(const char *why) { g_skip_reason = why; }

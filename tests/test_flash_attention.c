@@ -483,6 +483,10 @@ static void test_tc_layouts(seqk_context_t ctx, th_rng *rng) {
   c.o_layout = 2;
   c.scale = -0.3f;
   run_case(ctx, rng, &c);
+  /* full key tiles (the unmasked loop body, q negated in shared memory) and the causal diagonal */
+  c = base_case("tc negative scale, full tiles", SEQK_DTYPE_F16, 1, 2, 1, 70, 300, 128, 128, 1);
+  c.scale = -0.2f;
+  run_case(ctx, rng, &c);
   c = base_case("tc explicit scale, no lse", SEQK_DTYPE_F16, 1, 2, 2, 9, 66, 32, 32, 1);
   c.scale = 0.25f;
   c.lse = 0;
@@ -566,7 +570,7 @@ static void test_splits(seqk_context_t ctx, th_rng *rng) {
   c = base_case("split auto f32 decode no lse", SEQK_DTYPE_F32, 1, 2, 1, 1, 400, 64, 64, 0);
   c.lse = 0;
   run_case(ctx, rng, &c);
-  c = base_case("split in a caller's arena", SEQK_DTYPE_BF16, 2, 4, 2, 1, 250, 64, 64, 1);
+  c = base_case("split in a caller's arena", SEQK_DTYPE_BF16, 2, 4, 2, 1, 600, 64, 64, 1);
   c.arena = 1;
   c.lens = 1;
   run_case(ctx, rng, &c);

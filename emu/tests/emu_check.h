@@ -65,6 +65,54 @@ struct rng {
   int below(int n) { return (int)(next() % (unsigned long long)n); }
 };
 
+/* Raw results, for comparing a GPU run with the emulator's bit for bit (scripts/gpu_check.sh).
+   With SEQK_EMU_DUMP=<file> in the environment, every buffer read back through dev::get() is
+   written to <file> as one line, in program order (the same on both sides):
+       <seq> <kind> L<line of the get() or dump() call> <element size>x<count> <bytes in hex>
+   kind '=': the bits are defined, the GPU must match them; '~': results whose rounding is the
+   hardware's own (the emulator's mma rounds once from double), compared but reported apart.
+   Results a GPU leaves undefined are read under dump_as(DUMP_OFF) and, masked, passed to dump().
+   Without the variable nothing is written. */
+enum dump_kind : char { DUMP_OFF = 0, DUMP_EXACT = '=', DUMP_ROUNDING = '~' };
+inline char &dump_kind_now() {
+  static char k = DUMP_EXACT;
+  return k;
+}
+/* The kind of every dump in its scope. */
+struct dump_as {
+  char saved;
+  explicit dump_as(char k) : saved(dump_kind_now()) { dump_kind_now() = k; }
+  ~dump_as() { dump_kind_now() = saved; }
+  dump_as(const dump_as &) = delete;
+  dump_as &operator=(const dump_as &) = delete;
+};
+inline FILE *dump_file() {
+  static FILE *f = [] {
+    const char *path = getenv("SEQK_EMU_DUMP");
+    if (!path || !*path) return (FILE *)nullptr;
+    FILE *o = fopen(path, "w");
+    if (!o) {
+      fprintf(stderr, "SEQK_EMU_DUMP: cannot write %s\n", path);
+      exit(2);
+    }
+    return o;
+  }();
+  return f;
+}
+inline int &dump_seq() {
+  static int n = 0;
+  return n;
+}
+template <typename T>
+inline void dump(const std::vector<T> &v, int line = __builtin_LINE()) {
+  FILE *f = dump_file();
+  if (!f || dump_kind_now() == DUMP_OFF) return;
+  fprintf(f, "%d %c L%d %zux%zu ", dump_seq()++, dump_kind_now(), line, sizeof(T), v.size());
+  const unsigned char *b = static_cast<const unsigned char *>(static_cast<const void *>(v.data()));
+  for (size_t i = 0; i < v.size() * sizeof(T); ++i) fprintf(f, "%02x", b[i]);
+  fputc('\n', f);
+}
+
 /* Device buffers that free themselves. */
 template <typename T>
 struct dev {
@@ -80,9 +128,10 @@ struct dev {
   void put(const std::vector<T> &h) {
     cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice);
   }
-  std::vector<T> get() const {
+  std::vector<T> get(int line = __builtin_LINE()) const {
     std::vector<T> h(n);
     cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+    dump(h, line);
     return h;
   }
 };

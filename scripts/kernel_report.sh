@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# kernel_report.sh - what the compiler emitted for every kernel of the real build, read without a
+# GPU: for sm_80 and sm_90, each kernel's registers, spill stores and loads, stack frame and
+# static shared memory (ptxas -v), and for the hot loops of the fused attention, softmax and
+# persistent RNN kernels the instruction mix from SASS (scripts/sass_loops.py: static instructions
+# in the loop, HMMA, LDSM, LDGSTS, LDG, LDS, MUFU, FFMA, BAR, SHFL and instructions per key
+# instruction). The fused kernel's table adds its block size, dynamic shared memory and
+# theoretical occupancy (blocks per SM from registers, shared memory and warps).
+#
+#   scripts/kernel_report.sh [OUT.md]     (default: build/kernel_report.md; printed as well)
+#
+# ptxas is in the toolkit; cuobjdump/nvdisasm are not in every CUDA 13 install. When they are
+# missing the script fetches Debian's non-free nvidia-cuda-toolkit package (apt, its own scratch
+# sources list and cache under build/kernel-report/) and unpacks it with dpkg -x there: nothing
+# outside the build tree changes. If that fails too, the register table is still printed and the
+# SASS part says it could not be produced. Exit status: 1 when any kernel spills or has a stack
+# frame (CI fails the same through the build's ptxas flags, CMakeLists.txt), else 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=${1:-build/kernel_report.md}
+work=build/kernel-report
+mkdir -p "$work" "$(dirname "$out")"
+export PATH="$PATH:/usr/local/cuda/bin"
+command -v nvcc >/dev/null || { echo "kernel_report: nvcc not found" >&2; exit 2; }
+archs=(80 90)
+nvflags=(-std=c++17 -Iinclude -Ikernels -Xptxas -v)
+
+# ---- disassembler ----------------------------------------------------------------------------
+find_disasm() {
+  for d in "$(dirname "$(command -v nvcc)")" "$work/tk/usr/bin"; do
+    [ -x "$d/nvdisasm" ] && { echo "$d/nvdisasm"; return 0; }
+  done
+  return 1
+}
+fetch_disasm() {
+  local s=$work/apt
+  mkdir -p "$s/lists/partial" "$s/cache/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie non-free" >"$s/sources.list"
+  local o=(-o "Dir::Etc::SourceList=$root/$s/sources.list" -o Dir::Etc::SourceParts=/dev/null
+           -o "Dir::State::Lists=$root/$s/lists" -o "Dir::Cache=$root/$s/cache"
+           -o Dir::State::Status=/dev/null -o Debug::NoLocking=1)
+  apt-get "${o[@]}" update >"$s/log" 2>&1 &&
+    (cd "$s" && apt-get "${o[@]}" download nvidia-cuda-toolkit >>log 2>&1) &&
+    dpkg -x "$s"/nvidia-cuda-toolkit_*.deb "$work/tk" >>"$s/log" 2>&1
+}
+disasm=$(find_disasm || true)
+if [ -z "$disasm" ]; then
+  echo "kernel_report: nvdisasm not in the toolkit; fetching Debian's nvidia-cuda-toolkit into $work" >&2
+  fetch_disasm || true
+  disasm=$(find_disasm || true)
+fi
+
+# ---- per-kernel resources (ptxas -v) ---------------------------------------------------------
+res=$work/resources.tsv
+: >"$res"
+for a in "${archs[@]}"; do
+  for f in kernels/*.cu; do
+    base=$(basename "$f" .cu)
+    nvcc "${nvflags[@]}" -arch=sm_$a -cubin "$f" -o "$work/${base}_sm$a.cubin" 2>"$work/${base}_sm$a.ptxas"
+    # ptxas prints per function: "Compiling entry function 'X'", then "N bytes stack frame,
+    # N bytes spill stores, N bytes spill loads", then "Used N registers, ... N bytes smem".
+    awk -v arch="sm_$a" '
+      /Compiling entry function/ { match($0, /\x27[^\x27]+\x27/); fn = substr($0, RSTART + 1, RLENGTH - 2) }
+      /bytes stack frame/ { stack = $5 + 0; sst = $9 + 0; sld = $13 + 0 }
+      /Used [0-9]+ registers/ {
+        regs = $0; sub(/.*Used /, "", regs); regs += 0
+        smem = 0; if (match($0, /[0-9]+ bytes smem/)) smem = substr($0, RSTART, RLENGTH) + 0
+        if (fn != "") print arch "\t" fn "\t" regs "\t" sst "\t" sld "\t" stack "\t" smem
+        fn = ""
+      }' "$work/${base}_sm$a.ptxas" >>"$res"
+  done
+done
+# Readable kernel names: demangled, without namespaces, return type and parameter list.
+short_name() {
+  if command -v c++filt >/dev/null; then c++filt; else cat; fi |
+    sed -E 's/^void //; s/\(anonymous namespace\):://g; s/seqk_[a-z_]+:://g; s/\([^()]*\)$//'
+}
+
+{
+  echo "# Kernel report"
+  echo
+  echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)'), $(nvcc --version | tail -n 2 | head -n 1 | sed 's/^Cuda compilation tools, //'), scripts/kernel_report.sh"
+  echo
+  echo "## Registers, spills, stack, static shared memory (ptxas -v)"
+  echo
+  echo "| arch | kernel | regs | spill st/ld (B) | stack (B) | static smem (B) |"
+  echo "|---|---|---|---|---|---|"
+  while IFS=$'\t' read -r a fn regs sst sld stack smem; do
+    name=$(echo "$fn" | short_name)
+    echo "| $a | \`$name\` | $regs | $sst/$sld | $stack | $smem |"
+  done <"$res"
+  echo
+  echo "## Fused attention (tensor cores): block, shared memory, occupancy"
+  echo
+  echo "Tile traits from kernels/flash_attention.cuh; dynamic shared memory (BM + 4 BN) x (DP + 8) x 2 B;"
+  echo "occupancy = blocks per SM from registers (64K per SM, 256-register warp granules), shared"
+  echo "memory (sm_80: 164 KB, sm_90: 228 KB per SM, 1 KB reserved per block) and 64 warps per SM."
+  echo
+  echo "| arch | DP | warps | BM x BN | regs | smem (KB) | blocks/SM | warps/SM |"
+  echo "|---|---|---|---|---|---|---|---|"
+  grep -E '^template <> struct tc_traits<[0-9]+>' kernels/flash_attention.cuh |
+    sed -E 's/.*<([0-9]+)>.*NW = ([0-9]+), MT = ([0-9]+), BN = ([0-9]+).*/\1 \2 \3 \4/' |
+    while read -r dp nw mt bn; do
+      for a in "${archs[@]}"; do
+        regs=$(awk -F'\t' -v a="sm_$a" -v k="flash_tc_kernelI6__halfLi${dp}E" '$1 == a && index($2, k) { print $3 }' "$res" | head -n 1)
+        ssm=$(awk -F'\t' -v a="sm_$a" -v k="flash_tc_kernelI6__halfLi${dp}E" '$1 == a && index($2, k) { print $7 }' "$res" | head -n 1)
+        bm=$((16 * mt * nw)); thr=$((32 * nw))
+        dyn=$(((bm + 4 * bn) * (dp + 8) * 2))
+        smem=$((dyn + ${ssm:-0} + 1024))
+        per_sm=$([ "$a" = 80 ] && echo $((164 * 1024)) || echo $((228 * 1024)))
+        wregs=$(((${regs:-255} * 32 + 255) / 256 * 256))
+        by_regs=$((65536 / (wregs * nw)))
+        by_smem=$((per_sm / smem))
+        by_warps=$((64 / nw))
+        blocks=$by_regs; [ $by_smem -lt $blocks ] && blocks=$by_smem; [ $by_warps -lt $blocks ] && blocks=$by_warps
+        echo "| sm_$a | $dp | $nw | $bm x $bn | ${regs:-?} | $(((dyn + ${ssm:-0}) / 1024)) | $blocks | $((blocks * nw)) |"
+      done
+    done
+  echo
+  echo "## Hot loops (sm_90 SASS, static instructions)"
+  echo
+  if [ -z "$disasm" ]; then
+    echo "**Not reported**: no nvdisasm (not in this CUDA install, and Debian's nvidia-cuda-toolkit"
+    echo "could not be fetched: see $work/apt/log). Registers and spills above are complete."
+  else
+    echo "Disassembler: \`$disasm\`. The main loop of a kernel is its loop (backward branch) with the"
+    echo "most key instructions (HMMA, LDG or FFMA), the smallest such when several tie: for the"
+    echo "fused kernel that is the body that runs full key tiles (scripts/sass_loops.py)."
+    echo
+    echo "| source | kernel | loop | HMMA | HGMMA | LDSM | LDGSTS | LDG | LDS | STG | MUFU | FFMA | BAR | SHFL | BRA | per key |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    loops() { # cubin key kernel-regex
+      "$disasm" -c "$work/$1_sm90.cubin" >"$work/$1_sm90.sass"
+      python3 scripts/sass_loops.py "$work/$1_sm90.sass" --key "$2" --kernel "$3" | while IFS=$'\t' read -r fn rest; do
+        name=$(echo "$fn" | short_name)
+        echo "| $1 | \`$name\` | $(echo "$rest" | tr '\t' '|' | sed 's/|/ | /g') (${2}) |"
+      done
+    }
+    loops flash_attention_f16 HMMA flash_tc_kernel
+    loops flash_attention_bf16 HMMA flash_tc_kernel
+    loops softmax LDG 'kernel'
+    loops rnn FFMA 'persist'
+  fi
+} >"$out"
+cat "$out"
+
+bad=$(awk -F'\t' '$4 > 0 || $5 > 0 || $6 > 0 { print $1 " " $2 }' "$res")
+if [ -n "$bad" ]; then
+  echo "kernel_report: kernels with spills or a stack frame:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
