@@ -223,16 +223,20 @@ __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w
  * Tile shapes (FA2 found 128x128 (D=64), 128x64 (D=128), 64x64 / 128x64 (D=256) best on A100 and
  * H100; these follow it where the accumulators fit in 255 registers without spills, checked with
  * ptxas -v for sm_80 and sm_90; the build fails on any spill, CMakeLists.txt):
- *   DP 32, 64, 96, 128: 4 warps x 2 m-tiles = 128 rows, 64 keys. Two m-tiles per warp reuse every
- *     K/V fragment from ldmatrix for two mma, which keeps shared-memory traffic under the mma rate
- *     on H100 (with one m-tile per warp ldmatrix would be the bottleneck). Accumulators per
- *     thread: S 64 + O DP/2 floats. Shared memory 54 / 71 / 87 / 104 KB (two 104 KB blocks fit an
- *     H100 SM, one an A100's). DP 128 took 32-key tiles until the loop lost its guards and
- *     per-chunk address arithmetic (2026-12-02): 64 keys halve the O rescales and barriers per key
- *     (sm_90 SASS: 13.0 -> 3.46 instructions per HMMA, 255 registers, no spill).
- *     DP 64 with FA2's 128 keys (S 128 floats) spills 24-200 B on sm_90 in every arrangement tried
- *     (limits, plan or row sums in shared memory, pointers recomputed, two tiles per iteration):
- *     it stays at 64 keys, 4.81 instructions per HMMA against FA2's 4.44.
+ *   DP 32, 64, 96, 128: 4 warps x 2 m-tiles = 128 rows; 64 keys (DP 64: 128). Two m-tiles per
+ *     warp reuse every K/V fragment from ldmatrix for two mma, which keeps shared-memory traffic
+ *     under the mma rate on H100 (with one m-tile per warp ldmatrix would be the bottleneck).
+ *     Accumulators per thread: S BN + O DP/2 floats. Shared memory 30 / 92 / 78 / 104 KB (two
+ *     104 KB blocks fit an H100 SM, one an A100's).
+ *     DP 128 took 32-key tiles until the loop lost its guards and per-chunk address arithmetic
+ *     (2026-12-02): 64 keys halve the O rescales and barriers per key (sm_90 SASS: 13.0 -> 3.46
+ *     instructions per HMMA, 255 registers, no spill).
+ *     DP 64 takes FA2's 128 keys (S 128 + O 64 floats): with both m-tiles' S computed together
+ *     ptxas spilled 24-200 B (sm_90) in every arrangement tried; with one m-tile's S at a time in
+ *     the source (QK_GROUP 1; ptxas still loads each K fragment once) and the plan, key limits,
+ *     tile count and first key of the masked tiles in shared memory it fits 255 registers
+ *     without a spill on sm_80 and sm_90: 4.34 instructions per HMMA (sm_90; FA2 4.44), where
+ *     64-key tiles gave 4.81.
  *   DP 160: 4 warps x 1 m-tile = 64 rows, 64 keys (O is 80 floats per thread; 105 KB).
  *   DP 192, 256: 64 rows, 32 keys: O alone is 96 / 128 floats per thread, and 32-key stages keep
  *     the block at 75 / 99 KB so two blocks (8 warps) fit an H100 SM to hide latency.
@@ -243,13 +247,13 @@ __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w
  * of them per tile at DP 128, measured in sm_90 SASS). */
 // clang-format off
 template <int DP> struct tc_traits;
-template <> struct tc_traits<32> { static constexpr int NW = 4, MT = 2, BN = 64; };
-template <> struct tc_traits<64> { static constexpr int NW = 4, MT = 2, BN = 64; };
-template <> struct tc_traits<96> { static constexpr int NW = 4, MT = 2, BN = 64; };
-template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 64; };
-template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64; };
-template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32; };
-template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32; };
+template <> struct tc_traits<32> { static constexpr int NW = 4, MT = 2, BN = 64, QK_GROUP = 2; };
+template <> struct tc_traits<64> { static constexpr int NW = 4, MT = 2, BN = 128, QK_GROUP = 1; };
+template <> struct tc_traits<96> { static constexpr int NW = 4, MT = 2, BN = 64, QK_GROUP = 2; };
+template <> struct tc_traits<128> { static constexpr int NW = 4, MT = 2, BN = 64, QK_GROUP = 2; };
+template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64, QK_GROUP = 1; };
+template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32, QK_GROUP = 1; };
+template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32, QK_GROUP = 1; };
 // clang-format on
 template <int DP>
 constexpr int tc_bm = 16 * tc_traits<DP>::MT *tc_traits<DP>::NW;
@@ -288,6 +292,9 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   using ops = tc_ops<T>;
   constexpr int NW = tc_traits<DP>::NW, MT = tc_traits<DP>::MT, BN = tc_traits<DP>::BN;
   constexpr int BM = 16 * MT * NW, NT = 32 * NW;
+  /* m-tiles whose S = QK^T is computed together (sharing each K fragment) before their softmax:
+     all of them, except where their S would not fit the registers next to O (tc_traits). */
+  constexpr int MG = tc_traits<DP>::QK_GROUP;
   constexpr int LD = DP + 8;  /* shared row stride in elements (see the pad note above) */
   constexpr int CPR = DP / 8; /* 16-byte chunks per shared row */
   static_assert(DP <= 32 * kRepairCols, "repair_row covers Dv <= 32 * kRepairCols");
@@ -341,7 +348,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   const int cp_row = tid / CPR, cp_col = (tid % CPR) * 8;
   /* Columns past D (Dv) are zero-filled; their source is the row's start, inside the row. */
   const int k_bytes = cp_col < p.D ? 16 : 0, v_bytes = cp_col < p.Dv ? 16 : 0;
-  const int kbeg = w.kbeg, nkeys = w.L.k;
+  const int nkeys = w.L.k;
   const T *gk = k_base() + (int64_t)(w.kbeg + cp_row) * p.k_ss + (k_bytes ? cp_col : 0);
   const T *gv = v_base() + (int64_t)(w.kbeg + cp_row) * p.v_ss + (v_bytes ? cp_col : 0);
   constexpr int STAGE_BYTES = BN * LD * (int)sizeof(T);
@@ -463,7 +470,7 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
      for before S = QK^T and V(it) only before PV, so the V copy also overlaps the softmax. The
      first barrier also tells that every warp is done with tile it-1, whose stage the prefetch
      overwrites: two block barriers per tile. */
-  auto tile = [&](auto masked_tag, int it) {
+  auto tile = [&](auto masked_tag, int it, int ntile, int kbeg) {
     constexpr bool kMasked = decltype(masked_tag)::value;
     const int n0 = kbeg + it * BN, st = it & 1;
     const smem_addr cK = k_lds + st * STAGE_BYTES, cV = v_lds + st * STAGE_BYTES;
@@ -477,85 +484,90 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
 
     uint32_t pa[MT][BN / 16][4]; /* P as the A operand of PV */
     if (live) {
-      /* S = Q K^T for this warp's rows and the BN keys. Head dims between the instantiated ones
-         multiply their zero-filled padding columns too: a guard per k-step cost more than it
-         saved (it split the unrolled loop into guarded regions). */
-      float s[MT][BN / 8][4];
+      /* S = Q K^T for this warp's rows and the BN keys, MG m-tiles at a time, each group's
+         softmax right after its product. Head dims between the instantiated ones multiply their
+         zero-filled padding columns too: a guard per k-step cost more than it saved (it split
+         the unrolled loop into guarded regions). */
       SEQK_UNROLL
-      for (int mt = 0; mt < MT; ++mt) {
+      for (int g0 = 0; g0 < MT; g0 += MG) {
+        float s[MG][BN / 8][4];
         SEQK_UNROLL
-        for (int nb = 0; nb < BN / 8; ++nb) {
-          SEQK_UNROLL
-          for (int e = 0; e < 4; ++e) s[mt][nb][e] = 0.0f;
-        }
-      }
-      SEQK_UNROLL
-      for (int ks = 0; ks < DP / 16; ++ks) {
-        uint32_t a[MT][4];
-        SEQK_UNROLL
-        for (int mt = 0; mt < MT; ++mt)
-          ldmatrix_x4(a[mt], q_lds + (mt * 16 * LD + ks * 16) * (int)sizeof(T));
-        SEQK_UNROLL
-        for (int nb = 0; nb < BN / 8; nb += 2) {
-          uint32_t bk[4];
-          ldmatrix_x4(bk, cK + (nb * 8 * LD + ks * 16) * (int)sizeof(T));
-          SEQK_UNROLL
-          for (int mt = 0; mt < MT; ++mt) {
-            ops::mma(s[mt][nb], a[mt], &bk[0]);
-            ops::mma(s[mt][nb + 1], a[mt], &bk[2]);
-          }
-        }
-      }
-
-      /* Online softmax in registers; a row's 4 lanes (same g) combine with two xor shuffles. */
-      SEQK_UNROLL
-      for (int mt = 0; mt < MT; ++mt) {
-        SEQK_UNROLL
-        for (int hf = 0; hf < 2; ++hf) {
-          /* key n0 + nb*8 + 2*t4 + e is visible iff nb*8 + e < lim - n0 - 2*t4 */
-          const int vis = kMasked ? lim(mt, hf) - n0 - 2 * t4 : 0;
+        for (int j = 0; j < MG; ++j) {
           SEQK_UNROLL
           for (int nb = 0; nb < BN / 8; ++nb) {
             SEQK_UNROLL
-            for (int e = 0; e < 2; ++e)
-              if (kMasked && nb * 8 + e >= vis) s[mt][nb][2 * hf + e] = -INFINITY;
-          }
-          /* max and sum start from the first element, not from -inf and 0 (neither folds away:
-             fmaxf(-inf, NaN) and 0 + -0 differ from their operand): 8 instructions a tile */
-          float mx = s[mt][0][2 * hf];
-          SEQK_UNROLL
-          for (int k = 1; k < BN / 4; ++k) mx = fmaxf(mx, s[mt][k >> 1][2 * hf + (k & 1)]);
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-          const float m_new = fmaxf(m[mt][hf], mx);
-          /* A row whose keys are all masked so far has m = -inf and uses 0 in its place. In a
-             full tile every row sees every key, so m_new = -inf only for a row of -inf scores
-             (overflow), whose o and lse are NaN by seqk.h's rules: -inf - -inf = NaN gives
-             exactly that, and the select is left to the masked body. */
-          const float mc = (kMasked && m_new == -INFINITY) ? 0.0f : m_new * c;
-          const float alpha = exp2_approx(fmaf(m[mt][hf], c, -mc));
-          m[mt][hf] = m_new;
-          float sum = 0.0f;
-          SEQK_UNROLL
-          for (int k = 0; k < BN / 4; ++k) {
-            float &t = s[mt][k >> 1][2 * hf + (k & 1)];
-            t = exp2_approx(fmaf(t, c, -mc));
-            sum = k == 0 ? t : sum + t;
-          }
-          l[mt][hf] = fmaf(l[mt][hf], alpha, sum); /* this lane's part; lanes summed at the end */
-          SEQK_UNROLL
-          for (int nd = 0; nd < DP / 8; ++nd) {
-            o[mt][nd][2 * hf] *= alpha;
-            o[mt][nd][2 * hf + 1] *= alpha;
+            for (int e = 0; e < 4; ++e) s[j][nb][e] = 0.0f;
           }
         }
-        /* The S accumulator layout of n-blocks 2kb, 2kb+1 is the A fragment layout of k-block kb. */
         SEQK_UNROLL
-        for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
-          pa[mt][kb2][0] = ops::pack(s[mt][2 * kb2][0], s[mt][2 * kb2][1]);
-          pa[mt][kb2][1] = ops::pack(s[mt][2 * kb2][2], s[mt][2 * kb2][3]);
-          pa[mt][kb2][2] = ops::pack(s[mt][2 * kb2 + 1][0], s[mt][2 * kb2 + 1][1]);
-          pa[mt][kb2][3] = ops::pack(s[mt][2 * kb2 + 1][2], s[mt][2 * kb2 + 1][3]);
+        for (int ks = 0; ks < DP / 16; ++ks) {
+          uint32_t a[MG][4];
+          SEQK_UNROLL
+          for (int j = 0; j < MG; ++j)
+            ldmatrix_x4(a[j], q_lds + ((g0 + j) * 16 * LD + ks * 16) * (int)sizeof(T));
+          SEQK_UNROLL
+          for (int nb = 0; nb < BN / 8; nb += 2) {
+            uint32_t bk[4];
+            ldmatrix_x4(bk, cK + (nb * 8 * LD + ks * 16) * (int)sizeof(T));
+            SEQK_UNROLL
+            for (int j = 0; j < MG; ++j) {
+              ops::mma(s[j][nb], a[j], &bk[0]);
+              ops::mma(s[j][nb + 1], a[j], &bk[2]);
+            }
+          }
+        }
+
+        /* Online softmax in registers; a row's 4 lanes (same g) combine with two xor shuffles. */
+        SEQK_UNROLL
+        for (int j = 0; j < MG; ++j) {
+          const int mt = g0 + j;
+          SEQK_UNROLL
+          for (int hf = 0; hf < 2; ++hf) {
+            /* key n0 + nb*8 + 2*t4 + e is visible iff nb*8 + e < lim - n0 - 2*t4 */
+            const int vis = kMasked ? lim(mt, hf) - n0 - 2 * t4 : 0;
+            SEQK_UNROLL
+            for (int nb = 0; nb < BN / 8; ++nb) {
+              SEQK_UNROLL
+              for (int e = 0; e < 2; ++e)
+                if (kMasked && nb * 8 + e >= vis) s[j][nb][2 * hf + e] = -INFINITY;
+            }
+            /* max and sum start from the first element, not from -inf and 0 (neither folds away:
+               fmaxf(-inf, NaN) and 0 + -0 differ from their operand): 8 instructions a tile */
+            float mx = s[j][0][2 * hf];
+            SEQK_UNROLL
+            for (int k = 1; k < BN / 4; ++k) mx = fmaxf(mx, s[j][k >> 1][2 * hf + (k & 1)]);
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float m_new = fmaxf(m[mt][hf], mx);
+            /* A row whose keys are all masked so far has m = -inf and uses 0 in its place. In a
+               full tile every row sees every key, so m_new = -inf only for a row of -inf scores
+               (overflow), whose o and lse are NaN by seqk.h's rules: -inf - -inf = NaN gives
+               exactly that, and the select is left to the masked body. */
+            const float mc = (kMasked && m_new == -INFINITY) ? 0.0f : m_new * c;
+            const float alpha = exp2_approx(fmaf(m[mt][hf], c, -mc));
+            m[mt][hf] = m_new;
+            float sum = 0.0f;
+            SEQK_UNROLL
+            for (int k = 0; k < BN / 4; ++k) {
+              float &t = s[j][k >> 1][2 * hf + (k & 1)];
+              t = exp2_approx(fmaf(t, c, -mc));
+              sum = k == 0 ? t : sum + t;
+            }
+            l[mt][hf] = fmaf(l[mt][hf], alpha, sum); /* this lane's part; lanes summed at the end */
+            SEQK_UNROLL
+            for (int nd = 0; nd < DP / 8; ++nd) {
+              o[mt][nd][2 * hf] *= alpha;
+              o[mt][nd][2 * hf + 1] *= alpha;
+            }
+          }
+          /* The S accumulator layout of n-blocks 2kb, 2kb+1 is the A fragment layout of k-block kb. */
+          SEQK_UNROLL
+          for (int kb2 = 0; kb2 < BN / 16; ++kb2) {
+            pa[mt][kb2][0] = ops::pack(s[j][2 * kb2][0], s[j][2 * kb2][1]);
+            pa[mt][kb2][1] = ops::pack(s[j][2 * kb2][2], s[j][2 * kb2][3]);
+            pa[mt][kb2][2] = ops::pack(s[j][2 * kb2 + 1][0], s[j][2 * kb2 + 1][1]);
+            pa[mt][kb2][3] = ops::pack(s[j][2 * kb2 + 1][2], s[j][2 * kb2 + 1][3]);
+          }
         }
       }
     }
@@ -582,8 +594,13 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
     }
   };
   int it = 0;
-  for (; it < nfull; ++it) tile(std::false_type{}, it);
-  for (; it < ntile; ++it) tile(std::true_type{}, it);
+  for (; it < nfull; ++it) tile(std::false_type{}, it, 0, 0);
+  {
+    /* The masked tiles take the tile count and first key from shared memory again: held in
+       registers across the full tiles they cost a spill at DP 64 on sm_80. */
+    const int kb = w.kbeg, nt = kb < w.kend ? (w.kend - kb + BN - 1) / BN : 0;
+    for (; it < nt; ++it) tile(std::true_type{}, it, nt, kb);
+  }
 
   /* m back in the log2 domain of the scaled scores (what the epilogue and the repair use). */
   SEQK_UNROLL

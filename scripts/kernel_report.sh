@@ -128,11 +128,14 @@ short_name() {
     echo "most key instructions (HMMA, LDG or FFMA), the smallest such when several tie: for the"
     echo "fused kernel that is the body that runs full key tiles (scripts/sass_loops.py)."
     echo
-    echo "| source | kernel | loop | HMMA | HGMMA | LDSM | LDGSTS | LDG | LDS | STG | MUFU | FFMA | BAR | SHFL | BRA | per key |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    loops() { # cubin key kernel-regex
+    echo "LDG.128 in flight: the most 16-byte global loads the loop issues before one of their"
+    echo "results is read (per thread). The RNN rows are the innermost FFMA loop (the dot product)."
+    echo
+    echo "| source | kernel | loop | HMMA | HGMMA | LDSM | LDGSTS | LDG | LDS | STG | MUFU | FFMA | BAR | SHFL | BRA | LDG.128 in flight | per key |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    loops() { # cubin key kernel-regex [sass_loops options]
       "$disasm" -c "$work/$1_sm90.cubin" >"$work/$1_sm90.sass"
-      python3 scripts/sass_loops.py "$work/$1_sm90.sass" --key "$2" --kernel "$3" | while IFS=$'\t' read -r fn rest; do
+      python3 scripts/sass_loops.py "$work/$1_sm90.sass" --key "$2" --kernel "$3" "${@:4}" | while IFS=$'\t' read -r fn rest; do
         name=$(echo "$fn" | short_name)
         echo "| $1 | \`$name\` | $(echo "$rest" | tr '\t' '|' | sed 's/|/ | /g') (${2}) |"
       done
@@ -140,7 +143,7 @@ short_name() {
     loops flash_attention_f16 HMMA flash_tc_kernel
     loops flash_attention_bf16 HMMA flash_tc_kernel
     loops softmax LDG 'kernel'
-    loops rnn FFMA 'persist'
+    loops rnn FFMA 'persist' --innermost
   fi
 } >"$out"
 cat "$out"

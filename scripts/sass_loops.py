@@ -10,8 +10,13 @@ body and masked or partial tiles in another, and the full-tile body is the one t
 but the last tiles of a row block. Counts are static (each instruction once, as it appears in the
 listing), the same measure the FlashAttention-2 anchors were taken with.
 
-Output: one line per kernel, tab-separated: kernel, loop instruction count, then the count of
-each class, then instructions per key instruction. --header prints the column names first.
+With --innermost only loops that hold no other loop are candidates (the persistent RNN kernel's
+dot loops sit inside its step loop, whose gate math has FFMAs of its own).
+
+Output: one line per kernel, tab-separated: kernel, loop instruction count, the count of each
+class, "inflight" (the most 16-byte global loads, LDG.E.128, the loop issues back to back before
+any instruction reads one of their registers and before any branch: loads in flight per thread),
+then instructions per key instruction. --header prints the column names first.
 """
 import argparse
 import re
@@ -94,6 +99,51 @@ def loops(func):
     return sorted(set(out))
 
 
+REG_RE = re.compile(r"\bR(\d+)(\.64)?")
+
+
+def operands(text):
+    """(opcode, destination registers, source registers) of an instruction text."""
+    t = text.strip()
+    if t.startswith("@"):
+        t = t.split(None, 1)[1] if " " in t else ""
+    op, _, rest = t.partition(" ")
+    parts = rest.split(",", 1)
+    width = 4 if ".128" in op else 2 if ".64" in op else 1
+    dst = set()
+    m = re.match(r"\s*R(\d+)\b", parts[0])
+    stores = op.startswith(("ST", "BRA", "RED", "ATOM"))
+    if m and not stores:
+        dst = set(range(int(m.group(1)), int(m.group(1)) + width))
+    src = set()
+    for r in REG_RE.finditer(rest if stores or not dst else (parts[1] if len(parts) > 1 else "")):
+        n = int(r.group(1))
+        src |= {n, n + 1} if r.group(2) else {n}
+    return op, dst, src
+
+
+def loads_in_flight(func, lo, hi):
+    """The longest run of LDG.E.128 issued before any of their results is read (no branch)."""
+    body = [t for a, op, t in func["insns"] if lo <= a <= hi]
+    best = 0
+    for i, t in enumerate(body):
+        op, dst, _ = operands(t)
+        if not (op.startswith("LDG.") and ".128" in op):
+            continue
+        pending, run = set(dst), 1
+        for u in body[i + 1:]:
+            uop, udst, usrc = operands(u)
+            if uop.startswith("BRA") or usrc & pending:
+                break
+            if uop.startswith("LDG.") and ".128" in uop:
+                run += 1
+                pending |= udst
+            else:
+                pending -= udst
+        best = max(best, run)
+    return best
+
+
 def mix(func, lo, hi):
     body = [op for a, op, _ in func["insns"] if lo <= a <= hi and op != "NOP"]
     counts = {name: sum(1 for op in body if in_class(op, pre)) for name, pre in CLASSES}
@@ -106,29 +156,34 @@ def main():
     ap.add_argument("--kernel", default=".", help="regex on the mangled kernel name")
     ap.add_argument("--key", default="HMMA", help="class that picks the main loop")
     ap.add_argument("--header", action="store_true")
+    ap.add_argument("--innermost", action="store_true", help="only loops without inner loops")
     a = ap.parse_args()
     text = open(a.listing).read().splitlines() if a.listing else sys.stdin.read().splitlines()
     funcs = parse(text)
     keyset = dict(CLASSES)[a.key] if a.key in dict(CLASSES) else (a.key,)
     if a.header:
-        print("\t".join(["kernel", "loop", *[n for n, _ in CLASSES], "per_" + a.key]))
+        print("\t".join(["kernel", "loop", *[n for n, _ in CLASSES], "inflight", "per_" + a.key]))
     rc = 1
     for name, f in funcs.items():
         if not re.search(a.kernel, name):
             continue
         best = None
-        for lo, hi in loops(f):
+        ranges = loops(f)
+        for lo, hi in ranges:
+            if a.innermost and any(lo <= x and y <= hi and (x, y) != (lo, hi) for x, y in ranges):
+                continue
             n, c = mix(f, lo, hi)
             k = sum(1 for x, op, _ in f["insns"] if lo <= x <= hi and in_class(op, keyset))
             if k == 0:
                 continue
             if best is None or k > best[0] or (k == best[0] and n < best[1]):
-                best = (k, n, c)
+                best = (k, n, c, loads_in_flight(f, lo, hi))
         if best is None:
             print("\t".join([name, "no loop with " + a.key]))
             continue
-        k, n, c = best
-        print("\t".join([name, str(n), *[str(c[x]) for x, _ in CLASSES], "%.2f" % (n / k)]))
+        k, n, c, inflight = best
+        print("\t".join([name, str(n), *[str(c[x]) for x, _ in CLASSES], str(inflight),
+                         "%.2f" % (n / k)]))
         rc = 0
     return rc
 
