@@ -20,13 +20,14 @@ log() { printf '== fuzz: %s\n' "$*"; }
 
 flags="-fsanitize=fuzzer-no-link -fno-omit-frame-pointer"
 log "configure ($cc) in $build"
+mkdir -p "$build" # its logs live inside it (git ignores build*/)
 CC=$cc CXX=$cxx cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEQK_WITH_CUDA=OFF \
   -DSEQK_EMU=ON -DSEQK_EMU_SANITIZE=address -DSEQK_FUZZ=ON -DSEQK_EMU_CPU_TESTS=OFF \
-  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 1; }
 log "build"
-cmake --build "$build" --target seqk_fuzz -j"$jobs" >"$build.build.log" 2>&1 ||
-  { tail -50 "$build.build.log"; exit 1; }
+cmake --build "$build" --target seqk_fuzz -j"$jobs" >"$build/build.log" 2>&1 ||
+  { tail -50 "$build/build.log"; exit 1; }
 
 scratch=$(mktemp -d)
 artifacts=$(mktemp -d)
