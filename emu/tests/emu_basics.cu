@@ -283,7 +283,40 @@ static void test_runtime() {
   (void)cudaGetLastError();
 }
 
+/* exp2_approx (ex2.approx.ftz.f32): within the PTX ISA's error of 2^x, subnormal results flushed
+   to +0 (x below -126), subnormal inputs read as 0, 2^-inf = +0, NaN stays NaN, overflow +inf. */
+__global__ void ex2_kernel(const float *x, float *y, int n) {
+  const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) y[i] = exp2_approx(x[i]);
+}
+static void test_ex2() {
+  std::vector<float> x = {0.0f,    1.0f,   -1.0f,  0.5f,   10.25f,    -126.0f,  -126.5f, -127.0f,
+                          -150.0f, 1e-40f, 127.5f, 128.0f, -INFINITY, INFINITY, NAN};
+  ec::rng r(5);
+  while (x.size() < 256) x.push_back((float)r.uniform(-40.0, 40.0));
+  ec::dev<float> dx(x), dy(x.size());
+  launch(dim3(2), dim3(128), 0, 0, ex2_kernel, (const float *)dx.p, dy.p, (int)x.size());
+  std::vector<float> y;
+  {
+    ec::dump_as approx(ec::DUMP_ROUNDING); /* the MUFU's rounding is the hardware's own */
+    y = dy.get();
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = std::exp2((double)x[i]);
+    if (std::isnan(x[i])) {
+      CHECK(std::isnan(y[i]), "ex2(NaN) = %g", y[i]);
+    } else if (x[i] < -126.0f || want >= 0x1p128 || (x[i] != 0.0f && std::fabs(x[i]) < 1e-38f)) {
+      const double flushed = x[i] < -126.0f ? 0.0 : want >= 0x1p128 ? INFINITY : 1.0;
+      CHECK(y[i] == flushed && !std::signbit(y[i]), "ex2(%g) = %g, want %g", x[i], y[i], flushed);
+    } else {
+      CHECK(std::fabs(y[i] - want) <= want * 0x1p-21, "ex2(%g) = %.9g, want %.9g", x[i], y[i],
+            want);
+    }
+  }
+}
+
 int main() {
+  test_ex2();
   test_ids();
   test_block_sum();
   test_barrier_reductions();
