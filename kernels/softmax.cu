@@ -131,16 +131,38 @@ struct attention_rows {
   }
 };
 
-/* The teams that reduce one row: `width` lanes of a warp, or the whole block. */
+/* The teams that reduce a row: `width` lanes of a warp, or the whole block.
+   Each reduces R independent values in place (R rows at once: a warp team interleaves their
+   shuffles; a block team takes one row at a time). */
 struct warp_team {
   int width;
-  __device__ __forceinline__ float max(float v) const { return group_max(v, width); }
-  __device__ __forceinline__ float sum(float v) const { return group_sum(v, width); }
+  template <int R>
+  __device__ __forceinline__ void max(float *v) const {
+    for (int o = width >> 1; o > 0; o >>= 1) {
+      SEQK_UNROLL
+      for (int j = 0; j < R; ++j) v[j] = fmaxf(v[j], __shfl_xor_sync(0xffffffffu, v[j], o, width));
+    }
+  }
+  template <int R>
+  __device__ __forceinline__ void sum(float *v) const {
+    for (int o = width >> 1; o > 0; o >>= 1) {
+      SEQK_UNROLL
+      for (int j = 0; j < R; ++j) v[j] += __shfl_xor_sync(0xffffffffu, v[j], o, width);
+    }
+  }
 };
 struct block_team {
   float *red;
-  __device__ __forceinline__ float max(float v) const { return block_max(v, red); }
-  __device__ __forceinline__ float sum(float v) const { return block_sum(v, red); }
+  template <int R>
+  __device__ __forceinline__ void max(float *v) const {
+    static_assert(R == 1, "a block reduces one row at a time");
+    v[0] = block_max(v[0], red);
+  }
+  template <int R>
+  __device__ __forceinline__ void sum(float *v) const {
+    static_assert(R == 1, "a block reduces one row at a time");
+    v[0] = block_sum(v[0], red);
+  }
 };
 
 /* A row's natural-log lse from its statistics: +inf when no column takes part (the attention
@@ -153,13 +175,17 @@ __device__ __forceinline__ float row_lse(bool any, float m, float s, const row_m
 
 /* ---- the row bodies ----------------------------------------------------------------------------- */
 
-/* One row held on chip: member `rank` of a team of `team` threads keeps chunks rank, rank+team,
-   ... (NV chunks of W elements, in registers), so the row is read once and written once. Returns
-   the row's natural-log lse (+inf for a row with no column taking part). */
-template <typename Tin, typename Tout, int W, int NV, typename Team>
-__device__ __forceinline__ float row_on_chip(const Tin *x, Tout *y, int n_valid, int n, int rank,
-                                             int team, const Team &t, const row_math &mth) {
-  float v[NV * W];
+/* R rows held on chip at once: member `rank` of a team of `team` threads keeps chunks rank,
+   rank+team, ... of each (NV chunks of W elements per row, in registers), so every row is read
+   once and written once. The 16-byte loads of all R rows are issued before any is used and the
+   R reductions run interleaved (independent shuffles), which is what puts R * NV loads in flight
+   where a row alone gives a thread only one or two chunks. lse[j] gets row j's natural-log lse
+   (+inf for a row with no column taking part). Row j: x[j], y[j], n_valid[j] <= n[j] columns. */
+template <typename Tin, typename Tout, int W, int NV, int R, typename Team>
+__device__ __forceinline__ void rows_on_chip(const Tin *const *x, Tout *const *y,
+                                             const int *n_valid, const int *n, int rank, int team,
+                                             const Team &t, const row_math &mth, float *lse) {
+  float v[R][NV * W];
   int c0[NV];
   bool live[NV];
   SEQK_UNROLL
@@ -167,26 +193,48 @@ __device__ __forceinline__ float row_on_chip(const Tin *x, Tout *y, int n_valid,
     c0[it] = (it * team + rank) * W;
     live[it] = true;
   }
-  load_chunks<Tin, W, NV>(x, c0, live, n_valid, n, mth.sgn, v);
-  float m = -INFINITY;
-  SEQK_UNROLL
-  for (int i = 0; i < NV * W; ++i) m = fmaxf(m, v[i]);
-  m = t.max(m);
-  float s = 0.0f;
-  SEQK_UNROLL
-  for (int i = 0; i < NV * W; ++i) {
-    v[i] = exp_rel(v[i], m, mth.k);
-    s += v[i];
+  if constexpr (W == 1) {
+    SEQK_UNROLL
+    for (int j = 0; j < R; ++j)
+      load_chunks<Tin, W, NV>(x[j], c0, live, n_valid[j], n[j], mth.sgn, v[j]);
+  } else {
+    uint4 raw[R][NV][chunk_of<Tin, W>::kWords];
+    SEQK_UNROLL
+    for (int j = 0; j < R; ++j) issue_chunks<Tin, W, NV>(x[j], c0, live, n_valid[j], n[j], raw[j]);
+    SEQK_UNROLL
+    for (int j = 0; j < R; ++j)
+      finish_chunks<Tin, W, NV>(x[j], c0, live, n_valid[j], n[j], mth.sgn, raw[j], v[j]);
   }
-  s = t.sum(s);
-  /* 0/0 would make an empty (fully masked) row NaN: it is written as zeros instead. An all -inf
-     softmax row still has n_valid > 0, so it gets 0 * (1/0) = NaN as torch does. */
-  const float inv = n_valid > 0 ? 1.0f / s : 0.0f;
+  float m[R], s[R];
   SEQK_UNROLL
-  for (int i = 0; i < NV * W; ++i) v[i] *= inv;
+  for (int j = 0; j < R; ++j) {
+    m[j] = -INFINITY;
+    SEQK_UNROLL
+    for (int i = 0; i < NV * W; ++i) m[j] = fmaxf(m[j], v[j][i]);
+  }
+  t.template max<R>(m);
   SEQK_UNROLL
-  for (int it = 0; it < NV; ++it) store_masked<Tout, W>(y, (it * team + rank) * W, n, v + it * W);
-  return row_lse(n_valid > 0, m, s, mth);
+  for (int j = 0; j < R; ++j) {
+    s[j] = 0.0f;
+    SEQK_UNROLL
+    for (int i = 0; i < NV * W; ++i) {
+      v[j][i] = exp_rel(v[j][i], m[j], mth.k);
+      s[j] += v[j][i];
+    }
+  }
+  t.template sum<R>(s);
+  SEQK_UNROLL
+  for (int j = 0; j < R; ++j) {
+    /* 0/0 would make an empty (fully masked) row NaN: it is written as zeros instead. An all
+       -inf softmax row still has n_valid > 0, so it gets 0 * (1/0) = NaN as torch does. */
+    const float inv = n_valid[j] > 0 ? 1.0f / s[j] : 0.0f;
+    SEQK_UNROLL
+    for (int i = 0; i < NV * W; ++i) v[j][i] *= inv;
+    SEQK_UNROLL
+    for (int it = 0; it < NV; ++it)
+      store_masked<Tout, W>(y[j], (it * team + rank) * W, n[j], v[j] + it * W);
+    lse[j] = row_lse(n_valid[j] > 0, m[j], s[j], mth);
+  }
 }
 
 /* Online statistics of chunks [ch_begin, ch_end) of a row (chunk c = columns c*W ..), kUnroll
@@ -247,28 +295,59 @@ __device__ __forceinline__ void normalize_range(const Tin *x, Tout *y, int64_t c
 
 /* ---- kernels -------------------------------------------------------------------------------------- */
 
-/* WARP: `group` lanes (a power of two) per row, 32/group rows per warp, NV chunks per lane. Every
-   lane of a warp runs the same number of iterations (a lane past the last row works on an empty
-   row), so the full-mask shuffles always see all 32 lanes. */
+/* Rows a WARP lane group holds at once: enough that a lane has at least 4 16-byte loads in
+   flight (NV chunks of kWords loads each per row); the scalar W == 1 fallback takes one row. */
+template <typename Tin, int W, int NV>
+struct warp_rows {
+  static constexpr int kLoadsPerRow = NV * chunk_of<Tin, W>::kWords;
+  static constexpr int kAtOnce = W == 1 || kLoadsPerRow >= 4 ? 1 : 4 / kLoadsPerRow;
+};
+template <typename Tin, int W, int NV>
+constexpr int kWarpRowsAtOnce = warp_rows<Tin, W, NV>::kAtOnce;
+
+/* WARP: `group` lanes (a power of two) per row, 32/group rows per warp side by side, each lane
+   group holding R = kWarpRowsAtOnce rows (per_warp apart, so each load instruction of the warp
+   still covers neighbouring rows) with NV chunks per lane per row. Every lane of a warp runs the
+   same number of iterations (a lane past the last row works on empty rows), so the full-mask
+   shuffles always see all 32 lanes.
+   SASS, sm_90, 2026-12-02, 16-byte loads in flight per thread (before -> after): f32 and 16-bit
+   softmax NV=1 1 -> 4, NV=2 2 -> 4; attention f32 -> 16-bit NV=1 2 -> 4; NV >= 4 (and the
+   attention f32 -> 16-bit NV=2, 4) unchanged. */
 template <typename Tin, typename Tout, int W, int NV, typename Geo>
 __global__ void __launch_bounds__(kWarpBlock)
     softmax_warp_kernel(const Tin *x, Tout *y, Geo g, row_math mth, int64_t rows, int group) {
+  constexpr int R = kWarpRowsAtOnce<Tin, W, NV>;
   const int lane = (int)threadIdx.x & 31;
   const int per_warp = 32 / group;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
   const int64_t warp = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  for (int64_t base = warp * per_warp; base < rows; base += warps * per_warp) {
-    const int64_t r = base + lane / group;
-    const bool live = r < rows;
-    row_ref rr{0, 0, 0, 0};
-    if (live) rr = g.row(r);
-    /* Row lengths here are <= kWarpMaxRow: 32-bit column arithmetic from here on. */
+  const int64_t step = (int64_t)per_warp * R;
+  for (int64_t base = warp * step; base < rows; base += warps * step) {
+    row_ref rr[R];
+    const Tin *xr[R];
+    Tout *yr[R];
+    int n_valid[R], n[R];
+    SEQK_UNROLL
+    for (int j = 0; j < R; ++j) {
+      const int64_t r = base + lane / group + (int64_t)j * per_warp;
+      rr[j] = row_ref{0, 0, 0, 0};
+      if (r < rows) rr[j] = g.row(r);
+      xr[j] = x + rr[j].xo;
+      yr[j] = y + rr[j].yo;
+      /* Row lengths here are <= kWarpMaxRow: 32-bit column arithmetic from here on. */
+      n_valid[j] = (int)rr[j].n_valid;
+      n[j] = r < rows ? (int)g.n : 0;
+    }
     /* NV > 1 only happens with group == 32: a compile-time stride between a lane's chunks then
        lets the loads use immediate offsets (see the block kernel). */
-    const float lse = row_on_chip<Tin, Tout, W, NV>(x + rr.xo, y + rr.yo, (int)rr.n_valid,
-                                                    live ? (int)g.n : 0, lane & (group - 1),
-                                                    NV > 1 ? 32 : group, warp_team{group}, mth);
-    if (live && (lane & (group - 1)) == 0) g.finish(rr, lse);
+    float lse[R];
+    rows_on_chip<Tin, Tout, W, NV, R>(xr, yr, n_valid, n, lane & (group - 1), NV > 1 ? 32 : group,
+                                      warp_team{group}, mth, lse);
+    if ((lane & (group - 1)) == 0) {
+      SEQK_UNROLL
+      for (int j = 0; j < R; ++j)
+        if (base + lane / group + (int64_t)j * per_warp < rows) g.finish(rr[j], lse[j]);
+    }
   }
 }
 
@@ -281,9 +360,12 @@ __global__ void __launch_bounds__(kThreads)
   SMEM_ARRAY(float, red, 32);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const row_ref rr = g.row(r);
-    const float lse =
-        row_on_chip<Tin, Tout, W, NV>(x + rr.xo, y + rr.yo, (int)rr.n_valid, (int)g.n,
-                                      (int)threadIdx.x, kThreads, block_team{red}, mth);
+    const Tin *xr = x + rr.xo;
+    Tout *yr = y + rr.yo;
+    const int n_valid = (int)rr.n_valid, n = (int)g.n;
+    float lse;
+    rows_on_chip<Tin, Tout, W, NV, 1>(&xr, &yr, &n_valid, &n, (int)threadIdx.x, kThreads,
+                                      block_team{red}, mth, &lse);
     if (threadIdx.x == 0) g.finish(rr, lse);
   }
 }
@@ -477,11 +559,15 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
      scratch_ok  the workspace may be used (seqk_softmax, unless x or y live in it)
    Variants, with the memory traffic per row of n elements of b bytes (in = out here):
      WARP        n <= 1024, stride 1: `group` = pow2 >= ceil(n/w) lanes (<= 32) per row, up to 32
-                 elements per lane in registers; short rows share a warp (32/group rows each).
+                 elements per lane in registers; short rows share a warp (32/group rows each)
+                 and a lane group holds kWarpRowsAtOnce rows at once when one row gives a lane
+                 fewer than 4 16-byte loads (launch_warp covers rows / that many).
                  n*b read + n*b written: one read, one write.
      BLOCK       1024 < n <= 32768, stride 1: a block per row holding it in registers, the
                  first of (threads x elements per thread) 256x8, 512x16, 1024x16, 1024x32 that
-                 holds it (n <= 2048, 8192, 16384, 32768). n*b read + n*b written.
+                 holds it (n <= 2048, 8192, 16384, 32768); vectorised, a thread holds at
+                 least 64 bytes of x, so the same n goes to fewer threads where the bucket's
+                 elements per thread are fewer (launch_block). n*b read + n*b written.
      SPLIT       n > 32768, stride 1, rows < 2 * SMs, scratch_ok: the row is cut into `splits`
                  chunks (>= 4096 columns each) so that rows * splits ~ 4 * SMs blocks keep every
                  SM streaming; kernel 1 writes a (max, sum) per chunk, kernel 2 combines them and
@@ -562,7 +648,7 @@ void launch_warp(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_m
       return;
     }
   }
-  const int64_t rows_per_block = (kWarpBlock / 32) * (32 / p.group);
+  const int64_t rows_per_block = (kWarpBlock / 32) * (32 / p.group) * kWarpRowsAtOnce<Tin, W, NV>;
   launch(dim3(grid_for(rows, rows_per_block)), dim3(kWarpBlock), 0, stream,
          softmax_warp_kernel<Tin, Tout, W, NV, Geo>, x, y, g, mth, rows, p.group);
 }
@@ -577,7 +663,16 @@ void launch_block(const plan &p, const Tin *x, Tout *y, const Geo &g, const row_
       return;
     }
   }
-  constexpr int kThreads = kBlockBuckets[kBucket].threads, kNv = kBlockBuckets[kBucket].ept / W;
+  /* A vectorised thread holds at least 64 bytes of x (4 16-byte loads in flight): where the
+     bucket's elements per thread are fewer, the same row length goes to fewer, fuller threads
+     (f32 in: 256x8 -> 128x16; 16-bit: 256x8, 512x16, 1024x16 -> 64x32, 256x32, 512x32).
+     SASS, sm_90, 2026-12-02, 16-byte loads in flight per thread (before -> after): f32 256x8
+     2 -> 4 (128x16); 16-bit 256x8 1 -> 4, 512x16 and 1024x16 2 -> 4; attention f32 -> 16-bit
+     256x8 2 -> 4 (128x16); the other buckets (4 or 8) unchanged. */
+  constexpr block_bucket kB = kBlockBuckets[kBucket];
+  constexpr int kMinEpt = W == 1 ? 1 : 64 / (int)sizeof(Tin);
+  constexpr int kEpt = kB.ept > kMinEpt ? kB.ept : kMinEpt;
+  constexpr int kThreads = kB.threads * kB.ept / kEpt, kNv = kEpt / W;
   launch(dim3(grid_for(rows, 1)), dim3(kThreads), 0, stream,
          softmax_block_kernel<Tin, Tout, W, kNv, kThreads, Geo>, x, y, g, mth, rows);
 }

@@ -121,7 +121,56 @@ __device__ __forceinline__ void store_chunk(T *p, const float *v) {
    SASS, 2026-12-02, sm_90 and sm_80 alike: every vector instantiation issues all of a thread's
    LDG.E.128 before the first use, e.g. 8 in the 1024x32 f32 block kernel, 8 in the 4-chunk
    f32 -> f16 attention ones, 4 per pass in the streaming loops; was 1 per chunk-branch (2 where
-   a chunk is two words). */
+   a chunk is two words). Where a thread's share of a row is one or two chunks, the callers keep
+   several rows in flight (issue_chunks / finish_chunks below) or give the thread more of the row,
+   so every vector one-read instantiation has at least 4 (softmax.cu, the warp and block kernels). */
+/* The two halves of load_chunks, for a caller that keeps several rows' loads in flight at once
+   (the warp kernel's R rows): issue_chunks starts the 16-byte loads of the whole chunks into raw,
+   finish_chunks (after every row's issue_chunks) unpacks them, reads the one chunk past the row's
+   end element by element and masks. W > 1 only. */
+template <typename T, int W, int NV, typename I>
+__device__ __forceinline__ void issue_chunks(const T *row, const I *c0, const bool *live, I n_valid,
+                                             I n_mem, uint4 (*raw)[chunk_of<T, W>::kWords]) {
+  constexpr int kWords = chunk_of<T, W>::kWords;
+  SEQK_UNROLL
+  for (int u = 0; u < NV; ++u) {
+    const bool whole = live[u] && c0[u] < n_valid && n_mem - c0[u] >= W;
+    SEQK_UNROLL
+    for (int i = 0; i < kWords; ++i) {
+      raw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+      if (whole) raw[u][i] = reinterpret_cast<const uint4 *>(row + c0[u])[i];
+    }
+  }
+}
+template <typename T, int W, int NV, typename I>
+__device__ __forceinline__ void finish_chunks(const T *row, const I *c0, const bool *live,
+                                              I n_valid, I n_mem, float sgn,
+                                              const uint4 (*raw)[chunk_of<T, W>::kWords],
+                                              float *v) {
+  SEQK_UNROLL
+  for (int u = 0; u < NV; ++u) unpack_chunk<T, W>(raw[u], v + u * W);
+  bool all_valid = true;
+  SEQK_UNROLL
+  for (int u = 0; u < NV; ++u) all_valid = all_valid && live[u] && n_valid - c0[u] >= W;
+  if (all_valid) {
+    SEQK_UNROLL
+    for (int e = 0; e < NV * W; ++e) v[e] *= sgn;
+  } else {
+    SEQK_UNROLL
+    for (int u = 0; u < NV; ++u) {
+      /* One subtraction per chunk, then compares against constants: per-element 64-bit column
+         indices cost registers the unrolled loops cannot spare. */
+      const I valid = live[u] ? n_valid - c0[u] : 0;
+      if (valid > 0 && n_mem - c0[u] < W) {
+        SEQK_UNROLL
+        for (int e = 0; e < W; ++e)
+          if (e < valid) v[u * W + e] = to_float(row[c0[u] + e]);
+      }
+      SEQK_UNROLL
+      for (int e = 0; e < W; ++e) v[u * W + e] = e < valid ? sgn * v[u * W + e] : -INFINITY;
+    }
+  }
+}
 template <typename T, int W, int NV, typename I>
 __device__ __forceinline__ void load_chunks(const T *row, const I *c0, const bool *live, I n_valid,
                                             I n_mem, float sgn, float *v) {
@@ -134,40 +183,9 @@ __device__ __forceinline__ void load_chunks(const T *row, const I *c0, const boo
       v[u] = in ? sgn * x : -INFINITY;
     }
   } else {
-    constexpr int kWords = chunk_of<T, W>::kWords;
-    uint4 raw[NV][kWords];
-    SEQK_UNROLL
-    for (int u = 0; u < NV; ++u) {
-      const bool whole = live[u] && c0[u] < n_valid && n_mem - c0[u] >= W;
-      SEQK_UNROLL
-      for (int i = 0; i < kWords; ++i) {
-        raw[u][i] = make_uint4(0u, 0u, 0u, 0u);
-        if (whole) raw[u][i] = reinterpret_cast<const uint4 *>(row + c0[u])[i];
-      }
-    }
-    SEQK_UNROLL
-    for (int u = 0; u < NV; ++u) unpack_chunk<T, W>(raw[u], v + u * W);
-    bool all_valid = true;
-    SEQK_UNROLL
-    for (int u = 0; u < NV; ++u) all_valid = all_valid && live[u] && n_valid - c0[u] >= W;
-    if (all_valid) {
-      SEQK_UNROLL
-      for (int e = 0; e < NV * W; ++e) v[e] *= sgn;
-    } else {
-      SEQK_UNROLL
-      for (int u = 0; u < NV; ++u) {
-        /* One subtraction per chunk, then compares against constants: per-element 64-bit column
-           indices cost registers the unrolled loops cannot spare. */
-        const I valid = live[u] ? n_valid - c0[u] : 0;
-        if (valid > 0 && n_mem - c0[u] < W) {
-          SEQK_UNROLL
-          for (int e = 0; e < W; ++e)
-            if (e < valid) v[u * W + e] = to_float(row[c0[u] + e]);
-        }
-        SEQK_UNROLL
-        for (int e = 0; e < W; ++e) v[u * W + e] = e < valid ? sgn * v[u * W + e] : -INFINITY;
-      }
-    }
+    uint4 raw[NV][chunk_of<T, W>::kWords];
+    issue_chunks<T, W, NV>(row, c0, live, n_valid, n_mem, raw);
+    finish_chunks<T, W, NV>(row, c0, live, n_valid, n_mem, sgn, raw, v);
   }
 }
 /* Stores the columns < n of chunk c0. */
