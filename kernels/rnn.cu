@@ -109,7 +109,7 @@ __device__ __forceinline__ void add_biases(int G, int64_t H, int64_t j, const Tb
    state reads/writes for row-major tensors. h/c and h_out/c_out are not __restrict__: they may be
    the same memory, and each element is read before the same thread writes it. */
 template <typename T>
-__global__ void cell_gates_kernel(seqk_k_rnn_cell_params a) {
+__global__ void __launch_bounds__(kThreads) cell_gates_kernel(seqk_k_rnn_cell_params a) {
   const int G = a.G;
   const T *const b_ih = static_cast<const T *>(a.b_ih), *const b_hh =
                                                             static_cast<const T *>(a.b_hh);
@@ -172,7 +172,8 @@ __device__ __forceinline__ float unit_update(const seq_params &a, int G, int64_t
    state). h and c ([N, H] fp32) are updated in place: each element by the one thread that reads
    it, after this step's GEMM has read h. */
 template <typename Tb, typename Y>
-__global__ void step_kernel(seq_params a, const float *gh, float *h, float *c, int64_t s) {
+__global__ void __launch_bounds__(kThreads)
+    step_kernel(seq_params a, const float *gh, float *h, float *c, int64_t s) {
   const int G = a.G;
   const int64_t GH = G * a.H, total = a.N * a.H;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
@@ -557,7 +558,8 @@ struct len_chunk {
   int32_t v[kLenChunk];
 };
 
-__global__ void store_lengths_kernel(int32_t *dst, len_chunk chunk, int count) {
+__global__ void __launch_bounds__(kLenChunk)
+    store_lengths_kernel(int32_t *dst, len_chunk chunk, int count) {
   const int i = (int)threadIdx.x;
   if (i < count) dst[i] = chunk.v[i];
 }

@@ -52,6 +52,19 @@ if [ -z "$disasm" ]; then
 fi
 
 # ---- per-kernel resources (ptxas -v) ---------------------------------------------------------
+# Block sizes: the kernels' __launch_bounds__ (EIATTR_MAX_THREADS, read by cuobjdump -elf when it
+# is there); a kernel without them has its block size only in the host code that launches it.
+cuobjdump=${disasm:+$(dirname "$disasm")/cuobjdump}
+max_threads() { # cubin -> "function<TAB>threads" lines
+  [ -n "$cuobjdump" ] && [ -x "$cuobjdump" ] || return 0
+  "$cuobjdump" -elf "$1" 2>/dev/null | awk '
+    function hex(s,   v, i) { v = 0; s = tolower(substr(s, 3))
+      for (i = 1; i <= length(s); ++i) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+      return v }
+    /^\.nv\.info\./ { fn = substr($1, 10) }
+    /EIATTR_MAX_THREADS/ { want = 1; next }
+    want && /Value:/ { print fn "\t" hex($2) * hex($3) * hex($4); want = 0 }'
+}
 res=$work/resources.tsv
 : >"$res"
 for a in "${archs[@]}"; do
@@ -68,7 +81,12 @@ for a in "${archs[@]}"; do
         smem = 0; if (match($0, /[0-9]+ bytes smem/)) smem = substr($0, RSTART, RLENGTH) + 0
         if (fn != "") print arch "\t" fn "\t" regs "\t" sst "\t" sld "\t" stack "\t" smem
         fn = ""
-      }' "$work/${base}_sm$a.ptxas" >>"$res"
+      }' "$work/${base}_sm$a.ptxas" >>"$res.part"
+    max_threads "$work/${base}_sm$a.cubin" >"$work/${base}_sm$a.maxthreads"
+    # one row per kernel: the resources, then the block size (0: set by the launching host code)
+    awk -F'\t' 'NR == FNR { t[$1] = $2; next } { print $0 "\t" ($2 in t ? t[$2] : 0) }' \
+      "$work/${base}_sm$a.maxthreads" "$res.part" >>"$res"
+    rm -f "$res.part"
   done
 done
 # Readable kernel names: demangled, without namespaces, return type and parameter list.
@@ -84,11 +102,29 @@ short_name() {
   echo
   echo "## Registers, spills, stack, static shared memory (ptxas -v)"
   echo
-  echo "| arch | kernel | regs | spill st/ld (B) | stack (B) | static smem (B) |"
-  echo "|---|---|---|---|---|---|"
-  while IFS=$'\t' read -r a fn regs sst sld stack smem; do
+  echo "Block: the kernel's __launch_bounds__ (\"host\": set where it is launched; \"?\": no cuobjdump)."
+  echo "Blocks/SM: theoretical, from registers (64K per SM, 256-register warp granules), warps"
+  echo "(64 per SM), 32 blocks, and static shared memory only (dynamic shared memory is chosen at"
+  echo "launch; the fused kernel's is in the next table)."
+  echo
+  echo "| arch | kernel | regs | spill st/ld (B) | stack (B) | static smem (B) | block | blocks/SM |"
+  echo "|---|---|---|---|---|---|---|---|"
+  while IFS=$'\t' read -r a fn regs sst sld stack smem thr; do
     name=$(echo "$fn" | short_name)
-    echo "| $a | \`$name\` | $regs | $sst/$sld | $stack | $smem |"
+    block=host occ=-
+    if [ -z "$cuobjdump" ] || [ ! -x "$cuobjdump" ]; then
+      block="?"
+    elif [ "${thr:-0}" -gt 0 ]; then
+      block=$thr
+      warps=$(((thr + 31) / 32))
+      wregs=$(((regs * 32 + 255) / 256 * 256))
+      occ=$((65536 / (wregs * warps)))
+      [ $((64 / warps)) -lt $occ ] && occ=$((64 / warps))
+      [ "$occ" -gt 32 ] && occ=32
+      per_sm=$([ "$a" = sm_80 ] && echo $((164 * 1024)) || echo $((228 * 1024)))
+      [ "$smem" -gt 0 ] && [ $((per_sm / (smem + 1024))) -lt $occ ] && occ=$((per_sm / (smem + 1024)))
+    fi
+    echo "| $a | \`$name\` | $regs | $sst/$sld | $stack | $smem | $block | $occ |"
   done <"$res"
   echo
   echo "## Fused attention (tensor cores): block, shared memory, occupancy"
