@@ -344,6 +344,7 @@ cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *a, const float *gh, flo
 /* The persistent kernel's launch shape (seqk_k_rnn_persistent_plan). */
 typedef struct seqk_k_rnn_persist_cfg {
   int blocks, threads, units, ksplit;
+  int rows; /* batch rows per dot-product item (1 or 2): each W element loaded once for them */
   int64_t ldw, ldh;
   size_t w_bytes, smem;
 } seqk_k_rnn_persist_cfg;

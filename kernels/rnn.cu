@@ -244,23 +244,30 @@ __device__ __forceinline__ void unpack16(const uint4 &r, float *w, T tag) {
   unpack_pair(r.w, w + 6, tag);
 }
 
-/* acc[g] += W row (g * cu + jl) . h row n over this lane's chunks ks, ks + ksplit, ... < nch, for
-   the G gates (a compile-time count: no per-gate branch in the loop). Each lane keeps one fp32
-   sum per gate, chunk by chunk in column order; the lanes' sums meet in the shuffle tree.
-   SASS, 2026-12-02, nvcc 13.0 (the innermost loop with FFMA), instructions per FMA sm_90 / sm_80:
-     f32        G=4 28/16 = 1.75 / 1.81, G=3 1.83 / 1.92, G=1 10/4 = 2.50 / 2.50;
-     f16, bf16  G=4 78/32 = 2.44 / 2.47, G=3 2.50 / 2.54, G=1 3.00 / 3.12 (one conversion per
-                element, so 2.0 is their floor unless a lane reuses each W vector for several
-                batch rows);
-   was 8 (f32) and 9 (f16, bf16) on sm_90, 6.75 and 8 on sm_80, for every G: 5 scalar LDS for
-   4 FFMA, a branch per gate, a conversion per use. All loads are LDS.128 now. The loop is then
-   bound by shared-memory bandwidth (LSTM f32: 5 LDS.128 per warp and chunk, 20 bank cycles,
-   against 7 issue cycles), which again only reuse of W across batch rows would lower. */
-template <typename Tw, int G>
-__device__ __forceinline__ void dot_chunks(const float *hrow, int hplane, const Tw *wrow,
-                                           int gstride, int ks, int ksplit, int nch, float *acc) {
+/* acc[r][g] += W row (g * cu + jl) . h row r (at hrow + r * hrow_step) over this lane's chunks
+   ks, ks + ksplit, ... < nch, for the G gates and R batch rows (compile-time counts: no per-gate
+   branch in the loop). Each lane keeps one fp32 sum per gate and row, chunk by chunk in column
+   order; the lanes' sums meet in the shuffle tree. Each W vector is loaded and unpacked once for
+   the R rows: for fp16/bf16 the conversion, one per element, set a floor of 2 per FMA at R = 1.
+   SASS, 2026-12-03, nvcc 13.0 (the innermost loop with FFMA), instructions per FMA sm_90 / sm_80:
+                R = 1                              R = 2
+     f32        G=4 1.75 / 1.81, G=3 1.83 / 1.92,   G=4 1.44 / 1.47, G=3 1.50 / 1.54,
+                G=1 2.50 / 2.50                     G=1 2.00 / 2.00
+     f16, bf16  G=4 2.44 / 2.47, G=3 2.50 / 2.54,   G=4 1.78 / 1.80, G=3 1.83 / 1.85,
+                G=1 3.00 / 3.12                     G=1 2.25 / 2.31
+   (R = 1 was 8 (f32) and 9 (f16, bf16) on sm_90, 6.75 and 8 on sm_80, for every G: 5 scalar LDS
+   for 4 FFMA, a branch per gate, a conversion per use.) All loads are LDS.128. The loop is bound
+   by shared-memory bandwidth as much as by issue (LSTM f32 per warp and chunk: R = 1 5 LDS.128,
+   20 bank cycles for 16 FFMA; R = 2 6 LDS.128, 24 cycles for 32 FFMA). What R = 2 still spends
+   besides loads, conversions and FMAs: the second row's h addresses (one IMAD/LEA per plane; a
+   pointer per row and plane costs the same increments). */
+template <typename Tw, int G, int R>
+__device__ __forceinline__ void dot_chunks(const float *hrow, int hrow_step, int hplane,
+                                           const Tw *wrow, int gstride, int ks, int ksplit, int nch,
+                                           float (*acc)[4]) {
   using L = persist_layout<Tw>;
-  /* The h pointer is the induction variable (no separate counter); one pointer per h plane. */
+  /* The h pointer is the induction variable (no separate counter); one pointer per h plane, the
+     R batch rows hrow_step floats apart. */
   const float *hp[L::kPlanes];
   SEQK_UNROLL
   for (int p = 0; p < L::kPlanes; ++p) hp[p] = hrow + p * hplane + 4 * ks;
@@ -268,25 +275,29 @@ __device__ __forceinline__ void dot_chunks(const float *hrow, int hplane, const 
   const Tw *wp = wrow + L::kVec * ks;
   const int hstep = 4 * ksplit, wstep = L::kVec * ksplit;
   for (; hp[0] < hend; wp += wstep) {
-    float hv[L::kVec];
+    float hv[R][L::kVec];
     SEQK_UNROLL
+    for (int r = 0; r < R; ++r) SEQK_UNROLL
     for (int p = 0; p < L::kPlanes; ++p) {
-      const float4 v = *reinterpret_cast<const float4 *>(hp[p]);
-      hv[4 * p + 0] = v.x;
-      hv[4 * p + 1] = v.y;
-      hv[4 * p + 2] = v.z;
-      hv[4 * p + 3] = v.w;
-      hp[p] += hstep;
+      const float4 v = *reinterpret_cast<const float4 *>(hp[p] + r * hrow_step);
+      hv[r][4 * p + 0] = v.x;
+      hv[r][4 * p + 1] = v.y;
+      hv[r][4 * p + 2] = v.z;
+      hv[r][4 * p + 3] = v.w;
     }
+    SEQK_UNROLL
+    for (int p = 0; p < L::kPlanes; ++p) hp[p] += hstep;
     SEQK_UNROLL
     for (int g = 0; g < G; ++g) {
       /* One 16-byte load, copied out before it is unpacked (unpacking through a reference into
-         shared memory let the compiler split it into 4-byte loads). */
-      const uint4 r = *reinterpret_cast<const uint4 *>(wp + g * gstride);
+         shared memory let the compiler split it into 4-byte loads); each W element unpacked once
+         for the R rows. */
+      const uint4 u = *reinterpret_cast<const uint4 *>(wp + g * gstride);
       float w[L::kVec];
-      unpack16(r, w, Tw{});
+      unpack16(u, w, Tw{});
       SEQK_UNROLL
-      for (int e = 0; e < L::kVec; ++e) acc[g] += w[e] * hv[e];
+      for (int r = 0; r < R; ++r) SEQK_UNROLL
+      for (int e = 0; e < L::kVec; ++e) acc[r][g] += w[e] * hv[r][e];
     }
   }
 }
@@ -383,7 +394,8 @@ __global__ void __launch_bounds__(kPersistMaxThreads, 1)
   const int per_row = quads ? Hi / 4 : Hi;
   const int dn = nthreads / per_row, dk = nthreads - dn * per_row;
   const int n_first = tid / per_row, k_first = tid - n_first * per_row;
-  const int64_t items = (int64_t)units * N;
+  const int R = cfg.rows; /* batch rows per item: 1 or 2 */
+  const int64_t items = (int64_t)units * ((N + R - 1) / R);
   const int groups = nthreads / ksplit;
   const int grp = tid / ksplit, ks = tid % ksplit;
   const int gstride = cu * ldw;
@@ -400,34 +412,64 @@ __global__ void __launch_bounds__(kPersistMaxThreads, 1)
     for (int64_t base = 0; base < items; base += groups) {
       const int64_t item = base + grp;
       const bool valid = item < items;
-      const int n = valid ? (int)(item / units) : 0,
-                jl = valid ? (int)(item - (int64_t)n * units) : 0;
-      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      /* Item (jl, nb): unit jl for batch rows n0 .. n0 + R - 1 (an odd N's last item has one row:
+         its second "row" re-reads row n0, and its sums are dropped). */
+      const int nb = valid ? (int)(item / units) : 0,
+                jl = valid ? (int)(item - (int64_t)nb * units) : 0;
+      const int n0 = nb * R, nrows = Ni - n0 < R ? Ni - n0 : R;
+      float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
       if (valid) {
-        const float *hrow = hs + n * ldh;
+        const float *hrow = hs + n0 * ldh;
+        const int hrow_step = nrows > 1 ? ldh : 0;
         const Tw *wrow = ws + jl * ldw;
-        switch (G) {
-          case 1: dot_chunks<Tw, 1>(hrow, hplane, wrow, gstride, ks, ksplit, nch, acc); break;
-          case 3: dot_chunks<Tw, 3>(hrow, hplane, wrow, gstride, ks, ksplit, nch, acc); break;
-          default: dot_chunks<Tw, 4>(hrow, hplane, wrow, gstride, ks, ksplit, nch, acc); break;
+        if (R == 2) {
+          switch (G) {
+            case 1:
+              dot_chunks<Tw, 1, 2>(hrow, hrow_step, hplane, wrow, gstride, ks, ksplit, nch, acc);
+              break;
+            case 3:
+              dot_chunks<Tw, 3, 2>(hrow, hrow_step, hplane, wrow, gstride, ks, ksplit, nch, acc);
+              break;
+            default:
+              dot_chunks<Tw, 4, 2>(hrow, hrow_step, hplane, wrow, gstride, ks, ksplit, nch, acc);
+              break;
+          }
+        } else {
+          switch (G) {
+            case 1:
+              dot_chunks<Tw, 1, 1>(hrow, 0, hplane, wrow, gstride, ks, ksplit, nch, acc);
+              break;
+            case 3:
+              dot_chunks<Tw, 3, 1>(hrow, 0, hplane, wrow, gstride, ks, ksplit, nch, acc);
+              break;
+            default:
+              dot_chunks<Tw, 4, 1>(hrow, 0, hplane, wrow, gstride, ks, ksplit, nch, acc);
+              break;
+          }
         }
       }
       for (int off = ksplit / 2; off > 0; off >>= 1) {
         SEQK_UNROLL
+        for (int r = 0; r < 2; ++r) SEQK_UNROLL
         for (int g = 0; g < 4; ++g)
-          if (g < G) acc[g] += __shfl_xor_sync(0xffffffffu, acc[g], off);
+          if (r < R && g < G) acc[r][g] += __shfl_xor_sync(0xffffffffu, acc[r][g], off);
       }
       if (valid && ks == 0) {
-        const int64_t j = j0 + jl, i = (int64_t)n * H + j;
-        const int64_t t = time_of(q, n, s);
-        const float hv = hs[n * ldh + L::h_col((int)j, hplane)];
-        if (t < 0) { /* past this row's length: carry the state, y at step s is padding */
-          h_next[i] = hv;
-          static_cast<Y *>(q.y)[s * q.y_st + n * q.y_sn + j * q.y_sk] = from_float<Y>(0.0f);
-        } else {
-          float cv = a.c ? a.c[i] : 0.0f;
-          h_next[i] = unit_update<Tw, Y>(q, G, n, j, t, acc, hv, &cv);
-          if (a.c) a.c[i] = cv;
+        SEQK_UNROLL
+        for (int r = 0; r < 2; ++r) {
+          if (r >= nrows) break;
+          const int n = n0 + r;
+          const int64_t j = j0 + jl, i = (int64_t)n * H + j;
+          const int64_t t = time_of(q, n, s);
+          const float hv = hs[n * ldh + L::h_col((int)j, hplane)];
+          if (t < 0) { /* past this row's length: carry the state, y at step s is padding */
+            h_next[i] = hv;
+            static_cast<Y *>(q.y)[s * q.y_st + n * q.y_sn + j * q.y_sk] = from_float<Y>(0.0f);
+          } else {
+            float cv = a.c ? a.c[i] : 0.0f;
+            h_next[i] = unit_update<Tw, Y>(q, G, n, j, t, acc[r], hv, &cv);
+            if (a.c) a.c[i] = cv;
+          }
         }
       }
     }
@@ -508,18 +550,36 @@ extern "C" int seqk_k_rnn_persistent_plan(int32_t G, seqk_dtype dtype, int64_t N
   int64_t blocks = H < sms ? H : sms;
   const int64_t units = (H + blocks - 1) / blocks;
   blocks = (H + units - 1) / units;
-  /* Lanes per dot product: a power of two up to a warp, with >= kMinColsPerLane columns each, and
-     no more than kPersistMaxThreads threads for all items (beyond that the items loop). */
-  const int64_t items = units * N;
-  int ksplit = 1;
-  while (ksplit < 32 && (int64_t)ksplit * 2 * kMinColsPerLane <= H &&
-         (int64_t)ksplit * 2 * items <= kPersistMaxThreads)
-    ksplit *= 2;
-  int64_t threads = (items * ksplit + 31) / 32 * 32;
-  if (threads > kPersistMaxThreads) threads = kPersistMaxThreads;
+  /* Items: (unit, R batch rows) pairs. Lanes per dot product: a power of two up to a warp, with
+     >= kMinColsPerLane columns each, and no more than kPersistMaxThreads threads for all items
+     (beyond that the items loop). Two rows per item load and unpack each W vector once for both
+     (instructions per FMA on sm_90: LSTM f16/bf16 2.44 -> 1.78, f32 1.75 -> 1.44; dot_chunks);
+     they are taken when a thread's FMA count per step does not grow: with threads to spare, one
+     row per item and twice the lane groups finish a step sooner (N = 1 always has one). */
+  const int64_t vec = 16 / esize, nch = (H + vec - 1) / vec;
+  int ksplit = 1, rows = 1;
+  int64_t threads = 0, work = 0;
+  for (int r = 1; r <= (N > 1 ? 2 : 1); ++r) {
+    const int64_t items = units * ((N + r - 1) / r);
+    int ks = 1;
+    while (ks < 32 && (int64_t)ks * 2 * kMinColsPerLane <= H &&
+           (int64_t)ks * 2 * items <= kPersistMaxThreads)
+      ks *= 2;
+    int64_t thr = (items * ks + 31) / 32 * 32;
+    if (thr > kPersistMaxThreads) thr = kPersistMaxThreads;
+    /* FMA chunks per thread and step: item rounds x chunks per lane x rows. */
+    const int64_t rounds = (items + thr / ks - 1) / (thr / ks);
+    const int64_t w = rounds * ((nch + ks - 1) / ks) * r;
+    if (r == 1 || w <= work) {
+      ksplit = ks;
+      rows = r;
+      threads = thr;
+      work = w;
+    }
+  }
   /* Rows of whole 16-byte chunks of W (16 / esize columns each; h: as many floats), zero-padded
      (persist_layout). */
-  const int64_t vec = 16 / esize, cols = (H + vec - 1) / vec * vec;
+  const int64_t cols = nch * vec;
   const int64_t ldw = smem_ld(cols, esize, ksplit), ldh = smem_ld(cols, 4, ksplit);
   const int64_t w_bytes = (G * units * ldw * esize + 15) / 16 * 16;
   /* A multiple of 64 bytes: the emulator's shared-memory arena (emu/src/core.cpp) is an
@@ -530,6 +590,7 @@ extern "C" int seqk_k_rnn_persistent_plan(int32_t G, seqk_dtype dtype, int64_t N
   cfg->threads = (int)threads;
   cfg->units = (int)units;
   cfg->ksplit = ksplit;
+  cfg->rows = rows;
   cfg->ldw = ldw;
   cfg->ldh = ldh;
   cfg->w_bytes = (size_t)w_bytes;

@@ -165,7 +165,9 @@ short_name() {
     echo "fused kernel that is the body that runs full key tiles (scripts/sass_loops.py)."
     echo
     echo "LDG.128 in flight: the most 16-byte global loads the loop issues before one of their"
-    echo "results is read (per thread). The RNN rows are the innermost FFMA loop (the dot product)."
+    echo "results is read (per thread). The RNN rows are the innermost FFMA loops (the dot products),"
+    echo "one per variant: G gates x R batch rows per item x 4 (f32) or 8 (f16/bf16) FFMA per chunk,"
+    echo "in address order (the FFMA count names the variant; kernels/rnn.cu dot_chunks)."
     echo
     echo "| source | kernel | loop | HMMA | HGMMA | LDSM | LDGSTS | LDG | LDS | STG | MUFU | FFMA | BAR | SHFL | BRA | LDG.128 in flight | per key |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -179,7 +181,7 @@ short_name() {
     loops flash_attention_f16 HMMA flash_tc_kernel
     loops flash_attention_bf16 HMMA flash_tc_kernel
     loops softmax LDG 'kernel'
-    loops rnn FFMA 'persist' --innermost
+    loops rnn FFMA 'persist' --innermost --all
   fi
 } >"$out"
 cat "$out"

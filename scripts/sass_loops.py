@@ -157,6 +157,8 @@ def main():
     ap.add_argument("--key", default="HMMA", help="class that picks the main loop")
     ap.add_argument("--header", action="store_true")
     ap.add_argument("--innermost", action="store_true", help="only loops without inner loops")
+    ap.add_argument("--all", action="store_true",
+                    help="every loop with a key instruction, in address order, not just the main one")
     a = ap.parse_args()
     text = open(a.listing).read().splitlines() if a.listing else sys.stdin.read().splitlines()
     funcs = parse(text)
@@ -168,6 +170,7 @@ def main():
         if not re.search(a.kernel, name):
             continue
         best = None
+        found = []
         ranges = loops(f)
         for lo, hi in ranges:
             if a.innermost and any(lo <= x and y <= hi and (x, y) != (lo, hi) for x, y in ranges):
@@ -176,14 +179,16 @@ def main():
             k = sum(1 for x, op, _ in f["insns"] if lo <= x <= hi and in_class(op, keyset))
             if k == 0:
                 continue
+            row = (k, n, c, loads_in_flight(f, lo, hi))
+            found.append(row)
             if best is None or k > best[0] or (k == best[0] and n < best[1]):
-                best = (k, n, c, loads_in_flight(f, lo, hi))
+                best = row
         if best is None:
             print("\t".join([name, "no loop with " + a.key]))
             continue
-        k, n, c, inflight = best
-        print("\t".join([name, str(n), *[str(c[x]) for x, _ in CLASSES], str(inflight),
-                         "%.2f" % (n / k)]))
+        for k, n, c, inflight in found if a.all else [best]:
+            print("\t".join([name, str(n), *[str(c[x]) for x, _ in CLASSES], str(inflight),
+                             "%.2f" % (n / k)]))
         rc = 0
     return rc
 

@@ -12,4 +12,7 @@ out=$(py --key HMMA --kernel demo)
 # innermost: the inner loop (2 HMMA, 4 instructions)
 out=$(py --key HMMA --kernel demo --innermost)
 [ "$out" = "$(printf 'demo_kernel\t4\t2\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t1\t0\t2.00')" ] || fail "inner: $out"
+# --all: every loop with HMMA, the outer then the inner one
+out=$(py --key HMMA --kernel demo --all)
+[ "$out" = "$(printf 'demo_kernel\t11\t3\t0\t0\t0\t4\t0\t0\t1\t0\t0\t0\t2\t3\t3.67\ndemo_kernel\t4\t2\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t1\t0\t2.00')" ] || fail "all: $out"
 echo "sass_loops: ok"

@@ -30,6 +30,7 @@
 #include "cuda_ops.h"
 #ifdef SEQK_HAVE_CUDA
 #include "blas.h"
+#include "launchers.h"
 #endif
 
 #include <math.h>
@@ -740,6 +741,48 @@ static void test_forward_paths(void) {
   net_init(&n, SEQK_RNN_MODE_LSTM, 1, 0, 0, 6, 136, SEQK_DTYPE_F32, 1, 0);
   io_init(&io, &n, 2, 32, 1, 1, NULL, 1, 1, 0);
   io_check_ref(&n, &io, "paths LSTM N=32 H=136", th_tol_scaled(n.dtype, 2));
+  /* Two batch rows per item (cfg.rows = 2: where the threads are all busy; the plan check below
+     pins the choice on the emulated device's 8 SMs), every gate count, an odd N whose last item
+     has one row, lengths (rows past their end) and both directions. */
+  static const int32_t len7[7] = {3, 1, 3, 2, 3, 3, 1};
+  static const int32_t len9[9] = {2, 3, 1, 3, 3, 2, 3, 1, 3};
+  net_init(&n, SEQK_RNN_MODE_GRU, 1, 0, 0, 5, 128, SEQK_DTYPE_F16, 1, 0);
+  io_init(&io, &n, 3, 7, 1, 0, len7, 1, 0, 0);
+  io_check_ref(&n, &io, "paths GRU N=7 H=128 two rows per item", th_tol_scaled(n.dtype, 2));
+  net_init(&n, SEQK_RNN_MODE_TANH, 1, 0, 0, 3, 100, SEQK_DTYPE_BF16, 1, 0);
+  io_init(&io, &n, 3, 5, 1, 0, NULL, 1, 0, 0);
+  io_check_ref(&n, &io, "paths RNN N=5 H=100 two rows per item", th_tol_scaled(n.dtype, 2));
+  net_init(&n, SEQK_RNN_MODE_LSTM, 1, 1, 0, 4, 96, SEQK_DTYPE_F32, 1, 0);
+  io_init(&io, &n, 3, 9, 1, 1, len9, 1, 1, 0);
+  io_check_ref(&n, &io, "paths LSTM bi N=9 H=96 two rows per item", th_tol_scaled(n.dtype, 2));
+}
+
+/* The persistent plan's batch rows per item: two where the threads are all busy with one (a
+   thread's FMA count does not grow), one where spare threads can take the other rows, and always
+   one for N = 1. The shapes are test_forward_paths' on an 8-SM device. */
+static void test_persistent_rows(void) {
+#ifdef SEQK_HAVE_CUDA
+  static const struct {
+    int32_t G;
+    seqk_dtype dt;
+    int64_t N, H;
+    int rows;
+  } cases[] = {{3, SEQK_DTYPE_F16, 7, 128, 2}, {1, SEQK_DTYPE_BF16, 5, 100, 2},
+               {4, SEQK_DTYPE_F32, 9, 96, 2},  {4, SEQK_DTYPE_F32, 32, 136, 2},
+               {3, SEQK_DTYPE_F16, 20, 38, 1}, {4, SEQK_DTYPE_F32, 2, 5, 1},
+               {4, SEQK_DTYPE_F32, 1, 128, 1}, {3, SEQK_DTYPE_F16, 3, 200, 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    seqk_k_rnn_persist_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char msg[160];
+    snprintf(msg, sizeof msg, "persistent plan G=%d N=%lld H=%lld: %d row(s) per item",
+             (int)cases[i].G, (long long)cases[i].N, (long long)cases[i].H, cases[i].rows);
+    TH_CHECK(seqk_k_rnn_persistent_plan(cases[i].G, cases[i].dt, cases[i].N, cases[i].H, 8,
+                                        227 * 1024, 1, 0, &cfg) == 1 &&
+                 cfg.rows == cases[i].rows && cfg.threads <= 512 && cfg.threads % 32 == 0,
+             msg);
+  }
+#endif
 }
 
 /* The in-place cell (h_out == h, c_out == c) on CUDA tensors, which device parity leaves out:
@@ -1490,6 +1533,7 @@ int main(void) {
   test_cell_edges();
   test_forward_sweep();
   test_forward_paths();
+  test_persistent_rows();
   test_cell_inplace_on_device();
   test_seq_equals_cells();
   test_reverse_identity();
