@@ -256,11 +256,18 @@ __device__ __forceinline__ void unpack16(const uint4 &r, float *w, T tag) {
      f16, bf16  G=4 2.44 / 2.47, G=3 2.50 / 2.54,   G=4 1.78 / 1.80, G=3 1.83 / 1.85,
                 G=1 3.00 / 3.12                     G=1 2.25 / 2.31
    (R = 1 was 8 (f32) and 9 (f16, bf16) on sm_90, 6.75 and 8 on sm_80, for every G: 5 scalar LDS
-   for 4 FFMA, a branch per gate, a conversion per use.) All loads are LDS.128. The loop is bound
-   by shared-memory bandwidth as much as by issue (LSTM f32 per warp and chunk: R = 1 5 LDS.128,
-   20 bank cycles for 16 FFMA; R = 2 6 LDS.128, 24 cycles for 32 FFMA). What R = 2 still spends
-   besides loads, conversions and FMAs: the second row's h addresses (one IMAD/LEA per plane; a
-   pointer per row and plane costs the same increments). */
+   for 4 FFMA, a branch per gate, a conversion per use.) All loads are LDS.128, so issue is no
+   longer what bounds the loop: an SM issues 4 warp instructions per cycle but serves one 128-byte
+   shared-memory wavefront, and a warp's LDS.128 is 4 of them (fewer where lanes share an h
+   address). Per chunk a warp loads G W vectors and R h vectors per plane: shared-memory cycles
+   per FMA (G + P*R) / (G*R*kVec/4), P = kVec/4 planes: f32 G=4 1.25 -> 0.75 (R = 2), G=3 1.33 ->
+   0.83, G=1 2.0 -> 1.5; f16/bf16 G=4 0.75 -> 0.5, G=3 0.83 -> 0.58, G=1 1.5 -> 1.25; issue at
+   most 3.0 / 4 = 0.75 cycles per FMA (16-bit G=1, R=1) and below the shared-memory cycles in
+   every variant. Hence two rows per item (W read once for both), and hence 16-bit W stays 16-bit
+   in shared memory: widened to f32 its conversions would go but its W loads would double (f16
+   LSTM R = 1: 0.75 -> 1.25 cycles per FMA). What R = 2 still spends besides loads, conversions
+   and FMAs: the second row's h addresses (one IMAD/LEA per plane; a pointer per row and plane
+   costs the same increments). */
 template <typename Tw, int G, int R>
 __device__ __forceinline__ void dot_chunks(const float *hrow, int hrow_step, int hplane,
                                            const Tw *wrow, int gstride, int ks, int ksplit, int nch,
