@@ -2,6 +2,7 @@
  * bench_core.c - see bench_core.h.
  */
 #include "bench_core.h"
+#include "bench_commit.h" /* BENCH_COMMIT, written by the build (bench/commit.cmake) */
 
 #include <cuda_runtime_api.h>
 #include <math.h>
@@ -175,8 +176,14 @@ const char *bench_dtype_name(seqk_dtype d) {
   return "?";
 }
 
-int bench_selected(const bench *b, const char *name) {
-  return !b->filter || strstr(name, b->filter) != NULL;
+int bench_selected(bench *b, const char *name) {
+  if (b->filter && !strstr(name, b->filter)) return 0;
+  ++b->matched;
+  if (b->list) {
+    if (!b->quiet) printf("%s\n", name);
+    return 0;
+  }
+  return 1;
 }
 
 /* A CSV field, quoted (names hold commas: "[4096,4096]", error texts anything). */
@@ -195,7 +202,7 @@ void bench_report(bench *b, const bench_row *r) {
   if (b->rows++ == 0) {
     printf("%-52s %-5s %8s %10s %12s %8s  %s\n", "case", "check", "err/tol", "ms", "TFLOP/s|GB/s",
            "ratio", "vs");
-    if (b->csv) fprintf(b->csv, "case,check,err_over_tol,ms,rate,unit,ratio,vs,note\n");
+    if (b->csv) fprintf(b->csv, "%s\n", BENCH_CSV_COLUMNS);
   }
   if (strcmp(r->status, "FAIL") == 0) ++b->failures;
   if (strcmp(r->status, "n/a") == 0) ++b->unavailable;
@@ -213,12 +220,16 @@ void bench_report(bench *b, const bench_row *r) {
          r->note ? "  " : "", r->note ? r->note : "");
   if (b->csv) {
     csv_field(b->csv, r->name);
-    fprintf(b->csv, ",%s,%.4f,%.5f,%.3f,%s,%.4f,", r->status, r->max_err, r->ms, rate,
-            r->is_bytes ? "GB/s" : "TFLOP/s", ratio);
+    fprintf(b->csv, ",%s,%.4f,%.5f,%.5f,%.3f,%s,%.4f,", r->status, r->max_err, r->ms, r->ref_ms,
+            rate, r->is_bytes ? "GB/s" : "TFLOP/s", ratio);
     csv_field(b->csv, vs);
-    fputc(',', b->csv);
+    fprintf(b->csv, ",%.6g,%.1f,", r->amount, b->copy_gbs);
     csv_field(b->csv, r->note ? r->note : "");
-    fputc('\n', b->csv);
+    fputc(',', b->csv);
+    csv_field(b->csv, b->device ? b->device : "");
+    fputc(',', b->csv);
+    csv_field(b->csv, BENCH_COMMIT);
+    fprintf(b->csv, ",%s\n", b->date);
   }
   fflush(stdout);
 }

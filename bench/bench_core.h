@@ -20,13 +20,39 @@ typedef struct bench {
   int timing;         /* 1: a real GPU, time the cases; 0: correctness pass only */
   int small;          /* shapes for the correctness pass (emulated build, CPU oracle) */
   const char *filter; /* run only cases whose name contains this */
+  int list;           /* print the selected cases' names (unless quiet), run nothing */
+  int quiet;
+  int matched; /* cases the filter selected */
   FILE *csv;
-  int repeats; /* timed runs per case (median reported) */
-  void *flush; /* device buffer larger than L2, rewritten between timed runs */
+  const char *device; /* for the CSV: the device's name, or the emulated build's */
+  char date[32];      /* for the CSV: the run's UTC date and time (ISO 8601) */
+  int repeats;        /* timed runs per case (median reported) */
+  void *flush;        /* device buffer larger than L2, rewritten between timed runs */
   size_t flush_bytes;
   double copy_gbs; /* measured device copy bandwidth, the memory-bound yardstick */
   int rows, failures, unavailable;
 } bench;
+
+/* The CSV (--csv FILE): one header row, then a row per result; the columns are stable (new ones
+   only ever go at the end) and documented in README.md, "The bench's CSV":
+     case          the case name (as --list prints it; quoted)
+     check         ok, FAIL or n/a
+     err_over_tol  the largest |out - ref| / (atol + rtol |ref|) against the CPU reference
+     ms            median milliseconds of the case's own path (0: not timed)
+     ref_ms        median milliseconds of the comparison path named by vs (0: none)
+     rate          amount / ms in unit (0: not timed)
+     unit          TFLOP/s or GB/s
+     ratio         ref_ms / ms, or rate / copy_gbs for memory-bound cases without a comparison
+     vs            what ratio compares with
+     amount        FLOPs or bytes per call
+     copy_gbs      the run's measured device copy bandwidth (0: not measured)
+     note          the case's remark (which path the dispatcher took, what was validated)
+     device        the device's name (or "emulated CPU")
+     commit        the source commit the bench was built from ("unknown" outside a git checkout)
+     date          the run's UTC date and time, ISO 8601 */
+#define BENCH_CSV_COLUMNS                                                                          \
+  "case,check,err_over_tol,ms,ref_ms,rate,unit,ratio,vs,amount,copy_gbs,note,device,commit,"       \
+  "date"
 
 /* One timed call of the op on input set `set` (inputs rotated so caches do not flatter). */
 typedef seqk_status (*bench_fn)(bench *b, void *arg, int set);
@@ -70,8 +96,9 @@ int bench_input_sets(bench *b, double bytes_per_set);
 const char *bench_dtype_name(seqk_dtype dtype);
 /* Records and prints one row (and its CSV line). */
 void bench_report(bench *b, const bench_row *row);
-/* Whether a case named `name` runs under the filter. */
-int bench_selected(const bench *b, const char *name);
+/* Whether a case named `name` runs: it matches the filter (counted in b->matched) and this is
+   not a --list run (which prints the name instead). */
+int bench_selected(bench *b, const char *name);
 /* The status of an op call that failed before timing: "n/a" for NOT_SUPPORTED, else FAIL. */
 void bench_report_status(bench *b, const char *name, seqk_status st);
 

@@ -530,7 +530,7 @@ extern "C" cudaError_t seqk_k_rnn_step(const seqk_k_rnn_seq_params *c, const flo
    neighbouring rows, and a stride in 4-byte words congruent to the group's width in words
    (4 * ksplit, mod 32 banks) puts them on disjoint banks. A group of 8 or more lanes fills its
    quarters alone: rows only need to stay 16-byte aligned. */
-int64_t smem_ld(int64_t cols, int64_t esize, int ksplit) {
+static int64_t smem_ld(int64_t cols, int64_t esize, int ksplit) {
   int64_t words = (cols * esize + 15) / 16 * 4;
   if (ksplit < 8) words += ((4 * ksplit - words) % 32 + 32) % 32;
   return words * 4 / esize;

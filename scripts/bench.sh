@@ -3,7 +3,7 @@
 # every case against the CPU reference and times it (table on stdout, CSV under bench/results/
 # when --csv is given). Without a GPU it says so and runs the correctness pass on the emulated
 # build, where the same kernel sources run on the CPU.
-#   scripts/bench.sh [--filter TEXT] [--csv FILE] [--repeats N] [--correctness]
+#   scripts/bench.sh [--filter TEXT] [--csv FILE] [--repeats N] [--correctness] [--list] [--help]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/cuda/bin"

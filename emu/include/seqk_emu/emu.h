@@ -119,6 +119,12 @@ constexpr int nwords() {
 }   // namespace seqk_emu
 
 /* ---- built-in variables: per emulated thread, restored at every fiber switch -------------- */
+/* Under names of their own in the archive (names.h says why), spelled as CUDA spells them in
+   kernel sources. */
+#define threadIdx seqk_emu_threadIdx
+#define blockIdx  seqk_emu_blockIdx
+#define blockDim  seqk_emu_blockDim
+#define gridDim   seqk_emu_gridDim
 extern __thread uint3 threadIdx;
 extern __thread uint3 blockIdx;
 extern __thread dim3 blockDim;
