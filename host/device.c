@@ -117,7 +117,7 @@ seqk_status seqk__check_device_readable(seqk_context_t ctx, const char *op, cons
   struct cudaPointerAttributes a;
   if (!p) return SEQK_STATUS_SUCCESS;
   if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
-    (void)cudaGetLastError();   /* cannot tell: not an error of the call */
+    (void)cudaGetLastError(); /* cannot tell: not an error of the call */
     return SEQK_STATUS_SUCCESS;
   }
   if (a.type == cudaMemoryTypeUnregistered)
@@ -137,6 +137,7 @@ seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kerne
 }
 
 seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
+  ++ctx->device_allocs;
   cudaError_t err = cudaMalloc(ptr, bytes);
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
@@ -164,6 +165,7 @@ seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, c
 }
 
 seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {
+  ++ctx->stream_syncs;
   SEQK_CUDA_CALL(ctx, op, cudaStreamSynchronize((cudaStream_t)ctx->stream));
   return SEQK_STATUS_SUCCESS;
 }
@@ -225,7 +227,10 @@ seqk_status seqk__device_alloc(seqk_context_t ctx, const char *op, size_t bytes,
 }
 seqk_status seqk__check_device_readable(seqk_context_t ctx, const char *op, const char *name,
                                         const void *p) {
-  (void)ctx; (void)op; (void)name; (void)p;
+  (void)ctx;
+  (void)op;
+  (void)name;
+  (void)p;
   return SEQK_STATUS_SUCCESS;
 }
 void seqk__device_free(void *ptr) { (void)ptr; }

@@ -42,6 +42,9 @@ struct seqk_context {
   void *cublas;    /* cublasHandle_t, created on first CUDA op that needs it */
   void *workspace; /* device scratch, grown on demand by seqk__workspace */
   size_t workspace_bytes;
+  /* Host waits on the stream (seqk__device_sync, workspace growth) and device allocations made
+     for ctx (workspace, tensors): what tests read to hold ops to "no hidden synchronisation". */
+  int64_t stream_syncs, device_allocs;
   int32_t device_known; /* device_info holds the answers */
   seqk_device_info device_info;
   seqk_alloc_record *allocs; /* live tensors from seqk_tensor_alloc */

@@ -144,53 +144,65 @@ static void host_copy(const seqk_tensor *dst, const seqk_tensor *src) {
     seqk__copy_element(dst, seqk__offset_of_linear(dst, i), src, seqk__offset_of_linear(src, i));
 }
 
-static seqk_status copy_through_host(seqk_context_t ctx, const char *op, const seqk_tensor *dst,
-                                     const seqk_tensor *src) {
+#ifdef SEQK_HAVE_CUDA
+/* A host <-> CUDA copy touches only the elements of the CUDA view: a strided view's gaps (other
+   data of the caller's, perhaps being written on the device meanwhile) are neither read nor
+   written back. The host side is staged as a contiguous tensor in the CUDA side's dtype where it
+   is not one already (conversion and gathering on the host, through double: every conversion
+   rounds once); a strided CUDA side goes through a contiguous piece of the workspace that the
+   tensor_copy kernel scatters into or gathers from the view. The call returns when the host side
+   is done (the stream is synchronised once, after the last transfer), so host buffers may be
+   reused at once. */
+static seqk_status copy_with_host(seqk_context_t ctx, const char *op, const seqk_tensor *dst,
+                                  const seqk_tensor *src) {
+  const int to_device = dst->device == SEQK_DEVICE_CUDA;
+  const seqk_tensor *dev = to_device ? dst : src, *host = to_device ? src : dst;
+  const size_t bytes = (size_t)seqk__numel(dev) * seqk_dtype_size(dev->dtype);
   seqk_status st = SEQK_STATUS_SUCCESS;
-  void *src_stage = NULL, *dst_stage = NULL;
-  seqk_tensor host_src = *src, host_dst = *dst;
-  int dst_dense = seqk__is_contiguous(dst);
-  size_t src_bytes = (size_t)seqk__span(src) * seqk_dtype_size(src->dtype);
-  /* A dense dst is written whole; a strided one keeps what lies between its elements, so its
-     span is read first and written back around the new elements. */
-  size_t dst_bytes =
-      (size_t)(dst_dense ? seqk__numel(dst) : seqk__span(dst)) * seqk_dtype_size(dst->dtype);
-
+  void *stage = NULL;
   SEQK_TRY(seqk__require_device(ctx, op));
-  if (src->device == SEQK_DEVICE_CUDA) {
-    if (!(src_stage = malloc(src_bytes))) {
-      st = seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: no host memory to stage src", op);
-      goto done;
-    }
-    host_src.data = src_stage;
-    if ((st = seqk__device_memcpy(ctx, op, src_stage, src->data, src_bytes, SEQK_COPY_D2H)))
-      goto done;
+  /* The host side as dense elements of the device side's dtype: the caller's memory itself when
+     it already is that. */
+  const int host_direct = host->dtype == dev->dtype && seqk__is_contiguous(host);
+  seqk_tensor host_dense = seqk__contiguous_like(dev, host->data);
+  if (!host_direct) {
+    if (!(stage = malloc(bytes)))
+      return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: no host memory to stage %zu bytes", op,
+                        bytes);
+    host_dense.data = stage;
+    host_dense.device = SEQK_DEVICE_CPU;
   }
-  if (dst->device == SEQK_DEVICE_CUDA) {
-    if (!(dst_stage = malloc(dst_bytes))) {
-      st = seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: no host memory to stage dst", op);
+  /* The device side as dense elements: the view itself, or a piece of the workspace. */
+  seqk_tensor dev_dense = *dev;
+  if (!seqk__is_contiguous(dev)) {
+    seqk_arena arena;
+    void *piece = NULL;
+    if ((st = seqk__arena_open(ctx, op, seqk__ws_tensor(dev), &arena)) ||
+        (st = seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(dev), &piece)))
       goto done;
-    }
-    host_dst = dst_dense ? seqk__contiguous_like(dst, dst_stage) : *dst;
-    host_dst.data = dst_stage;
-    if (!dst_dense &&
-        (st = seqk__device_memcpy(ctx, op, dst_stage, dst->data, dst_bytes, SEQK_COPY_D2H)))
-      goto done;
+    dev_dense = seqk__contiguous_like(dev, piece);
   }
-  if ((st = seqk__device_sync(ctx, op))) goto done;
-  host_copy(&host_dst, &host_src);
-  if (dst->device == SEQK_DEVICE_CUDA) {
-    if ((st = seqk__device_memcpy(ctx, op, dst->data, dst_stage, dst_bytes, SEQK_COPY_H2D)))
+  if (to_device) {
+    if (!host_direct) host_copy(&host_dense, src);
+    if ((st = seqk__device_memcpy(ctx, op, dev_dense.data, host_dense.data, bytes, SEQK_COPY_H2D)))
       goto done;
+    if (dev_dense.data != dst->data && (st = seqk__cuda_copy(ctx, op, dst, &dev_dense))) goto done;
     st = seqk__device_sync(ctx, op);
+  } else {
+    if (dev_dense.data != src->data && (st = seqk__cuda_copy(ctx, op, &dev_dense, src))) goto done;
+    if ((st =
+             seqk__device_memcpy(ctx, op, host_dense.data, dev_dense.data, bytes, SEQK_COPY_D2H)) ||
+        (st = seqk__device_sync(ctx, op)))
+      goto done;
+    if (!host_direct) host_copy(dst, &host_dense);
   }
 done:
-  if (st != SEQK_STATUS_SUCCESS && (src_stage || dst_stage))
+  if (st != SEQK_STATUS_SUCCESS && stage)
     (void)seqk__device_sync(ctx, op); /* never free a buffer a queued copy still uses */
-  free(src_stage);
-  free(dst_stage);
+  free(stage);
   return st;
 }
+#endif
 
 seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_tensor *src) {
   static const char op[] = "tensor_copy";
@@ -209,10 +221,12 @@ seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_te
   }
 #ifdef SEQK_HAVE_CUDA
   if (src->device == SEQK_DEVICE_CUDA && dst->device == SEQK_DEVICE_CUDA) {
+    /* Stream-ordered like every op: enqueued, not waited for. */
     SEQK_TRY(seqk__require_device(ctx, op));
-    SEQK_TRY(seqk__cuda_copy(ctx, op, dst, src));
-    return seqk__device_sync(ctx, op); /* the API promises a finished copy */
+    return seqk__cuda_copy(ctx, op, dst, src);
   }
+  return copy_with_host(ctx, op, dst, src);
+#else
+  return seqk__built_without_cuda(ctx, op);
 #endif
-  return copy_through_host(ctx, op, dst, src);
 }

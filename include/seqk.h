@@ -152,8 +152,12 @@ SEQK_API seqk_status seqk_tensor_free(seqk_context_t ctx, seqk_tensor *t);
 
 /* dst = src, element by element, for the same shape: between any devices (CPU<->CUDA, CUDA<->CUDA,
    CPU<->CPU), any strides on either side, converting between F32, F16 and BF16 (round to nearest
-   even). I32 copies only to I32. dst must not overlap src. Copies that touch a CUDA tensor are
-   complete when the call returns (the context's stream is synchronised).
+   even). I32 copies only to I32. dst must not overlap src. CUDA -> CUDA is enqueued on the
+   context's stream like every op and the call returns without waiting (capturable in a CUDA
+   graph). A copy with a CPU side is complete when the call returns (the stream is synchronised
+   once), so the host memory may be reused at once. Only the elements of a strided CUDA view are
+   read or written: the memory between them is never touched (a strided side goes through the
+   context's workspace, which may grow).
    Errors: INVALID_VALUE (NULL, shape or dtype mismatch, overlapping dst), NO_DEVICE,
    DEVICE_ERROR, ALLOC_FAILED (staging memory). */
 SEQK_API seqk_status seqk_tensor_copy(seqk_context_t ctx, seqk_tensor *dst, const seqk_tensor *src);
