@@ -1,6 +1,7 @@
 /*
  * cuda_embedding.c - seqk_embedding on CUDA tensors: the range check, then the gather
- * (kernels/embedding.cu). The check's one word of scratch comes from the workspace.
+ * (kernels/embedding.cu). The check's one word of scratch comes from the workspace. In DEFERRED
+ * device-check mode (device_checks.c) only the gather runs, recording a bad index itself.
  */
 #include "cuda_ops.h"
 
@@ -88,10 +89,18 @@ seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tensor *indices,
   static const char op[] = "embedding";
   SEQK_TRY(seqk__require_device(ctx, op));
   if (seqk__numel(indices) == 0) return SEQK_STATUS_SUCCESS;
+  seqk_k_embedding_params p;
+  if (ctx->device_checks == SEQK_DEVICE_CHECKS_DEFERRED) {
+    /* No wait: the gather itself records a bad index (seqk_context_check reports it). With
+       E == 0 there is no row to write, but the indices are still checked, as on the CPU. */
+    embedding_params(indices, table, out, &p);
+    p.deferred_bad = ctx->check_words + SEQK_K_CHECK_EMBEDDING;
+    return seqk__launched(ctx, op, "gather",
+                          seqk_k_embedding_gather(&p, (cudaStream_t)ctx->stream));
+  }
   /* Even with E == 0 (nothing to copy) a bad index is an error, as on the CPU. */
   SEQK_TRY(check_range(ctx, op, indices, table));
   if (seqk__numel(out) == 0) return SEQK_STATUS_SUCCESS;
-  seqk_k_embedding_params p;
   embedding_params(indices, table, out, &p);
   return seqk__launched(ctx, op, "gather", seqk_k_embedding_gather(&p, (cudaStream_t)ctx->stream));
 }

@@ -164,6 +164,13 @@ seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, c
   return SEQK_STATUS_SUCCESS;
 }
 
+seqk_status seqk__device_memset(seqk_context_t ctx, const char *op, void *dst, int byte,
+                                size_t bytes) {
+  if (bytes == 0) return SEQK_STATUS_SUCCESS;
+  SEQK_CUDA_CALL(ctx, op, cudaMemsetAsync(dst, byte, bytes, (cudaStream_t)ctx->stream));
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {
   ++ctx->stream_syncs;
   SEQK_CUDA_CALL(ctx, op, cudaStreamSynchronize((cudaStream_t)ctx->stream));
@@ -194,7 +201,7 @@ int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes) {
 }
 
 void seqk__device_quiesce(seqk_context_t ctx) {
-  if (ctx->workspace || ctx->n_allocs || ctx->cublas)
+  if (ctx->workspace || ctx->n_allocs || ctx->cublas || ctx->check_words)
     (void)cudaStreamSynchronize((cudaStream_t)ctx->stream);
 }
 
@@ -202,6 +209,8 @@ void seqk__device_release(seqk_context_t ctx) {
   seqk__device_free(ctx->workspace);
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;
+  seqk__device_free(ctx->check_words);
+  ctx->check_words = NULL;
 }
 
 #else /* !SEQK_HAVE_CUDA */
@@ -240,6 +249,13 @@ seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, c
   (void)src;
   (void)bytes;
   (void)kind;
+  return seqk__built_without_cuda(ctx, op);
+}
+seqk_status seqk__device_memset(seqk_context_t ctx, const char *op, void *dst, int byte,
+                                size_t bytes) {
+  (void)dst;
+  (void)byte;
+  (void)bytes;
   return seqk__built_without_cuda(ctx, op);
 }
 seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {

@@ -36,6 +36,9 @@ void seqk__device_free(void *ptr);
 /* Enqueued on ctx's stream; host memory must stay valid until seqk__device_sync. */
 seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, const void *src,
                                 size_t bytes, seqk_copy_kind kind);
+/* Enqueued on ctx's stream. */
+seqk_status seqk__device_memset(seqk_context_t ctx, const char *op, void *dst, int byte,
+                                size_t bytes);
 seqk_status seqk__device_sync(seqk_context_t ctx, const char *op);
 /* A device scratch buffer of at least `bytes`, owned by ctx, reused across calls and grown on
    demand (growing waits for the stream so the old buffer is no longer in use). */

@@ -45,6 +45,10 @@ struct seqk_context {
   /* Host waits on the stream (seqk__device_sync, workspace growth) and device allocations made
      for ctx (workspace, tensors): what tests read to hold ops to "no hidden synchronisation". */
   int64_t stream_syncs, device_allocs;
+  /* seqk_context_set_device_checks: the mode, and in DEFERRED mode the device words where kernels
+     record the first error of each kind (seqk__check_word), all ones when clear. */
+  int32_t device_checks;
+  unsigned long long *check_words;
   int32_t device_known; /* device_info holds the answers */
   seqk_device_info device_info;
   seqk_alloc_record *allocs; /* live tensors from seqk_tensor_alloc */

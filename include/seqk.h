@@ -91,6 +91,31 @@ SEQK_API seqk_status seqk_context_destroy(seqk_context_t ctx);
    The stream stays owned by the caller. Errors: INVALID_VALUE if ctx is NULL. */
 SEQK_API seqk_status seqk_context_set_stream(seqk_context_t ctx, void *cuda_stream);
 
+/* Checks that depend on data living on the device (today: that seqk_embedding's CUDA indices lie
+   inside the table) run in one of two modes, per context. */
+typedef enum seqk_device_checks {
+  /* The default: the call waits for its check (one host synchronisation) and returns the error
+     itself, INVALID_VALUE naming the position, with nothing written. */
+  SEQK_DEVICE_CHECKS_WAIT = 0,
+  /* The call only enqueues (no host synchronisation: capturable in a CUDA graph). A bad index is
+     never read through: its output row is written as zeros, and the first such error is kept on
+     the device until seqk_context_check reports it. */
+  SEQK_DEVICE_CHECKS_DEFERRED = 1
+} seqk_device_checks;
+
+/* Selects the mode of device-side checks for later calls on ctx. DEFERRED allocates a few bytes
+   of device memory for the error record once (and waits for it to be cleared): set it before
+   capturing. Errors: INVALID_VALUE (NULL ctx, unknown mode), NO_DEVICE (DEFERRED without a usable
+   CUDA device), ALLOC_FAILED, DEVICE_ERROR. */
+SEQK_API seqk_status seqk_context_set_device_checks(seqk_context_t ctx, seqk_device_checks mode);
+
+/* Waits for ctx's stream, then reports and clears the first error that a DEFERRED check found
+   since the last seqk_context_check: INVALID_VALUE with the op, position and value in the last
+   error ("embedding: indices at row-major position 7 hold 50000, outside the table (found on the
+   device after the call returned)"); DEVICE_ERROR when the stream failed; else SUCCESS (also
+   when there is no CUDA device). The one call that synchronises by design. */
+SEQK_API seqk_status seqk_context_check(seqk_context_t ctx);
+
 /* The detail of the last failed call on ctx ("attention: q.shape[3]=96 but k.shape[3]=64"),
    or "" if no call has failed. A successful call does not clear it. The text stays valid until
    the next call on ctx. For a NULL ctx returns a fixed text saying so. Never NULL. */

@@ -8,6 +8,8 @@
  *      scratch with atomicMin (bad indices are rare, so the atomics cost nothing in the good
  *      case); the host copies that word back and waits for it;
  *   2. only if no index was bad, the gather.
+ * In DEFERRED mode (seqk_context_set_device_checks) there is no step 1 and no wait: the gather
+ * writes a bad index's row as zeros and records the error in the context's check word.
  *
  * Gather: a group of G lanes (G a power of two up to 32, matched to the row length) copies one
  * row, so short rows do not leave most of a warp idle and long rows are read by a whole warp
@@ -85,7 +87,8 @@ __global__ void embedding_gather_kernel(U *__restrict__ out, const U *__restrict
                                         const int32_t *__restrict__ indices, index_geometry g,
                                         int64_t n, int64_t V, int64_t table_row_stride,
                                         int64_t table_col_stride, int64_t out_col_stride,
-                                        int64_t row_units, int lanes_log2) {
+                                        int64_t row_units, int lanes_log2,
+                                        unsigned long long *deferred_bad) {
   const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t lanes = (int64_t)1 << lanes_log2;
   const int64_t lane = tid & (lanes - 1);
@@ -94,11 +97,23 @@ __global__ void embedding_gather_kernel(U *__restrict__ out, const U *__restrict
     int64_t io, oo;
     row_offsets(g, row, &io, &oo);
     const int64_t v = indices[io];
-    /* Checked before this launch; kept so that no path can ever read outside the table (e.g.
-       indices rewritten by another stream in between). */
-    if (v < 0 || v >= V) continue;
-    const U *src = table + v * table_row_stride;
     U *dst = out + oo;
+    if (v < 0 || v >= V) {
+      /* Waiting mode checked before this launch: kept so that no path can ever read outside the
+         table (indices rewritten by another stream in between). Deferred mode: a zero row and
+         the error for seqk_context_check, the smallest position winning. */
+      if (deferred_bad) {
+        for (int64_t u = lane; u < row_units; u += lanes) dst[u * out_col_stride] = U{};
+        if (lane == 0) {
+          const unsigned long long pos = (unsigned long long)row < SEQK_K_CHECK_POS_MAX
+                                             ? (unsigned long long)row
+                                             : SEQK_K_CHECK_POS_MAX;
+          atomicMin(deferred_bad, (pos << 32) | (uint32_t)v);
+        }
+      }
+      continue;
+    }
+    const U *src = table + v * table_row_stride;
     for (int64_t u = lane; u < row_units; u += lanes)
       dst[u * out_col_stride] = src[u * table_col_stride];
   }
@@ -120,7 +135,7 @@ void launch_gather(const seqk_k_embedding_params *p, int64_t per, cudaStream_t s
   const int64_t o_col = per > 1 ? 1 : p->out_col_stride;
   launch(dim3(grid_for(p->n << lanes_log2)), dim3(kThreads), 0, stream, embedding_gather_kernel<U>,
          static_cast<U *>(p->out), static_cast<const U *>(p->table), p->indices, gu, p->n, p->V,
-         t_row, t_col, o_col, row_units, lanes_log2);
+         t_row, t_col, o_col, row_units, lanes_log2, p->deferred_bad);
 }
 
 /* Can a unit of `unit` bytes move as one piece, in both table rows and out rows? */
@@ -151,7 +166,8 @@ extern "C" cudaError_t seqk_k_embedding_check(const seqk_k_embedding_params *p,
 extern "C" cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p,
                                                cudaStream_t stream) {
   seqk_kernels::begin_launch();
-  if (p->n == 0 || p->E == 0) return cudaSuccess;
+  /* E == 0 moves nothing, but a deferred check still has indices to look at (rows of 0 units). */
+  if (p->n == 0 || (p->E == 0 && !p->deferred_bad)) return cudaSuccess;
   const size_t es = p->elem_size;
   size_t unit = es;
   for (size_t u = 16; u > es; u /= 2)

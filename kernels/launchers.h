@@ -133,6 +133,13 @@ typedef struct seqk_k_permute4_params {
 } seqk_k_permute4_params;
 cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream);
 
+/* ---- deferred device checks (seqk_context_set_device_checks) ---------------------------------------
+   A kernel in DEFERRED mode records an error with atomicMin into the word of its kind:
+   (min(position, SEQK_K_CHECK_POS_MAX) << 32) | (uint32_t)value, so the smallest position wins
+   and brings its value along; all ones means no error. */
+#define SEQK_K_CHECK_POS_MAX 0xFFFFFFFEull
+enum { SEQK_K_CHECK_EMBEDDING = 0, SEQK_K_CHECK_KINDS = 1 };
+
 /* ---- embedding.cu ------------------------------------------------------------------------------- */
 
 /* out[i..., :] = table[indices[i...], :]. The index dims come with size-1 dims dropped and
@@ -147,12 +154,15 @@ typedef struct seqk_k_embedding_params {
   int64_t table_stride[2], out_col_stride;
   int32_t ndim; /* index dims kept, <= SEQK_K_LEAD_DIMS */
   int64_t shape[SEQK_K_LEAD_DIMS], idx_stride[SEQK_K_LEAD_DIMS], out_stride[SEQK_K_LEAD_DIMS];
+  /* DEFERRED checks: the SEQK_K_CHECK_EMBEDDING word; NULL when the host checked first. */
+  unsigned long long *deferred_bad;
 } seqk_k_embedding_params;
 /* Sets *first_bad (device memory, one word) to the smallest row-major position whose index is
    outside [0, V), or to all ones when every index is in range. Writes nothing else. */
 cudaError_t seqk_k_embedding_check(const seqk_k_embedding_params *p, unsigned long long *first_bad,
                                    cudaStream_t stream);
-/* The gather; an index outside [0, V) (impossible after a clean check) is skipped, never read. */
+/* The gather; an index outside [0, V) is never read: skipped (impossible after a clean check),
+   or with deferred_bad its row written as zeros and the error recorded there. */
 cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p, cudaStream_t stream);
 
 /* ---- attention_merge.cu ------------------------------------------------------------------------- */

@@ -35,6 +35,20 @@ static void test_context(void) {
   TH_CHECK(seqk_context_set_stream(NULL, NULL) == SEQK_STATUS_INVALID_VALUE, "set_stream on NULL");
   TH_CHECK(seqk_context_last_error(NULL) && seqk_context_last_error(NULL)[0], "last_error(NULL)");
   TH_CHECK(seqk_cuda_device_count() >= 0, "device count");
+  /* Device-check modes: NULL and unknown modes refused; WAIT always works; DEFERRED needs a device
+     (test_embedding covers what it does); a check with nothing recorded succeeds. */
+  TH_CHECK(
+      seqk_context_set_device_checks(NULL, SEQK_DEVICE_CHECKS_WAIT) == SEQK_STATUS_INVALID_VALUE,
+      "set_device_checks on NULL");
+  th_expect_status(ctx, seqk_context_set_device_checks(ctx, (seqk_device_checks)-1),
+                   SEQK_STATUS_INVALID_VALUE, "mode=-1", "set_device_checks(unknown mode)");
+  TH_CHECK(seqk_context_set_device_checks(ctx, SEQK_DEVICE_CHECKS_WAIT) == SEQK_STATUS_SUCCESS,
+           "set_device_checks(WAIT)");
+  th_expect_status(ctx, seqk_context_set_device_checks(ctx, SEQK_DEVICE_CHECKS_DEFERRED),
+                   seqk_cuda_device_count() > 0 ? SEQK_STATUS_SUCCESS : SEQK_STATUS_NO_DEVICE, NULL,
+                   "set_device_checks(DEFERRED)");
+  TH_CHECK(seqk_context_check(NULL) == SEQK_STATUS_INVALID_VALUE, "check on NULL");
+  TH_CHECK(seqk_context_check(ctx) == SEQK_STATUS_SUCCESS, "check with nothing recorded");
   /* A context destroyed with tensors still allocated frees them (ASan/LSan would report a leak). */
   seqk_tensor t;
   int64_t shape[2] = {3, 5};

@@ -7,6 +7,7 @@
  * bad input: every argument.
  */
 #include "harness.h"
+#include "internal.h" /* the context's wait and allocation counters */
 
 #include <math.h>
 #include <stddef.h>
@@ -202,6 +203,84 @@ static void test_embedding_range_on_device(void) {
   seqk_tensor_free(g_ctx, &dtable);
 }
 
+/* DEFERRED device checks (seqk_context_set_device_checks): the call neither waits nor allocates,
+   a bad index's row comes out as zeros and the others as the table's rows, and
+   seqk_context_check reports the first bad position with its value, once. Also with E == 0 (no
+   row to write, the indices still checked), a clean run, and back to WAIT. */
+static void test_embedding_deferred_on_device(void) {
+  if (seqk_cuda_device_count() == 0) return;
+  enum { V = 6, E = 4 };
+  const int64_t i_shape[2] = {40, 37}, t_shape[2] = {V, E}, o_shape[3] = {40, 37, E};
+  const int64_t n = 40 * 37;
+  seqk_context_t ctx;
+  TH_CHECK(seqk_context_create(&ctx) == SEQK_STATUS_SUCCESS, "context");
+  th_expect_status(ctx, seqk_context_set_device_checks(ctx, (seqk_device_checks)7),
+                   SEQK_STATUS_INVALID_VALUE, "mode=7", "an unknown device-check mode");
+  th_expect_status(ctx, seqk_context_set_device_checks(ctx, SEQK_DEVICE_CHECKS_DEFERRED),
+                   SEQK_STATUS_SUCCESS, NULL, "deferred device checks");
+  seqk_tensor indices = th_tensor_new(SEQK_DTYPE_I32, 2, i_shape);
+  seqk_tensor table = th_tensor_new(SEQK_DTYPE_F32, 2, t_shape);
+  th_fill_uniform(&table, &g_rng, -1.0, 1.0);
+  int32_t *vals = th_alloc((size_t)n * sizeof(int32_t));
+  for (int64_t i = 0; i < n; ++i) vals[i] = (int32_t)th_rng_int(&g_rng, 0, V - 1);
+  vals[1400] = V + 3;
+  vals[300] = -2; /* 300 = 8*37 + 4: the first bad position, in another block than 1400 */
+  th_fill_i32(&indices, vals);
+  seqk_tensor dind, dtable, dout;
+  TH_CHECK(seqk_tensor_alloc(ctx, &dind, SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 2, i_shape) == 0 &&
+               seqk_tensor_alloc(ctx, &dtable, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 2, t_shape) == 0 &&
+               seqk_tensor_alloc(ctx, &dout, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 3, o_shape) == 0 &&
+               seqk_tensor_copy(ctx, &dind, &indices) == 0 &&
+               seqk_tensor_copy(ctx, &dtable, &table) == 0,
+           "deferred: setup: %s", seqk_context_last_error(ctx));
+  const int64_t syncs = ctx->stream_syncs, allocs = ctx->device_allocs;
+  th_expect_status(ctx, seqk_embedding(ctx, &dind, &dtable, &dout), SEQK_STATUS_SUCCESS, NULL,
+                   "deferred: a bad index does not fail the call");
+  TH_CHECK(ctx->stream_syncs == syncs && ctx->device_allocs == allocs,
+           "deferred: embedding neither waits nor allocates (%lld waits, %lld allocations)",
+           (long long)(ctx->stream_syncs - syncs), (long long)(ctx->device_allocs - allocs));
+  th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_INVALID_VALUE, "position 300 hold -2",
+                   "deferred: the check reports the first bad index");
+  th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_SUCCESS, NULL,
+                   "deferred: a second check finds nothing (cleared)");
+  seqk_tensor back = th_tensor_new(SEQK_DTYPE_F32, 3, o_shape);
+  TH_CHECK(seqk_tensor_copy(ctx, &back, &dout) == SEQK_STATUS_SUCCESS, "deferred: download");
+  double *ref = th_alloc((size_t)(n * E) * sizeof(double));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = 0; e < E; ++e)
+      ref[i * E + e] = vals[i] >= 0 && vals[i] < V ? th_get(&table, vals[i] * E + e) : 0.0;
+  th_check_close("deferred: good rows gathered, bad rows zero", &back, ref, (th_tol){0, 0});
+
+  /* E == 0: nothing to write, the bad index still found. */
+  const int64_t t0[2] = {V, 0}, o0[3] = {40, 37, 0};
+  seqk_tensor table0 = seqk_tensor_view(dtable.data, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 2, t0);
+  seqk_tensor out0 = seqk_tensor_view(dout.data, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 3, o0);
+  th_expect_status(ctx, seqk_embedding(ctx, &dind, &table0, &out0), SEQK_STATUS_SUCCESS, NULL,
+                   "deferred, E = 0: the call");
+  th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_INVALID_VALUE, "position 300 hold -2",
+                   "deferred, E = 0: the check");
+
+  /* Clean indices: the call and the check succeed. */
+  vals[300] = 1;
+  vals[1400] = 5;
+  th_fill_i32(&indices, vals);
+  TH_CHECK(seqk_tensor_copy(ctx, &dind, &indices) == SEQK_STATUS_SUCCESS, "deferred: upload");
+  th_expect_status(ctx, seqk_embedding(ctx, &dind, &dtable, &dout), SEQK_STATUS_SUCCESS, NULL,
+                   "deferred: clean indices");
+  th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_SUCCESS, NULL,
+                   "deferred: clean indices, clean check");
+
+  /* Back to WAIT: the call itself answers again. */
+  vals[77] = V;
+  th_fill_i32(&indices, vals);
+  TH_CHECK(seqk_tensor_copy(ctx, &dind, &indices) == SEQK_STATUS_SUCCESS, "wait: upload");
+  th_expect_status(ctx, seqk_context_set_device_checks(ctx, SEQK_DEVICE_CHECKS_WAIT),
+                   SEQK_STATUS_SUCCESS, NULL, "back to waiting checks");
+  th_expect_status(ctx, seqk_embedding(ctx, &dind, &dtable, &dout), SEQK_STATUS_INVALID_VALUE,
+                   "indices[2,3]=6", "wait: the call reports the bad index");
+  seqk_context_destroy(ctx);
+}
+
 /* indices [2,3] with two bad entries; the first in row-major order must be the one named. */
 static void run_embedding_range_case(int32_t bad0, int32_t bad1, const char *needle) {
   enum { V = 5, E = 3 };
@@ -256,6 +335,7 @@ static void test_embedding(void) {
 
   test_embedding_row_widths();
   test_embedding_range_on_device();
+  test_embedding_deferred_on_device();
 }
 
 static void test_embedding_bad_input(void) {

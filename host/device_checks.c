@@ -1,0 +1,65 @@
+/*
+ * device_checks.c - seqk_context_set_device_checks and seqk_context_check: where checks that need
+ * device data report (include/seqk.h). In DEFERRED mode the context owns SEQK_K_CHECK_KINDS
+ * device words (kernels/launchers.h says how a kernel records an error in one); the check reads
+ * them back once, after the stream, and clears them.
+ */
+#include "device.h"
+#include "internal.h"
+
+#ifdef SEQK_HAVE_CUDA
+#include "launchers.h"
+#endif
+
+#include <string.h>
+
+seqk_status seqk_context_set_device_checks(seqk_context_t ctx, seqk_device_checks mode) {
+  static const char op[] = "context_set_device_checks";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  if (mode != SEQK_DEVICE_CHECKS_WAIT && mode != SEQK_DEVICE_CHECKS_DEFERRED)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: mode=%d is not a seqk_device_checks", op,
+                      (int)mode);
+#ifdef SEQK_HAVE_CUDA
+  if (mode == SEQK_DEVICE_CHECKS_DEFERRED && !ctx->check_words) {
+    void *words = NULL;
+    const size_t bytes = SEQK_K_CHECK_KINDS * sizeof(unsigned long long);
+    SEQK_TRY(seqk__require_device(ctx, op));
+    SEQK_TRY(seqk__device_alloc(ctx, op, bytes, &words));
+    /* Cleared and waited for here, so a capture or another stream set later meets clear words. */
+    seqk_status st = seqk__device_memset(ctx, op, words, 0xFF, bytes);
+    if (st == SEQK_STATUS_SUCCESS) st = seqk__device_sync(ctx, op);
+    if (st != SEQK_STATUS_SUCCESS) {
+      seqk__device_free(words);
+      return st;
+    }
+    ctx->check_words = (unsigned long long *)words;
+  }
+#else
+  if (mode == SEQK_DEVICE_CHECKS_DEFERRED) return seqk__built_without_cuda(ctx, op);
+#endif
+  ctx->device_checks = (int32_t)mode;
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk_context_check(seqk_context_t ctx) {
+  static const char op[] = "context_check";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+#ifdef SEQK_HAVE_CUDA
+  if (!ctx->check_words) /* nothing recorded on the device: the wait is all there is to do */
+    return seqk__device_count() > 0 ? seqk__device_sync(ctx, op) : SEQK_STATUS_SUCCESS;
+  unsigned long long words[SEQK_K_CHECK_KINDS];
+  SEQK_TRY(seqk__device_memcpy(ctx, op, words, ctx->check_words, sizeof words, SEQK_COPY_D2H));
+  SEQK_TRY(seqk__device_memset(ctx, op, ctx->check_words, 0xFF, sizeof words));
+  SEQK_TRY(seqk__device_sync(ctx, op));
+  const unsigned long long w = words[SEQK_K_CHECK_EMBEDDING];
+  if (w != ~0ull) {
+    const unsigned long long pos = w >> 32;
+    const int32_t value = (int32_t)(uint32_t)(w & 0xFFFFFFFFull);
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "embedding: indices at row-major position %s%llu hold %d, outside the table "
+                      "(found on the device after the call returned)",
+                      pos == SEQK_K_CHECK_POS_MAX ? ">= " : "", pos, (int)value);
+  }
+#endif
+  return SEQK_STATUS_SUCCESS;
+}
