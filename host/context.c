@@ -33,3 +33,15 @@ seqk_status seqk_context_set_stream(seqk_context_t ctx, void *cuda_stream) {
   ctx->stream = cuda_stream;
   return SEQK_STATUS_SUCCESS;
 }
+
+seqk_status seqk_context_reserve_workspace(seqk_context_t ctx, size_t bytes) {
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  return seqk__workspace_reserve(ctx, "context_reserve_workspace", bytes);
+}
+
+seqk_status seqk_context_set_workspace(seqk_context_t ctx, void *device_ptr, size_t bytes) {
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  return seqk__workspace_adopt(ctx, "context_set_workspace", device_ptr, bytes);
+}
+
+size_t seqk_context_workspace_needed(seqk_context_t ctx) { return ctx ? ctx->workspace_needed : 0; }

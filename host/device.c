@@ -177,21 +177,65 @@ seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {
   return SEQK_STATUS_SUCCESS;
 }
 
+/* Replaces ctx's workspace by `bytes` at `data` (NULL: none), after the stream has finished with
+   the old one, which is freed when it was the library's. */
+static seqk_status replace_workspace(seqk_context_t ctx, const char *op, void *data, size_t bytes,
+                                     int external) {
+  if (ctx->workspace) SEQK_TRY(seqk__device_sync(ctx, op));
+  if (!ctx->workspace_external) seqk__device_free(ctx->workspace);
+  ctx->workspace = data;
+  ctx->workspace_bytes = bytes;
+  ctx->workspace_external = external;
+  return SEQK_STATUS_SUCCESS;
+}
+
+/* Grows the library's workspace to exactly `bytes` (a caller's is never grown). */
+static seqk_status grow_workspace(seqk_context_t ctx, const char *op, size_t bytes) {
+  void *grown = NULL;
+  if (ctx->workspace_external)
+    return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
+                      "%s: needs %zu bytes of device workspace but the caller's workspace has %zu "
+                      "(seqk_context_set_workspace; seqk_context_workspace_needed tells what the "
+                      "calls so far needed)",
+                      op, bytes, ctx->workspace_bytes);
+  SEQK_TRY(seqk__device_alloc(ctx, op, bytes, &grown));
+  const seqk_status st = replace_workspace(ctx, op, grown, bytes, 0);
+  if (st != SEQK_STATUS_SUCCESS) seqk__device_free(grown);
+  return st;
+}
+
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
+  if (bytes > ctx->workspace_needed) ctx->workspace_needed = bytes;
   if (bytes > ctx->workspace_bytes) {
-    void *grown = NULL;
     /* Grow by at least half so a slowly rising size does not reallocate every call. */
     size_t want = bytes > ctx->workspace_bytes + ctx->workspace_bytes / 2
                       ? bytes
                       : ctx->workspace_bytes + ctx->workspace_bytes / 2;
-    SEQK_TRY(seqk__device_sync(ctx, op));
-    SEQK_TRY(seqk__device_alloc(ctx, op, want, &grown));
-    seqk__device_free(ctx->workspace);
-    ctx->workspace = grown;
-    ctx->workspace_bytes = want;
+    SEQK_TRY(grow_workspace(ctx, op, ctx->workspace_external ? bytes : want));
   }
   *ptr = ctx->workspace;
   return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__workspace_reserve(seqk_context_t ctx, const char *op, size_t bytes) {
+  if (bytes <= ctx->workspace_bytes) return SEQK_STATUS_SUCCESS;
+  SEQK_TRY(seqk__require_device(ctx, op));
+  return grow_workspace(ctx, op, bytes);
+}
+
+seqk_status seqk__workspace_adopt(seqk_context_t ctx, const char *op, void *data, size_t bytes) {
+  if (data) {
+    if ((uintptr_t)data % SEQK_WS_ALIGN != 0)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: device_ptr=%p is not %d-byte aligned (cudaMalloc's memory is)", op,
+                        data, SEQK_WS_ALIGN);
+    if (bytes == 0)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: bytes=0 with a device_ptr", op);
+    SEQK_TRY(seqk__require_device(ctx, op));
+    SEQK_TRY(seqk__check_device_readable(ctx, op, "device_ptr", data));
+    return replace_workspace(ctx, op, data, bytes, 1);
+  }
+  return replace_workspace(ctx, op, NULL, 0, 0);
 }
 
 int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes) {
@@ -206,7 +250,7 @@ void seqk__device_quiesce(seqk_context_t ctx) {
 }
 
 void seqk__device_release(seqk_context_t ctx) {
-  seqk__device_free(ctx->workspace);
+  if (!ctx->workspace_external) seqk__device_free(ctx->workspace);
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;
   seqk__device_free(ctx->check_words);
@@ -264,6 +308,15 @@ seqk_status seqk__device_sync(seqk_context_t ctx, const char *op) {
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr) {
   (void)bytes;
   (void)ptr;
+  return seqk__built_without_cuda(ctx, op);
+}
+seqk_status seqk__workspace_reserve(seqk_context_t ctx, const char *op, size_t bytes) {
+  (void)bytes;
+  return seqk__built_without_cuda(ctx, op);
+}
+seqk_status seqk__workspace_adopt(seqk_context_t ctx, const char *op, void *data, size_t bytes) {
+  (void)data;
+  (void)bytes;
   return seqk__built_without_cuda(ctx, op);
 }
 int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes) {

@@ -40,9 +40,13 @@ seqk_status seqk__device_memcpy(seqk_context_t ctx, const char *op, void *dst, c
 seqk_status seqk__device_memset(seqk_context_t ctx, const char *op, void *dst, int byte,
                                 size_t bytes);
 seqk_status seqk__device_sync(seqk_context_t ctx, const char *op);
-/* A device scratch buffer of at least `bytes`, owned by ctx, reused across calls and grown on
-   demand (growing waits for the stream so the old buffer is no longer in use). */
+/* A device scratch buffer of at least `bytes`, reused across calls and grown on demand (growing
+   waits for the stream so the old buffer is no longer in use); a caller's workspace is never
+   grown: ALLOC_FAILED. Records the high-water mark (seqk_context_workspace_needed). */
 seqk_status seqk__workspace(seqk_context_t ctx, const char *op, size_t bytes, void **ptr);
+/* seqk_context_reserve_workspace and seqk_context_set_workspace (include/seqk.h). */
+seqk_status seqk__workspace_reserve(seqk_context_t ctx, const char *op, size_t bytes);
+seqk_status seqk__workspace_adopt(seqk_context_t ctx, const char *op, void *data, size_t bytes);
 /* Whether [data, data + bytes) intersects ctx's workspace (an op must not hand out workspace
    pieces that its own operands live in). */
 int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes);

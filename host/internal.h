@@ -42,6 +42,8 @@ struct seqk_context {
   void *cublas;    /* cublasHandle_t, created on first CUDA op that needs it */
   void *workspace; /* device scratch, grown on demand by seqk__workspace */
   size_t workspace_bytes;
+  size_t workspace_needed;    /* the most any call has asked for */
+  int32_t workspace_external; /* the caller's memory (seqk_context_set_workspace): never freed */
   /* Host waits on the stream (seqk__device_sync, workspace growth) and device allocations made
      for ctx (workspace, tensors): what tests read to hold ops to "no hidden synchronisation". */
   int64_t stream_syncs, device_allocs;

@@ -91,6 +91,27 @@ SEQK_API seqk_status seqk_context_destroy(seqk_context_t ctx);
    The stream stays owned by the caller. Errors: INVALID_VALUE if ctx is NULL. */
 SEQK_API seqk_status seqk_context_set_stream(seqk_context_t ctx, void *cuda_stream);
 
+/* The device workspace: the scratch memory CUDA ops take for their intermediates (unfused
+   attention's scores, split-KV partials, staging of strided operands, RNN states). By default
+   the context owns it and grows it when a call needs more, which waits for the stream and
+   allocates: not what a captured or latency-bound step may do. So run one step first (outside
+   any capture) and then either reserve what it needed or hand in memory of your own; a later call
+   that needs no more than that neither waits nor allocates for scratch.
+   seqk_context_workspace_needed: the most workspace any call on ctx has asked for (0 for NULL).
+   seqk_context_reserve_workspace: grows the context's workspace to at least `bytes` now (waits
+   for the stream once). With a caller's workspace set: SUCCESS when it has `bytes`, else
+   ALLOC_FAILED.
+   seqk_context_set_workspace: from now on the scratch is [device_ptr, device_ptr + bytes), owned
+   by the caller (never freed or grown by seqk; keep it alive and unused by others while ctx may
+   run on it); a call needing more fails with ALLOC_FAILED naming both sizes and writes nothing.
+   device_ptr must be 256-byte aligned (cudaMalloc's is). NULL: back to a context-owned workspace,
+   empty until a call grows it. Replacing a workspace waits for the stream once.
+   Errors: INVALID_VALUE (NULL ctx, misaligned or host device_ptr, bytes 0 with a pointer),
+   NO_DEVICE, ALLOC_FAILED, DEVICE_ERROR. */
+SEQK_API size_t seqk_context_workspace_needed(seqk_context_t ctx);
+SEQK_API seqk_status seqk_context_reserve_workspace(seqk_context_t ctx, size_t bytes);
+SEQK_API seqk_status seqk_context_set_workspace(seqk_context_t ctx, void *device_ptr, size_t bytes);
+
 /* Checks that depend on data living on the device (today: that seqk_embedding's CUDA indices lie
    inside the table) run in one of two modes, per context. */
 typedef enum seqk_device_checks {

@@ -139,6 +139,116 @@ static void test_view_only_and_waits(seqk_context_t ctx) {
   TH_CHECK(seqk_tensor_free(ctx, &backing) == SEQK_STATUS_SUCCESS, "free backing");
 }
 
+/* A strided H2D copy of view_shape f32 values into a [rows, 2*cols] f16 buffer's even columns:
+   the copy goes through the workspace (the view is not contiguous). */
+static seqk_status strided_upload(seqk_context_t ctx, seqk_tensor *backing,
+                                  const seqk_tensor *src) {
+  seqk_tensor view = *backing;
+  view.shape[1] = backing->shape[1] / 2;
+  view.stride[1] = 2;
+  return seqk_tensor_copy(ctx, &view, src);
+}
+
+/* The workspace for capture-style use (seqk.h): the high-water mark of what calls needed; a
+   reservation after which the same call allocates nothing; a caller's own workspace, used as is,
+   never grown (a larger need fails with ALLOC_FAILED, naming both sizes, writing nothing); bad
+   arguments refused; back to a context-owned workspace. */
+static void test_workspace(void) {
+  th_rng rng;
+  th_rng_seed(&rng, 78);
+  int64_t b_shape[2] = {64, 40}, v_shape[2] = {64, 20}, big_b[2] = {256, 40}, big_v[2] = {256, 20};
+  seqk_tensor src = th_tensor_new(SEQK_DTYPE_F32, 2, v_shape);
+  seqk_tensor big_src = th_tensor_new(SEQK_DTYPE_F32, 2, big_v);
+  th_fill_uniform(&src, &rng, -2, 2);
+  th_fill_uniform(&big_src, &rng, -2, 2);
+
+  /* What a step needs, learned on one context. */
+  seqk_context_t probe = th_context();
+  TH_CHECK(seqk_context_workspace_needed(probe) == 0 && seqk_context_workspace_needed(NULL) == 0,
+           "a new context has needed no workspace");
+  seqk_tensor backing;
+  TH_CHECK(seqk_tensor_alloc(probe, &backing, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, b_shape) ==
+                   SEQK_STATUS_SUCCESS &&
+               strided_upload(probe, &backing, &src) == SEQK_STATUS_SUCCESS,
+           "probe upload: %s", seqk_context_last_error(probe));
+  const size_t needed = seqk_context_workspace_needed(probe);
+  TH_CHECK(needed >= 64 * 20 * 2, "workspace needed %zu bytes for a 64x20 f16 view", needed);
+  seqk_context_destroy(probe);
+
+  /* Reserved up front: the same call then allocates nothing. */
+  seqk_context_t ctx = th_context();
+  TH_CHECK(seqk_tensor_alloc(ctx, &backing, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, b_shape) ==
+               SEQK_STATUS_SUCCESS,
+           "alloc");
+  TH_CHECK(seqk_context_reserve_workspace(ctx, needed) == SEQK_STATUS_SUCCESS, "reserve: %s",
+           seqk_context_last_error(ctx));
+  int64_t allocs = ctx->device_allocs;
+  TH_CHECK(
+      strided_upload(ctx, &backing, &src) == SEQK_STATUS_SUCCESS && ctx->device_allocs == allocs,
+      "after a reservation the upload allocates nothing (%lld allocations)",
+      (long long)(ctx->device_allocs - allocs));
+
+  /* The caller's workspace: memory from a CUDA tensor (256-byte aligned, like cudaMalloc's). */
+  seqk_tensor mine;
+  const int64_t mine_elems = (int64_t)(needed / 4);
+  TH_CHECK(seqk_tensor_alloc(ctx, &mine, SEQK_DTYPE_F32, SEQK_DEVICE_CUDA, 1, &mine_elems) ==
+               SEQK_STATUS_SUCCESS,
+           "alloc the caller's workspace");
+  th_expect_status(ctx, seqk_context_set_workspace(ctx, (char *)mine.data + 4, needed - 256),
+                   SEQK_STATUS_INVALID_VALUE, "not 256-byte aligned", "a misaligned workspace");
+  th_expect_status(ctx, seqk_context_set_workspace(ctx, mine.data, 0), SEQK_STATUS_INVALID_VALUE,
+                   "bytes=0", "a workspace of 0 bytes");
+  static _Alignas(256) float on_host[64]; /* aligned: the refusal must be for being host memory */
+  th_expect_status(ctx, seqk_context_set_workspace(ctx, on_host, sizeof on_host),
+                   SEQK_STATUS_INVALID_VALUE, "host memory", "a host workspace");
+  TH_CHECK(
+      seqk_context_set_workspace(ctx, mine.data, (size_t)mine_elems * 4) == SEQK_STATUS_SUCCESS,
+      "set the caller's workspace: %s", seqk_context_last_error(ctx));
+  allocs = ctx->device_allocs;
+  TH_CHECK(
+      strided_upload(ctx, &backing, &src) == SEQK_STATUS_SUCCESS && ctx->device_allocs == allocs,
+      "the caller's workspace serves the upload without an allocation: %s",
+      seqk_context_last_error(ctx));
+  seqk_tensor all = th_tensor_new(SEQK_DTYPE_F32, 2, b_shape);
+  TH_CHECK(seqk_tensor_copy(ctx, &all, &backing) == SEQK_STATUS_SUCCESS, "download");
+  double *want = th_alloc(sizeof(double) * 64 * 20);
+  for (int64_t r = 0; r < 64; ++r)
+    for (int64_t c = 0; c < 20; ++c)
+      want[r * 20 + c] = seqk__round_to_dtype(th_get(&src, r * 20 + c), SEQK_DTYPE_F16);
+  seqk_tensor evens = all;
+  evens.shape[1] = 20;
+  evens.stride[1] = 2;
+  th_check_close("upload through the caller's workspace", &evens, want, (th_tol){0, 0});
+  TH_CHECK(seqk_context_reserve_workspace(ctx, needed) == SEQK_STATUS_SUCCESS,
+           "reserving what the caller's workspace has");
+  th_expect_status(ctx, seqk_context_reserve_workspace(ctx, 1u << 30), SEQK_STATUS_ALLOC_FAILED,
+                   "caller's workspace", "reserving more than the caller's workspace has");
+  /* A larger need: ALLOC_FAILED and nothing written. */
+  seqk_tensor big;
+  TH_CHECK(seqk_tensor_alloc(ctx, &big, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, big_b) ==
+               SEQK_STATUS_SUCCESS,
+           "alloc big");
+  seqk_tensor zeros = th_tensor_new(SEQK_DTYPE_F32, 2, big_b);
+  memset(zeros.data, 0, (size_t)th_numel(&zeros) * sizeof(float));
+  TH_CHECK(seqk_tensor_copy(ctx, &big, &zeros) == SEQK_STATUS_SUCCESS, "zero big");
+  th_expect_status(ctx, strided_upload(ctx, &big, &big_src), SEQK_STATUS_ALLOC_FAILED,
+                   "caller's workspace has", "a need beyond the caller's workspace");
+  seqk_tensor big_back = th_tensor_new(SEQK_DTYPE_F32, 2, big_b);
+  TH_CHECK(seqk_tensor_copy(ctx, &big_back, &big) == SEQK_STATUS_SUCCESS, "download big");
+  double *zero = th_alloc(sizeof(double) * 256 * 40);
+  memset(zero, 0, sizeof(double) * 256 * 40);
+  th_check_close("a refused upload writes nothing", &big_back, zero, (th_tol){0, 0});
+  /* Back to a context-owned workspace: the same call grows it. */
+  TH_CHECK(seqk_context_set_workspace(ctx, NULL, 0) == SEQK_STATUS_SUCCESS, "unset");
+  TH_CHECK(strided_upload(ctx, &big, &big_src) == SEQK_STATUS_SUCCESS,
+           "a context-owned workspace grows: %s", seqk_context_last_error(ctx));
+  TH_CHECK(seqk_context_workspace_needed(ctx) >= 256 * 20 * 2, "the high-water mark grew");
+  TH_CHECK(seqk_context_reserve_workspace(NULL, 1) == SEQK_STATUS_INVALID_VALUE &&
+               seqk_context_set_workspace(NULL, NULL, 0) == SEQK_STATUS_INVALID_VALUE,
+           "NULL ctx");
+  TH_CHECK(seqk_context_destroy(ctx) == SEQK_STATUS_SUCCESS, "destroy");
+}
+
 int main(void) {
   if (seqk_cuda_device_count() == 0) {
     th_skip("no CUDA device");
@@ -148,6 +258,7 @@ int main(void) {
   test_round_trips(ctx);
   test_bad_input(ctx);
   test_view_only_and_waits(ctx);
+  test_workspace();
   TH_CHECK(seqk_context_destroy(ctx) == SEQK_STATUS_SUCCESS, "destroy frees CUDA tensors");
   return th_finish();
 }
