@@ -20,6 +20,7 @@
 #   ctest             the whole CTest suite on the real build: every op's device parity on the card
 #   bench, torch      seqk-bench (all cases, bench.csv); bench/compare_torch.py (torch.csv), or
 #                     "skipped: no torch"
+#   charts            bench/plot.py over both: charts/*.svg
 #   memcheck, racecheck  compute-sanitizer on test_attention, test_flash_attention, test_softmax and
 #                     test_rnn, all eight at once (after a check that the sanitizer runs here at
 #                     all: on some machines it refuses the device), each test stopped cleanly by
@@ -32,7 +33,7 @@
 #
 # Committing the results: the first to run this on a GPU copies the tables into the repository,
 #   d=bench/results/<UTC date>-<gpu, e.g. h200>-<short commit>; mkdir -p $d
-#   cp OUTDIR/summary.md OUTDIR/bench.csv OUTDIR/logs/bench.log OUTDIR/torch.csv OUTDIR/logs/torch.log $d/
+#   cp -r OUTDIR/summary.md OUTDIR/bench.csv OUTDIR/logs/bench.log OUTDIR/torch.csv OUTDIR/logs/torch.log OUTDIR/charts $d/
 # and commits them; summary.md's header names the device, driver, CUDA version and commit (and
 # whether the working tree differed from it). Logs and dumps stay out unless a step failed.
 set -euo pipefail
@@ -332,6 +333,11 @@ else
       --csv "$out/torch.csv"
     row torch "$st" "$secs" "${note:-torch.csv, logs/torch.log}"
   fi
+  # Charts of both (bench/plot.py: SVG, standard library only).
+  torch_csv=()
+  [ -s "$out/torch.csv" ] && torch_csv=(--torch "$out/torch.csv")
+  step charts 30 python3 bench/plot.py "$out/bench.csv" "${torch_csv[@]}" --out "$out/charts"
+  row charts "$st" "$secs" "${note:-charts/*.svg, logs/charts.log}"
 
   # ---- compute-sanitizer: all eight runs at once, in what is left of the budget ---------------------
   san_ok=0
