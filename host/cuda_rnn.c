@@ -27,10 +27,11 @@
  *   Both directions of a bidirectional layer run one after the other on ctx's stream (they are
  *   independent, so two streams or one kernel serving both could overlap them; not done).
  *   Layer l > 0 reads layer l-1's output from an fp32 workspace buffer (two buffers, ping-pong).
- * Lengths (packed sequences, sort-free): the host reads them (they live on the CPU), copies them
- * once per call into a device array, and runs max(lengths) steps; positions at or past
- * max(lengths) are zero-filled after the last layer. hn/cn are then the states at each row's last
- * valid step without extra work.
+ * Lengths (packed sequences, sort-free): CPU lengths are read by the host, copied once per call
+ * into a device array, and max(lengths) steps run; positions at or past max(lengths) are
+ * zero-filled after the last layer. CUDA lengths (no host round trip: capturable) are copied on
+ * the device, checked there (device_lengths) and all T steps run, each row idle past its length.
+ * hn/cn are then the states at each row's last valid step without extra work.
  *
  * Workspace (one arena per call, planned up front, device.h): lengths; xproj; gh (per-step);
  * h (two buffers for the persistent kernel's ping-pong); c (LSTM); the inter-layer buffers; fp32
@@ -227,6 +228,7 @@ typedef struct fwd_plan {
   seqk_dtype dt;
   int64_t T, N, H, G, GH, D, L, DH, steps;
   int bf, lstm, has_h0, has_c0, use_len, persistent, nbuf;
+  int dev_len;  /* lengths on the device: all T steps run, the values read there */
   int wih_copy; /* layers l > 0 need an fp32 copy of W_ih (16-bit dtypes) */
   int whh_copy; /* the per-step path needs an fp32, cuBLAS-addressable W_hh copy */
   seqk_k_rnn_persist_cfg pc;
@@ -264,7 +266,7 @@ static seqk_matmul entry_projection(const fwd_plan *p, const seqk_tensor *x,
 static seqk_status make_plan(seqk_context_t ctx, const char *op, fwd_plan *p,
                              const seqk_rnn_desc *desc, const seqk_rnn_weights *w,
                              const seqk_tensor *x, const seqk_tensor *h0, const seqk_tensor *c0,
-                             const int32_t *lens) {
+                             const int32_t *lens, int dev_len) {
   memset(p, 0, sizeof *p);
   p->mode = desc->mode;
   p->dt = x->dtype;
@@ -288,6 +290,9 @@ static seqk_status make_plan(seqk_context_t ctx, const char *op, fwd_plan *p,
     if (lens[n] > p->steps) p->steps = lens[n];
   }
   if (!lens) p->steps = p->T;
+  /* Device lengths: the host never sees them, so every row is tested at every one of T steps. */
+  p->dev_len = dev_len;
+  if (dev_len) p->use_len = 1;
   SEQK_TRY(use_persistent(ctx, op, (int32_t)p->G, p->dt, p->N, p->H, &p->pc, &p->persistent));
   p->nbuf = p->L > 2 ? 2 : (int)(p->L - 1);
   p->wih_copy = p->L > 1 && p->dt != SEQK_DTYPE_F32;
@@ -299,7 +304,8 @@ static seqk_status make_plan(seqk_context_t ctx, const char *op, fwd_plan *p,
     }
 
   const int64_t NH = seqk__mul_sat(p->N, p->H);
-  p->b_len = p->use_len ? seqk__ws_elems(p->N, sizeof(int32_t)) : 0;
+  /* (device lengths: and the waiting check's word after them) */
+  p->b_len = p->use_len ? seqk__ws_elems(p->N + (dev_len ? 4 : 0), sizeof(int32_t)) : 0;
   p->b_xproj = seqk__ws_elems(seqk__mul_sat(seqk__mul_sat(p->T, p->N), p->GH), sizeof(float));
   p->b_gh = p->persistent ? 0 : seqk__ws_elems(seqk__mul_sat(p->N, p->GH), sizeof(float));
   p->b_h = seqk__ws_elems(p->persistent ? seqk__mul_sat(2, NH) : NH, sizeof(float));
@@ -477,9 +483,36 @@ static seqk_status run_entry(seqk_context_t ctx, const char *op, const fwd_plan 
   return SEQK_STATUS_SUCCESS;
 }
 
+/* Lengths that live on the device: copied into the plan's array clamped into [1, T], a value
+   outside recorded in a check word. Waiting checks (the default) read the word back here, before
+   anything but the workspace is written, and fail the call naming the row; deferred ones
+   (seqk_context_set_device_checks) leave it to seqk_context_check and run with the clamped
+   values, so no step ever indexes past T. */
+static seqk_status device_lengths(seqk_context_t ctx, const char *op, const fwd_plan *p,
+                                  const seqk_tensor *lengths, fwd_mem *m) {
+  const int deferred = ctx->device_checks == SEQK_DEVICE_CHECKS_DEFERRED;
+  /* The word sits 8-byte aligned after the N lengths (the piece has room for it). */
+  unsigned long long *word = deferred ? ctx->check_words + SEQK_K_CHECK_RNN_LENGTHS
+                                      : (unsigned long long *)(m->len + (p->N + 1) / 2 * 2);
+  if (!deferred) SEQK_TRY(seqk__device_memset(ctx, op, word, 0xFF, sizeof *word));
+  SEQK_TRY(seqk__launched(
+      ctx, op, "device_lengths",
+      seqk_k_rnn_device_lengths(m->len, (const int32_t *)lengths->data, lengths->stride[0], p->N,
+                                p->T, word, (cudaStream_t)ctx->stream)));
+  if (deferred) return SEQK_STATUS_SUCCESS;
+  unsigned long long found = 0;
+  SEQK_TRY(seqk__device_memcpy(ctx, op, &found, word, sizeof found, SEQK_COPY_D2H));
+  SEQK_TRY(seqk__device_sync(ctx, op));
+  if (found == ~0ull) return SEQK_STATUS_SUCCESS;
+  return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: lengths[%llu]=%d is outside [1, T=%lld]",
+                    op, found >> 32, (int)(int32_t)(uint32_t)(found & 0xFFFFFFFFull),
+                    (long long)p->T);
+}
+
 /* Takes the plan's pieces of the arena and puts the lengths on the device. */
 static seqk_status take_memory(seqk_context_t ctx, const char *op, const fwd_plan *p,
-                               const int32_t *lens, seqk_arena *arena, fwd_mem *m) {
+                               const int32_t *lens, const seqk_tensor *dlengths, seqk_arena *arena,
+                               fwd_mem *m) {
   void *piece = NULL;
   memset(m, 0, sizeof *m);
   SEQK_TRY(seqk__arena_open(ctx, op, plan_bytes(p), arena));
@@ -502,8 +535,10 @@ static seqk_status take_memory(seqk_context_t ctx, const char *op, const fwd_pla
   SEQK_TRY(take_piece(ctx, op, arena, p->b_whh, &piece));
   m->whh = (float *)piece;
   if (!p->use_len) return SEQK_STATUS_SUCCESS;
-  return seqk__launched(ctx, op, "store_lengths",
-                        seqk_k_rnn_store_lengths(m->len, lens, p->N, (cudaStream_t)ctx->stream));
+  if (!p->dev_len)
+    return seqk__launched(ctx, op, "store_lengths",
+                          seqk_k_rnn_store_lengths(m->len, lens, p->N, (cudaStream_t)ctx->stream));
+  return device_lengths(ctx, op, p, dlengths, m);
 }
 
 seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
@@ -516,9 +551,12 @@ seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc
   const int bf = desc->batch_first != 0;
   const int64_t N = x->shape[bf ? 0 : 1];
 
-  /* The lengths, read on the host (validated in [1, T] by the entry). */
+  /* The lengths: CPU ones read on the host (validated in [1, T] by the entry); CUDA ones stay
+     on the device (device_lengths). */
   int32_t *lens = NULL;
-  if (seqk__present(lengths)) {
+  const int dev_len = seqk__present(lengths) && lengths->device == SEQK_DEVICE_CUDA;
+  if (dev_len) SEQK_TRY(seqk__check_device_readable(ctx, op, "lengths", lengths->data));
+  if (seqk__present(lengths) && !dev_len) {
     lens = (int32_t *)malloc((size_t)(N > 0 ? N : 1) * sizeof(int32_t));
     if (!lens)
       return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: cannot allocate %lld lengths", op,
@@ -528,8 +566,8 @@ seqk_status seqk__cuda_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc
   fwd_plan p;
   seqk_arena arena;
   fwd_mem m;
-  seqk_status st = make_plan(ctx, op, &p, desc, w, x, h0, c0, lens);
-  if (st == SEQK_STATUS_SUCCESS) st = take_memory(ctx, op, &p, lens, &arena, &m);
+  seqk_status st = make_plan(ctx, op, &p, desc, w, x, h0, c0, lens, dev_len);
+  if (st == SEQK_STATUS_SUCCESS) st = take_memory(ctx, op, &p, lens, lengths, &arena, &m);
   free(lens);
   SEQK_TRY(st);
 

@@ -51,6 +51,12 @@ seqk_status seqk_context_check(seqk_context_t ctx) {
   SEQK_TRY(seqk__device_memcpy(ctx, op, words, ctx->check_words, sizeof words, SEQK_COPY_D2H));
   SEQK_TRY(seqk__device_memset(ctx, op, ctx->check_words, 0xFF, sizeof words));
   SEQK_TRY(seqk__device_sync(ctx, op));
+  const unsigned long long lw = words[SEQK_K_CHECK_RNN_LENGTHS];
+  if (lw != ~0ull)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "rnn_forward: lengths[%llu]=%d is outside [1, T] (found on the device after "
+                      "the call returned; the call ran with it clamped into [1, T])",
+                      lw >> 32, (int)(int32_t)(uint32_t)(lw & 0xFFFFFFFFull));
   const unsigned long long w = words[SEQK_K_CHECK_EMBEDDING];
   if (w != ~0ull) {
     const unsigned long long pos = w >> 32;

@@ -5,9 +5,9 @@
  * Non-obvious rules enforced here:
  *   - c/c0/cn and c_out exist for LSTM only; any other mode given one is an error rather than
  *     silently ignoring it.
- *   - lengths lives on the CPU even for CUDA ops (the host needs the values to schedule the
- *     packed steps), so its device is not compared with the others, and its values are checked
- *     here, before anything runs.
+ *   - lengths may live on the CPU even for CUDA ops (the host then schedules max(lengths) steps),
+ *     so its device is not compared with the others; CPU values are checked here, before
+ *     anything runs, CUDA ones (CUDA ops only) on the device (host/cuda_rnn.c).
  */
 #include "ref_rnn.h"
 #include "validate.h"
@@ -74,7 +74,7 @@ seqk_status seqk_rnn_cell(seqk_context_t ctx, seqk_rnn_mode mode, const seqk_ten
   if (H < 1)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                       "%s: w_hh.shape[1]=%lld but the hidden size must be >= 1", op, (long long)H);
-  if (H > INT64_MAX / 4)   /* the gate rows G*H, G <= 4, must be an int64 */
+  if (H > INT64_MAX / 4) /* the gate rows G*H, G <= 4, must be an int64 */
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                       "%s: w_hh.shape[1]=%lld (the hidden size) is too large: %lld*H overflows", op,
                       (long long)H, (long long)G);
@@ -231,9 +231,11 @@ seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
     SEQK_TRY(seqk__check_tensor(ctx, op, "lengths", lengths));
     SEQK_TRY(seqk__check_dtype(ctx, op, "lengths", lengths, SEQK_DTYPE_I32));
     SEQK_TRY(seqk__check_shape(ctx, op, "lengths", lengths, 1, shape));
-    if (lengths->device != SEQK_DEVICE_CPU)
+    if (lengths->device == SEQK_DEVICE_CUDA && x->device != SEQK_DEVICE_CUDA)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                        "%s: lengths is on CUDA but must be on the CPU (also for CUDA ops)", op);
+                        "%s: lengths is on CUDA but x is on the CPU (a CPU op reads its lengths "
+                        "on the CPU)",
+                        op);
   }
 
   const int64_t y_shape[3] = {bf ? N : T, bf ? T : N, D * H};
@@ -256,8 +258,9 @@ seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "cn", cn, "y", y));
   SEQK_TRY(seqk__check_no_overlap(ctx, op, "cn", cn, "hn", hn));
 
-  /* Last, once the descriptor is known to be a readable CPU I32 [N]. */
-  if (seqk__present(lengths))
+  /* Last, once the descriptor is known to be a readable I32 [N]: CPU values here; CUDA ones on
+     the device (host/cuda_rnn.c, device_lengths). */
+  if (seqk__present(lengths) && lengths->device == SEQK_DEVICE_CPU)
     for (int64_t n = 0; n < N; ++n) {
       const int32_t len = seqk__load_i32(lengths, n * lengths->stride[0]);
       if (len < 1 || len > T)

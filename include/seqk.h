@@ -388,10 +388,13 @@ typedef struct seqk_rnn_weights {
 /* nn.RNN/LSTM/GRU forward. x [T,N,I] (batch_first: [N,T,I]), T >= 1, N >= 1;
    y [T,N,D*H] (batch_first: [N,T,D*H]); h0/hn [L*D,N,H], c0/cn [L*D,N,H] for LSTM only.
    h0/c0 optional (absent: zeros); hn/cn optional outputs. Layer l > 0 takes layer l-1's output.
-   lengths: optional I32 [N] on the CPU (also for CUDA ops), each in [1,T]: sequence n has
-   lengths[n] valid steps, as with pack_padded_sequence(enforce_sorted=False): y is 0 past the
-   length, hn/cn are the states at each sequence's last valid step, and the reverse direction
-   starts at each sequence's own last valid step.
+   lengths: optional I32 [N], each in [1,T]: sequence n has lengths[n] valid steps, as with
+   pack_padded_sequence(enforce_sorted=False): y is 0 past the length, hn/cn are the states at
+   each sequence's last valid step, and the reverse direction starts at each sequence's own last
+   valid step. On the CPU (any op; a CUDA op then runs max(lengths) steps) or, for CUDA ops, on
+   the device (no host round trip: capturable; all T steps run). Device values are checked on the
+   device (seqk_context_set_device_checks): waiting, a bad one fails the call naming it with
+   nothing written; deferred, it is clamped into [1,T] and seqk_context_check reports it.
    y, hn and cn must not overlap any input or each other. */
 SEQK_API seqk_status seqk_rnn_forward(seqk_context_t ctx, const seqk_rnn_desc *desc,
                                       const seqk_rnn_weights *w, const seqk_tensor *x,

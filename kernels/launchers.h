@@ -138,7 +138,7 @@ cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream
    (min(position, SEQK_K_CHECK_POS_MAX) << 32) | (uint32_t)value, so the smallest position wins
    and brings its value along; all ones means no error. */
 #define SEQK_K_CHECK_POS_MAX 0xFFFFFFFEull
-enum { SEQK_K_CHECK_EMBEDDING = 0, SEQK_K_CHECK_KINDS = 1 };
+enum { SEQK_K_CHECK_EMBEDDING = 0, SEQK_K_CHECK_RNN_LENGTHS = 1, SEQK_K_CHECK_KINDS = 2 };
 
 /* ---- embedding.cu ------------------------------------------------------------------------------- */
 
@@ -379,6 +379,11 @@ cudaError_t seqk_k_rnn_persistent(const seqk_k_rnn_persist_params *a,
                                   const seqk_k_rnn_persist_cfg *cfg, cudaStream_t stream);
 /* dst[0..N) = host[0..N) with no host buffer outliving the call and no synchronisation: the
    values travel in the launches' parameters (256 per launch). */
+/* dst[n] = lengths[n * stride] (device I32) clamped into [1, T], for n < N; a value outside
+   recorded in *bad (the deferred-check encoding above, position n). */
+cudaError_t seqk_k_rnn_device_lengths(int32_t *dst, const int32_t *lengths, int64_t stride,
+                                      int64_t N, int64_t T, unsigned long long *bad,
+                                      cudaStream_t stream);
 cudaError_t seqk_k_rnn_store_lengths(int32_t *dst, const int32_t *host, int64_t N,
                                      cudaStream_t stream);
 

@@ -632,7 +632,31 @@ __global__ void __launch_bounds__(kLenChunk)
   if (i < count) dst[i] = chunk.v[i];
 }
 
+__global__ void __launch_bounds__(kThreads)
+    device_lengths_kernel(int32_t *dst, const int32_t *__restrict__ lengths, int64_t stride,
+                          int64_t N, int64_t T, unsigned long long *bad) {
+  const int64_t n = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  const int32_t v = lengths[n * stride];
+  if (v < 1 || v > T) {
+    const unsigned long long pos =
+        (unsigned long long)n < SEQK_K_CHECK_POS_MAX ? (unsigned long long)n : SEQK_K_CHECK_POS_MAX;
+    atomicMin(bad, (pos << 32) | (uint32_t)v);
+  }
+  dst[n] = v < 1 ? 1 : v > T ? (int32_t)T : v;
+}
+
 }   // namespace
+
+extern "C" cudaError_t seqk_k_rnn_device_lengths(int32_t *dst, const int32_t *lengths,
+                                                 int64_t stride, int64_t N, int64_t T,
+                                                 unsigned long long *bad, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (N == 0) return cudaSuccess;
+  launch(dim3(blocks_for(N)), dim3(kThreads), 0, stream, device_lengths_kernel, dst, lengths,
+         stride, N, T, bad);
+  return cudaGetLastError();
+}
 
 extern "C" cudaError_t seqk_k_rnn_store_lengths(int32_t *dst, const int32_t *host, int64_t N,
                                                 cudaStream_t stream) {

@@ -345,6 +345,11 @@ static void forward_on_device_path(const net *n, const fwd_io *io, const char *w
              "%s: the dispatcher does not take the forced path", label);
   th_check_on_device(g_ctx, label, forward_op, (void *)n, in, (int)(4 + 4 * E), TH_HOST(3), out, 3,
                      io->T > 2 ? (double)io->T : 2.0);
+  if (io->has_len) { /* and with the lengths on the device (checked and read there) */
+    snprintf(label, sizeof label, "%s [%s, device lengths]", what, path_str(path));
+    th_check_on_device(g_ctx, label, forward_op, (void *)n, in, (int)(4 + 4 * E), 0, out, 3,
+                       io->T > 2 ? (double)io->T : 2.0);
+  }
   seqk__cuda_rnn_force(PATH_AUTO);
 }
 
@@ -1486,26 +1491,89 @@ static void test_bad_forward(void) {
   BAD_FWD(f, "cn overlaps w_hh[3]", t = view_at(f.w_hh[3].data, F32, 3, SHAPE(4, 2, 2)); a.cn = &t);
   BAD_FWD(f, "cn overlaps x", t = view_at(f.x.data, F32, 3, SHAPE(4, 2, 2)); a.cn = &t);
 
-  /* All tensors on CUDA (descriptors over host memory, never touched): lengths must still be on
-     the CPU, and that is caught before anything runs. */
+  /* A CPU op with lengths on CUDA (a descriptor over host memory, never touched): a CPU op reads
+     its lengths on the CPU, and that is caught before anything runs. */
   {
     fwd_args a = fwd_default(&f);
-    wcopy wc;
-    wcopy_init(&wc, &f);
-    for (int e = 0; e < 4; ++e)
-      wc.w_ih[e].device = wc.w_hh[e].device = wc.b_ih[e].device = wc.b_hh[e].device = CUDA;
-    seqk_tensor x = f.x, h0 = f.h0, c0 = f.c0, lt = f.lengths, y = f.y, hn = f.hn, cn = f.cn;
-    x.device = h0.device = c0.device = lt.device = y.device = hn.device = cn.device = CUDA;
-    a.w = &wc.w;
-    a.x = &x;
-    a.h0 = &h0;
-    a.c0 = &c0;
+    seqk_tensor lt = f.lengths;
+    lt.device = CUDA;
     a.lengths = &lt;
-    a.y = &y;
-    a.hn = &hn;
-    a.cn = &cn;
-    expect_bad_fwd(&f, &a, "lengths is on CUDA", "all on CUDA, lengths too");
+    expect_bad_fwd(&f, &a, "lengths is on CUDA but x is on the CPU", "CPU op, lengths on CUDA");
   }
+}
+
+/* Lengths on the device holding a value outside [1, T]: waiting checks fail the call naming the
+   row, with y, hn and cn untouched; deferred checks run it with the value clamped into [1, T]
+   (the same result as the CPU with the clamped lengths) and seqk_context_check reports it. */
+/* A contiguous CUDA copy of host tensor t on ctx (freed with ctx). */
+static seqk_tensor upload(seqk_context_t ctx, const seqk_tensor *t) {
+  seqk_tensor d;
+  memset(&d, 0, sizeof d);
+  TH_CHECK(seqk_tensor_alloc(ctx, &d, t->dtype, SEQK_DEVICE_CUDA, t->ndim, t->shape) ==
+                   SEQK_STATUS_SUCCESS &&
+               seqk_tensor_copy(ctx, &d, t) == SEQK_STATUS_SUCCESS,
+           "upload: %s", seqk_context_last_error(ctx));
+  return d;
+}
+
+static void test_device_lengths_checks(void) {
+  if (seqk_cuda_device_count() == 0) return;
+  net n;
+  fwd_io io;
+  static const int32_t bad[3] = {2, 9, 1}, clamped[3] = {2, 4, 1};
+  net_init(&n, SEQK_RNN_MODE_LSTM, 1, 1, 0, 3, 5, SEQK_DTYPE_F32, 1, 0);
+  io_init(&io, &n, 4, 3, 1, 1, clamped, 1, 1, 0);
+  if (!th_expect_status(g_ctx, io_run(&n, &io), SEQK_STATUS_SUCCESS, NULL,
+                        "device lengths: the CPU run with the clamped lengths"))
+    return;
+  const int64_t E = n.desc.num_layers * net_dirs(&n);
+  seqk_context_t ctx;
+  TH_CHECK(seqk_context_create(&ctx) == SEQK_STATUS_SUCCESS, "context");
+  /* Every input on the device, lengths holding the bad value. */
+  seqk_tensor din[4 + 4 * MAX_ENTRIES], dout[3];
+  const seqk_tensor *hin[4] = {&io.x, &io.h0, &io.c0, &io.lengths};
+  seqk_tensor bad_len = th_tensor_new(SEQK_DTYPE_I32, 1, SHAPE(3));
+  th_fill_i32(&bad_len, bad);
+  hin[3] = &bad_len;
+  for (int i = 0; i < 4; ++i) din[i] = upload(ctx, hin[i]);
+  for (int64_t e = 0; e < E; ++e) {
+    din[4 + e] = upload(ctx, &n.w_ih[e]);
+    din[4 + E + e] = upload(ctx, &n.w_hh[e]);
+    din[4 + 2 * E + e] = upload(ctx, &n.b_ih[e]);
+    din[4 + 3 * E + e] = upload(ctx, &n.b_hh[e]);
+  }
+  const seqk_tensor *hout[3] = {&io.y, &io.hn, &io.cn};
+  for (int i = 0; i < 3; ++i) {
+    seqk_tensor poison = th_tensor_new(hout[i]->dtype, hout[i]->ndim, hout[i]->shape);
+    th_poison(&poison);
+    dout[i] = upload(ctx, &poison);
+  }
+  /* Waiting: refused, nothing written (the outputs still hold the poison). */
+  th_expect_status(ctx, forward_op(ctx, &n, din, dout), SEQK_STATUS_INVALID_VALUE,
+                   "lengths[1]=9 is outside [1, T=4]", "device lengths, waiting check");
+  for (int i = 0; i < 3; ++i) {
+    seqk_tensor back = th_tensor_new(hout[i]->dtype, hout[i]->ndim, hout[i]->shape);
+    TH_CHECK(seqk_tensor_copy(ctx, &back, &dout[i]) == SEQK_STATUS_SUCCESS, "download");
+    int poisoned = 1;
+    for (int64_t k = 0; k < th_numel(&back); ++k) poisoned &= th_get(&back, k) != th_get(&back, k);
+    TH_CHECK(poisoned, "device lengths, waiting check: output %d was written", i);
+  }
+  /* Deferred: runs clamped, reported by the check. */
+  TH_CHECK(seqk_context_set_device_checks(ctx, SEQK_DEVICE_CHECKS_DEFERRED) == SEQK_STATUS_SUCCESS,
+           "deferred checks");
+  th_expect_status(ctx, forward_op(ctx, &n, din, dout), SEQK_STATUS_SUCCESS, NULL,
+                   "device lengths, deferred check: the call");
+  th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_INVALID_VALUE, "lengths[1]=9",
+                   "device lengths, deferred check: reported");
+  for (int i = 0; i < 3; ++i) {
+    seqk_tensor back = th_tensor_new(hout[i]->dtype, hout[i]->ndim, hout[i]->shape);
+    TH_CHECK(seqk_tensor_copy(ctx, &back, &dout[i]) == SEQK_STATUS_SUCCESS, "download");
+    double *want = th_to_doubles(hout[i]);
+    char what[80];
+    snprintf(what, sizeof what, "device lengths, deferred: output %d as with clamped lengths", i);
+    th_check_close(what, &back, want, th_tol_scaled(SEQK_DTYPE_F32, 8));
+  }
+  seqk_context_destroy(ctx);
 }
 
 /* cuBLAS takes at most 2^31 - 1 rows and columns per call; larger products go in blocks
@@ -1534,6 +1602,7 @@ int main(void) {
   test_forward_sweep();
   test_forward_paths();
   test_persistent_rows();
+  test_device_lengths_checks();
   test_cell_inplace_on_device();
   test_seq_equals_cells();
   test_reverse_identity();
