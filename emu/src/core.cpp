@@ -9,6 +9,7 @@
  * reverse, random) is what exposes missing barriers.
  */
 #include "seqk_emu/emu.h"
+#include "stream.h"
 #include "numeric.h"
 #include "sanitizers.h"
 
@@ -19,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -835,6 +837,9 @@ pool *get_pool() {
 
 }   // namespace
 
+/* For runtime.cpp (stream.h): an emulator report. */
+void report(const char *msg) { add_report(msg); }
+
 /* ---- kernel-side API -------------------------------------------------------------------------- */
 void kernel_error(site s, const char *fmt, ...) {
   worker &w = *tl_worker;
@@ -1241,9 +1246,14 @@ unsigned long long clock_ticks() {
 cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes); /* runtime.cpp */
 void set_launch_error(cudaError_t err);                          /* runtime.cpp */
 
+static void run_grid(dim3 grid, dim3 block, size_t dyn_smem, void (*thunk)(void *), void *bound,
+                     bool cooperative);
+
 void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, const void *kernel,
-                 void (*thunk)(void *), void *bound, bool cooperative) {
-  (void)stream; /* streams are serial stand-ins: everything runs in issue order, at once */
+                 void (*thunk)(void *), void *bound, void *(*clone)(const void *),
+                 void (*destroy)(void *), bool cooperative) {
+  /* Streams are serial stand-ins: a launch runs at once, in issue order, unless its stream is
+     capturing (stream.h); the configuration is checked now either way, as at a real launch. */
   unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
   if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
@@ -1276,6 +1286,17 @@ void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, co
     fprintf(stderr, "seqk_emu: launch from inside a kernel is not supported\n");
     abort();
   }
+  if (is_capturing(stream)) {
+    std::shared_ptr<void> kept(clone(bound), destroy);
+    enqueue(stream, [=] { run_grid(grid, block, dyn_smem, thunk, kept.get(), cooperative); });
+    return;
+  }
+  run_grid(grid, block, dyn_smem, thunk, bound, cooperative);
+}
+
+static void run_grid(dim3 grid, dim3 block, size_t dyn_smem, void (*thunk)(void *), void *bound,
+                     bool cooperative) {
+  const unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
   launch_state L;
   L.grid = grid;
   L.block = block;

@@ -3,7 +3,8 @@
  * toolkit's own cublas_v2.h declarations: handles, streams, math and pointer modes, and GEMM
  * (Sgemm, SgemmStridedBatched, GemmEx, GemmStridedBatchedEx) with both transposes, alpha/beta,
  * column-major operands in f32, f16 or bf16, and fp32 accumulation like cuBLAS's
- * CUBLAS_COMPUTE_32F. Everything runs at once on the calling thread (streams are serial).
+ * CUBLAS_COMPUTE_32F. Everything runs at once on the calling thread (streams are serial), or is
+ * recorded by a capture of the handle's stream (stream.h).
  */
 #include <cublas_v2.h>
 
@@ -13,6 +14,9 @@
 #include <set>
 
 #include "numeric.h"
+#include "stream.h"
+
+#include <functional>
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
@@ -48,6 +52,11 @@ void store(void *p, cudaDataType t, long long i, float v) {
   }
 }
 
+void gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float al,
+              const void *A, cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt,
+              int ldb, long long sb, float be, void *C, cudaDataType ct, int ldc, long long sc,
+              int batch);
+
 /* C = alpha op(A) op(B) + beta C for each batch, column-major; beta == 0 never reads C. */
 cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                     int k, const float *alpha, const void *A, cudaDataType at, int lda,
@@ -64,7 +73,20 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
     return CUBLAS_STATUS_INVALID_VALUE;
   if (!dtype_ok(at) || !dtype_ok(bt) || !dtype_ok(ct)) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (m == 0 || n == 0 || batch == 0) return CUBLAS_STATUS_SUCCESS;
-  float al = *alpha, be = *beta;
+  /* alpha and beta are read now (host pointer mode); the product runs in the handle's stream
+     order (stream.h: recorded when the stream is capturing). */
+  const float al = *alpha, be = *beta;
+  seqk_emu::enqueue(h->stream, [=] {
+    gemm_now(ta, tb, m, n, k, al, A, at, lda, sa, B, bt, ldb, sb, be, C, ct, ldc, sc, batch);
+  });
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+void gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float al,
+              const void *A, cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt,
+              int ldb, long long sb, float be, void *C, cudaDataType ct, int ldc, long long sc,
+              int batch) {
+  const bool an = ta == CUBLAS_OP_N, bn = tb == CUBLAS_OP_N;
   for (int b = 0; b < batch; ++b) {
     const char *Ab = static_cast<const char *>(A), *Bb = static_cast<const char *>(B);
     size_t as = at == CUDA_R_32F ? 4 : 2, bs = bt == CUDA_R_32F ? 4 : 2,
@@ -86,7 +108,6 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
         store(Cb, ct, ci, v);
       }
   }
-  return CUBLAS_STATUS_SUCCESS;
 }
 
 bool compute_ok(cublasComputeType_t c) {

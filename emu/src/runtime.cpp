@@ -7,6 +7,8 @@
  */
 #include <cuda_runtime_api.h>
 
+#include "stream.h"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,9 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <vector>
+#include <memory>
+#include <functional>
 
 namespace seqk_emu {
 namespace {
@@ -59,11 +64,58 @@ cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes) {
 using namespace seqk_emu;
 
 struct CUstream_st {
-  int unused;
+  /* Under capture: the work recorded so far (CUgraph_st's nodes), and whether an unsafe call
+     invalidated it. */
+  std::shared_ptr<std::vector<std::function<void()>>> capture;
+  bool invalidated = false;
 };
 struct CUevent_st {
   CUevent_rec rec;
 };
+struct CUgraph_st {
+  std::shared_ptr<std::vector<std::function<void()>>> nodes;
+};
+struct CUgraphExec_st {
+  std::shared_ptr<std::vector<std::function<void()>>> nodes;
+};
+
+/* ---- stream order and capture (stream.h) --------------------------------------------------------- */
+namespace seqk_emu {
+namespace {
+std::mutex g_capture_mutex;
+std::set<cudaStream_t> g_capturing; /* streams with a capture under way */
+}   // namespace
+
+bool is_capturing(cudaStream_t stream) {
+  if (!stream) return false;
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  return g_capturing.count(stream) != 0;
+}
+
+void enqueue(cudaStream_t stream, std::function<void()> op) {
+  {
+    std::lock_guard<std::mutex> lock(g_capture_mutex);
+    if (stream && g_capturing.count(stream)) {
+      stream->capture->push_back(std::move(op));
+      return;
+    }
+  }
+  op();
+}
+
+cudaError_t refuse_during_capture(const char *call) {
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  if (g_capturing.empty()) return cudaSuccess;
+  for (cudaStream_t s : g_capturing) s->invalidated = true;
+  char msg[256];
+  snprintf(msg, sizeof msg,
+           "%s during a stream capture: not permitted (it would synchronise or allocate); the "
+           "capture is invalidated",
+           call);
+  report(msg);
+  return record(cudaErrorStreamCaptureUnsupported);
+}
+}   // namespace seqk_emu
 
 extern "C" {
 
@@ -141,6 +193,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
 }
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
+  if (cudaError_t e = refuse_during_capture("cudaMalloc")) return e;
   if (!ptr) return record(cudaErrorInvalidValue);
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
@@ -178,6 +231,7 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes, c
 }
 
 cudaError_t cudaFree(void *ptr) {
+  if (cudaError_t e = refuse_during_capture("cudaFree")) return e;
   if (!ptr) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_mutex);
   auto it = g_allocs.find(ptr);
@@ -196,19 +250,38 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind) {
+  if (cudaError_t e = refuse_during_capture("cudaMemcpy")) return e;
   if (count == 0) return cudaSuccess;
   if (!dst || !src || (int)kind < 0 || (int)kind > 4) return record(cudaErrorInvalidValue);
   memcpy(dst, src, count); /* ASan: out-of-bounds and overlapping ranges are reported */
   return cudaSuccess;
 }
 
+static bool is_device_memory(const void *p) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto it = g_allocs.upper_bound(p);
+  if (it == g_allocs.begin()) return false;
+  --it;
+  return static_cast<const char *>(p) < static_cast<const char *>(it->first) + it->second;
+}
+
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t stream) {
-  (void)stream;
-  return cudaMemcpy(dst, src, count, kind);
+  if (count == 0) return cudaSuccess;
+  if (!dst || !src || (int)kind < 0 || (int)kind > 4) return record(cudaErrorInvalidValue);
+  if (is_capturing(stream)) {
+    /* A copy from or to pageable host memory is a host round trip: not capturable. */
+    if (!is_device_memory(dst) || !is_device_memory(src))
+      return refuse_during_capture("cudaMemcpyAsync with host memory");
+    enqueue(stream, [=] { memcpy(dst, src, count); });
+    return cudaSuccess;
+  }
+  memcpy(dst, src, count);
+  return cudaSuccess;
 }
 
 cudaError_t cudaMemset(void *ptr, int value, size_t count) {
+  if (cudaError_t e = refuse_during_capture("cudaMemset")) return e;
   if (count == 0) return cudaSuccess;
   if (!ptr) return record(cudaErrorInvalidValue);
   memset(ptr, value, count);
@@ -216,11 +289,13 @@ cudaError_t cudaMemset(void *ptr, int value, size_t count) {
 }
 
 cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t stream) {
-  (void)stream;
-  return cudaMemset(ptr, value, count);
+  if (count == 0) return cudaSuccess;
+  if (!ptr) return record(cudaErrorInvalidValue);
+  enqueue(stream, [=] { memset(ptr, value, count); });
+  return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return refuse_during_capture("cudaDeviceSynchronize"); }
 
 cudaError_t cudaStreamCreate(cudaStream_t *stream) {
   if (!stream) return record(cudaErrorInvalidValue);
@@ -244,11 +319,71 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   (void)stream;
-  return cudaSuccess;
+  return refuse_during_capture("cudaStreamSynchronize");
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
-  (void)stream;
+  if (is_capturing(stream)) return refuse_during_capture("cudaStreamQuery on a capturing stream");
+  return cudaSuccess;
+}
+
+/* ---- capture and graphs: recorded work replayed in order (stream.h) ------------------------------ */
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode) {
+  (void)mode; /* every mode is treated as global: the strictest */
+  if (!stream) return record(cudaErrorStreamCaptureUnsupported); /* not the legacy stream */
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  if (g_capturing.count(stream)) return record(cudaErrorIllegalState);
+  stream->capture = std::make_shared<std::vector<std::function<void()>>>();
+  stream->invalidated = false;
+  g_capturing.insert(stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
+  if (!graph) return record(cudaErrorInvalidValue);
+  *graph = nullptr;
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  if (!stream || !g_capturing.erase(stream)) return record(cudaErrorIllegalState);
+  auto nodes = std::move(stream->capture);
+  stream->capture.reset();
+  if (stream->invalidated) return record(cudaErrorStreamCaptureInvalidated);
+  *graph = new CUgraph_st{std::move(nodes)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status) {
+  if (!status) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  *status = !stream || !g_capturing.count(stream) ? cudaStreamCaptureStatusNone
+            : stream->invalidated                 ? cudaStreamCaptureStatusInvalidated
+                                                  : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                 unsigned long long flags) {
+  (void)flags;
+  if (!exec || !graph) return record(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->nodes};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (!exec) return record(cudaErrorInvalidValue);
+  auto nodes = exec->nodes;
+  enqueue(stream, [nodes] {
+    for (auto &node : *nodes) node();
+  });
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
   return cudaSuccess;
 }
 
@@ -280,14 +415,16 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  (void)stream;
   if (!event) return record(cudaErrorInvalidResourceHandle);
-  event->rec.ms = now_ms();
-  event->rec.recorded = true;
+  enqueue(stream, [event] {
+    event->rec.ms = now_ms();
+    event->rec.recorded = true;
+  });
   return cudaSuccess;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (cudaError_t e = refuse_during_capture("cudaEventSynchronize")) return e;
   return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
 }
 
@@ -332,6 +469,9 @@ const char *cudaGetErrorName(cudaError_t error) {
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorCooperativeLaunchTooLarge: return "cudaErrorCooperativeLaunchTooLarge";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
     default: return "cudaErrorUnknown";
   }
 }
@@ -349,6 +489,11 @@ const char *cudaGetErrorString(cudaError_t error) {
       return "unspecified launch failure (seqk_emu found a kernel error: see its report)";
     case cudaErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorStreamCaptureUnsupported:
+      return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+      return "operation failed due to a previous error during capture";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     default: return "unknown error";
   }
 }

@@ -52,8 +52,11 @@ struct smem_site {
 };
 
 /* ---- core entry points (emu/src/core.cpp) ---------------------------------------------------- */
+/* bound (run by thunk) may live on the caller's stack: a launch recorded by a stream capture
+   keeps clone(bound) instead, released with destroy. */
 void launch_impl(dim3 grid, dim3 block, size_t dyn_smem, cudaStream_t stream, const void *kernel,
-                 void (*thunk)(void *), void *bound, bool cooperative);
+                 void (*thunk)(void *), void *bound, void *(*clone)(const void *),
+                 void (*destroy)(void *), bool cooperative);
 
 void *smem_static(const smem_site *s, size_t bytes);
 void *smem_dynamic();
@@ -95,6 +98,10 @@ struct bound_kernel {
     std::tuple<P...> mine = b->args;
     std::apply(b->kernel, mine);
   }
+  static void *clone(const void *self) {
+    return new bound_kernel(*static_cast<const bound_kernel *>(self));
+  }
+  static void destroy(void *self) { delete static_cast<bound_kernel *>(self); }
 };
 
 template <typename T>
@@ -140,7 +147,9 @@ inline void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, void
   static_assert(sizeof...(P) == sizeof...(A), "launch: wrong number of kernel arguments");
   seqk_emu::bound_kernel<P...> b{kernel, std::tuple<P...>(std::forward<A>(args)...)};
   seqk_emu::launch_impl(grid, block, smem, stream, reinterpret_cast<const void *>(kernel),
-                        &seqk_emu::bound_kernel<P...>::run, &b, false);
+                        &seqk_emu::bound_kernel<P...>::run, &b,
+                        &seqk_emu::bound_kernel<P...>::clone,
+                        &seqk_emu::bound_kernel<P...>::destroy, false);
 }
 /* A cooperative launch: every block is resident at once, so grid_sync() can complete. */
 template <typename... P, typename... A>
@@ -149,7 +158,9 @@ inline void launch_cooperative(dim3 grid, dim3 block, size_t smem, cudaStream_t 
   static_assert(sizeof...(P) == sizeof...(A), "launch: wrong number of kernel arguments");
   seqk_emu::bound_kernel<P...> b{kernel, std::tuple<P...>(std::forward<A>(args)...)};
   seqk_emu::launch_impl(grid, block, smem, stream, reinterpret_cast<const void *>(kernel),
-                        &seqk_emu::bound_kernel<P...>::run, &b, true);
+                        &seqk_emu::bound_kernel<P...>::run, &b,
+                        &seqk_emu::bound_kernel<P...>::clone,
+                        &seqk_emu::bound_kernel<P...>::destroy, true);
 }
 
 /* ---- shared memory ----------------------------------------------------------------------------

@@ -22,6 +22,13 @@
 #define SEQK_EMU_NAMES_H
 
 /* CUDA runtime (emu/src/runtime.cpp) */
+#define cudaGraphDestroy seqk_emu_cudaGraphDestroy
+#define cudaGraphExecDestroy seqk_emu_cudaGraphExecDestroy
+#define cudaGraphInstantiate seqk_emu_cudaGraphInstantiate
+#define cudaGraphLaunch seqk_emu_cudaGraphLaunch
+#define cudaStreamBeginCapture seqk_emu_cudaStreamBeginCapture
+#define cudaStreamEndCapture seqk_emu_cudaStreamEndCapture
+#define cudaStreamIsCapturing seqk_emu_cudaStreamIsCapturing
 #define cudaDeviceGetAttribute seqk_emu_cudaDeviceGetAttribute
 #define cudaDeviceSynchronize seqk_emu_cudaDeviceSynchronize
 #define cudaEventCreate seqk_emu_cudaEventCreate
