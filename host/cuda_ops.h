@@ -125,6 +125,12 @@ seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w
 seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tensor *indices,
                                  const seqk_tensor *table, const seqk_tensor *out);
 
+/* ---- cuda_kv_cache.c ------------------------------------------------------------------------ */
+/* seqk_kv_cache_append on validated CUDA descriptors (include/seqk.h). */
+seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                       const seqk_tensor *cache_seqlens, int32_t advance,
+                                       const seqk_tensor *k_new, const seqk_tensor *v_new);
+
 /* ---- cuda_rnn.c ------------------------------------------------------------------------------- */
 /* Absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor (values in [1, T]),
    read on the host. fp32 GEMMs (cuBLAS) and fp32 state. */

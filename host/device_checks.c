@@ -57,6 +57,13 @@ seqk_status seqk_context_check(seqk_context_t ctx) {
                       "rnn_forward: lengths[%llu]=%d is outside [1, T] (found on the device after "
                       "the call returned; the call ran with it clamped into [1, T])",
                       lw >> 32, (int)(int32_t)(uint32_t)(lw & 0xFFFFFFFFull));
+  const unsigned long long kw = words[SEQK_K_CHECK_KV_APPEND];
+  if (kw != ~0ull)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "kv_cache_append: sequence %llu: cache_seqlens[%llu]=%d with its new tokens "
+                      "does not fit the cache (capacity, or a page id outside [0, num_pages)); "
+                      "nothing of it was written (found on the device after the call returned)",
+                      kw >> 32, kw >> 32, (int)(int32_t)(uint32_t)(kw & 0xFFFFFFFFull));
   const unsigned long long w = words[SEQK_K_CHECK_EMBEDDING];
   if (w != ~0ull) {
     const unsigned long long pos = w >> 32;

@@ -305,6 +305,41 @@ SEQK_API seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor 
                                           seqk_tensor *lse);
 
 /* ---------------------------------------------------------------------------------------------
+ * Key/value caches for decoding
+ * ------------------------------------------------------------------------------------------- */
+
+/* A key/value cache of B sequences.
+   Contiguous (page_table.data NULL): k [B, S_max, Hk, D] and v [B, S_max, Hk, Dv], any strides
+   (a [B, Hk, S_max, D] buffer is passed as a strided view): position t of sequence b is
+   k[b, t]. Capacity S_max.
+   Paged (page_table an I32 [B, max_pages] tensor on the cache's device): k [num_pages,
+   page_size, Hk, D] and v [num_pages, page_size, Hk, Dv], any strides, page_size >= 1: position
+   t of sequence b is row t % page_size of page page_table[b, t / page_size]. Capacity
+   max_pages * page_size; a page id outside [0, num_pages) is an error where it is used.
+   seqk_attention over a cache: the contiguous one as k/v with seqlens_k; paged attention is not
+   there yet. */
+typedef struct seqk_kv_cache {
+  seqk_tensor k, v;
+  seqk_tensor page_table; /* data NULL: contiguous */
+} seqk_kv_cache;
+
+/* Appends S_new tokens to each sequence: k_new [B, S_new, Hk, D] and v_new [B, S_new, Hk, Dv]
+   (the cache's dtype, any strides: e.g. views into a fused QKV projection's output) go to
+   positions cache_seqlens[b] .. cache_seqlens[b] + S_new - 1 of sequence b. cache_seqlens: I32
+   [B] on the cache's device. With advance != 0, cache_seqlens[b] += S_new afterwards, on the
+   device for CUDA tensors (so a captured decode step appends at the right place every replay).
+   CUDA tensors: enqueued on the context's stream without a host round trip.
+   A sequence whose new positions do not fit (cache_seqlens[b] < 0, or past the capacity, or a
+   page id out of range) is an error: on the CPU, and on CUDA with waiting device checks (the
+   default; seqk_context_set_device_checks), the call fails naming the sequence and writes
+   nothing; with deferred checks nothing of that sequence is written (nor advanced) and
+   seqk_context_check reports it. Errors: INVALID_VALUE (shapes, dtypes, devices, overlapping
+   outputs, values), NO_DEVICE, DEVICE_ERROR. */
+SEQK_API seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                          seqk_tensor *cache_seqlens, int32_t advance,
+                                          const seqk_tensor *k_new, const seqk_tensor *v_new);
+
+/* ---------------------------------------------------------------------------------------------
  * Layers built on them
  * ------------------------------------------------------------------------------------------- */
 

@@ -138,7 +138,36 @@ cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream
    (min(position, SEQK_K_CHECK_POS_MAX) << 32) | (uint32_t)value, so the smallest position wins
    and brings its value along; all ones means no error. */
 #define SEQK_K_CHECK_POS_MAX 0xFFFFFFFEull
-enum { SEQK_K_CHECK_EMBEDDING = 0, SEQK_K_CHECK_RNN_LENGTHS = 1, SEQK_K_CHECK_KINDS = 2 };
+enum {
+  SEQK_K_CHECK_EMBEDDING = 0,
+  SEQK_K_CHECK_RNN_LENGTHS = 1,
+  SEQK_K_CHECK_KV_APPEND = 2, /* position: the sequence; value: its cache_seqlens */
+  SEQK_K_CHECK_KINDS = 3
+};
+
+/* ---- kv_cache.cu ---------------------------------------------------------------------------------- */
+
+/* seqk_kv_cache_append on CUDA tensors (strides in elements; page_table NULL: contiguous). */
+typedef struct seqk_k_kv_append_params {
+  void *k_cache, *v_cache;
+  const void *k_new, *v_new;
+  int32_t *seqlens;
+  const int32_t *page_table; /* [B, max_pages] or NULL */
+  size_t elem_size;          /* 2 or 4 */
+  int64_t B, S_new, Hk, D, Dv;
+  int64_t page_size, max_pages, num_pages; /* paged; contiguous: page_size = S_max, max_pages 1 */
+  int64_t kc_stride[4], vc_stride[4], kn_stride[4], vn_stride[4], pt_stride[2];
+  int64_t len_stride;
+  /* DEFERRED checks: the SEQK_K_CHECK_KV_APPEND word; NULL when waiting checks ran first. */
+  unsigned long long *deferred_bad;
+} seqk_k_kv_append_params;
+/* *first_bad (one device word, set here) = the encoding above for the first sequence whose new
+   positions do not fit, or all ones. Writes nothing else. */
+cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p, unsigned long long *first_bad,
+                                   cudaStream_t stream);
+/* The copy (sequences that do not fit are skipped, and recorded in deferred_bad when given), then,
+   with advance, seqlens[b] += S_new for the sequences that fit. */
+cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int advance, cudaStream_t stream);
 
 /* ---- embedding.cu ------------------------------------------------------------------------------- */
 

@@ -2,8 +2,9 @@
  * gpu_graph.c - a decode-style step captured in a CUDA graph and replayed with new inputs: the
  * contract that CUDA ops enqueue work on the context's stream and return, with no host wait and
  * no allocation once the workspace is reserved (include/seqk.h). The step: an embedding lookup
- * (deferred device checks), a linear projection (cuBLAS), attention of the new query over a
- * key/value cache with per-sequence lengths on the device, a softmax, a device-to-device copy
+ * (deferred device checks), a linear projection (cuBLAS), the new token's key and value appended
+ * to a key/value cache at each sequence's length (advanced on the device), attention of the new
+ * query over the cache with those lengths, a softmax, a device-to-device copy
  * into a strided view, and an LSTM over a short sequence with device lengths (the persistent
  * kernel or the per-step path). Captured once, replayed twice with new token ids, cache lengths
  * and sequence lengths uploaded between replays; each replay must equal the same step run
@@ -64,6 +65,19 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
   if ((st = seqk_embedding(ctx, &s->ids, &s->table, &emb))) return st;
   seqk_tensor q2 = seqk_tensor_view(s->q.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, xs);
   if ((st = seqk_linear(ctx, &emb, &s->wq, &s->bq, &q2))) return st;
+  /* The new token's key and value (its first and second D features, one kv head) appended to
+     the cache at each sequence's length, which advances: attention below sees them. */
+  int64_t ns[4] = {B, 1, HK, D}, nst[4] = {E, E, D, 1}, cs[4] = {B, SMAX, HK, D},
+          cst[4] = {HK * SMAX * D, D, SMAX * D, 1};
+  seqk_tensor k_new =
+      seqk_tensor_view_strided(s->q.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, ns, nst);
+  seqk_tensor v_new = seqk_tensor_view_strided((char *)s->q.data + D * 2, SEQK_DTYPE_F16,
+                                               SEQK_DEVICE_CUDA, 4, ns, nst);
+  seqk_kv_cache cache;
+  memset(&cache, 0, sizeof cache);
+  cache.k = seqk_tensor_view_strided(s->kc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs, cst);
+  cache.v = seqk_tensor_view_strided(s->vc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs, cst);
+  if ((st = seqk_kv_cache_append(ctx, &cache, &s->seqlens_k, 1, &k_new, &v_new))) return st;
   /* q [B, H, 1, D] over the projection's [B, E] rows */
   int64_t qs[4] = {B, H, 1, D}, qst[4] = {E, D, D, 1};
   seqk_tensor q4 =
@@ -75,9 +89,9 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
   seqk_tensor o2 = seqk_tensor_view(s->o.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, xs);
   if ((st = seqk_softmax(ctx, &o2, -1, &s->p))) return st;
   /* o into every other column of a [B, 2E] buffer */
-  int64_t cst[2] = {2 * E, 2};
+  int64_t ost[2] = {2 * E, 2};
   seqk_tensor every_other = seqk_tensor_view_strided(s->o_copy_backing.data, SEQK_DTYPE_F32,
-                                                     SEQK_DEVICE_CUDA, 2, xs, cst);
+                                                     SEQK_DEVICE_CUDA, 2, xs, ost);
   if ((st = seqk_tensor_copy(ctx, &every_other, &o2))) return st;
   const seqk_rnn_desc desc = {SEQK_RNN_MODE_LSTM, E, HID, 1, 0, 0};
   const seqk_rnn_weights w = {&s->w_ih, &s->w_hh, &s->b_ih, &s->b_hh};
@@ -86,14 +100,15 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
 
 /* Every output's bytes, downloaded in one buffer per output. */
 typedef struct snapshot {
-  unsigned char *bytes[6];
-  size_t size[6];
+  unsigned char *bytes[9];
+  size_t size[9];
 } snapshot;
 
 static snapshot take(seqk_context_t ctx, step_io *s) {
   snapshot sn;
-  seqk_tensor *outs[6] = {&s->q, &s->o, &s->p, &s->o_copy_backing, &s->ry, &s->rhn};
-  for (int i = 0; i < 6; ++i) {
+  seqk_tensor *outs[9] = {&s->q,   &s->o,  &s->p,  &s->o_copy_backing, &s->ry,
+                          &s->rhn, &s->kc, &s->vc, &s->seqlens_k};
+  for (int i = 0; i < 9; ++i) {
     int64_t n = th_numel(outs[i]) * (int64_t)seqk_dtype_size(outs[i]->dtype) / 4;
     seqk_tensor host = th_tensor_new(SEQK_DTYPE_I32, 1, &n);
     seqk_tensor words = seqk_tensor_view(outs[i]->data, SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 1, &n);
@@ -158,7 +173,8 @@ int main(void) {
   s.ry = dev_empty(ctx, SEQK_DTYPE_F32, 3, ry_s);
   s.rhn = dev_empty(ctx, SEQK_DTYPE_F32, 3, rhn_s);
   static const int32_t ids[3][B] = {{1, 7, 10}, {4, 0, 9}, {3, 3, 5}};
-  static const int32_t kv_len[3][B] = {{40, 17, 1}, {5, 33, 40}, {12, 12, 2}};
+  /* cache lengths before the step's append (which makes them 40, 17, 1 and so on) */
+  static const int32_t kv_len[3][B] = {{39, 16, 0}, {4, 32, 39}, {11, 11, 1}};
   static const int32_t rnn_len[3][N] = {{5, 2, 3}, {1, 5, 4}, {3, 3, 5}};
 
   /* Warm-up, eagerly: cuBLAS handle, first-use queries, and how much workspace the step needs. */
@@ -196,10 +212,11 @@ int main(void) {
              seqk_context_last_error(ctx));
     snapshot replayed = take(ctx, &s);
     poison_outputs(ctx, &s);
+    set_i32(ctx, &s.seqlens_k, kv_len[r]); /* the replay advanced them */
     TH_CHECK(run_step(ctx, &s) == SEQK_STATUS_SUCCESS, "eager step %d: %s", r,
              seqk_context_last_error(ctx));
     snapshot eager = take(ctx, &s);
-    for (int i = 0; i < 6; ++i)
+    for (int i = 0; i < 9; ++i)
       TH_CHECK(memcmp(replayed.bytes[i], eager.bytes[i], eager.size[i]) == 0,
                "replay %d: output %d differs from the eager step on the same inputs", r, i);
   }
@@ -207,6 +224,7 @@ int main(void) {
   if (exec) {
     const int32_t bad_ids[B] = {2, V + 4, 6};
     set_i32(ctx, &s.ids, bad_ids);
+    set_i32(ctx, &s.seqlens_k, kv_len[0]);
     TH_CHECK(cudaGraphLaunch(exec, stream) == cudaSuccess, "replay with a bad id");
     th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_INVALID_VALUE, "position 1 hold 15",
                      "a bad id in a replay is reported by the check");

@@ -234,7 +234,7 @@ static float scale_of(reader *r) {
 
 static seqk_status run(call *c) {
   reader *r = &c->r;
-  const uint32_t op = byte(r) % 13;
+  const uint32_t op = byte(r) % 14;
   c->device = (byte(r) & 1) && g_have_device ? SEQK_DEVICE_CUDA : SEQK_DEVICE_CPU;
   const seqk_dtype dt = float_dtype(r);
   seqk_context_t ctx = g_ctx;
@@ -344,12 +344,24 @@ static seqk_status run(call *c) {
                             wf & 8 ? NULL : b_hh};
       seqk_tensor *x = tensor(c, 0, dt, 3), *h0 = tensor(c, 0, dt, 3), *c0 = tensor(c, 0, dt, 3);
       const int saved = c->device;
-      c->device = SEQK_DEVICE_CPU;   /* lengths live on the CPU */
+      if (byte(r) & 1) c->device = SEQK_DEVICE_CPU;   /* lengths on the CPU, or with the op */
       seqk_tensor *len = tensor(c, 0, SEQK_DTYPE_I32, 1);
       c->device = saved;
       seqk_tensor *y = tensor(c, 1, dt, 3), *hn = tensor(c, 1, dt, 3), *cn = tensor(c, 1, dt, 3);
       return seqk_rnn_forward(ctx, wf & 16 ? NULL : &d, wf & 32 ? NULL : &w, x, h0, c0, len, y, hn,
                               cn);
+    }
+    case 12: {
+      seqk_kv_cache cache;
+      memset(&cache, 0, sizeof cache);
+      seqk_tensor *t;
+      if ((t = tensor(c, 1, dt, 4))) cache.k = *t;
+      if ((t = tensor(c, 1, dt, 4))) cache.v = *t;
+      if ((byte(r) & 1) && (t = tensor(c, 0, SEQK_DTYPE_I32, 2))) cache.page_table = *t;
+      const int32_t advance = (int32_t)(byte(r) & 1);
+      seqk_tensor *len = tensor(c, advance, SEQK_DTYPE_I32, 1);
+      seqk_tensor *kn = tensor(c, 0, dt, 4), *vn = tensor(c, 0, dt, 4);
+      return seqk_kv_cache_append(ctx, byte(r) % 9 ? &cache : NULL, len, advance, kn, vn);
     }
     default: {
       seqk_tensor *src = tensor(c, 0, dt, (int32_t)(byte(r) % 4));

@@ -1,0 +1,93 @@
+/*
+ * ops_kv_cache.c - the public entry seqk_kv_cache_append: validate every descriptor (nothing is
+ * written on an error), then run the CPU reference or the CUDA path (cuda_kv_cache.c). The
+ * values (cache_seqlens, page ids) are checked by the path that reads them: the reference on the
+ * CPU, the device on CUDA (include/seqk.h).
+ */
+#include "ref_kv_cache.h"
+#include "validate.h"
+
+#include "cuda_ops.h"
+
+seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                 seqk_tensor *cache_seqlens, int32_t advance,
+                                 const seqk_tensor *k_new, const seqk_tensor *v_new) {
+  static const char op[] = "kv_cache_append";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  if (!cache) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: cache is NULL", op);
+  const seqk_tensor *k = &cache->k, *v = &cache->v, *pt = &cache->page_table;
+  const int paged = pt->data != NULL;
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "cache.k", k));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "cache.v", v));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "k_new", k_new));
+  SEQK_TRY(seqk__check_float_tensor(ctx, op, "v_new", v_new));
+  SEQK_TRY(seqk__check_tensor(ctx, op, "cache_seqlens", cache_seqlens));
+  SEQK_TRY(seqk__check_dtype(ctx, op, "cache_seqlens", cache_seqlens, SEQK_DTYPE_I32));
+  if (paged) {
+    SEQK_TRY(seqk__check_tensor(ctx, op, "cache.page_table", pt));
+    SEQK_TRY(seqk__check_dtype(ctx, op, "cache.page_table", pt, SEQK_DTYPE_I32));
+    SEQK_TRY(seqk__check_ndim(ctx, op, "cache.page_table", pt, 2));
+  }
+
+  /* k_new [B, S_new, Hk, D] sets B, S_new and Hk; v_new [B, S_new, Hk, Dv]. */
+  SEQK_TRY(seqk__check_ndim(ctx, op, "k_new", k_new, 4));
+  const int64_t B = k_new->shape[0], S_new = k_new->shape[1], Hk = k_new->shape[2];
+  SEQK_TRY(seqk__check_ndim(ctx, op, "v_new", v_new, 4));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v_new", v_new, 0, B, "k_new.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v_new", v_new, 1, S_new, "k_new.shape[1]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v_new", v_new, 2, Hk, "k_new.shape[2]"));
+  /* The cache: [B or num_pages, S_max or page_size, Hk, D] and v alike with Dv. */
+  SEQK_TRY(seqk__check_ndim(ctx, op, "cache.k", k, 4));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "cache.v", v, 4));
+  if (!paged) SEQK_TRY(seqk__check_extent(ctx, op, "cache.k", k, 0, B, "k_new.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cache.k", k, 2, Hk, "k_new.shape[2]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cache.k", k, 3, k_new->shape[3], "k_new.shape[3]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cache.v", v, 0, k->shape[0], "cache.k.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cache.v", v, 1, k->shape[1], "cache.k.shape[1]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cache.v", v, 2, Hk, "k_new.shape[2]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cache.v", v, 3, v_new->shape[3], "v_new.shape[3]"));
+  if (paged) {
+    SEQK_TRY(seqk__check_extent(ctx, op, "cache.page_table", pt, 0, B, "k_new.shape[0]"));
+    if (k->shape[1] < 1)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: cache.k.shape[1]=0 is the page size, which must be >= 1", op);
+  }
+  const int64_t len_shape[1] = {B};
+  SEQK_TRY(seqk__check_shape(ctx, op, "cache_seqlens", cache_seqlens, 1, len_shape));
+
+  /* One dtype for the cache and the new tokens, one device for everything. */
+  const seqk_arg floats[] = {{"cache.k", k}, {"cache.v", v}, {"k_new", k_new}, {"v_new", v_new}};
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, floats, SEQK_COUNT(floats)));
+  const seqk_arg all[] = {{"cache.k", k},
+                          {"cache.v", v},
+                          {"k_new", k_new},
+                          {"v_new", v_new},
+                          {"cache_seqlens", cache_seqlens},
+                          {"cache.page_table", paged ? pt : NULL}};
+  SEQK_TRY(seqk__check_same_device_all(ctx, op, all, SEQK_COUNT(all)));
+
+  /* Outputs: the caches (and the lengths when advanced) hold no element twice and overlap no
+     input; k and v caches are apart. (A cache has elements its new tokens never reach: the
+     element-level rule is still the whole view's, as for every output.) */
+  const seqk_arg inputs[] = {{"k_new", k_new},
+                             {"v_new", v_new},
+                             {"cache_seqlens", cache_seqlens},
+                             {"cache.page_table", paged ? pt : NULL}};
+  SEQK_TRY(seqk__check_output(ctx, op, "cache.k", k));
+  SEQK_TRY(seqk__check_output(ctx, op, "cache.v", v));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "cache.v", v, "cache.k", k));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "cache.k", k, inputs, SEQK_COUNT(inputs)));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "cache.v", v, inputs, SEQK_COUNT(inputs)));
+  if (advance) {
+    SEQK_TRY(seqk__check_output(ctx, op, "cache_seqlens", cache_seqlens));
+    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "cache_seqlens", cache_seqlens, inputs, 2));
+    if (paged)
+      SEQK_TRY(
+          seqk__check_no_overlap(ctx, op, "cache_seqlens", cache_seqlens, "cache.page_table", pt));
+  }
+
+  if (k->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(
+        ctx, op, seqk__cuda_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new));
+  return seqk__ref_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new);
+}

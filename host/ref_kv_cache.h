@@ -1,0 +1,35 @@
+/*
+ * ref_kv_cache.h - the CPU reference of seqk_kv_cache_append (ref_kv_cache.c), and the one rule
+ * of where a sequence's new tokens go, which the CUDA path's kernel (kernels/kv_cache.cu, `fits`)
+ * applies the same way. Not installed.
+ */
+#ifndef SEQK_REF_KV_CACHE_H
+#define SEQK_REF_KV_CACHE_H
+
+#include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The geometry every path shares, from validated descriptors: contiguous caches are one page
+   per sequence (page_size = S_max, max_pages = 1, page b). */
+typedef struct seqk_kv_geometry {
+  int64_t B, S_new, Hk, D, Dv;
+  int64_t page_size, max_pages, num_pages;
+  int paged;
+} seqk_kv_geometry;
+seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, const seqk_tensor *k_new,
+                                   const seqk_tensor *v_new);
+
+/* Validated descriptors on the CPU: every sequence's positions are checked first (INVALID_VALUE
+   naming the first that does not fit, nothing written), then the copy, then the advance. */
+seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                      const seqk_tensor *cache_seqlens, int32_t advance,
+                                      const seqk_tensor *k_new, const seqk_tensor *v_new);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEQK_REF_KV_CACHE_H */

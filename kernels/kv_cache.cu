@@ -1,0 +1,117 @@
+/*
+ * kv_cache.cu - seqk_kv_cache_append on CUDA tensors: new keys and values copied into a
+ * contiguous or paged cache at each sequence's own position (host/cuda_kv_cache.c orchestrates).
+ *
+ * A contiguous cache is the paged layout with one page per sequence (page b, page_size = S_max),
+ * so one kernel serves both. A warp copies one (sequence, new token, kv head) row: the lanes take
+ * the row's D key and Dv value elements in turn, as raw bits (the dtypes match; no arithmetic),
+ * 64-bit offsets throughout. Whether a sequence's new positions fit (cache_seqlens[b] >= 0, the
+ * capacity, the page ids they touch) is decided on the device by `fits`, the one rule that the
+ * check, the copy and the advance all apply: nothing is ever written outside the cache.
+ */
+#include "cuda_compat.cuh"
+#include "common.cuh"
+
+#include <limits.h>
+
+namespace {
+
+constexpr int kWarps = 4; /* rows per block */
+
+/* Whether sequence b's S_new new positions fit; its current length in *len. */
+__device__ __forceinline__ bool fits(const seqk_k_kv_append_params &p, int64_t b, int64_t *len) {
+  const int64_t l = p.seqlens[b * p.len_stride];
+  *len = l;
+  if (l < 0 || l + p.S_new > p.max_pages * p.page_size || l + p.S_new > INT32_MAX) return false;
+  if (p.page_table && p.S_new > 0)
+    for (int64_t slot = l / p.page_size; slot <= (l + p.S_new - 1) / p.page_size; ++slot) {
+      const int64_t id = p.page_table[b * p.pt_stride[0] + slot * p.pt_stride[1]];
+      if (id < 0 || id >= p.num_pages) return false;
+    }
+  return true;
+}
+
+__device__ __forceinline__ unsigned long long bad_word(int64_t b, int64_t len) {
+  const unsigned long long pos =
+      (unsigned long long)b < SEQK_K_CHECK_POS_MAX ? (unsigned long long)b : SEQK_K_CHECK_POS_MAX;
+  return (pos << 32) | (uint32_t)(int32_t)len;
+}
+
+/* Grid-stride loops throughout: grid_blocks caps the grid. */
+__global__ void __launch_bounds__(128)
+    kv_check_kernel(seqk_k_kv_append_params p, unsigned long long *first_bad) {
+  for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < p.B;
+       b += (int64_t)gridDim.x * blockDim.x) {
+    int64_t len;
+    if (!fits(p, b, &len)) atomicMin(first_bad, bad_word(b, len));
+  }
+}
+
+template <typename U>
+__global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append_params p) {
+  const int lane = (int)(threadIdx.x % 32);
+  const int64_t rows = p.B * p.S_new * p.Hk;
+  for (int64_t row = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32; row < rows;
+       row += (int64_t)gridDim.x * kWarps) {
+    const int64_t h = row % p.Hk, s = (row / p.Hk) % p.S_new, b = row / (p.Hk * p.S_new);
+    int64_t len;
+    if (!fits(p, b, &len)) {
+      if (p.deferred_bad && s == 0 && h == 0 && lane == 0)
+        atomicMin(p.deferred_bad, bad_word(b, len));
+      continue;
+    }
+    const int64_t t = len + s;
+    const int64_t page =
+        p.page_table ? p.page_table[b * p.pt_stride[0] + (t / p.page_size) * p.pt_stride[1]] : b;
+    const int64_t at = t % p.page_size;
+    U *kd = static_cast<U *>(p.k_cache) + page * p.kc_stride[0] + at * p.kc_stride[1] +
+            h * p.kc_stride[2];
+    U *vd = static_cast<U *>(p.v_cache) + page * p.vc_stride[0] + at * p.vc_stride[1] +
+            h * p.vc_stride[2];
+    const U *ks = static_cast<const U *>(p.k_new) + b * p.kn_stride[0] + s * p.kn_stride[1] +
+                  h * p.kn_stride[2];
+    const U *vs = static_cast<const U *>(p.v_new) + b * p.vn_stride[0] + s * p.vn_stride[1] +
+                  h * p.vn_stride[2];
+    for (int64_t d = lane; d < p.D; d += 32) kd[d * p.kc_stride[3]] = ks[d * p.kn_stride[3]];
+    for (int64_t d = lane; d < p.Dv; d += 32) vd[d * p.vc_stride[3]] = vs[d * p.vn_stride[3]];
+  }
+}
+
+__global__ void __launch_bounds__(128) kv_advance_kernel(seqk_k_kv_append_params p) {
+  for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < p.B;
+       b += (int64_t)gridDim.x * blockDim.x) {
+    int64_t len;
+    if (fits(p, b, &len)) p.seqlens[b * p.len_stride] = (int32_t)(len + p.S_new);
+  }
+}
+
+}   // namespace
+
+extern "C" cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p,
+                                              unsigned long long *first_bad, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  const cudaError_t e = cudaMemsetAsync(first_bad, 0xFF, sizeof *first_bad, stream);
+  if (e != cudaSuccess || p->B == 0) return e;
+  launch(dim3(seqk_kernels::grid_blocks(p->B, 128)), dim3(128), 0, stream, kv_check_kernel, *p,
+         first_bad);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int advance,
+                                        cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  const int64_t rows = p->B * p->S_new * p->Hk;
+  if (rows > 0 && (p->D > 0 || p->Dv > 0 || p->deferred_bad)) {
+    const unsigned blocks = seqk_kernels::grid_blocks(rows * 32, kWarps * 32);
+    if (p->elem_size == 4)
+      launch(dim3(blocks), dim3(kWarps * 32), 0, stream, kv_append_kernel<uint32_t>, *p);
+    else
+      launch(dim3(blocks), dim3(kWarps * 32), 0, stream, kv_append_kernel<uint16_t>, *p);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
+  /* After the copy (stream order): the copy's rows read the lengths this writes. */
+  if (advance && p->B > 0 && p->S_new > 0)
+    launch(dim3(seqk_kernels::grid_blocks(p->B, 128)), dim3(128), 0, stream, kv_advance_kernel, *p);
+  return cudaGetLastError();
+}
