@@ -49,6 +49,11 @@ static void embedding_params(const seqk_tensor *indices, const seqk_tensor *tabl
   }
 }
 
+static int launch_check(const void *p, unsigned long long *word, void *stream) {
+  return (int)seqk_k_embedding_check((const seqk_k_embedding_params *)p, word,
+                                     (cudaStream_t)stream);
+}
+
 /* INVALID_VALUE naming the first index outside [0, V), or SUCCESS. Every distinct index is checked
    (a broadcast dim reads one element, however long it is: seqk__distinct_view); the first bad
    position of the whole tensor has its broadcast dims at 0, so it is among them. The synchronous
@@ -59,17 +64,9 @@ static seqk_status check_range(seqk_context_t ctx, const char *op, const seqk_te
                                const seqk_tensor *table) {
   const seqk_tensor distinct = seqk__distinct_view(indices);
   seqk_k_embedding_params p;
-  seqk_arena arena;
-  void *word = NULL;
   unsigned long long found = 0;
   embedding_params(&distinct, table, NULL, &p);
-  SEQK_TRY(seqk__arena_open(ctx, op, seqk__ws_elems(1, sizeof found), &arena));
-  SEQK_TRY(seqk__arena_take(ctx, op, &arena, sizeof found, &word));
-  SEQK_TRY(seqk__launched(
-      ctx, op, "range-check",
-      seqk_k_embedding_check(&p, (unsigned long long *)word, (cudaStream_t)ctx->stream)));
-  SEQK_TRY(seqk__device_memcpy(ctx, op, &found, word, sizeof found, SEQK_COPY_D2H));
-  SEQK_TRY(seqk__device_sync(ctx, op));
+  SEQK_TRY(seqk__wait_for_check(ctx, op, "range-check", launch_check, &p, &found));
   if (found == ~0ull) return SEQK_STATUS_SUCCESS;
 
   /* The error path only: fetch the offending value for the message. */

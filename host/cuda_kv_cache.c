@@ -13,6 +13,11 @@
 
 #include <string.h>
 
+static int launch_check(const void *p, unsigned long long *word, void *stream) {
+  return (int)seqk_k_kv_append_check((const seqk_k_kv_append_params *)p, word,
+                                     (cudaStream_t)stream);
+}
+
 static void copy4(int64_t *dst, const seqk_tensor *t) {
   for (int i = 0; i < 4; ++i) dst[i] = t->stride[i];
 }
@@ -53,16 +58,8 @@ seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *
   if (ctx->device_checks == SEQK_DEVICE_CHECKS_DEFERRED) {
     p.deferred_bad = ctx->check_words + SEQK_K_CHECK_KV_APPEND;
   } else {
-    seqk_arena arena;
-    void *word = NULL;
     unsigned long long found = 0;
-    SEQK_TRY(seqk__arena_open(ctx, op, seqk__ws_elems(1, sizeof found), &arena));
-    SEQK_TRY(seqk__arena_take(ctx, op, &arena, sizeof found, &word));
-    SEQK_TRY(seqk__launched(
-        ctx, op, "kv_append_check",
-        seqk_k_kv_append_check(&p, (unsigned long long *)word, (cudaStream_t)ctx->stream)));
-    SEQK_TRY(seqk__device_memcpy(ctx, op, &found, word, sizeof found, SEQK_COPY_D2H));
-    SEQK_TRY(seqk__device_sync(ctx, op));
+    SEQK_TRY(seqk__wait_for_check(ctx, op, "kv_append_check", launch_check, &p, &found));
     if (found != ~0ull)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "%s: sequence %llu: cache_seqlens[%llu]=%d with %lld new tokens does not "

@@ -54,6 +54,14 @@ int seqk__in_workspace(seqk_context_t ctx, const void *data, size_t bytes);
    workspace. */
 void seqk__device_quiesce(seqk_context_t ctx);
 void seqk__device_release(seqk_context_t ctx);
+/* A waiting device check (seqk_context_set_device_checks): takes one word of the workspace, has
+   `launch` (a check launcher: it sets the word to all ones, then lowers it at a failure; it
+   returns a cudaError_t as int, on the cudaStream_t passed as void *) fill it on ctx's stream,
+   reads it back and waits: *found is the word (all ones: nothing found). device_checks.c. */
+seqk_status seqk__wait_for_check(seqk_context_t ctx, const char *op, const char *kernel,
+                                 int (*launch)(const void *arg, unsigned long long *word,
+                                               void *stream),
+                                 const void *arg, unsigned long long *found);
 /* A kernel launcher's answer (a cudaError_t, passed as int so that this header needs no CUDA
    header) as a status: DEVICE_ERROR "op: <kernel> kernel launch failed: <runtime text>". */
 seqk_status seqk__launched(seqk_context_t ctx, const char *op, const char *kernel, int cuda_error);

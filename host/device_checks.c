@@ -76,3 +76,16 @@ seqk_status seqk_context_check(seqk_context_t ctx) {
 #endif
   return SEQK_STATUS_SUCCESS;
 }
+
+seqk_status seqk__wait_for_check(seqk_context_t ctx, const char *op, const char *kernel,
+                                 int (*launch)(const void *arg, unsigned long long *word,
+                                               void *stream),
+                                 const void *arg, unsigned long long *found) {
+  seqk_arena arena;
+  void *word = NULL;
+  SEQK_TRY(seqk__arena_open(ctx, op, seqk__ws_elems(1, sizeof *found), &arena));
+  SEQK_TRY(seqk__arena_take(ctx, op, &arena, sizeof *found, &word));
+  SEQK_TRY(seqk__launched(ctx, op, kernel, launch(arg, (unsigned long long *)word, ctx->stream)));
+  SEQK_TRY(seqk__device_memcpy(ctx, op, found, word, sizeof *found, SEQK_COPY_D2H));
+  return seqk__device_sync(ctx, op);
+}
