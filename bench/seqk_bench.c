@@ -53,6 +53,8 @@ static void help(void) {
       "                 path against the unfused cuBLAS + softmax path\n"
       "  mha_forward    nn.MultiheadAttention forward; TFLOP/s\n"
       "  linear         y = x W^T + b (cuBLAS); TFLOP/s\n"
+      "  kv_cache_append  new keys and values into a contiguous or paged KV cache (a decode\n"
+      "                 step, a prefill chunk); GB/s\n"
       "  rnn            nn.RNN/LSTM/GRU forward, DeepBench shapes and small-batch latency; the\n"
       "                 automatic path against the per-step path and cuDNN (when found); us per\n"
       "                 step in the note\n"
@@ -95,6 +97,7 @@ static void run_cases(bench *b) {
   bench_cases_memory(b);
   bench_cases_attention(b);
   bench_cases_rnn(b);
+  bench_cases_kv_cache(b);
 }
 
 /* After the cases: a filter that selected nothing is an error (exit 2), said on stderr. */
