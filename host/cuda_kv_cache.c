@@ -1,8 +1,8 @@
 /*
  * cuda_kv_cache.c - seqk_kv_cache_append on CUDA tensors: the descriptors as kernel params
- * (kernels/kv_cache.cu). With waiting device checks the check kernel runs first and its word is
- * read back (one host wait; nothing written on an error); with deferred ones the copy records a
- * sequence that does not fit itself.
+ * (kernels/kv_cache.cu). The check kernel decides every sequence first (into workspace that the
+ * copy reads); with waiting device checks its word is read back (one host wait; nothing written
+ * on an error), with deferred ones it goes to the context's check word.
  */
 #include "cuda_ops.h"
 
@@ -12,11 +12,6 @@
 #include "ref_kv_cache.h"
 
 #include <string.h>
-
-static int launch_check(const void *p, unsigned long long *word, void *stream) {
-  return (int)seqk_k_kv_append_check((const seqk_k_kv_append_params *)p, word,
-                                     (cudaStream_t)stream);
-}
 
 static void copy4(int64_t *dst, const seqk_tensor *t) {
   for (int i = 0; i < 4; ++i) dst[i] = t->stride[i];
@@ -46,6 +41,7 @@ seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *
   p.page_size = g.page_size;
   p.max_pages = g.max_pages;
   p.num_pages = g.num_pages;
+  p.capacity = g.capacity;
   copy4(p.kc_stride, &cache->k);
   copy4(p.vc_stride, &cache->v);
   copy4(p.kn_stride, k_new);
@@ -55,19 +51,30 @@ seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *
     p.pt_stride[1] = cache->page_table.stride[1];
   }
   p.len_stride = cache_seqlens->stride[0];
-  if (ctx->device_checks == SEQK_DEVICE_CHECKS_DEFERRED) {
-    p.deferred_bad = ctx->check_words + SEQK_K_CHECK_KV_APPEND;
-  } else {
+  /* The per-sequence answers (and a waiting check's word) in the workspace. */
+  const int deferred = ctx->device_checks == SEQK_DEVICE_CHECKS_DEFERRED;
+  const size_t fit_bytes = seqk__ws_elems(g.B, sizeof(int32_t));
+  seqk_arena arena;
+  void *fit = NULL, *word = NULL;
+  SEQK_TRY(seqk__arena_open(ctx, op, seqk__ws_sum(fit_bytes, seqk__ws_elems(1, 8)), &arena));
+  SEQK_TRY(seqk__arena_take(ctx, op, &arena, fit_bytes, &fit));
+  SEQK_TRY(seqk__arena_take(ctx, op, &arena, 8, &word));
+  p.fit = (int32_t *)fit;
+  unsigned long long *bad =
+      deferred ? ctx->check_words + SEQK_K_CHECK_KV_APPEND : (unsigned long long *)word;
+  SEQK_TRY(seqk__launched(ctx, op, "kv_append_check",
+                          seqk_k_kv_append_check(&p, bad, !deferred, (cudaStream_t)ctx->stream)));
+  if (!deferred) {
     unsigned long long found = 0;
-    SEQK_TRY(seqk__wait_for_check(ctx, op, "kv_append_check", launch_check, &p, &found));
+    SEQK_TRY(seqk__device_memcpy(ctx, op, &found, bad, sizeof found, SEQK_COPY_D2H));
+    SEQK_TRY(seqk__device_sync(ctx, op));
     if (found != ~0ull)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "%s: sequence %llu: cache_seqlens[%llu]=%d with %lld new tokens does not "
                         "fit the cache (capacity %lld%s)",
                         op, found >> 32, found >> 32,
                         (int)(int32_t)(uint32_t)(found & 0xFFFFFFFFull), (long long)g.S_new,
-                        (long long)(g.max_pages * g.page_size),
-                        g.paged ? ", page ids in [0, num_pages)" : "");
+                        (long long)g.capacity, g.paged ? ", page ids in [0, num_pages)" : "");
   }
   return seqk__launched(ctx, op, "kv_append",
                         seqk_k_kv_append(&p, advance != 0, (cudaStream_t)ctx->stream));

@@ -54,6 +54,14 @@ seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
   }
   const int64_t len_shape[1] = {B};
   SEQK_TRY(seqk__check_shape(ctx, op, "cache_seqlens", cache_seqlens, 1, len_shape));
+  /* In a well-formed call every new token takes a cache row of its own: more new tokens than the
+     cache has rows is refused, which also bounds the work by the cache's size (a stride-0 k_new
+     can claim any number of tokens). */
+  const int64_t rows = seqk__mul_sat(k->shape[0], k->shape[1]);
+  if (S_new > 0 && seqk__mul_sat(B, S_new) > rows)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: k_new holds %lld x %lld new tokens but the cache has %lld rows", op,
+                      (long long)B, (long long)S_new, (long long)rows);
 
   /* One dtype for the cache and the new tokens, one device for everything. */
   const seqk_arg floats[] = {{"cache.k", k}, {"cache.v", v}, {"k_new", k_new}, {"v_new", v_new}};
@@ -86,6 +94,7 @@ seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
           seqk__check_no_overlap(ctx, op, "cache_seqlens", cache_seqlens, "cache.page_table", pt));
   }
 
+  if (S_new == 0) return SEQK_STATUS_SUCCESS; /* nothing to write, nothing to advance by */
   if (k->device == SEQK_DEVICE_CUDA)
     return SEQK_ON_CUDA(
         ctx, op, seqk__cuda_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new));

@@ -4,6 +4,7 @@
  */
 #include "ref_kv_cache.h"
 
+#include "device.h" /* seqk__mul_sat */
 #include "numeric.h"
 
 #include <limits.h>
@@ -20,13 +21,13 @@ seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, const seqk_tensor
   g.page_size = cache->k.shape[1];
   g.max_pages = g.paged ? cache->page_table.shape[1] : 1;
   g.num_pages = cache->k.shape[0];
+  g.capacity = seqk__mul_sat(g.max_pages, g.page_size);
   return g;
 }
 
 /* Where sequence b's new tokens go, as kernels/kv_cache.cu's `fits` decides it. */
 static int fits(const seqk_kv_cache *cache, const seqk_kv_geometry *g, int64_t len, int64_t b) {
-  if (len < 0 || len + g->S_new > g->max_pages * g->page_size || len + g->S_new > INT32_MAX)
-    return 0;
+  if (len < 0 || len + g->S_new > g->capacity || len + g->S_new > INT32_MAX) return 0;
   if (g->paged && g->S_new > 0)
     for (int64_t slot = len / g->page_size; slot <= (len + g->S_new - 1) / g->page_size; ++slot) {
       const int64_t id = seqk__load_i32(
@@ -57,8 +58,7 @@ seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *c
                         "%s: sequence %lld: cache_seqlens[%lld]=%lld with %lld new tokens does not "
                         "fit the cache (capacity %lld%s)",
                         op, (long long)b, (long long)b, (long long)len, (long long)g.S_new,
-                        (long long)(g.max_pages * g.page_size),
-                        g.paged ? ", page ids in [0, num_pages)" : "");
+                        (long long)g.capacity, g.paged ? ", page ids in [0, num_pages)" : "");
   }
   for (int64_t b = 0; b < g.B; ++b) {
     const int64_t len = seqk__load_i32(cache_seqlens, b * ls);

@@ -17,6 +17,7 @@ extern "C" {
 typedef struct seqk_kv_geometry {
   int64_t B, S_new, Hk, D, Dv;
   int64_t page_size, max_pages, num_pages;
+  int64_t capacity; /* max_pages * page_size, saturated */
   int paged;
 } seqk_kv_geometry;
 seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, const seqk_tensor *k_new,

@@ -6,8 +6,9 @@
  * so one kernel serves both. A warp copies one (sequence, new token, kv head) row: the lanes take
  * the row's D key and Dv value elements in turn, as raw bits (the dtypes match; no arithmetic),
  * 64-bit offsets throughout. Whether a sequence's new positions fit (cache_seqlens[b] >= 0, the
- * capacity, the page ids they touch) is decided on the device by `fits`, the one rule that the
- * check, the copy and the advance all apply: nothing is ever written outside the cache.
+ * capacity, the page ids they touch) is decided on the device once per sequence by the check
+ * kernel (`fits`, host/ref_kv_cache.c's rule), whose answers the copy and the advance follow:
+ * nothing is ever written outside the cache, and a sequence is written whole or not at all.
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
@@ -22,7 +23,7 @@ constexpr int kWarps = 4; /* rows per block */
 __device__ __forceinline__ bool fits(const seqk_k_kv_append_params &p, int64_t b, int64_t *len) {
   const int64_t l = p.seqlens[b * p.len_stride];
   *len = l;
-  if (l < 0 || l + p.S_new > p.max_pages * p.page_size || l + p.S_new > INT32_MAX) return false;
+  if (l < 0 || l + p.S_new > p.capacity || l + p.S_new > INT32_MAX) return false;
   if (p.page_table && p.S_new > 0)
     for (int64_t slot = l / p.page_size; slot <= (l + p.S_new - 1) / p.page_size; ++slot) {
       const int64_t id = p.page_table[b * p.pt_stride[0] + slot * p.pt_stride[1]];
@@ -37,13 +38,16 @@ __device__ __forceinline__ unsigned long long bad_word(int64_t b, int64_t len) {
   return (pos << 32) | (uint32_t)(int32_t)len;
 }
 
-/* Grid-stride loops throughout: grid_blocks caps the grid. */
+/* Grid-stride loops throughout: grid_blocks caps the grid. The check decides each sequence once
+   (its page walk is O(S_new / page_size)); the copy and the advance read its answer. */
 __global__ void __launch_bounds__(128)
-    kv_check_kernel(seqk_k_kv_append_params p, unsigned long long *first_bad) {
+    kv_check_kernel(seqk_k_kv_append_params p, unsigned long long *bad) {
   for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < p.B;
        b += (int64_t)gridDim.x * blockDim.x) {
     int64_t len;
-    if (!fits(p, b, &len)) atomicMin(first_bad, bad_word(b, len));
+    const bool ok = fits(p, b, &len);
+    p.fit[b] = ok;
+    if (!ok) atomicMin(bad, bad_word(b, len));
   }
 }
 
@@ -54,13 +58,8 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append
   for (int64_t row = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32; row < rows;
        row += (int64_t)gridDim.x * kWarps) {
     const int64_t h = row % p.Hk, s = (row / p.Hk) % p.S_new, b = row / (p.Hk * p.S_new);
-    int64_t len;
-    if (!fits(p, b, &len)) {
-      if (p.deferred_bad && s == 0 && h == 0 && lane == 0)
-        atomicMin(p.deferred_bad, bad_word(b, len));
-      continue;
-    }
-    const int64_t t = len + s;
+    if (!p.fit[b]) continue;
+    const int64_t t = p.seqlens[b * p.len_stride] + s;
     const int64_t page =
         p.page_table ? p.page_table[b * p.pt_stride[0] + (t / p.page_size) * p.pt_stride[1]] : b;
     const int64_t at = t % p.page_size;
@@ -79,21 +78,23 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append
 
 __global__ void __launch_bounds__(128) kv_advance_kernel(seqk_k_kv_append_params p) {
   for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < p.B;
-       b += (int64_t)gridDim.x * blockDim.x) {
-    int64_t len;
-    if (fits(p, b, &len)) p.seqlens[b * p.len_stride] = (int32_t)(len + p.S_new);
-  }
+       b += (int64_t)gridDim.x * blockDim.x)
+    if (p.fit[b]) p.seqlens[b * p.len_stride] += (int32_t)p.S_new;
 }
 
 }   // namespace
 
 extern "C" cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p,
-                                              unsigned long long *first_bad, cudaStream_t stream) {
+                                              unsigned long long *bad, int reset_bad,
+                                              cudaStream_t stream) {
   seqk_kernels::begin_launch();
-  const cudaError_t e = cudaMemsetAsync(first_bad, 0xFF, sizeof *first_bad, stream);
-  if (e != cudaSuccess || p->B == 0) return e;
+  if (reset_bad) {
+    const cudaError_t e = cudaMemsetAsync(bad, 0xFF, sizeof *bad, stream);
+    if (e != cudaSuccess) return e;
+  }
+  if (p->B == 0) return cudaSuccess;
   launch(dim3(seqk_kernels::grid_blocks(p->B, 128)), dim3(128), 0, stream, kv_check_kernel, *p,
-         first_bad);
+         bad);
   return cudaGetLastError();
 }
 
@@ -101,7 +102,7 @@ extern "C" cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int ad
                                         cudaStream_t stream) {
   seqk_kernels::begin_launch();
   const int64_t rows = p->B * p->S_new * p->Hk;
-  if (rows > 0 && (p->D > 0 || p->Dv > 0 || p->deferred_bad)) {
+  if (rows > 0 && (p->D > 0 || p->Dv > 0)) {
     const unsigned blocks = seqk_kernels::grid_blocks(rows * 32, kWarps * 32);
     if (p->elem_size == 4)
       launch(dim3(blocks), dim3(kWarps * 32), 0, stream, kv_append_kernel<uint32_t>, *p);

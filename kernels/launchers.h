@@ -156,17 +156,19 @@ typedef struct seqk_k_kv_append_params {
   size_t elem_size;          /* 2 or 4 */
   int64_t B, S_new, Hk, D, Dv;
   int64_t page_size, max_pages, num_pages; /* paged; contiguous: page_size = S_max, max_pages 1 */
+  int64_t capacity;                        /* max_pages * page_size, saturated at INT64_MAX */
   int64_t kc_stride[4], vc_stride[4], kn_stride[4], vn_stride[4], pt_stride[2];
   int64_t len_stride;
-  /* DEFERRED checks: the SEQK_K_CHECK_KV_APPEND word; NULL when waiting checks ran first. */
-  unsigned long long *deferred_bad;
+  int32_t *fit; /* [B] device scratch: whether sequence b's new positions fit (set by the check) */
 } seqk_k_kv_append_params;
-/* *first_bad (one device word, set here) = the encoding above for the first sequence whose new
-   positions do not fit, or all ones. Writes nothing else. */
-cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p, unsigned long long *first_bad,
-                                   cudaStream_t stream);
-/* The copy (sequences that do not fit are skipped, and recorded in deferred_bad when given), then,
-   with advance, seqlens[b] += S_new for the sequences that fit. */
+/* fit[b] = whether sequence b's new positions fit (its length >= 0, within the capacity, every
+   page id it touches in [0, num_pages)), and the first sequence that does not recorded in *bad
+   with the encoding above; with reset_bad *bad is set to all ones first (a waiting check's own
+   word), else it keeps what it holds (the context's deferred word). Writes nothing else. */
+cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p, unsigned long long *bad,
+                                   int reset_bad, cudaStream_t stream);
+/* After the check: the copy of the sequences that fit, then, with advance, seqlens[b] += S_new
+   for them. */
 cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int advance, cudaStream_t stream);
 
 /* ---- embedding.cu ------------------------------------------------------------------------------- */

@@ -275,6 +275,8 @@ static void test_bad_descriptors(void) {
   REFUSED("cache.v", cc.v = cc.k; cc.v.shape[3] = 7);
   REFUSED("cache.k", kn = th_on_cuda(kn));
   REFUSED("cache_seqlens", l.data = c.cache.k.data);
+  /* more new tokens than the cache has rows (28): refused before any work */
+  REFUSED("k_new", kn.shape[1] = vn.shape[1] = 1000; kn.stride[1] = vn.stride[1] = 0);
 #undef REFUSED
   th_expect_status(g_ctx, seqk_kv_cache_append(g_ctx, NULL, &c.lens, 0, &c.k_new, &c.v_new),
                    SEQK_STATUS_INVALID_VALUE, "cache is NULL", "NULL cache");
