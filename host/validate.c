@@ -68,6 +68,14 @@ seqk_status seqk__check_tensor(seqk_context_t ctx, const char *op, const char *n
     if (!t->data)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "%s: %s.data is NULL but it has %lld elements", op, name, (long long)numel);
+    /* Elements are read as their type: a GPU faults on a misaligned one, and on the CPU it is
+       undefined behaviour. (Finding: the fuzzer passed an F32 view aliasing an F16 tensor at an
+       odd 2-byte offset; attention_merge read its lse misaligned.) */
+    const size_t esize = seqk_dtype_size(t->dtype);
+    if ((uintptr_t)t->data % esize != 0)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: %s.data=%p is not aligned to its %zu-byte elements", op, name, t->data,
+                        esize);
   }
   return SEQK_STATUS_SUCCESS;
 }

@@ -49,6 +49,15 @@ static void test_context(void) {
                    "set_device_checks(DEFERRED)");
   TH_CHECK(seqk_context_check(NULL) == SEQK_STATUS_INVALID_VALUE, "check on NULL");
   TH_CHECK(seqk_context_check(ctx) == SEQK_STATUS_SUCCESS, "check with nothing recorded");
+  /* Element alignment: an F32 view 2 bytes into a buffer is refused by name, nothing written. */
+  {
+    static float buf[8], out[4];
+    int64_t n = 4;
+    seqk_tensor x = seqk_tensor_view((char *)buf + 2, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1, &n);
+    seqk_tensor y = seqk_tensor_view(out, SEQK_DTYPE_F32, SEQK_DEVICE_CPU, 1, &n);
+    th_expect_rejected(ctx, seqk_softmax(ctx, &x, 0, &y), SEQK_STATUS_INVALID_VALUE, "x.data",
+                       "a misaligned F32 view", TH_SNAPS(th_snapshot_take(&y)));
+  }
   /* A context destroyed with tensors still allocated frees them (ASan/LSan would report a leak). */
   seqk_tensor t;
   int64_t shape[2] = {3, 5};
