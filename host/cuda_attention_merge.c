@@ -37,19 +37,9 @@ seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_
   p.col_stride[0] = o_a->stride[lead];
   p.col_stride[1] = o_b->stride[lead];
   p.col_stride[2] = o->stride[lead];
-  /* Row dims: size-1 dims dropped, a dim merged into the previous one when it continues it in
-     all six tensors. */
-  for (int32_t d = 0; d < lead; ++d) {
-    const int64_t n = o->shape[d];
-    if (n == 1) continue;
-    int merge = p.ndim > 0;
-    for (int t = 0; t < SEQK_K_MERGE_TENSORS && merge; ++t)
-      if (ts[t]) merge = p.stride[t][p.ndim - 1] == ts[t]->stride[d] * n;
-    const int32_t at = merge ? p.ndim - 1 : p.ndim;
-    p.shape[at] = merge ? p.shape[at] * n : n;
-    for (int t = 0; t < SEQK_K_MERGE_TENSORS; ++t) p.stride[t][at] = ts[t] ? ts[t]->stride[d] : 0;
-    if (!merge) ++p.ndim;
-  }
+  /* Row dims: size-1 dims dropped, merged where all six tensors continue them. */
+  seqk__merge_dims(o, ts, SEQK_K_MERGE_TENSORS, lead, &p.ndim, p.shape, &p.stride[0][0],
+                   SEQK_K_LEAD_DIMS);
   return seqk__launched(ctx, op, "merge", seqk_k_attention_merge(&p, (cudaStream_t)ctx->stream));
 }
 

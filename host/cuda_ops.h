@@ -125,6 +125,20 @@ seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w
 seqk_status seqk__cuda_embedding(seqk_context_t ctx, const seqk_tensor *indices,
                                  const seqk_tensor *table, const seqk_tensor *out);
 
+/* ---- cuda_norm.c, cuda_activation.c, cuda_rotary.c: the transformer blocks ---------------------- */
+/* seqk_layer_norm (rms = 0) / seqk_rms_norm (rms = 1); absent tensors NULL. */
+seqk_status seqk__cuda_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
+                            const seqk_tensor *residual, const seqk_tensor *weight,
+                            const seqk_tensor *bias, float eps, const seqk_tensor *y,
+                            const seqk_tensor *residual_out);
+/* y = act(x), times up when up is not NULL. */
+seqk_status seqk__cuda_activate(seqk_context_t ctx, const char *op, seqk_activation act,
+                                const seqk_tensor *x, const seqk_tensor *up, const seqk_tensor *y);
+/* seqk_rotary, rotary_dim resolved; positions and k NULL when absent. */
+seqk_status seqk__cuda_rotary(seqk_context_t ctx, int neox, int64_t rotary_dim, double log2_theta,
+                              const seqk_tensor *positions, const seqk_tensor *q,
+                              const seqk_tensor *k);
+
 /* ---- cuda_kv_cache.c ------------------------------------------------------------------------ */
 /* seqk_kv_cache_append on validated CUDA descriptors (include/seqk.h). */
 seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,

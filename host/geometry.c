@@ -111,3 +111,20 @@ int64_t seqk__linear_in(const seqk_tensor *view, int64_t i, const seqk_tensor *t
   for (int32_t d = 0; d < t->ndim; ++d) n = n * t->shape[d] + idx[d];
   return n;
 }
+
+void seqk__merge_dims(const seqk_tensor *like, const seqk_tensor *const *ts, int n, int32_t ndim,
+                      int32_t *out_ndim, int64_t *shape, int64_t *stride, int pitch) {
+  int32_t kept = 0;
+  for (int32_t d = 0; d < ndim; ++d) {
+    const int64_t extent = like->shape[d];
+    if (extent == 1) continue;
+    int merge = kept > 0;
+    for (int t = 0; t < n && merge; ++t)
+      if (ts[t]) merge = stride[t * pitch + kept - 1] == ts[t]->stride[d] * extent;
+    const int32_t at = merge ? kept - 1 : kept;
+    shape[at] = merge ? shape[at] * extent : extent;
+    for (int t = 0; t < n; ++t) stride[t * pitch + at] = ts[t] ? ts[t]->stride[d] : 0;
+    if (!merge) ++kept;
+  }
+  *out_ndim = kept;
+}

@@ -17,7 +17,7 @@ extern "C" {
 
 /* Some extent is 0: no element, whatever the other extents and strides (which no check bounds
    then, so they must not enter any product). */
-int     seqk__is_empty(const seqk_tensor *t);
+int seqk__is_empty(const seqk_tensor *t);
 int64_t seqk__numel(const seqk_tensor *t);
 int seqk__is_contiguous(const seqk_tensor *t); /* row-major dense (size-1 dims free) */
 /* Largest element offset + 1 (0 for an empty tensor): the elements the tensor's memory spans. */
@@ -41,6 +41,12 @@ int64_t seqk__linear_in(const seqk_tensor *view, int64_t i, const seqk_tensor *t
 /* "[i0,i1,...]": the multi-index of row-major position i in t's shape, "" for a 0-d t (whose
    only element needs no position). For messages that name an element. */
 void seqk__format_position(char *buf, size_t size, const seqk_tensor *t, int64_t i);
+/* The first ndim dims of n tensors with like's extents there, as fewer dims for a kernel's index
+   arithmetic: size-1 dims dropped, a dim merged into the one before it when it continues it in
+   every present tensor (ts[t] NULL: absent, its strides written as 0). Writes *out_ndim <= ndim,
+   shape[0..*out_ndim) and tensor t's strides at stride[t * pitch + d]. */
+void seqk__merge_dims(const seqk_tensor *like, const seqk_tensor *const *ts, int n, int32_t ndim,
+                      int32_t *out_ndim, int64_t *shape, int64_t *stride, int pitch);
 /* Bytes buf must hold for any position seqk__format_position writes. */
 #define SEQK_POSITION_CHARS (SEQK_MAX_DIMS * 22 + 3)
 

@@ -1,5 +1,6 @@
 /*
- * ref_layers.h - CPU references for the layer ops (linear, multi-head attention, embedding).
+ * ref_layers.h - CPU references for the layer ops (linear, multi-head attention, embedding) and
+ * the transformer blocks (norms, activations, rotary embeddings).
  * They take arguments already validated by the public entries in ops_layers.c, accumulate in
  * double, allocate every scratch buffer before the first output element is written, and read
  * and write through the tensors' strides. Not installed.
@@ -31,6 +32,24 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
    INVALID_VALUE naming its position, with nothing written. */
 seqk_status seqk__ref_embedding(seqk_context_t ctx, const seqk_tensor *indices,
                                 const seqk_tensor *table, seqk_tensor *out);
+
+/* seqk_layer_norm (rms = 0) / seqk_rms_norm (rms = 1); residual, weight, bias, residual_out NULL
+   when absent. */
+seqk_status seqk__ref_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
+                           const seqk_tensor *residual, const seqk_tensor *weight,
+                           const seqk_tensor *bias, float eps, const seqk_tensor *y,
+                           const seqk_tensor *residual_out);
+
+/* One activation of seqk.h's list in double. */
+double seqk__activation_value(seqk_activation act, double v);
+/* y = act(x), times up when up is not NULL (seqk_activate / seqk_gated_activate). */
+seqk_status seqk__ref_activate(seqk_context_t ctx, seqk_activation act, const seqk_tensor *x,
+                               const seqk_tensor *up, const seqk_tensor *y);
+
+/* seqk_rotary with rotary_dim resolved and log2(theta) formed; positions and k NULL when absent. */
+seqk_status seqk__ref_rotary(seqk_context_t ctx, int neox, int64_t rotary_dim, double log2_theta,
+                             const seqk_tensor *positions, const seqk_tensor *q,
+                             const seqk_tensor *k);
 
 #ifdef __cplusplus
 }

@@ -378,6 +378,85 @@ SEQK_API seqk_status seqk_embedding(seqk_context_t ctx, const seqk_tensor *indic
                                     const seqk_tensor *table, seqk_tensor *out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Transformer blocks: norms, activations, rotary embeddings. CUDA computes in fp32 (statistics,
+ * angles, activation functions), the CPU reference in double; each output is rounded once to its
+ * dtype. All float tensors of one call share one dtype and one device.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Normalisation over the last dim of x [..., C] (ndim 1..6, any strides):
+     layer_norm: y = (h - mean(h)) / sqrt(var(h) + eps) * weight + bias  (biased var, as
+                 torch.nn.functional.layer_norm(x, (C,), weight, bias, eps))
+     rms_norm:   y = h / sqrt(mean(h^2) + eps) * weight  (torch.nn.functional.rms_norm, HF's
+                 LlamaRMSNorm up to its intermediate rounding)
+   where h = x, or with residual given h = x + residual rounded to x's dtype: a pre-norm block's
+   residual stream. residual_out, when given, receives h, so y is exactly what the norm of
+   residual_out alone would give (each of the two is optional on its own).
+   weight, bias: optional [C] (absent: 1 and 0). residual, residual_out: optional, x's shape.
+   eps: finite and > 0. y: x's shape.
+   y may alias x exactly, residual_out may alias residual or x exactly (in place, like vLLM's
+   fused_add_rms_norm: residual_out = residual, y = x); y and residual_out must not overlap each
+   other or any other argument. A row of any length runs on CUDA (rows longer than one block
+   holds on chip are read three times). */
+SEQK_API seqk_status seqk_layer_norm(seqk_context_t ctx, const seqk_tensor *x,
+                                     const seqk_tensor *residual, const seqk_tensor *weight,
+                                     const seqk_tensor *bias, float eps, seqk_tensor *y,
+                                     seqk_tensor *residual_out);
+SEQK_API seqk_status seqk_rms_norm(seqk_context_t ctx, const seqk_tensor *x,
+                                   const seqk_tensor *residual, const seqk_tensor *weight,
+                                   float eps, seqk_tensor *y, seqk_tensor *residual_out);
+
+/* Pointwise activations, as torch.nn.functional computes them:
+     RELU       max(x, 0) (NaN stays NaN)
+     GELU       x/2 * (1 + erf(x / sqrt(2)))                        gelu(x)
+     GELU_TANH  x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))   gelu(x, approximate='tanh')
+     SILU       x / (1 + exp(-x))                                   silu(x), a.k.a. swish
+     NONE       x (identity: a plain copy here, "no activation" in the fused epilogues) */
+typedef enum seqk_activation {
+  SEQK_ACTIVATION_NONE,
+  SEQK_ACTIVATION_RELU,
+  SEQK_ACTIVATION_GELU,
+  SEQK_ACTIVATION_GELU_TANH,
+  SEQK_ACTIVATION_SILU
+} seqk_activation;
+
+/* y = act(x), element by element; x any shape (ndim 0..6) and strides, y the same shape.
+   y may alias x exactly (in place). */
+SEQK_API seqk_status seqk_activate(seqk_context_t ctx, seqk_activation act, const seqk_tensor *x,
+                                   seqk_tensor *y);
+
+/* Gated linear units: y = act(gate) * up, element by element (SwiGLU: act = SILU, GeGLU: GELU
+   or GELU_TANH, the bilinear GLU: NONE). gate, up and y have one shape. One projection that
+   produces both halves [..., 2F] is passed as two views of it, which fixes the order:
+     vLLM / FlashInfer / HF Phi-3 (gate first): gate = x[..., :F], up = x[..., F:]
+     diffusers GEGLU (hidden first):            gate = x[..., F:], up = x[..., :F]
+   and LLaMA's separate gate_proj / up_proj outputs are passed as they are. y may alias gate or up
+   exactly; the inputs may overlap each other. */
+SEQK_API seqk_status seqk_gated_activate(seqk_context_t ctx, seqk_activation act,
+                                         const seqk_tensor *gate, const seqk_tensor *up,
+                                         seqk_tensor *y);
+
+/* Rotary position embeddings (RoPE), in place on q [B,S,H,D] and optionally k [B,S,Hk,D] (any
+   strides; Hk may differ from H). Each head vector's first rotary_dim elements are rotated in
+   pairs, pair i (0 <= i < rotary_dim/2) by the angle pos * inv_freq_i with
+     inv_freq_i = theta^(-2i / rotary_dim)   (computed in double, rounded to fp32)
+     angle      = fp32(pos) * inv_freq_i     (an fp32 product, as HF/torch form it)
+   and (a, b) -> (a cos - b sin, b cos + a sin) from sin/cos of that fp32 angle. The pairs:
+     NEOX (HF LLaMA, GPT-NeoX "rotate_half"): elements (i, i + rotary_dim/2)
+     GPTJ (GPT-J, Meta's LLaMA reference, interleaved): elements (2i, 2i + 1)
+   Elements at rotary_dim and past it are untouched. positions: optional I32 [B,S] on q's device
+   (decode steps, padded or packed batches: any values, negative included); absent, position =
+   s. rotary_dim: even, 2 <= rotary_dim <= D, or 0 for D (then D must be even). theta: finite,
+   > 0 (10000 in most checkpoints). q and k must not overlap each other or positions. */
+typedef enum seqk_rotary_layout { SEQK_ROTARY_NEOX, SEQK_ROTARY_GPTJ } seqk_rotary_layout;
+typedef struct seqk_rotary_params {
+  seqk_rotary_layout layout;
+  int32_t rotary_dim;
+  float theta;
+} seqk_rotary_params;
+SEQK_API seqk_status seqk_rotary(seqk_context_t ctx, const seqk_rotary_params *params,
+                                 const seqk_tensor *positions, seqk_tensor *q, seqk_tensor *k);
+
+/* ---------------------------------------------------------------------------------------------
  * Recurrent cells and layers: PyTorch's equations and weight layout exactly.
  *   RNN:  h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.
  *   LSTM (weight rows i, f, g, o): i = sigmoid, f = sigmoid, g = tanh, o = sigmoid of the

@@ -14,8 +14,8 @@
  * does a variant take, does the persistent RNN kernel fit) are answered by plain functions here
  * that return a value or a reason code and touch no state.
  *
- * From the public header this file uses only plain definitions: seqk_dtype, seqk_rnn_mode and
- * SEQK_MAX_DIMS. Element strides are int64 everywhere; extents past 2^31 are the host's to check
+ * From the public header this file uses only plain definitions: seqk_dtype, seqk_rnn_mode,
+ * seqk_activation and SEQK_MAX_DIMS. Element strides are int64 everywhere; extents past 2^31 are the host's to check
  * against the bounds each launcher states.
  */
 #ifndef SEQK_KERNELS_LAUNCHERS_H
@@ -195,6 +195,67 @@ cudaError_t seqk_k_embedding_check(const seqk_k_embedding_params *p, unsigned lo
 /* The gather; an index outside [0, V) is never read: skipped (impossible after a clean check),
    or with deferred_bad its row written as zeros and the error recorded there. */
 cudaError_t seqk_k_embedding_gather(const seqk_k_embedding_params *p, cudaStream_t stream);
+
+/* ---- several tensors of one shape walked together (norm.cu, activation.cu) --------------------- */
+
+/* Dims that the host merged across every tensor of an op (geometry.h, seqk__merge_dims): element
+   index i (row-major over shape) -> tensor t's offset sum_d idx_d * stride[t][d]. Absent tensors
+   have strides 0. */
+#define SEQK_K_LAYOUT_TENSORS 4
+typedef struct seqk_k_layout {
+  int32_t ndim; /* <= SEQK_MAX_DIMS */
+  int64_t shape[SEQK_MAX_DIMS];
+  int64_t stride[SEQK_K_LAYOUT_TENSORS][SEQK_MAX_DIMS];
+} seqk_k_layout;
+
+/* ---- norm.cu -------------------------------------------------------------------------------------- */
+
+/* seqk_layer_norm / seqk_rms_norm per row of n columns: h = x (+ residual, rounded to dtype),
+   residual_out = h, y = norm(h) * weight + bias. y may alias x exactly, residual_out residual or x
+   exactly. rows: the layout's index space (the leading dims). */
+enum { SEQK_K_NORM_X, SEQK_K_NORM_RESIDUAL, SEQK_K_NORM_Y, SEQK_K_NORM_RESIDUAL_OUT };
+typedef struct seqk_k_norm_params {
+  const void *x, *residual, *weight, *bias; /* residual, weight, bias: NULL when absent */
+  void *y, *residual_out;                   /* residual_out: NULL when absent */
+  seqk_dtype dtype;                         /* of every tensor */
+  int32_t rms;                              /* 1: RMS norm; 0: layer norm */
+  float eps;
+  int64_t rows, n;
+  int64_t col_stride[SEQK_K_LAYOUT_TENSORS]; /* last-dim strides, SEQK_K_NORM_* order */
+  int64_t weight_stride, bias_stride;
+  seqk_k_layout lead; /* the leading dims, tensors in SEQK_K_NORM_* order */
+} seqk_k_norm_params;
+cudaError_t seqk_k_norm(const seqk_k_norm_params *p, cudaStream_t stream);
+
+/* ---- activation.cu -------------------------------------------------------------------------------- */
+
+/* y = act(x), or y = act(x) * up when up is given, element by element over the layout (all dims;
+   tensors x, up, y in SEQK_K_ACT_* order). y may alias x or up exactly. */
+enum { SEQK_K_ACT_X, SEQK_K_ACT_UP, SEQK_K_ACT_Y };
+typedef struct seqk_k_activation_params {
+  const void *x, *up;
+  void *y;
+  seqk_dtype dtype;
+  seqk_activation act;
+  int64_t n; /* elements */
+  seqk_k_layout layout;
+} seqk_k_activation_params;
+cudaError_t seqk_k_activation(const seqk_k_activation_params *p, cudaStream_t stream);
+
+/* ---- rotary.cu ------------------------------------------------------------------------------------ */
+
+/* seqk_rotary in place on q [B,S,H,D] and k [B,S,Hk,D] (k NULL: q only). Pair i of a head vector
+   is turned by fp32(pos) * inv_freq_i, inv_freq_i = fp32(2^(-(2i / rotary_dim) * log2_theta)). */
+typedef struct seqk_k_rotary_params {
+  void *q, *k;
+  const int32_t *positions; /* [B,S], or NULL: position s */
+  seqk_dtype dtype;
+  int32_t neox; /* 1: pairs (i, i + rotary_dim/2); 0: pairs (2i, 2i + 1) */
+  int64_t B, S, H, Hk, D, rotary_dim;
+  double log2_theta;
+  int64_t q_stride[4], k_stride[4], pos_stride[2];
+} seqk_k_rotary_params;
+cudaError_t seqk_k_rotary(const seqk_k_rotary_params *p, cudaStream_t stream);
 
 /* ---- attention_merge.cu ------------------------------------------------------------------------- */
 

@@ -355,6 +355,15 @@ static int download(seqk_context_t ctx, const char *what, const seqk_tensor *dev
   return 0;
 }
 
+seqk_status th_upload(seqk_context_t ctx, const seqk_tensor *t, seqk_tensor *backing,
+                      seqk_tensor *dev) {
+  return upload(ctx, t, 0, backing, dev);
+}
+
+int th_download(seqk_context_t ctx, const char *what, const seqk_tensor *dev, seqk_tensor *host) {
+  return download(ctx, what, dev, host);
+}
+
 /* Every element of t's span that is not one of t's elements still reads NaN (the poison). */
 static int gaps_untouched(const seqk_tensor *t) {
   const int64_t span = seqk__span(t), n = seqk__numel(t);
@@ -463,8 +472,8 @@ int th_finish(void) {
     printf("device digest: %016llx over %lld spans\n", (unsigned long long)g_digest,
            (long long)g_digest_spans);
   if (g_dev_unavailable || g_dev_checked)
-    printf("device parity: %d cases not served on CUDA (NOT_SUPPORTED), %d checked\n", g_dev_unavailable,
-           g_dev_checked);
+    printf("device parity: %d cases not served on CUDA (NOT_SUPPORTED), %d checked\n",
+           g_dev_unavailable, g_dev_checked);
   if (g_passed == 0 && g_failed == 0) {
     printf("no check ran\n");
     return 1;

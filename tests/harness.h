@@ -183,6 +183,13 @@ void th_check_on_device(seqk_context_t ctx, const char *what, th_op_fn fn, void 
    whose digests agree produced bit-identical device results (the check behind "no change of
    behaviour" refactors). th_digest_span folds bytes in; the harness's own copies call it. */
 void th_digest_span(const void *data, size_t bytes);
+/* For device cases th_check_on_device cannot express (in place, misaligned views): *dev = t on
+   a CUDA copy of t's whole span (gaps included; backing: the allocation, freed by the caller
+   with seqk_tensor_free), and back: *host = a CPU copy of dev's span with dev's strides (freed
+   by th_finish; a failed copy fails a check and returns 0). */
+seqk_status th_upload(seqk_context_t ctx, const seqk_tensor *t, seqk_tensor *backing,
+                      seqk_tensor *dev);
+int th_download(seqk_context_t ctx, const char *what, const seqk_tensor *dev, seqk_tensor *host);
 /* t with its data set to NULL: how to pass an absent optional input or output. */
 seqk_tensor th_absent(seqk_tensor t);
 

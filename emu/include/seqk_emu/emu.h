@@ -344,6 +344,13 @@ inline float __fsqrt_rn(float x) { return std::sqrt(x); }
 inline float __frsqrt_rn(float x) { return 1.0f / std::sqrt(x); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+/* sincospi(x) = sin(pi x), cos(pi x) (CUDA math API): x reduced exactly mod 2 first, as the
+   device does, so a huge x loses nothing to the reduction. */
+inline void sincospi(double x, double *s, double *c) {
+  const double r = std::remainder(x, 2.0); /* exact, in [-1, 1] */
+  *s = std::sin(M_PI * r);
+  *c = std::cos(M_PI * r);
+}
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
