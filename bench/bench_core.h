@@ -126,5 +126,6 @@ void bench_cases_attention(
     bench *b);                  /* attention sweep (AUTO vs UNFUSED), llm.c shape, linear, MHA */
 void bench_cases_rnn(bench *b); /* DeepBench shapes, small-batch latency */
 void bench_cases_kv_cache(bench *b); /* KV cache append: decode (contiguous, paged), prefill */
+void bench_cases_blocks(bench *b);   /* norms, activations, rotary embeddings */
 
 #endif /* SEQK_BENCH_CORE_H */

@@ -55,6 +55,10 @@ static void help(void) {
       "  linear         y = x W^T + b (cuBLAS); TFLOP/s\n"
       "  kv_cache_append  new keys and values into a contiguous or paged KV cache (a decode\n"
       "                 step, a prefill chunk); GB/s\n"
+      "  layer_norm, rms_norm  norms over the last dim, plain and with the fused residual\n"
+      "                 (GPT-2, LLaMA, per-head q/k norm shapes); GB/s against the device copy\n"
+      "  activate, gated_activate  GELU, SwiGLU; GB/s against the device copy\n"
+      "  rotary         rotary embeddings in place on q and k (prefill, decode); GB/s\n"
       "  rnn            nn.RNN/LSTM/GRU forward, DeepBench shapes and small-batch latency; the\n"
       "                 automatic path against the per-step path and cuDNN (when found); us per\n"
       "                 step in the note\n"
@@ -98,6 +102,7 @@ static void run_cases(bench *b) {
   bench_cases_attention(b);
   bench_cases_rnn(b);
   bench_cases_kv_cache(b);
+  bench_cases_blocks(b);
 }
 
 /* After the cases: a filter that selected nothing is an error (exit 2), said on stderr. */

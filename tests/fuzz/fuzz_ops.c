@@ -234,7 +234,8 @@ static float scale_of(reader *r) {
 
 static seqk_status run(call *c) {
   reader *r = &c->r;
-  const uint32_t op = byte(r) % 14;
+  uint32_t op = byte(r) % 14;
+  if (op == 13) op = 13 + byte(r) % 4; /* 13 tensor_copy; the transformer blocks 14..16 */
   c->device = (byte(r) & 1) && g_have_device ? SEQK_DEVICE_CUDA : SEQK_DEVICE_CPU;
   const seqk_dtype dt = float_dtype(r);
   seqk_context_t ctx = g_ctx;
@@ -362,6 +363,29 @@ static seqk_status run(call *c) {
       seqk_tensor *len = tensor(c, advance, SEQK_DTYPE_I32, 1);
       seqk_tensor *kn = tensor(c, 0, dt, 4), *vn = tensor(c, 0, dt, 4);
       return seqk_kv_cache_append(ctx, byte(r) % 9 ? &cache : NULL, len, advance, kn, vn);
+    }
+    case 14: {
+      seqk_tensor *x = tensor(c, 0, dt, (int32_t)(byte(r) % 4)), *res = tensor(c, 0, dt, 2);
+      seqk_tensor *w = tensor(c, 0, dt, 1), *b = tensor(c, 0, dt, 1);
+      seqk_tensor *y = tensor(c, 1, dt, 2), *ro = tensor(c, 1, dt, 2);
+      const float eps = byte(r) & 1 ? 1e-5f : scale_of(r);
+      return byte(r) & 1 ? seqk_rms_norm(ctx, x, res, w, eps, y, ro)
+                         : seqk_layer_norm(ctx, x, res, w, b, eps, y, ro);
+    }
+    case 15: {
+      const seqk_activation act = (seqk_activation)((int)(byte(r) % 7) - 1);
+      seqk_tensor *x = tensor(c, 0, dt, (int32_t)(byte(r) % 4)), *up = tensor(c, 0, dt, 2);
+      seqk_tensor *y = tensor(c, 1, dt, 2);
+      return byte(r) & 1 ? seqk_gated_activate(ctx, act, x, up, y) : seqk_activate(ctx, act, x, y);
+    }
+    case 16: {
+      seqk_rotary_params p;
+      p.layout = (seqk_rotary_layout)(byte(r) % 3);
+      p.rotary_dim = (int32_t)(byte(r) % 12) - 1;
+      p.theta = byte(r) & 1 ? 10000.0f : scale_of(r);
+      seqk_tensor *pos = tensor(c, 0, SEQK_DTYPE_I32, 2);
+      seqk_tensor *q = tensor(c, 1, dt, 4), *k = tensor(c, 1, dt, 4);
+      return seqk_rotary(ctx, byte(r) % 9 ? &p : NULL, pos, q, k);
     }
     default: {
       seqk_tensor *src = tensor(c, 0, dt, (int32_t)(byte(r) % 4));

@@ -1,0 +1,206 @@
+/*
+ * cases_blocks.c - the transformer blocks: layer/RMS norms (plain and with the fused residual),
+ * activations (GELU, SwiGLU) and rotary embeddings, at the shapes of GPT-2, LLaMA-style decoders
+ * and per-head q/k norms. All memory-bound: GB/s counting each input read once and each output
+ * written once (weights included), against the device copy bandwidth of the same run.
+ */
+#include "bench_core.h"
+
+#include <stdio.h>
+
+#define MAX_SETS 8
+
+/* ---- norms -------------------------------------------------------------------------------------- */
+
+typedef struct norm_arg {
+  seqk_tensor x[MAX_SETS], r, w, b, y, ro;
+  seqk_tensor x_cpu, r_cpu, w_cpu, b_cpu, ref, ro_ref;
+  int rms, residual;
+} norm_arg;
+
+static seqk_status norm_call(bench *b, const norm_arg *a, const seqk_tensor *x,
+                             const seqk_tensor *r, const seqk_tensor *w, const seqk_tensor *bias,
+                             seqk_tensor *y, seqk_tensor *ro) {
+  return a->rms ? seqk_rms_norm(b->ctx, x, a->residual ? r : NULL, w, 1e-6f, y,
+                                a->residual ? ro : NULL)
+                : seqk_layer_norm(b->ctx, x, a->residual ? r : NULL, w, bias, 1e-5f, y,
+                                  a->residual ? ro : NULL);
+}
+
+static seqk_status norm_run(bench *b, void *p, int set) {
+  norm_arg *a = (norm_arg *)p;
+  return norm_call(b, a, &a->x[set], &a->r, &a->w, &a->b, &a->y, &a->ro);
+}
+
+static seqk_status norm_reference(bench *b, void *p) {
+  norm_arg *a = (norm_arg *)p;
+  return norm_call(b, a, &a->x_cpu, &a->r_cpu, &a->w_cpu, &a->b_cpu, &a->ref, &a->ro_ref);
+}
+
+static void norm_case(bench *b, seqk_dtype dt, int rms, int residual, int64_t rows, int64_t C,
+                      const char *what) {
+  char name[160];
+  snprintf(name, sizeof name, "%s %s [%lld,%lld]%s%s%s", rms ? "rms_norm" : "layer_norm",
+           bench_dtype_name(dt), (long long)rows, (long long)C, residual ? " +residual" : "",
+           what ? " " : "", what ? what : "");
+  if (!bench_selected(b, name)) return;
+  norm_arg a;
+  a.rms = rms;
+  a.residual = residual;
+  const int64_t shape[2] = {rows, C}, wshape[1] = {C};
+  const double es = (double)seqk_dtype_size(dt), elems = (double)rows * (double)C;
+  /* x and y, plus residual and residual_out; weight (and bias) once. */
+  const double bytes = (residual ? 4.0 : 2.0) * elems * es + (rms ? 1.0 : 2.0) * (double)C * es;
+  const int sets = bench_input_sets(b, elems * es);
+  a.x_cpu = bench_cpu_random(b, dt, 2, shape, 11, 2.0);
+  a.r_cpu = bench_cpu_random(b, dt, 2, shape, 12, 1.0);
+  a.w_cpu = bench_cpu_random(b, dt, 1, wshape, 13, 1.0);
+  a.b_cpu = bench_cpu_random(b, dt, 1, wshape, 14, 1.0);
+  for (int s = 0; s < sets; ++s) a.x[s] = bench_to_device(b, &a.x_cpu);
+  a.r = bench_to_device(b, &a.r_cpu);
+  a.w = bench_to_device(b, &a.w_cpu);
+  a.b = bench_to_device(b, &a.b_cpu);
+  a.y = bench_device_empty(b, dt, 2, shape);
+  a.ro = bench_device_empty(b, dt, 2, shape);
+  a.ref = bench_cpu_empty(b, dt, 2, shape);
+  a.ro_ref = bench_cpu_empty(b, dt, 2, shape);
+  bench_case c = {name,           dt,   bytes,  1,    sets, norm_run,
+                  norm_reference, &a.y, &a.ref, NULL, NULL, NULL};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
+/* ---- activations -------------------------------------------------------------------------------- */
+
+typedef struct act_arg {
+  seqk_tensor x[MAX_SETS], up, y, x_cpu, up_cpu, ref;
+  seqk_activation act;
+  int gated;
+} act_arg;
+
+static seqk_status act_run(bench *b, void *p, int set) {
+  act_arg *a = (act_arg *)p;
+  return a->gated ? seqk_gated_activate(b->ctx, a->act, &a->x[set], &a->up, &a->y)
+                  : seqk_activate(b->ctx, a->act, &a->x[set], &a->y);
+}
+
+static seqk_status act_reference(bench *b, void *p) {
+  act_arg *a = (act_arg *)p;
+  return a->gated ? seqk_gated_activate(b->ctx, a->act, &a->x_cpu, &a->up_cpu, &a->ref)
+                  : seqk_activate(b->ctx, a->act, &a->x_cpu, &a->ref);
+}
+
+static void act_case(bench *b, seqk_dtype dt, seqk_activation act, int gated, int64_t rows,
+                     int64_t F, const char *what) {
+  static const char *const names[] = {"none", "relu", "gelu", "gelu_tanh", "silu"};
+  char name[160];
+  snprintf(name, sizeof name, "%s %s %s [%lld,%lld]%s%s", gated ? "gated_activate" : "activate",
+           names[act], bench_dtype_name(dt), (long long)rows, (long long)F, what ? " " : "",
+           what ? what : "");
+  if (!bench_selected(b, name)) return;
+  act_arg a;
+  a.act = act;
+  a.gated = gated;
+  const int64_t shape[2] = {rows, F};
+  const double es = (double)seqk_dtype_size(dt), elems = (double)rows * (double)F;
+  const double bytes = (gated ? 3.0 : 2.0) * elems * es;
+  const int sets = bench_input_sets(b, elems * es);
+  a.x_cpu = bench_cpu_random(b, dt, 2, shape, 21, 3.0);
+  a.up_cpu = bench_cpu_random(b, dt, 2, shape, 22, 1.0);
+  for (int s = 0; s < sets; ++s) a.x[s] = bench_to_device(b, &a.x_cpu);
+  a.up = bench_to_device(b, &a.up_cpu);
+  a.y = bench_device_empty(b, dt, 2, shape);
+  a.ref = bench_cpu_empty(b, dt, 2, shape);
+  bench_case c = {name, dt, bytes, 1, sets, act_run, act_reference, &a.y, &a.ref, NULL, NULL, NULL};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
+/* ---- rotary --------------------------------------------------------------------------------------- */
+
+typedef struct rotary_arg {
+  seqk_tensor q, k, pos, q_cpu, k_cpu, pos_cpu;
+  seqk_rotary_params p;
+} rotary_arg;
+
+/* In place: the first (checked) call rotates q and k once, as the reference does; the timed calls
+   keep rotating them, which costs the same. */
+static seqk_status rotary_run(bench *b, void *p, int set) {
+  rotary_arg *a = (rotary_arg *)p;
+  (void)set;
+  return seqk_rotary(b->ctx, &a->p, &a->pos, &a->q, &a->k);
+}
+
+static seqk_status rotary_reference(bench *b, void *p) {
+  rotary_arg *a = (rotary_arg *)p;
+  return seqk_rotary(b->ctx, &a->p, &a->pos_cpu, &a->q_cpu, &a->k_cpu);
+}
+
+static void rotary_case(bench *b, seqk_dtype dt, int64_t B, int64_t S, int64_t H, int64_t Hk,
+                        int64_t D, const char *what) {
+  char name[160];
+  snprintf(name, sizeof name, "rotary %s B=%lld S=%lld H=%lld Hk=%lld D=%lld%s%s",
+           bench_dtype_name(dt), (long long)B, (long long)S, (long long)H, (long long)Hk,
+           (long long)D, what ? " " : "", what ? what : "");
+  if (!bench_selected(b, name)) return;
+  rotary_arg a;
+  a.p.layout = SEQK_ROTARY_NEOX;
+  a.p.rotary_dim = 0;
+  a.p.theta = 500000.0f;
+  const int64_t qs[4] = {B, S, H, D}, ks[4] = {B, S, Hk, D}, ps[2] = {B, S};
+  const double es = (double)seqk_dtype_size(dt);
+  const double bytes = 2.0 * (double)(B * S) * (double)((H + Hk) * D) * es + 4.0 * (double)(B * S);
+  a.q_cpu = bench_cpu_random(b, dt, 4, qs, 31, 1.0);
+  a.k_cpu = bench_cpu_random(b, dt, 4, ks, 32, 1.0);
+  /* Positions: each sequence continues from its own offset (a decode batch, or a prefill chunk
+     after a cached prefix). */
+  a.pos_cpu = bench_cpu_empty(b, SEQK_DTYPE_I32, 2, ps);
+  int32_t *pv = (int32_t *)a.pos_cpu.data;
+  for (int64_t i = 0; i < B * S; ++i) pv[i] = (int32_t)(1000 * (i / S) + i % S + 17);
+  a.q = bench_to_device(b, &a.q_cpu);
+  a.k = bench_to_device(b, &a.k_cpu);
+  a.pos = bench_to_device(b, &a.pos_cpu);
+  bench_case c = {name,
+                  dt,
+                  bytes,
+                  1,
+                  1,
+                  rotary_run,
+                  rotary_reference,
+                  &a.q,
+                  &a.q_cpu,
+                  NULL,
+                  NULL,
+                  "q checked (k rotated alike)"};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
+void bench_cases_blocks(bench *b) {
+  const seqk_dtype dts[3] = {SEQK_DTYPE_BF16, SEQK_DTYPE_F16, SEQK_DTYPE_F32};
+  if (b->small) {
+    for (int i = 0; i < 3; ++i) {
+      norm_case(b, dts[i], 0, 0, 5, 48, NULL);
+      norm_case(b, dts[i], 1, 1, 3, 200, NULL);
+      norm_case(b, dts[i], 0, 1, 2, 9000, "(streamed)");
+      act_case(b, dts[i], SEQK_ACTIVATION_GELU, 0, 3, 77, NULL);
+      act_case(b, dts[i], SEQK_ACTIVATION_SILU, 1, 4, 40, NULL);
+      rotary_case(b, dts[i], 2, 3, 4, 2, 16, NULL);
+    }
+    return;
+  }
+  for (int i = 0; i < 2; ++i) {
+    norm_case(b, dts[i], 0, 0, 16384, 768, "(GPT-2 small)");
+    norm_case(b, dts[i], 0, 1, 16384, 768, "(GPT-2 small)");
+    norm_case(b, dts[i], 1, 1, 16384, 4096, "(LLaMA 8B)");
+    norm_case(b, dts[i], 1, 1, 64, 8192, "(decode, LLaMA 70B)");
+    norm_case(b, dts[i], 1, 0, 16384 * 32, 128, "(per-head q/k norm)");
+    norm_case(b, dts[i], 0, 0, 256, 65536, "(streamed)");
+    act_case(b, dts[i], SEQK_ACTIVATION_GELU_TANH, 0, 16384, 3072, "(GPT-2 MLP)");
+    act_case(b, dts[i], SEQK_ACTIVATION_SILU, 1, 16384, 14336, "(SwiGLU, LLaMA 8B)");
+    rotary_case(b, dts[i], 8, 2048, 32, 8, 128, "(prefill)");
+    rotary_case(b, dts[i], 64, 1, 32, 8, 128, "(decode)");
+  }
+  norm_case(b, SEQK_DTYPE_F32, 0, 1, 16384, 768, "(GPT-2 small)");
+  act_case(b, SEQK_DTYPE_F32, SEQK_ACTIVATION_GELU, 0, 16384, 3072, NULL);
+}
