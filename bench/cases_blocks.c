@@ -1,8 +1,10 @@
 /*
  * cases_blocks.c - the transformer blocks: layer/RMS norms (plain and with the fused residual),
  * activations (GELU, SwiGLU) and rotary embeddings, at the shapes of GPT-2, LLaMA-style decoders
- * and per-head q/k norms. All memory-bound: GB/s counting each input read once and each output
- * written once (weights included), against the device copy bandwidth of the same run.
+ * and per-head q/k norms: memory-bound, GB/s counting each input read once and each output
+ * written once (weights included), against the device copy bandwidth of the same run. And the
+ * linear with a fused epilogue (GPT-2's MLP): TFLOP/s, against the GEMM and the activation as
+ * separate calls.
  */
 #include "bench_core.h"
 
@@ -116,6 +118,77 @@ static void act_case(bench *b, seqk_dtype dt, seqk_activation act, int gated, in
   bench_release(b);
 }
 
+/* ---- linear with a fused epilogue --------------------------------------------------------------- */
+
+typedef struct linear_arg {
+  seqk_tensor x[MAX_SETS], w, b, r, y, x_cpu, w_cpu, b_cpu, r_cpu, ref;
+  seqk_activation act;
+  int residual;
+} linear_arg;
+
+static seqk_status linear_run(bench *b, void *p, int set) {
+  linear_arg *a = (linear_arg *)p;
+  return seqk_linear_ex(b->ctx, &a->x[set], &a->w, &a->b, a->act, a->residual ? &a->r : NULL,
+                        &a->y);
+}
+
+static seqk_status linear_reference(bench *b, void *p) {
+  linear_arg *a = (linear_arg *)p;
+  return seqk_linear_ex(b->ctx, &a->x_cpu, &a->w_cpu, &a->b_cpu, a->act,
+                        a->residual ? &a->r_cpu : NULL, &a->ref);
+}
+
+/* The activation as a separate call after the GEMM (what seqk_linear's users wrote before). */
+static seqk_status linear_then_activate(bench *b, void *p, int set) {
+  linear_arg *a = (linear_arg *)p;
+  seqk_status st = seqk_linear(b->ctx, &a->x[set], &a->w, &a->b, &a->y);
+  if (st == SEQK_STATUS_SUCCESS) st = seqk_activate(b->ctx, a->act, &a->y, &a->y);
+  return st;
+}
+
+/* x [rows, In] -> y [rows, Out]; TFLOP/s of the GEMM. With an activation and no residual, against
+   seqk_linear + seqk_activate. */
+static void linear_ex_case(bench *b, seqk_dtype dt, seqk_activation act, int residual, int64_t rows,
+                           int64_t in, int64_t out, const char *what) {
+  static const char *const names[] = {"none", "relu", "gelu", "gelu_tanh", "silu"};
+  char name[160];
+  snprintf(name, sizeof name, "linear_ex %s %s%s M=%lld K=%lld N=%lld%s%s", names[act],
+           bench_dtype_name(dt), residual ? " +residual" : "", (long long)rows, (long long)in,
+           (long long)out, what ? " " : "", what ? what : "");
+  if (!bench_selected(b, name)) return;
+  linear_arg a;
+  a.act = act;
+  a.residual = residual;
+  const int64_t xs[2] = {rows, in}, ws[2] = {out, in}, bs[1] = {out}, ys[2] = {rows, out};
+  const double flops = 2.0 * (double)rows * (double)in * (double)out;
+  const int sets = bench_input_sets(b, (double)rows * (double)in * (double)seqk_dtype_size(dt));
+  a.x_cpu = bench_cpu_random(b, dt, 2, xs, 41, 1.0);
+  a.w_cpu = bench_cpu_random(b, dt, 2, ws, 42, 0.05);
+  a.b_cpu = bench_cpu_random(b, dt, 1, bs, 43, 1.0);
+  a.r_cpu = bench_cpu_random(b, dt, 2, ys, 44, 1.0);
+  for (int s = 0; s < sets; ++s) a.x[s] = bench_to_device(b, &a.x_cpu);
+  a.w = bench_to_device(b, &a.w_cpu);
+  a.b = bench_to_device(b, &a.b_cpu);
+  a.r = bench_to_device(b, &a.r_cpu);
+  a.y = bench_device_empty(b, dt, 2, ys);
+  a.ref = bench_cpu_empty(b, dt, 2, ys);
+  const int compare = !residual && act != SEQK_ACTIVATION_NONE;
+  bench_case c = {name,
+                  dt,
+                  flops,
+                  0,
+                  sets,
+                  linear_run,
+                  linear_reference,
+                  &a.y,
+                  &a.ref,
+                  compare ? linear_then_activate : NULL,
+                  compare ? "linear + activate" : NULL,
+                  NULL};
+  bench_run_case(b, &c, &a);
+  bench_release(b);
+}
+
 /* ---- rotary --------------------------------------------------------------------------------------- */
 
 typedef struct rotary_arg {
@@ -186,6 +259,8 @@ void bench_cases_blocks(bench *b) {
       act_case(b, dts[i], SEQK_ACTIVATION_GELU, 0, 3, 77, NULL);
       act_case(b, dts[i], SEQK_ACTIVATION_SILU, 1, 4, 40, NULL);
       rotary_case(b, dts[i], 2, 3, 4, 2, 16, NULL);
+      linear_ex_case(b, dts[i], SEQK_ACTIVATION_GELU_TANH, 0, 7, 12, 20, NULL);
+      linear_ex_case(b, dts[i], SEQK_ACTIVATION_NONE, 1, 5, 9, 6, NULL);
     }
     return;
   }
@@ -200,6 +275,8 @@ void bench_cases_blocks(bench *b) {
     act_case(b, dts[i], SEQK_ACTIVATION_SILU, 1, 16384, 14336, "(SwiGLU, LLaMA 8B)");
     rotary_case(b, dts[i], 8, 2048, 32, 8, 128, "(prefill)");
     rotary_case(b, dts[i], 64, 1, 32, 8, 128, "(decode)");
+    linear_ex_case(b, dts[i], SEQK_ACTIVATION_GELU_TANH, 0, 16384, 768, 3072, "(GPT-2 c_fc)");
+    linear_ex_case(b, dts[i], SEQK_ACTIVATION_NONE, 1, 16384, 3072, 768, "(GPT-2 c_proj)");
   }
   norm_case(b, SEQK_DTYPE_F32, 0, 1, 16384, 768, "(GPT-2 small)");
   act_case(b, SEQK_DTYPE_F32, SEQK_ACTIVATION_GELU, 0, 16384, 3072, NULL);

@@ -59,6 +59,8 @@ static void help(void) {
       "                 (GPT-2, LLaMA, per-head q/k norm shapes); GB/s against the device copy\n"
       "  activate, gated_activate  GELU, SwiGLU; GB/s against the device copy\n"
       "  rotary         rotary embeddings in place on q and k (prefill, decode); GB/s\n"
+      "  linear_ex      linear with a fused activation / residual epilogue (GPT-2's MLP);\n"
+      "                 TFLOP/s, against seqk_linear + seqk_activate\n"
       "  rnn            nn.RNN/LSTM/GRU forward, DeepBench shapes and small-batch latency; the\n"
       "                 automatic path against the per-step path and cuDNN (when found); us per\n"
       "                 step in the note\n"

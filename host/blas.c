@@ -300,12 +300,14 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
                       (long long)mm_in->k);
   seqk_matmul mm = *mm_in;
   const seqk_tensor c_view = operand_tensor(&mm, &mm.c, mm.c_type, mm.m, mm.n, 0);
-  if (mm.k == 0) return seqk__cuda_fill(ctx, op, &c_view, mm.bias, 0.0f);
+  if (mm.k == 0)
+    return mm.accumulate ? SEQK_STATUS_SUCCESS : seqk__cuda_fill(ctx, op, &c_view, mm.bias, 0.0f);
 
   const mm_plan plan = make_plan(&mm);
   if (plan.copy_a) SEQK_TRY(to_contiguous(ctx, op, arena, &mm, &mm.a, mm.ab_type, mm.m, mm.k, 1));
   if (plan.copy_b) SEQK_TRY(to_contiguous(ctx, op, arena, &mm, &mm.b, mm.ab_type, mm.k, mm.n, 1));
-  if (plan.copy_c) SEQK_TRY(to_contiguous(ctx, op, arena, &mm, &mm.c, mm.c_type, mm.m, mm.n, 0));
+  if (plan.copy_c)
+    SEQK_TRY(to_contiguous(ctx, op, arena, &mm, &mm.c, mm.c_type, mm.m, mm.n, mm.accumulate));
   if (mm.bias) {
     const seqk_tensor target = operand_tensor(&mm, &mm.c, mm.c_type, mm.m, mm.n, 0);
     SEQK_TRY(seqk__cuda_fill(ctx, op, &target, mm.bias, 0.0f));
@@ -318,7 +320,7 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
   memset(&g, 0, sizeof g);
   g.k = mm.k;
   g.alpha = mm.alpha;
-  g.beta = mm.bias ? 1.0f : 0.0f;
+  g.beta = mm.bias || mm.accumulate ? 1.0f : 0.0f;
   g.ab_type = mm.ab_type;
   g.c_type = mm.c_type;
   if (plan.c_transposed) {
@@ -370,7 +372,7 @@ seqk_status seqk__matmul(seqk_context_t ctx, const char *op, seqk_arena *arena,
         for (int64_t n0 = 0; n0 < mm.n; n0 += g_max_extent) {
           const int64_t rows = mm.m - m0 < g_max_extent ? mm.m - m0 : g_max_extent;
           const int64_t cols = mm.n - n0 < g_max_extent ? mm.n - n0 : g_max_extent;
-          const int64_t da = m0 * mm.a.rs, db = n0 * mm.b.cs;   /* our A and B, in elements */
+          const int64_t da = m0 * mm.a.rs, db = n0 * mm.b.cs; /* our A and B, in elements */
           g.batch = batch - first < INT_MAX ? batch - first : INT_MAX;
           g.m = plan.c_transposed ? cols : rows;
           g.n = plan.c_transposed ? rows : cols;

@@ -68,6 +68,7 @@ typedef struct seqk_matmul {
   seqk_mm_operand a, b, c;
   float alpha;
   const seqk_tensor *bias; /* optional, [n] of c_type on the device; NULL: no bias */
+  int accumulate;          /* C already holds an addend: C += alpha A B (bias must be NULL) */
 } seqk_matmul;
 
 /* The workspace seqk__matmul will take for mm: contiguous copies of the operands cuBLAS cannot
@@ -77,10 +78,10 @@ typedef struct seqk_matmul {
 size_t seqk__matmul_workspace(const seqk_matmul *mm);
 /* Whether seqk__matmul serves mm: every product but one whose inner extent k passes cuBLAS's int
    (m, n and the batch are split into blocks when they do). Ask before writing anything. */
-int         seqk__matmul_supported(const seqk_matmul *mm);
+int seqk__matmul_supported(const seqk_matmul *mm);
 /* Tests only: the largest m and n of one cuBLAS call (0: cuBLAS's own limit, INT_MAX), so that
    the row and column blocking runs on small shapes. Not thread-safe. */
-void        seqk__blas_max_extent(int64_t n);
+void seqk__blas_max_extent(int64_t n);
 /* Runs mm on ctx's stream with as few cuBLAS calls as the batch strides allow (levels whose
    strides line up for all three operands become one strided batch; the others are looped).
    k == 0 writes the bias (or 0) without a GEMM. The bias is written into C first and the GEMM

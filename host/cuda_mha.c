@@ -65,7 +65,8 @@ static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, int32_t nu
     const int64_t shape[3] = {B, Sq, 3 * E};
     L->n_in = 1;
     L->proj[0] = seqk_tensor_view(mem[0], dt, SEQK_DEVICE_CUDA, 3, shape);
-    L->in_job[0] = (seqk_linear_job){query, &w->in_proj_weight, b_in, &L->proj[0]};
+    L->in_job[0] =
+        (seqk_linear_job){query, &w->in_proj_weight, b_in, &L->proj[0], SEQK_ACTIVATION_NONE, NULL};
     for (int m = 0; m < 3; ++m) L->heads[m] = heads_view(mem[0], dt, B, Sq, 3 * E, m * E, H, hd);
   } else {
     L->n_in = 3;
@@ -74,14 +75,16 @@ static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, int32_t nu
       L->proj[m] = seqk_tensor_view(mem[m], dt, SEQK_DEVICE_CUDA, 3, shape);
       L->w_in[m] = row_block(&w->in_proj_weight, m * E, E);
       if (b_in) L->b_in[m] = row_block(b_in, m * E, E);
-      L->in_job[m] = (seqk_linear_job){src[m], &L->w_in[m], b_in ? &L->b_in[m] : NULL, &L->proj[m]};
+      L->in_job[m] = (seqk_linear_job){src[m],      &L->w_in[m],          b_in ? &L->b_in[m] : NULL,
+                                       &L->proj[m], SEQK_ACTIVATION_NONE, NULL};
       L->heads[m] = heads_view(mem[m], dt, B, shape[1], E, 0, H, hd);
     }
   }
   const int64_t merged_shape[3] = {B, Sq, E};
   L->merged = seqk_tensor_view(mem[3], dt, SEQK_DEVICE_CUDA, 3, merged_shape);
   L->o_heads = heads_view(mem[3], dt, B, Sq, E, 0, H, hd);
-  L->out_job = (seqk_linear_job){&L->merged, &w->out_proj_weight, b_out, out};
+  L->out_job =
+      (seqk_linear_job){&L->merged, &w->out_proj_weight, b_out, out, SEQK_ACTIVATION_NONE, NULL};
   L->attn.q = &L->heads[0];
   L->attn.k = &L->heads[1];
   L->attn.v = &L->heads[2];

@@ -101,12 +101,17 @@ seqk_status seqk__cuda_attention_merge(seqk_context_t ctx, const seqk_tensor *o_
                                        const seqk_tensor *lse);
 
 /* ---- cuda_linear.c ---------------------------------------------------------------------------- */
+/* seqk_linear_ex (b, residual NULL when absent). */
 seqk_status seqk__cuda_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
-                              const seqk_tensor *b, const seqk_tensor *y);
-/* One linear inside an op that holds a workspace arena (MHA's projections): y = x w^T (+ b). Add
-   seqk__linear_job_workspace to the op's plan before seqk__arena_open. */
+                              const seqk_tensor *b, seqk_activation act,
+                              const seqk_tensor *residual, const seqk_tensor *y);
+/* One linear inside an op that holds a workspace arena (MHA's projections, the encoder layer):
+   y = act(x w^T + b) + residual. Add seqk__linear_job_workspace to the op's plan before
+   seqk__arena_open. */
 typedef struct seqk_linear_job {
   const seqk_tensor *x, *w, *b, *y; /* b NULL: no bias */
+  seqk_activation act;
+  const seqk_tensor *residual; /* NULL: none; y may alias it exactly */
 } seqk_linear_job;
 size_t seqk__linear_job_workspace(const seqk_linear_job *j);
 seqk_status seqk__linear_job_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
@@ -131,9 +136,11 @@ seqk_status seqk__cuda_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
                             const seqk_tensor *residual, const seqk_tensor *weight,
                             const seqk_tensor *bias, float eps, const seqk_tensor *y,
                             const seqk_tensor *residual_out);
-/* y = act(x), times up when up is not NULL. */
-seqk_status seqk__cuda_activate(seqk_context_t ctx, const char *op, seqk_activation act,
-                                const seqk_tensor *x, const seqk_tensor *up, const seqk_tensor *y);
+/* y = act(x) [* up] [+ add] (up, add NULL when absent), one pass: the activations and the
+   linear epilogues. y may alias x, up or add exactly. */
+seqk_status seqk__cuda_pointwise(seqk_context_t ctx, const char *op, seqk_activation act,
+                                 const seqk_tensor *x, const seqk_tensor *up,
+                                 const seqk_tensor *add, const seqk_tensor *y);
 /* seqk_rotary, rotary_dim resolved; positions and k NULL when absent. */
 seqk_status seqk__cuda_rotary(seqk_context_t ctx, int neox, int64_t rotary_dim, double log2_theta,
                               const seqk_tensor *positions, const seqk_tensor *q,

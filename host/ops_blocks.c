@@ -86,19 +86,12 @@ seqk_status seqk_rms_norm(seqk_context_t ctx, const seqk_tensor *x, const seqk_t
 
 /* ---- activations ------------------------------------------------------------------------------ */
 
-static seqk_status check_activation(seqk_context_t ctx, const char *op, seqk_activation act) {
-  if (act < SEQK_ACTIVATION_NONE || act > SEQK_ACTIVATION_SILU)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: act=%d is not a seqk_activation", op,
-                      (int)act);
-  return SEQK_STATUS_SUCCESS;
-}
-
 /* up NULL: seqk_activate (x is the input); else seqk_gated_activate (x is gate). */
 static seqk_status activate_entry(seqk_context_t ctx, const char *op, seqk_activation act,
                                   const char *x_name, const seqk_tensor *x, const seqk_tensor *up,
                                   seqk_tensor *y) {
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
-  SEQK_TRY(check_activation(ctx, op, act));
+  SEQK_TRY(seqk__check_activation(ctx, op, act));
   const seqk_arg args[] = {{x_name, x}, {"up", up}, {"y", y}};
   SEQK_TRY(seqk__check_float_tensor(ctx, op, x_name, x));
   if (up) SEQK_TRY(seqk__check_float_tensor(ctx, op, "up", up));
@@ -111,7 +104,7 @@ static seqk_status activate_entry(seqk_context_t ctx, const char *op, seqk_activ
   SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, x_name, x));
   if (up) SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, "up", up));
   if (y->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_activate(ctx, op, act, x, up, y));
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_pointwise(ctx, op, act, x, up, NULL, y));
   return seqk__ref_activate(ctx, act, x, up, y);
 }
 

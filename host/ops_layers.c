@@ -1,5 +1,6 @@
 /*
- * ops_layers.c - public entries for the layer ops: seqk_linear, seqk_mha_forward, seqk_embedding.
+ * ops_layers.c - public entries for the layer ops: seqk_linear (and seqk_linear_ex, its fused
+ * epilogue), seqk_mha_forward, seqk_embedding.
  * Each validates every argument (nothing is written on an error), then runs the CPU reference
  * or, for CUDA tensors, the CUDA path in cuda_linear.c, cuda_mha.c and cuda_embedding.c.
  */
@@ -10,17 +11,19 @@
 
 /* ---- linear --------------------------------------------------------------------------------- */
 
-seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
-                        const seqk_tensor *b, seqk_tensor *y) {
-  static const char op[] = "linear";
+static seqk_status linear_entry(seqk_context_t ctx, const char *op, const seqk_tensor *x,
+                                const seqk_tensor *w, const seqk_tensor *b, seqk_activation act,
+                                const seqk_tensor *residual, seqk_tensor *y) {
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
-  const seqk_tensor *bias = seqk__present_or_null(b);
-  /* Inputs first: y must be disjoint from all of them. */
-  const seqk_arg args[] = {{"x", x}, {"w", w}, {"b", bias}, {"y", y}};
+  const seqk_tensor *bias = seqk__present_or_null(b), *res = seqk__present_or_null(residual);
+  /* Inputs first: y must be disjoint from x, w and b, and alias residual exactly or not at all. */
+  const seqk_arg args[] = {{"x", x}, {"w", w}, {"b", bias}, {"residual", res}, {"y", y}};
+  SEQK_TRY(seqk__check_activation(ctx, op, act));
 
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "x", x));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "w", w));
   if (bias) SEQK_TRY(seqk__check_float_tensor(ctx, op, "b", b));
+  if (res) SEQK_TRY(seqk__check_float_tensor(ctx, op, "residual", res));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "y", y));
 
   if (x->ndim < 1)
@@ -39,16 +42,29 @@ seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_ten
   for (int32_t d = 0; d < last; ++d) y_shape[d] = x->shape[d];
   y_shape[last] = out_features;
   SEQK_TRY(seqk__check_shape(ctx, op, "y", y, x->ndim, y_shape));
+  if (res) SEQK_TRY(seqk__check_shape(ctx, op, "residual", res, x->ndim, y_shape));
 
   SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args, SEQK_COUNT(args)));
   SEQK_TRY(seqk__check_same_device_all(ctx, op, args, SEQK_COUNT(args)));
 
   SEQK_TRY(seqk__check_output(ctx, op, "y", y));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "y", y, args, 3));
+  if (res) SEQK_TRY(seqk__check_alias_or_disjoint(ctx, op, "y", y, "residual", res));
 
   if (x->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(ctx, op, seqk__cuda_linear(ctx, x, w, bias, y));
-  return seqk__ref_linear(ctx, x, w, b, y);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_linear(ctx, x, w, bias, act, res, y));
+  return seqk__ref_linear(ctx, x, w, bias, act, res, y);
+}
+
+seqk_status seqk_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                        const seqk_tensor *b, seqk_tensor *y) {
+  return linear_entry(ctx, "linear", x, w, b, SEQK_ACTIVATION_NONE, NULL, y);
+}
+
+seqk_status seqk_linear_ex(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                           const seqk_tensor *b, seqk_activation act, const seqk_tensor *residual,
+                           seqk_tensor *y) {
+  return linear_entry(ctx, "linear_ex", x, w, b, act, residual, y);
 }
 
 /* ---- multi-head attention ------------------------------------------------------------------- */

@@ -16,9 +16,11 @@
 extern "C" {
 #endif
 
-/* y = x w^T + b over the last dim; b may be absent (NULL or NULL data). */
+/* y = act(x w^T + b) + residual over the last dim; b and residual NULL when absent. y may alias
+   residual exactly. */
 seqk_status seqk__ref_linear(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
-                             const seqk_tensor *b, seqk_tensor *y);
+                             const seqk_tensor *b, seqk_activation act, const seqk_tensor *residual,
+                             const seqk_tensor *y);
 
 /* nn.MultiheadAttention(batch_first=True) forward, written out as its own loops (projections,
    per-head masked softmax attention, output projection) so that it stays an independent check

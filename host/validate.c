@@ -227,3 +227,10 @@ seqk_status seqk__check_disjoint_from_all(seqk_context_t ctx, const char *op, co
       SEQK_TRY(seqk__check_no_overlap(ctx, op, out_name, out, args[i].name, args[i].t));
   return SEQK_STATUS_SUCCESS;
 }
+
+seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_activation act) {
+  if (act < SEQK_ACTIVATION_NONE || act > SEQK_ACTIVATION_SILU)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: act=%d is not a seqk_activation", op,
+                      (int)act);
+  return SEQK_STATUS_SUCCESS;
+}

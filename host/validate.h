@@ -51,6 +51,8 @@ seqk_status seqk__check_no_overlap(seqk_context_t ctx, const char *op, const cha
 seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, const char *out_name,
                                           const seqk_tensor *out, const char *in_name,
                                           const seqk_tensor *in);
+/* act is one of seqk_activation's values. */
+seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_activation act);
 /* Normalises dim in [-ndim, ndim) to [0, ndim) in *out_dim. */
 seqk_status seqk__check_dim_index(seqk_context_t ctx, const char *op, const char *name, int32_t dim,
                                   int32_t ndim, int32_t *out_dim);

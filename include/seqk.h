@@ -435,6 +435,17 @@ SEQK_API seqk_status seqk_gated_activate(seqk_context_t ctx, seqk_activation act
                                          const seqk_tensor *gate, const seqk_tensor *up,
                                          seqk_tensor *y);
 
+/* seqk_linear with a fused epilogue: y = act(x W^T + b) + residual, the MLP and output
+   projections of a transformer block (act NONE: no activation; residual optional, y's shape,
+   any strides). y may alias residual exactly: the residual stream updated in place; no other
+   overlap. On CUDA, without an activation the residual (and bias) are the GEMM's addend
+   (beta = 1: no pass over y besides the GEMM's; none at all in place without a bias); with one,
+   a single pass after the GEMM applies it and adds the residual.
+   seqk_linear(ctx, x, w, b, y) is seqk_linear_ex(ctx, x, w, b, SEQK_ACTIVATION_NONE, NULL, y). */
+SEQK_API seqk_status seqk_linear_ex(seqk_context_t ctx, const seqk_tensor *x, const seqk_tensor *w,
+                                    const seqk_tensor *b, seqk_activation act,
+                                    const seqk_tensor *residual, seqk_tensor *y);
+
 /* Rotary position embeddings (RoPE), in place on q [B,S,H,D] and optionally k [B,S,Hk,D] (any
    strides; Hk may differ from H). Each head vector's first rotary_dim elements are rotated in
    pairs, pair i (0 <= i < rotary_dim/2) by the angle pos * inv_freq_i with

@@ -229,11 +229,12 @@ cudaError_t seqk_k_norm(const seqk_k_norm_params *p, cudaStream_t stream);
 
 /* ---- activation.cu -------------------------------------------------------------------------------- */
 
-/* y = act(x), or y = act(x) * up when up is given, element by element over the layout (all dims;
-   tensors x, up, y in SEQK_K_ACT_* order). y may alias x or up exactly. */
-enum { SEQK_K_ACT_X, SEQK_K_ACT_UP, SEQK_K_ACT_Y };
+/* y = act(x) [* up] [+ add], element by element over the layout (all dims; tensors in
+   SEQK_K_ACT_* order): the activations, gated units and linear epilogues. y may alias x, up or
+   add exactly. */
+enum { SEQK_K_ACT_X, SEQK_K_ACT_UP, SEQK_K_ACT_Y, SEQK_K_ACT_ADD };
 typedef struct seqk_k_activation_params {
-  const void *x, *up;
+  const void *x, *up, *add; /* up, add: NULL when absent */
   void *y;
   seqk_dtype dtype;
   seqk_activation act;

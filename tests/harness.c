@@ -561,3 +561,16 @@ int th_expect_rejected_watched(seqk_context_t ctx, seqk_status status, seqk_stat
                                const char *needle, const char *what) {
   return th_expect_rejected(ctx, status, expected, needle, what, g_watched, g_n_watched);
 }
+
+/* torch.nn.functional's definitions, in double. */
+double th_activation(seqk_activation act, double v) {
+  switch (act) {
+    case SEQK_ACTIVATION_RELU: return v > 0.0 ? v : (isnan(v) ? v : 0.0);
+    case SEQK_ACTIVATION_GELU: return v * 0.5 * erfc(-v / sqrt(2.0));
+    case SEQK_ACTIVATION_GELU_TANH:
+      return 0.5 * v *
+             (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (v + 0.044715 * pow(v, 3.0))));
+    case SEQK_ACTIVATION_SILU: return v * (1.0 / (1.0 + exp(-v)));
+    default: return v;
+  }
+}

@@ -82,6 +82,10 @@ int64_t th_numel(const seqk_tensor *t);
 /* A malloc'd scratch buffer freed by th_finish(). */
 void *th_alloc(size_t bytes);
 
+/* torch.nn.functional's definition of an activation, in double (the tests' own formulas, written
+   apart from the library's). */
+double th_activation(seqk_activation act, double v);
+
 /* ---- tolerances ----------------------------------------------------------------------------- */
 typedef struct th_tol {
   double atol, rtol;

@@ -28,19 +28,6 @@ static const seqk_activation k_acts[] = {SEQK_ACTIVATION_NONE, SEQK_ACTIVATION_R
 static const char *const k_act_names[] = {"none", "relu", "gelu", "gelu_tanh", "silu"};
 #define N_ACTS ((int)(sizeof k_acts / sizeof k_acts[0]))
 
-/* torch.nn.functional's definitions, in double. */
-static double expected_act(seqk_activation act, double v) {
-  switch (act) {
-    case SEQK_ACTIVATION_RELU: return v > 0.0 ? v : (isnan(v) ? v : 0.0);
-    case SEQK_ACTIVATION_GELU: return v * 0.5 * erfc(-v / sqrt(2.0));
-    case SEQK_ACTIVATION_GELU_TANH:
-      return 0.5 * v *
-             (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (v + 0.044715 * pow(v, 3.0))));
-    case SEQK_ACTIVATION_SILU: return v * (1.0 / (1.0 + exp(-v)));
-    default: return v;
-  }
-}
-
 /* ---- the same ops on CUDA tensors -------------------------------------------------------------- */
 
 static seqk_status activate_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
@@ -129,7 +116,7 @@ static void run_activate_case(const act_case *c, int a, seqk_dtype dt) {
   const int64_t n = th_numel(&x);
   const double *xd = th_to_doubles(&x);
   double *ref = th_alloc((size_t)(n + 1) * sizeof(double));
-  for (int64_t i = 0; i < n; ++i) ref[i] = expected_act(k_acts[a], xd[i]);
+  for (int64_t i = 0; i < n; ++i) ref[i] = th_activation(k_acts[a], xd[i]);
   TH_CHECK(th_check_close(what, &y, ref, th_tol_for(dt)), "%s: y differs", what);
   th_check_on_device(g_ctx, what, activate_op, (void *)&k_acts[a], &x, 1, 0, &y, 1, 1.0);
 }
@@ -162,7 +149,7 @@ static void run_gated_case(int a, seqk_dtype dt, int64_t rows, int64_t F, int ha
                    NULL, what);
   const double *gd = th_to_doubles(&g), *ud = th_to_doubles(&u);
   double *ref = th_alloc((size_t)(rows * F + 1) * sizeof(double));
-  for (int64_t i = 0; i < rows * F; ++i) ref[i] = expected_act(k_acts[a], gd[i]) * ud[i];
+  for (int64_t i = 0; i < rows * F; ++i) ref[i] = th_activation(k_acts[a], gd[i]) * ud[i];
   TH_CHECK(th_check_close(what, &y, ref, th_tol_scaled(dt, 2.0)), "%s: y differs", what);
   const seqk_tensor in[2] = {g, u};
   th_check_on_device(g_ctx, what, gated_op, (void *)&k_acts[a], in, 2, 0, &y, 1, 2.0);
@@ -191,7 +178,7 @@ static void check_in_place(seqk_dtype dt, int which, int64_t n, int64_t skew) {
   seqk_tensor g = th_view_into(&gb, skew, 1, shape), u = th_view_into(&ub, skew, 1, shape);
   const double *gd = th_to_doubles(&g), *ud = th_to_doubles(&u);
   double *ref = th_alloc((size_t)(n + 1) * sizeof(double));
-  for (int64_t i = 0; i < n; ++i) ref[i] = expected_act(act, gd[i]) * (which ? ud[i] : 1.0);
+  for (int64_t i = 0; i < n; ++i) ref[i] = th_activation(act, gd[i]) * (which ? ud[i] : 1.0);
   static const char *const names[] = {"y == x", "y == gate", "y == up"};
   char what[128];
   snprintf(what, sizeof what, "silu %s [%lld] %s at +%lld", names[which], (long long)n,

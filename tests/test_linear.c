@@ -7,6 +7,8 @@
  *            through seqk_linear + a local attention vs. a double reference, plus a hand-derived
  *            case (kernel[1] = 0 makes the softmax uniform: output = mean of the V rows).
  * bad input: every argument.
+ * linear_ex: every activation x bias x residual x dtype, strided and contiguous, in place over
+ *            the residual (each CUDA route: the GEMM's addend, the stand-in), bad epilogues.
  */
 #include "harness.h"
 
@@ -445,6 +447,137 @@ static void test_linear_bad_input(void) {
                    "linear bad-input fixture itself");
 }
 
+/* ---- linear_ex: the fused epilogue ------------------------------------------------------------ */
+
+static seqk_status linear_ex_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  return seqk_linear_ex(ctx, &in[0], &in[1], &in[2], *(const seqk_activation *)user, &in[3],
+                        &out[0]);
+}
+
+static const char *const k_act_names[] = {"none", "relu", "gelu", "gelu_tanh", "silu"};
+
+/* y = act(x w^T + b) + residual, every activation, with and without bias and residual, strided
+   and contiguous (the contiguous rows take the GEMM's own output, the padded ones a workspace
+   stand-in), on both devices. */
+static void test_linear_ex(void) {
+  const int64_t xs[3] = {2, 3, 13}, ys[3] = {2, 3, 9}, ws[2] = {9, 13}, bs[1] = {9};
+  char what[160];
+  for (int d = 0; d < N_FLOAT_DTYPES; ++d)
+    for (int a = 0; a <= SEQK_ACTIVATION_SILU; ++a)
+      for (int variant = 0; variant < 4; ++variant) {
+        const seqk_dtype dt = k_float_dtypes[d];
+        const int with_bias = variant & 1, with_res = variant & 2, strided = a % 2 == 1;
+        seqk_tensor x = th_tensor_maybe_strided(dt, 3, xs, strided);
+        seqk_tensor w = th_tensor_new(dt, 2, ws), b = th_tensor_new(dt, 1, bs);
+        seqk_tensor r = th_tensor_maybe_strided(dt, 3, ys, !strided);
+        seqk_tensor y = th_tensor_maybe_strided(dt, 3, ys, strided);
+        th_fill_uniform(&x, &g_rng, -1.0, 1.0);
+        th_fill_uniform(&w, &g_rng, -1.0, 1.0);
+        th_fill_uniform(&b, &g_rng, -1.0, 1.0);
+        th_fill_uniform(&r, &g_rng, -2.0, 2.0);
+        th_poison(&y);
+        const seqk_activation act = (seqk_activation)a;
+        snprintf(what, sizeof what, "linear_ex %s%s%s%s %s", k_act_names[a],
+                 with_bias ? " +bias" : "", with_res ? " +residual" : "", strided ? " strided" : "",
+                 th_dtype_name(dt));
+        th_expect_status(
+            g_ctx,
+            seqk_linear_ex(g_ctx, &x, &w, with_bias ? &b : NULL, act, with_res ? &r : NULL, &y),
+            SEQK_STATUS_SUCCESS, NULL, what);
+        double *ref = linear_expected(&x, &w, with_bias ? &b : NULL);
+        const double *rd = th_to_doubles(&r);
+        for (int64_t i = 0; i < 18 * 3; ++i)
+          ref[i] = th_activation(act, ref[i]) + (with_res ? rd[i] : 0.0);
+        /* The activation's input was rounded to the dtype on CUDA (the GEMM's output), not on
+           the CPU: two roundings. */
+        TH_CHECK(th_check_close(what, &y, ref, th_tol_scaled(dt, 2.0)), "%s: y differs", what);
+        const seqk_tensor in[4] = {x, w, with_bias ? b : th_absent(b), with_res ? r : th_absent(r)};
+        th_check_on_device(g_ctx, what, linear_ex_op, (void *)&act, in, 4, 0, &y, 1, 2.0);
+      }
+}
+
+/* y == residual: the residual stream updated in place (no bias: the GEMM adds into it directly;
+   bias: y = residual + b first; an activation: the GEMM writes a stand-in), on both devices. */
+static void check_linear_in_place(seqk_dtype dt, seqk_activation act, int with_bias) {
+  const int64_t xs[2] = {5, 11}, ys[2] = {5, 7}, ws[2] = {7, 11}, bs[1] = {7};
+  seqk_tensor x = th_tensor_new(dt, 2, xs), w = th_tensor_new(dt, 2, ws);
+  seqk_tensor b = th_tensor_new(dt, 1, bs), r = th_tensor_new(dt, 2, ys);
+  th_fill_uniform(&x, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&w, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&b, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&r, &g_rng, -2.0, 2.0);
+  double *ref = linear_expected(&x, &w, with_bias ? &b : NULL);
+  const double *rd = th_to_doubles(&r);
+  for (int64_t i = 0; i < 35; ++i) ref[i] = th_activation(act, ref[i]) + rd[i];
+  char what[128];
+  snprintf(what, sizeof what, "linear_ex %s%s in place over residual %s", k_act_names[act],
+           with_bias ? " +bias" : "", th_dtype_name(dt));
+  const seqk_tensor *bp = with_bias ? &b : NULL;
+  if (seqk_cuda_device_count() > 0) {
+    seqk_tensor bx, bw, bb, br, dx, dw, db, dr, host;
+    if (th_expect_status(g_ctx, th_upload(g_ctx, &x, &bx, &dx), SEQK_STATUS_SUCCESS, NULL, what) &&
+        th_expect_status(g_ctx, th_upload(g_ctx, &w, &bw, &dw), SEQK_STATUS_SUCCESS, NULL, what) &&
+        th_expect_status(g_ctx, th_upload(g_ctx, &b, &bb, &db), SEQK_STATUS_SUCCESS, NULL, what) &&
+        th_expect_status(g_ctx, th_upload(g_ctx, &r, &br, &dr), SEQK_STATUS_SUCCESS, NULL, what) &&
+        th_expect_status(g_ctx, seqk_linear_ex(g_ctx, &dx, &dw, bp ? &db : NULL, act, &dr, &dr),
+                         SEQK_STATUS_SUCCESS, NULL, what) &&
+        th_download(g_ctx, what, &dr, &host))
+      TH_CHECK(th_check_close(what, &host, ref, th_tol_scaled(dt, 2.0 * TH_DEVICE_TOL)),
+               "%s on CUDA", what);
+    seqk_tensor_free(g_ctx, &bx);
+    seqk_tensor_free(g_ctx, &bw);
+    seqk_tensor_free(g_ctx, &bb);
+    seqk_tensor_free(g_ctx, &br);
+  }
+  th_expect_status(g_ctx, seqk_linear_ex(g_ctx, &x, &w, bp, act, &r, &r), SEQK_STATUS_SUCCESS, NULL,
+                   what);
+  TH_CHECK(th_check_close(what, &r, ref, th_tol_scaled(dt, 2.0)), "%s", what);
+}
+
+static void test_linear_ex_in_place(void) {
+  for (int d = 0; d < N_FLOAT_DTYPES; ++d)
+    for (int with_bias = 0; with_bias < 2; ++with_bias) {
+      check_linear_in_place(k_float_dtypes[d], SEQK_ACTIVATION_NONE, with_bias);
+      check_linear_in_place(k_float_dtypes[d], SEQK_ACTIVATION_GELU, with_bias);
+    }
+}
+
+static void test_linear_ex_bad_input(void) {
+  const int64_t xs[2] = {3, 4}, ys[2] = {3, 5}, ws[2] = {5, 4}, other[2] = {3, 6};
+  const int64_t store_shape[1] = {64};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 2, xs), w = th_tensor_new(SEQK_DTYPE_F32, 2, ws);
+  seqk_tensor r = th_tensor_new(SEQK_DTYPE_F32, 2, ys), y = th_tensor_new(SEQK_DTYPE_F32, 2, ys);
+  seqk_tensor store = th_tensor_new(SEQK_DTYPE_F32, 1, store_shape);
+  th_fill_uniform(&x, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&w, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&r, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&store, &g_rng, -1.0, 1.0);
+  th_poison(&y);
+  th_watch_reset();
+  th_watch(&x);
+  th_watch(&r);
+  th_watch(&y);
+  th_watch(&store);
+  const seqk_status INV = SEQK_STATUS_INVALID_VALUE;
+  const seqk_activation relu = SEQK_ACTIVATION_RELU;
+  seqk_tensor t;
+  th_expect_rejected_watched(g_ctx,
+                             seqk_linear_ex(g_ctx, &x, &w, NULL, (seqk_activation)12, &r, &y), INV,
+                             "act", "linear_ex unknown act");
+  t = th_with_shape(r, 2, other);
+  th_expect_rejected_watched(g_ctx, seqk_linear_ex(g_ctx, &x, &w, NULL, relu, &t, &y), INV,
+                             "residual", "linear_ex residual shape");
+  t = th_with_dtype(r, SEQK_DTYPE_F16);
+  th_expect_rejected_watched(g_ctx, seqk_linear_ex(g_ctx, &x, &w, NULL, relu, &t, &y), INV,
+                             "residual", "linear_ex residual dtype");
+  t = th_on_cuda(r);
+  th_expect_rejected_watched(g_ctx, seqk_linear_ex(g_ctx, &x, &w, NULL, relu, &t, &y), INV,
+                             "residual", "linear_ex residual device");
+  seqk_tensor rs = th_view_into(&store, 0, 2, ys), yss = th_view_into(&store, 2, 2, ys);
+  th_expect_rejected_watched(g_ctx, seqk_linear_ex(g_ctx, &x, &w, NULL, relu, &rs, &yss), INV, "y",
+                             "linear_ex y shifted over residual");
+}
+
 int main(void) {
   g_ctx = th_context();
   th_rng_seed(&g_rng, 0x1a7e25u);
@@ -454,6 +587,9 @@ int main(void) {
   test_linear_blocks();
   test_keras_self_attention();
   test_linear_bad_input();
+  test_linear_ex();
+  test_linear_ex_in_place();
+  test_linear_ex_bad_input();
 
   seqk_context_destroy(g_ctx);
   return th_finish();

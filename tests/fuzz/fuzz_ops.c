@@ -235,7 +235,7 @@ static float scale_of(reader *r) {
 static seqk_status run(call *c) {
   reader *r = &c->r;
   uint32_t op = byte(r) % 14;
-  if (op == 13) op = 13 + byte(r) % 4; /* 13 tensor_copy; the transformer blocks 14..16 */
+  if (op == 13) op = 13 + byte(r) % 5; /* 13 tensor_copy; the transformer blocks 14..17 */
   c->device = (byte(r) & 1) && g_have_device ? SEQK_DEVICE_CUDA : SEQK_DEVICE_CPU;
   const seqk_dtype dt = float_dtype(r);
   seqk_context_t ctx = g_ctx;
@@ -386,6 +386,12 @@ static seqk_status run(call *c) {
       seqk_tensor *pos = tensor(c, 0, SEQK_DTYPE_I32, 2);
       seqk_tensor *q = tensor(c, 1, dt, 4), *k = tensor(c, 1, dt, 4);
       return seqk_rotary(ctx, byte(r) % 9 ? &p : NULL, pos, q, k);
+    }
+    case 17: {
+      const seqk_activation act = (seqk_activation)((int)(byte(r) % 7) - 1);
+      seqk_tensor *x = tensor(c, 0, dt, 2), *w = tensor(c, 0, dt, 2), *b = tensor(c, 0, dt, 1);
+      seqk_tensor *res = tensor(c, 0, dt, 2), *y = tensor(c, 1, dt, 2);
+      return seqk_linear_ex(ctx, x, w, b, act, res, y);
     }
     default: {
       seqk_tensor *src = tensor(c, 0, dt, (int32_t)(byte(r) % 4));
