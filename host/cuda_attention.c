@@ -370,6 +370,19 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
 
   const int64_t B = L.s.shape[0], H = L.s.shape[1], Sq = L.s.shape[2], Sk = L.s.shape[3];
   SEQK_TRY(seqk__matmul(ctx, op, arena, &L.qk));
+  if (j->key_mask) {
+    seqk_k_key_mask_params km;
+    memset(&km, 0, sizeof km);
+    km.s = (float *)L.s.data;
+    km.mask = (const int32_t *)j->key_mask->data;
+    km.H = H;
+    km.Sq = Sq;
+    km.Sk = Sk;
+    km.n = seqk__numel(&L.s);
+    km.mask_stride[0] = j->key_mask->stride[0];
+    km.mask_stride[1] = j->key_mask->stride[1];
+    SEQK_TRY(seqk__launched(ctx, op, "key_mask", seqk_k_key_mask(&km, (cudaStream_t)ctx->stream)));
+  }
   SEQK_TRY(seqk__cuda_attention_softmax(ctx, (const float *)L.s.data, B, H, Sq, Sk,
                                         (float)seqk__attention_scale(j->scale, j->q->shape[3]),
                                         j->causal, j->seqlens_q, j->seqlens_k, &L.p, j->lse));
@@ -415,6 +428,7 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
     SEQK_TRY(seqk__launched(ctx, op, "attention_repair",
                             seqk_k_attention_repair(&r, (cudaStream_t)ctx->stream)));
   }
+  if (j->p_out) SEQK_TRY(seqk__cuda_copy(ctx, op, j->p_out, &L.p));
   if (j->head_mean) {
     seqk_k_head_mean_params m;
     memset(&m, 0, sizeof m);
@@ -443,7 +457,7 @@ seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_at
   *bytes = 0;
   j->fused = 0;
   /* FUSED answers for the shape even when there is nothing to compute. */
-  if (algo != SEQK_ATTENTION_ALGO_UNFUSED && !j->head_mean &&
+  if (algo != SEQK_ATTENTION_ALGO_UNFUSED && !j->head_mean && !j->p_out && !j->key_mask &&
       (job_has_work(j) || algo == SEQK_ATTENTION_ALGO_FUSED)) {
     const seqk_attention_params params = job_params(j);
     seqk_k_flash_support why;

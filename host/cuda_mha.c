@@ -4,8 +4,13 @@
  * attention, and the out-projection, all in one workspace arena; the head-averaged attention
  * weights come from kernels/head_mean.cu.
  *
+ * Options (seqk_mha_options, resolved by the entry): key_lengths become the attention's device
+ * seqlens_k (copied into the workspace when they are not one contiguous run), key_padding_mask
+ * the attention's key mask (-inf scores on the unfused path), per-head weights a copy of P.
+ *
  * Workspace (one arena per call, planned up front, see device.h): the projections, the attention
- * output [B,Sq,E], + what its linears and its attention take. The attention runs on the fused
+ * output [B,Sq,E], a contiguous copy of key_lengths when needed, + what its linears and its
+ * attention take. The attention runs on the fused
  * (flash) kernels unless attn_weights is asked for (the head mean needs P, which only the unfused
  * path materialises) or the fused kernels do not serve the shape (head dim > 256, ...). The choice
  * is made while planning (seqk__attention_job_plan), so the one arena holds exactly the chosen
@@ -47,12 +52,19 @@ typedef struct mha_layout {
   int n_in;             /* in-projection GEMMs: 1 (self) or 3 */
   seqk_linear_job in_job[3], out_job;
   seqk_attention_job attn;
+  seqk_tensor lengths; /* key_lengths as the attention reads them */
 } mha_layout;
 
-static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, int32_t num_heads,
-                            int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
+/* key_lengths need a contiguous copy (the attention reads seqlens_k[b] at b). */
+static int lengths_copied(const seqk_mha_resolved *r) {
+  return r->key_lengths && r->key_lengths->shape[0] > 1 && r->key_lengths->stride[0] != 1;
+}
+
+static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, const seqk_mha_resolved *r,
+                            const seqk_tensor *query, const seqk_tensor *key,
                             const seqk_tensor *value, const seqk_tensor *out,
-                            const seqk_tensor *attn_weights, void *const mem[4]) {
+                            const seqk_tensor *attn_weights, void *const mem[5]) {
+  const int32_t num_heads = r->num_heads, causal = r->causal;
   const seqk_dtype dt = query->dtype;
   const int64_t B = query->shape[0], Sq = query->shape[1], E = query->shape[2];
   const int64_t Sk = key->shape[1], H = num_heads, hd = E / H;
@@ -90,25 +102,36 @@ static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, int32_t nu
   L->attn.v = &L->heads[2];
   L->attn.o = &L->o_heads;
   L->attn.causal = causal;
-  L->attn.head_mean = attn_weights;
+  L->attn.head_mean = r->per_head ? NULL : attn_weights;
+  L->attn.p_out = r->per_head ? attn_weights : NULL;
+  L->attn.key_mask = r->key_padding_mask;
+  if (r->key_lengths) {
+    L->lengths = *r->key_lengths;
+    if (lengths_copied(r)) {
+      L->lengths =
+          seqk_tensor_view(mem[4], SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 1, r->key_lengths->shape);
+    }
+    L->attn.seqlens_k = (const int32_t *)L->lengths.data;
+  }
 }
 
-seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                                   int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
-                                   const seqk_tensor *value, const seqk_tensor *out,
-                                   const seqk_tensor *attn_weights) {
+seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
+                                   const seqk_mha_resolved *r, const seqk_tensor *query,
+                                   const seqk_tensor *key, const seqk_tensor *value,
+                                   const seqk_tensor *out, const seqk_tensor *attn_weights) {
   static const char op[] = "mha_forward";
   SEQK_TRY(seqk__require_device(ctx, op));
   if (seqk__numel(out) == 0) return SEQK_STATUS_SUCCESS; /* B == 0 or Sq == 0 */
   /* Plan on layouts without memory, then lay the same layout over the arena. */
   mha_layout L;
-  void *mem[4] = {NULL, NULL, NULL, NULL};
-  mha_layout_make(&L, w, num_heads, causal, query, key, value, out, attn_weights, mem);
+  void *mem[5] = {NULL, NULL, NULL, NULL, NULL};
+  mha_layout_make(&L, w, r, query, key, value, out, attn_weights, mem);
   size_t attn_bytes = 0, bytes = 0;
   SEQK_TRY(seqk__attention_job_plan(ctx, op, &L.attn, SEQK_ATTENTION_ALGO_AUTO, &attn_bytes));
   const int fused = L.attn.fused;
   for (int m = 0; m < L.n_in; ++m) bytes = seqk__ws_sum(bytes, seqk__ws_tensor(&L.proj[m]));
   bytes = seqk__ws_sum(bytes, seqk__ws_tensor(&L.merged));
+  if (lengths_copied(r)) bytes = seqk__ws_sum(bytes, seqk__ws_tensor(r->key_lengths));
   for (int m = 0; m < L.n_in; ++m)
     bytes = seqk__ws_sum(bytes, seqk__linear_job_workspace(&L.in_job[m]));
   bytes = seqk__ws_sum(bytes, attn_bytes);
@@ -119,8 +142,11 @@ seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w
   for (int m = 0; m < L.n_in; ++m)
     SEQK_TRY(seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(&L.proj[m]), &mem[m]));
   SEQK_TRY(seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(&L.merged), &mem[3]));
-  mha_layout_make(&L, w, num_heads, causal, query, key, value, out, attn_weights, mem);
+  if (lengths_copied(r))
+    SEQK_TRY(seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(r->key_lengths), &mem[4]));
+  mha_layout_make(&L, w, r, query, key, value, out, attn_weights, mem);
   L.attn.fused = fused;
+  if (lengths_copied(r)) SEQK_TRY(seqk__cuda_copy(ctx, op, &L.lengths, r->key_lengths));
   for (int m = 0; m < L.n_in; ++m) SEQK_TRY(seqk__linear_job_run(ctx, op, &arena, &L.in_job[m]));
   SEQK_TRY(seqk__attention_job_run(ctx, op, &arena, &L.attn));
   return seqk__linear_job_run(ctx, op, &arena, &L.out_job);

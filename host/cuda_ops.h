@@ -88,7 +88,9 @@ typedef struct seqk_attention_job {
   int32_t causal;
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   const seqk_tensor *head_mean;         /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
-  int fused;                            /* set by the plan: the flash kernels run it */
+  const seqk_tensor *p_out;             /* MHA per head: P copied into [B,H,Sq,Sk]; or NULL */
+  const seqk_tensor *key_mask; /* I32 [B,Sk]: nonzero keys get -inf scores (unfused); or NULL */
+  int fused;                   /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
 seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_attention_job *j,
                                      seqk_attention_algo algo, size_t *bytes);
@@ -119,10 +121,10 @@ seqk_status seqk__linear_job_run(seqk_context_t ctx, const char *op, seqk_arena 
 
 /* ---- cuda_mha.c ------------------------------------------------------------------------------- */
 /* attn_weights NULL when not asked for; absent biases have data NULL. */
-seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                                   int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
-                                   const seqk_tensor *value, const seqk_tensor *out,
-                                   const seqk_tensor *attn_weights);
+seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
+                                   const seqk_mha_resolved *r, const seqk_tensor *query,
+                                   const seqk_tensor *key, const seqk_tensor *value,
+                                   const seqk_tensor *out, const seqk_tensor *attn_weights);
 /* ---- cuda_embedding.c ------------------------------------------------------------------------- */
 /* out = table[indices]. Waits for the stream: the indices are range-checked on the device first
    and an out-of-range one returns INVALID_VALUE naming its position, with out untouched (the

@@ -69,6 +69,14 @@ seqk_status seqk__fail(seqk_context_t ctx, seqk_status status, const char *fmt, 
     if (seqk__try_status != SEQK_STATUS_SUCCESS) return seqk__try_status;                          \
   } while (0)
 
+/* seqk_mha_options as the CPU and CUDA paths take them, after the entry resolved the layout
+   (every tensor batch-first) and the absent tensors (NULL). */
+typedef struct seqk_mha_resolved {
+  int32_t num_heads, causal;
+  int per_head; /* attn_weights [B,H,Sq,Sk] rather than the head mean [B,Sq,Sk] */
+  const seqk_tensor *key_lengths, *key_padding_mask;
+} seqk_mha_resolved;
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,8 @@
 
 #include "cuda_ops.h"
 
+#include <string.h>
+
 /* ---- linear --------------------------------------------------------------------------------- */
 
 static seqk_status linear_entry(seqk_context_t ctx, const char *op, const seqk_tensor *x,
@@ -69,27 +71,63 @@ seqk_status seqk_linear_ex(seqk_context_t ctx, const seqk_tensor *x, const seqk_
 
 /* ---- multi-head attention ------------------------------------------------------------------- */
 
-seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                             int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
-                             const seqk_tensor *value, seqk_tensor *out,
-                             seqk_tensor *attn_weights) {
-  static const char op[] = "mha_forward";
+/* t with dims 0 and 1 swapped: an [S,B,E] tensor seen batch-first. */
+static seqk_tensor swap01(const seqk_tensor *t) {
+  seqk_tensor v = *t;
+  if (v.ndim >= 2) {
+    v.shape[0] = t->shape[1];
+    v.shape[1] = t->shape[0];
+    v.stride[0] = t->stride[1];
+    v.stride[1] = t->stride[0];
+  }
+  return v;
+}
+
+static seqk_status mha_entry(seqk_context_t ctx, const char *op, const seqk_mha_weights *w,
+                             const seqk_mha_options *opt, const seqk_tensor *query_in,
+                             const seqk_tensor *key_in, const seqk_tensor *value_in,
+                             seqk_tensor *out_in, seqk_tensor *attn_weights) {
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
   if (!w) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: w (the weights) is NULL", op);
+  if (!opt) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: options is NULL", op);
+  if (!query_in) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: query is NULL", op);
+  if (!key_in) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: key is NULL", op);
+  if (!value_in) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: value is NULL", op);
+  if (!out_in) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: out is NULL", op);
+  /* Sequence-first tensors are validated and computed as their batch-first views (no copy);
+     self-attention (one tensor three times) stays recognisable. */
+  const seqk_tensor qv = opt->batch_first ? *query_in : swap01(query_in);
+  const seqk_tensor kv = opt->batch_first ? *key_in : swap01(key_in);
+  const seqk_tensor vv = opt->batch_first ? *value_in : swap01(value_in);
+  seqk_tensor ov = opt->batch_first ? *out_in : swap01(out_in);
+  const seqk_tensor *query = &qv, *key = &kv, *value = &vv;
+  seqk_tensor *out = &ov;
+  const int32_t num_heads = opt->num_heads;
+  const int per_head = !opt->average_attn_weights;
 
   const seqk_tensor *w_in = &w->in_proj_weight, *w_out = &w->out_proj_weight;
   /* The optional ones: NULL when absent. */
   const seqk_tensor *b_in = seqk__present_or_null(&w->in_proj_bias);
   const seqk_tensor *b_out = seqk__present_or_null(&w->out_proj_bias);
   const seqk_tensor *attn = seqk__present_or_null(attn_weights);
+  const seqk_tensor *lens = seqk__present_or_null(&opt->key_lengths);
+  const seqk_tensor *mask = seqk__present_or_null(&opt->key_padding_mask);
   /* Inputs first; they may share memory with each other (self-attention passes one tensor
      three times), the outputs may share memory with nothing. */
   const seqk_arg args[] = {
-      {"query", query},         {"key", key},           {"value", value},
-      {"in_proj_weight", w_in}, {"in_proj_bias", b_in}, {"out_proj_weight", w_out},
-      {"out_proj_bias", b_out}, {"out", out},           {"attn_weights", attn},
+      {"query", query},
+      {"key", key},
+      {"value", value},
+      {"in_proj_weight", w_in},
+      {"in_proj_bias", b_in},
+      {"out_proj_weight", w_out},
+      {"out_proj_bias", b_out},
+      {"options.key_lengths", lens},
+      {"options.key_padding_mask", mask},
+      {"out", out},
+      {"attn_weights", attn},
   };
-  enum { N_INPUTS = 7 };
+  enum { N_FLOAT_INPUTS = 7, N_INPUTS = 9 };
 
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "query", query));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "key", key));
@@ -100,6 +138,14 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   if (b_out) SEQK_TRY(seqk__check_float_tensor(ctx, op, "out_proj_bias", b_out));
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "out", out));
   if (attn) SEQK_TRY(seqk__check_float_tensor(ctx, op, "attn_weights", attn_weights));
+  if (lens) {
+    SEQK_TRY(seqk__check_tensor(ctx, op, "options.key_lengths", lens));
+    SEQK_TRY(seqk__check_dtype(ctx, op, "options.key_lengths", lens, SEQK_DTYPE_I32));
+  }
+  if (mask) {
+    SEQK_TRY(seqk__check_tensor(ctx, op, "options.key_padding_mask", mask));
+    SEQK_TRY(seqk__check_dtype(ctx, op, "options.key_padding_mask", mask, SEQK_DTYPE_I32));
+  }
 
   /* query [B,Sq,E] fixes B, Sq and E; key fixes Sk; value must agree with key. */
   SEQK_TRY(seqk__check_ndim(ctx, op, "query", query, 3));
@@ -145,11 +191,22 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
   const int64_t out_shape[3] = {B, Sq, E};
   SEQK_TRY(seqk__check_shape(ctx, op, "out", out, 3, out_shape));
   if (attn) {
-    const int64_t weights_shape[3] = {B, Sq, Sk};
-    SEQK_TRY(seqk__check_shape(ctx, op, "attn_weights", attn_weights, 3, weights_shape));
+    const int64_t mean_shape[3] = {B, Sq, Sk}, head_shape[4] = {B, num_heads, Sq, Sk};
+    SEQK_TRY(seqk__check_shape(ctx, op, "attn_weights", attn_weights, per_head ? 4 : 3,
+                               per_head ? head_shape : mean_shape));
+  }
+  if (lens) {
+    const int64_t lens_shape[1] = {B};
+    SEQK_TRY(seqk__check_shape(ctx, op, "options.key_lengths", lens, 1, lens_shape));
+  }
+  if (mask) {
+    const int64_t mask_shape[2] = {B, Sk};
+    SEQK_TRY(seqk__check_shape(ctx, op, "options.key_padding_mask", mask, 2, mask_shape));
   }
 
-  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args, SEQK_COUNT(args)));
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args, N_FLOAT_INPUTS));
+  SEQK_TRY(seqk__check_same_dtype_all(ctx, op, args + N_INPUTS, 2));
+  SEQK_TRY(seqk__check_same_dtype(ctx, op, "query", query, "out", out));
   SEQK_TRY(seqk__check_same_device_all(ctx, op, args, SEQK_COUNT(args)));
 
   SEQK_TRY(seqk__check_output(ctx, op, "out", out));
@@ -159,11 +216,30 @@ seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int3
     SEQK_TRY(
         seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args, N_INPUTS + 1));
 
+  const seqk_mha_resolved r = {num_heads, opt->causal, per_head, lens, mask};
   if (query->device == SEQK_DEVICE_CUDA)
-    return SEQK_ON_CUDA(
-        ctx, op, seqk__cuda_mha_forward(ctx, w, num_heads, causal, query, key, value, out, attn));
-  return seqk__ref_mha_forward(ctx, w, num_heads, causal, query, key, value, out,
-                               attn ? attn_weights : NULL);
+    return SEQK_ON_CUDA(ctx, op, seqk__cuda_mha_forward(ctx, w, &r, query, key, value, out, attn));
+  return seqk__ref_mha_forward(ctx, w, &r, query, key, value, out, attn);
+}
+
+seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
+                             int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
+                             const seqk_tensor *value, seqk_tensor *out,
+                             seqk_tensor *attn_weights) {
+  seqk_mha_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.num_heads = num_heads;
+  opt.causal = causal;
+  opt.batch_first = 1;
+  opt.average_attn_weights = 1;
+  return mha_entry(ctx, "mha_forward", w, &opt, query, key, value, out, attn_weights);
+}
+
+seqk_status seqk_mha_forward_ex(seqk_context_t ctx, const seqk_mha_weights *w,
+                                const seqk_mha_options *options, const seqk_tensor *query,
+                                const seqk_tensor *key, const seqk_tensor *value, seqk_tensor *out,
+                                seqk_tensor *attn_weights) {
+  return mha_entry(ctx, "mha_forward_ex", w, options, query, key, value, out, attn_weights);
 }
 
 /* ---- embedding ------------------------------------------------------------------------------ */

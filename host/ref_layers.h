@@ -25,10 +25,10 @@ seqk_status seqk__ref_linear(seqk_context_t ctx, const seqk_tensor *x, const seq
 /* nn.MultiheadAttention(batch_first=True) forward, written out as its own loops (projections,
    per-head masked softmax attention, output projection) so that it stays an independent check
    of the unfused path built from the public ops. attn_weights may be absent. */
-seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                                  int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
-                                  const seqk_tensor *value, seqk_tensor *out,
-                                  seqk_tensor *attn_weights);
+seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
+                                  const seqk_mha_resolved *r, const seqk_tensor *query,
+                                  const seqk_tensor *key, const seqk_tensor *value,
+                                  const seqk_tensor *out, const seqk_tensor *attn_weights);
 
 /* out[n..., :] = table[indices[n...], :]. Scans every index first: one outside [0, V) gives
    INVALID_VALUE naming its position, with nothing written. */

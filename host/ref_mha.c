@@ -8,10 +8,12 @@
  * Per batch b: Q = query[b] Wq^T + bq, K = key[b] Wk^T + bk, V = value[b] Wv^T + bv (Wq, Wk, Wv
  * are row blocks 0, 1, 2 of in_proj_weight), kept in double. Per query row i and head h (columns
  * h*hd .. (h+1)*hd), softmax over the visible keys of scale * <Q_i, K_j>, then the weighted sum of
- * V rows; the heads' results side by side form one row that goes through out_proj. The causal
- * mask is aligned bottom-right: query i sees keys j <= i + Sk - Sq. A row that sees no key gets
- * a zero attention result (so its output is out_proj_bias) and an all-zero weights row, as
- * seqk_attention defines it; torch would give NaN there.
+ * V rows; the heads' results side by side form one row that goes through out_proj. Keys
+ * j >= key_lengths[b] (clamped into [0, Sk]) are padding; the causal mask is aligned bottom-right
+ * against that length: query i sees keys j <= i + len_b - Sq. A row that sees no key by those
+ * two rules gets a zero attention result (so its output is out_proj_bias) and an all-zero weights
+ * row, as seqk_attention defines it (torch would give NaN). The keys key_padding_mask marks take
+ * part as -inf scores: a row whose keys are all marked gets NaN, as torch gives.
  */
 #include "ref_layers.h"
 
@@ -46,15 +48,16 @@ static void project(double *dst, const seqk_tensor *x, int64_t b, int64_t S, int
   }
 }
 
-seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w, int32_t num_heads,
-                                  int32_t causal, const seqk_tensor *query, const seqk_tensor *key,
-                                  const seqk_tensor *value, seqk_tensor *out,
-                                  seqk_tensor *attn_weights) {
+seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
+                                  const seqk_mha_resolved *r, const seqk_tensor *query,
+                                  const seqk_tensor *key, const seqk_tensor *value,
+                                  const seqk_tensor *out, const seqk_tensor *attn_weights) {
   const int64_t B = query->shape[0], Sq = query->shape[1], E = query->shape[2];
   const int64_t Sk = key->shape[1];
-  const int64_t H = num_heads, hd = E / H;
+  const int64_t H = r->num_heads, hd = E / H;
   const double scale = 1.0 / sqrt((double)hd);
-  const int want_weights = seqk__present(attn_weights);
+  const int want_weights = attn_weights != NULL;
+  const seqk_tensor *lens = r->key_lengths, *mask = r->key_padding_mask;
   const int has_out_bias = seqk__present(&w->out_proj_bias);
 
   if (B == 0 || Sq == 0) return SEQK_STATUS_SUCCESS; /* out and attn_weights have no elements */
@@ -76,17 +79,22 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
   }
 
   for (int64_t b = 0; b < B; ++b) {
+    int64_t len = Sk;
+    if (lens) {
+      len = seqk__load_i32(lens, b * lens->stride[0]);
+      len = len < 0 ? 0 : len > Sk ? Sk : len;
+    }
     project(q, query, b, Sq, E, &w->in_proj_weight, 0, &w->in_proj_bias);
     project(k, key, b, Sk, E, &w->in_proj_weight, E, &w->in_proj_bias);
     project(v, value, b, Sk, E, &w->in_proj_weight, 2 * E, &w->in_proj_bias);
 
     for (int64_t i = 0; i < Sq; ++i) {
       /* Keys 0 .. visible-1 are seen by query i. */
-      int64_t visible = Sk;
-      if (causal) {
-        visible = i + (Sk - Sq) + 1;
+      int64_t visible = len;
+      if (r->causal) {
+        visible = i + (len - Sq) + 1;
         if (visible < 0) visible = 0;
-        if (visible > Sk) visible = Sk;
+        if (visible > len) visible = len;
       }
       for (int64_t c = 0; c < E; ++c) heads[c] = 0.0;
       for (int64_t j = 0; j < Sk; ++j) p_sum[j] = 0.0;
@@ -99,6 +107,8 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
           double dot = 0.0;
           for (int64_t d = 0; d < hd; ++d) dot += qi[d] * kj[d];
           p[j] = scale * dot;
+          if (mask && seqk__load_i32(mask, b * mask->stride[0] + j * mask->stride[1]) != 0)
+            p[j] = -INFINITY;
           if (p[j] > max) max = p[j];
         }
         double denom = 0.0;
@@ -109,6 +119,20 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
         for (int64_t j = 0; j < visible; ++j) {
           p[j] /= denom;
           p_sum[j] += p[j];
+        }
+        /* Visible keys all masked: the whole row NaN (denom is NaN), as torch and as the CUDA
+           softmax give it. */
+        const int nan_row = isnan(denom);
+        if (nan_row)
+          for (int64_t j = visible; j < Sk; ++j) p_sum[j] = NAN;
+        if (want_weights && r->per_head) {
+          const int64_t w_row = b * attn_weights->stride[0] + h * attn_weights->stride[1] +
+                                i * attn_weights->stride[2];
+          for (int64_t j = 0; j < Sk; ++j)
+            seqk__store(attn_weights, w_row + j * attn_weights->stride[3],
+                        j < visible ? p[j]
+                        : nan_row   ? NAN
+                                    : 0.0);
         }
         for (int64_t d = 0; d < hd; ++d) {
           double acc = 0.0;
@@ -126,11 +150,19 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
                                                                 c * w->out_proj_weight.stride[1]);
         seqk__store(out, out_row + o * out->stride[2], acc);
       }
-      if (want_weights) {
+      if (want_weights && r->per_head && visible == 0) {
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t j = 0; j < Sk; ++j)
+            seqk__store(attn_weights,
+                        b * attn_weights->stride[0] + h * attn_weights->stride[1] +
+                            i * attn_weights->stride[2] + j * attn_weights->stride[3],
+                        0.0);
+      }
+      if (want_weights && !r->per_head) {
         const int64_t w_row = b * attn_weights->stride[0] + i * attn_weights->stride[1];
         for (int64_t j = 0; j < Sk; ++j)
           seqk__store(attn_weights, w_row + j * attn_weights->stride[2],
-                      j < visible ? p_sum[j] / (double)H : 0.0);
+                      j < visible || isnan(p_sum[j]) ? p_sum[j] / (double)H : 0.0);
       }
     }
   }

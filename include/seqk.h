@@ -370,6 +370,35 @@ SEQK_API seqk_status seqk_mha_forward(seqk_context_t ctx, const seqk_mha_weights
                                       const seqk_tensor *key, const seqk_tensor *value,
                                       seqk_tensor *out, seqk_tensor *attn_weights);
 
+/* The rest of nn.MultiheadAttention's forward options, for seqk_mha_forward_ex:
+   batch_first  1: query/key/value/out are [B,S,E] (as seqk_mha_forward); 0: [S,B,E], torch's
+                default (attn_weights are batch-first either way, as in torch).
+   average_attn_weights  1: attn_weights [B,Sq,Sk], the mean over heads; 0: [B,H,Sq,Sk], each
+                head's probabilities (torch's average_attn_weights=False).
+   key_lengths  optional I32 [B] on the op's device: the keys j >= key_lengths[b] are padding
+                (values clamped into [0, Sk]; read on the device, so capturable). A query row left
+                with no key gets out = out_proj_bias and all-zero weights, as for causal rows.
+                With causal, the mask is aligned bottom-right against key_lengths[b].
+   key_padding_mask  optional I32 [B,Sk] on the op's device: nonzero marks a padding key, torch's
+                boolean key_padding_mask. A row whose keys are all masked this way gets NaN in out
+                and its weights, as torch gives. Padding keys take no part, but their value rows
+                are still multiplied by 0: keep them finite (a projection of finite input is).
+                Forces the unfused (cuBLAS + softmax) path on CUDA; key_lengths does not. */
+typedef struct seqk_mha_options {
+  int32_t num_heads; /* >= 1, divides E */
+  int32_t causal;
+  int32_t batch_first;
+  int32_t average_attn_weights;
+  seqk_tensor key_lengths;      /* absent: data NULL */
+  seqk_tensor key_padding_mask; /* absent: data NULL */
+} seqk_mha_options;
+/* seqk_mha_forward with the options above; seqk_mha_forward(ctx, w, H, causal, ...) is this with
+   {H, causal, 1, 1, absent, absent}. */
+SEQK_API seqk_status seqk_mha_forward_ex(seqk_context_t ctx, const seqk_mha_weights *w,
+                                         const seqk_mha_options *options, const seqk_tensor *query,
+                                         const seqk_tensor *key, const seqk_tensor *value,
+                                         seqk_tensor *out, seqk_tensor *attn_weights);
+
 /* out[n..., :] = table[indices[n...], :], like torch.nn.functional.embedding.
    indices: I32, any shape with ndim 0..5; table [V, E] float; out: indices.shape + [E], table's
    dtype. An index outside [0, V) is an error (INVALID_VALUE naming the position), never clamped

@@ -4,7 +4,8 @@
  * causal set), copy_valid_keys copies v with the keys past each batch's length zeroed (the P V
  * product would otherwise multiply a padded key's garbage, possibly NaN, by 0), and
  * attention_repair recomputes, after P v, the rare rows that a masked key's NaN or inf reached
- * through a zero weight.
+ * through a zero weight; key_mask writes -inf on the scores of the keys a key padding mask marks
+ * (nn.MultiheadAttention's key_padding_mask).
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
@@ -36,6 +37,18 @@ __global__ void causal_mask_kernel(T *__restrict__ s, seqk_k_causal_mask_params 
     if (j0 < 0) j0 = 0;
     T *r = s + (bh / g.H) * g.stride[0] + (bh % g.H) * g.stride[1] + i * g.stride[2];
     for (int64_t j = j0 + lane; j < g.Sk; j += 32) r[j * g.stride[3]] = neg_inf;
+  }
+}
+
+/* One thread per score, in s order; a score whose key is marked becomes -inf, the others are not
+   written (each thread reads the mask word of its key: L1 hits along a row). */
+__global__ void key_mask_kernel(float *__restrict__ s, const int32_t *__restrict__ mask,
+                                seqk_k_key_mask_params g) {
+  const int64_t per_batch = g.H * g.Sq * g.Sk;
+  const int64_t step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += step) {
+    const int64_t j = i % g.Sk, b = i / per_batch;
+    if (mask[b * g.mask_stride[0] + j * g.mask_stride[1]] != 0) s[i] = -INFINITY;
   }
 }
 
@@ -127,5 +140,13 @@ extern "C" cudaError_t seqk_k_attention_repair(const seqk_k_attention_repair_par
     launch(dim3(seqk_kernels::grid_blocks(rows, warps_per_block)), dim3(kThreads), 0, stream,
            attention_repair_kernel<decltype(tag)>, *p);
   });
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_key_mask(const seqk_k_key_mask_params *p, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (p->n == 0) return cudaSuccess;
+  launch(dim3(seqk_kernels::grid_blocks(p->n, kThreads)), dim3(kThreads), 0, stream,
+         key_mask_kernel, p->s, p->mask, *p);
   return cudaGetLastError();
 }

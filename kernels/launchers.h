@@ -107,6 +107,15 @@ typedef struct seqk_k_attention_repair_params {
 } seqk_k_attention_repair_params;
 cudaError_t seqk_k_attention_repair(const seqk_k_attention_repair_params *p, cudaStream_t stream);
 
+/* s [B,H,Sq,Sk] (fp32, contiguous) = -inf where mask[b, j] != 0; nothing else written. */
+typedef struct seqk_k_key_mask_params {
+  float *s;
+  const int32_t *mask;  /* [B,Sk] */
+  int64_t H, Sq, Sk, n; /* n = B * H * Sq * Sk */
+  int64_t mask_stride[2];
+} seqk_k_key_mask_params;
+cudaError_t seqk_k_key_mask(const seqk_k_key_mask_params *p, cudaStream_t stream);
+
 /* ---- head_mean.cu: mha_forward's head-averaged attention weights ------------------------------ */
 
 /* attn [B,Sq,Sk] = p [B,H,Sq,Sk] averaged over h (fp32 sum). */

@@ -5,6 +5,9 @@
  *            MHA == linear x3 -> split_heads -> attention -> merge_heads -> linear through the
  *            public API; attn_weights against the head average of attention_scores + softmax.
  * bad input: every argument.
+ * options:   seqk_mha_forward_ex: sequence-first tensors, per-head weights, key_lengths (a batch
+ *            with none), key_padding_mask (a batch masked whole: NaN rows), both, causal, self,
+ *            against the double reference with those masks; bad options.
  */
 #include "harness.h"
 
@@ -38,10 +41,14 @@ static int64_t visible_keys(int64_t i, int64_t Sq, int64_t Sk, int causal) {
 }
 
 /* out [B,Sq,E] and the head-averaged probabilities [B,Sq,Sk] in double, computed the long way:
-   whole projected Q/K/V first, then per (b, h) the full masked score matrix. */
-static void mha_expected(const mha_case *c, const seqk_tensor *query, const seqk_tensor *key,
-                         const seqk_tensor *value, const seqk_mha_weights *w, double *out,
-                         double *probs) {
+   whole projected Q/K/V first, then per (b, h) the full masked score matrix. With lens, keys
+   j >= lens[b] are padding (causal aligned bottom-right against lens[b]); a row left with no key
+   is all zero. With mask [B,Sk], a nonzero entry makes that key's score -inf: a row whose keys
+   are all masked is NaN, as torch. heads: optional per-head probabilities [B,H,Sq,Sk]. */
+static void mha_expected_ex(const mha_case *c, const seqk_tensor *query, const seqk_tensor *key,
+                            const seqk_tensor *value, const seqk_mha_weights *w,
+                            const int32_t *lens, const int32_t *mask, double *out, double *probs,
+                            double *heads) {
   const int64_t B = c->B, Sq = c->Sq, Sk = c->Sk, E = c->E, H = c->H, hd = E / H;
   const double *qd = th_to_doubles(query), *kd = th_to_doubles(key), *vd = th_to_doubles(value);
   const double *wi = th_to_doubles(&w->in_proj_weight), *wo = th_to_doubles(&w->out_proj_weight);
@@ -70,24 +77,31 @@ static void mha_expected(const mha_case *c, const seqk_tensor *query, const seqk
   for (int64_t i = 0; i < B * Sq * Sk; ++i) probs[i] = 0.0;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
+      const int64_t len = lens ? (lens[b] < 0 ? 0 : lens[b] > Sk ? Sk : lens[b]) : Sk;
       for (int64_t i = 0; i < Sq; ++i)
         for (int64_t j = 0; j < Sk; ++j) {
           double dot = 0.0;
           for (int64_t d = 0; d < hd; ++d)
             dot += Q[(b * Sq + i) * E + h * hd + d] * K[(b * Sk + j) * E + h * hd + d];
           s[i * Sk + j] =
-              j < visible_keys(i, Sq, Sk, c->causal) ? dot / sqrt((double)hd) : -INFINITY;
+              j < visible_keys(i, Sq, len, c->causal) ? dot / sqrt((double)hd) : -INFINITY;
         }
       for (int64_t i = 0; i < Sq; ++i) {
+        const int64_t vis = visible_keys(i, Sq, len, c->causal);
         double *row = s + i * Sk, max = -INFINITY, denom = 0.0;
+        for (int64_t j = 0; j < vis; ++j)
+          if (mask && mask[b * Sk + j] != 0) row[j] = -INFINITY;
         for (int64_t j = 0; j < Sk; ++j) max = fmax(max, row[j]);
+        /* No key: all zero. Visible keys all masked: the whole row NaN, as torch. */
+        const int all_masked = vis > 0 && max == -INFINITY;
         for (int64_t j = 0; j < Sk; ++j) {
-          row[j] = max == -INFINITY ? 0.0 : exp(row[j] - max); /* no key: all zero */
+          row[j] = vis == 0 || (row[j] == -INFINITY && !all_masked) ? 0.0 : exp(row[j] - max);
           denom += row[j];
         }
         for (int64_t j = 0; j < Sk; ++j) {
-          row[j] = denom > 0.0 ? row[j] / denom : 0.0;
+          row[j] = all_masked ? NAN : vis == 0 ? 0.0 : row[j] / denom;
           probs[(b * Sq + i) * Sk + j] += row[j] / (double)H;
+          if (heads) heads[((b * H + h) * Sq + i) * Sk + j] = row[j];
         }
         for (int64_t d = 0; d < hd; ++d) {
           double acc = 0.0;
@@ -103,6 +117,12 @@ static void mha_expected(const mha_case *c, const seqk_tensor *query, const seqk
       for (int64_t ci = 0; ci < E; ++ci) acc += cat[r * E + ci] * wo[o * E + ci];
       out[r * E + o] = acc;
     }
+}
+
+static void mha_expected(const mha_case *c, const seqk_tensor *query, const seqk_tensor *key,
+                         const seqk_tensor *value, const seqk_mha_weights *w, double *out,
+                         double *probs) {
+  mha_expected_ex(c, query, key, value, w, NULL, NULL, out, probs, NULL);
 }
 
 /* A row block [row0, row0+rows) of a weight matrix or bias vector, as a view. */
@@ -541,12 +561,203 @@ static void test_mha_bad_input(void) {
                    SEQK_STATUS_SUCCESS, NULL, "mha_forward attn_weights with NULL data");
 }
 
+/* ---- seqk_mha_forward_ex: sequence-first layout, per-head weights, key padding ------------------- */
+
+static seqk_status mha_ex_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_tensor *out) {
+  seqk_mha_options o = *(const seqk_mha_options *)user;
+  o.key_lengths = in[7];
+  o.key_padding_mask = in[8];
+  const seqk_mha_weights w = {in[3], in[4], in[5], in[6]};
+  return seqk_mha_forward_ex(ctx, &w, &o, &in[0], &in[1], &in[2], &out[0], &out[1]);
+}
+
+/* t [S,B,E] seen as [B,S,E], or t itself when batch_first. */
+static seqk_tensor batch_first_view(const seqk_tensor *t, int batch_first) {
+  seqk_tensor v = *t;
+  if (!batch_first) {
+    v.shape[0] = t->shape[1];
+    v.shape[1] = t->shape[0];
+    v.stride[0] = t->stride[1];
+    v.stride[1] = t->stride[0];
+  }
+  return v;
+}
+
+enum { PAD_NONE, PAD_LENGTHS, PAD_MASK, PAD_BOTH };
+
+static void run_mha_options(seqk_dtype dt, int batch_first, int per_head, int pad, int causal,
+                            int self) {
+  enum { B = 3, E = 8, H = 2 };
+  const int64_t Sq = 5, Sk = self ? 5 : 7;
+  const mha_case c = {"options", B, Sq, Sk, E, H, causal, 1, 1, 1, 0, self, 0};
+  /* The tensors as the caller lays them out: [S,B,E] unless batch_first. */
+  const int64_t q_shape[3] = {batch_first ? B : Sq, batch_first ? Sq : B, E};
+  const int64_t kv_shape[3] = {batch_first ? B : Sk, batch_first ? Sk : B, E};
+  const int64_t wi_shape[2] = {3 * E, E}, bi_shape[1] = {3 * E}, wo_shape[2] = {E, E};
+  const int64_t bo_shape[1] = {E}, len_shape[1] = {B}, mask_shape[2] = {B, Sk};
+  const int64_t mean_shape[3] = {B, Sq, Sk}, head_shape[4] = {B, H, Sq, Sk};
+  seqk_tensor query = th_tensor_new(dt, 3, q_shape);
+  seqk_tensor key = self ? query : th_tensor_new(dt, 3, kv_shape);
+  seqk_tensor value = self ? query : th_tensor_new(dt, 3, kv_shape);
+  seqk_mha_weights w;
+  w.in_proj_weight = th_tensor_new(dt, 2, wi_shape);
+  w.in_proj_bias = th_tensor_new(dt, 1, bi_shape);
+  w.out_proj_weight = th_tensor_new(dt, 2, wo_shape);
+  w.out_proj_bias = th_tensor_new(dt, 1, bo_shape);
+  const double ws = 1.5 / sqrt((double)E);
+  th_fill_uniform(&query, &g_rng, -2.0, 2.0);
+  if (!self) {
+    th_fill_uniform(&key, &g_rng, -2.0, 2.0);
+    th_fill_uniform(&value, &g_rng, -2.0, 2.0);
+  }
+  th_fill_uniform(&w.in_proj_weight, &g_rng, -ws, ws);
+  th_fill_uniform(&w.in_proj_bias, &g_rng, -0.5, 0.5);
+  th_fill_uniform(&w.out_proj_weight, &g_rng, -ws, ws);
+  th_fill_uniform(&w.out_proj_bias, &g_rng, -0.5, 0.5);
+  /* Lengths: whole, short, none (that batch's rows give out_proj_bias). The mask: a pattern per
+     batch; with no lengths, batch 2 is masked whole (its rows are NaN, as torch gives). */
+  const int32_t lens_v[B] = {(int32_t)Sk, 2, 0};
+  int32_t mask_v[B * 7];
+  for (int b = 0; b < B; ++b)
+    for (int64_t j = 0; j < Sk; ++j)
+      mask_v[b * Sk + j] = (pad == PAD_MASK && b == 2) || (j % 3 == (int64_t)b % 3 && j > 0);
+  seqk_tensor lens = th_tensor_new(SEQK_DTYPE_I32, 1, len_shape);
+  seqk_tensor mask = th_tensor_strided(SEQK_DTYPE_I32, 2, mask_shape, NULL, 2);
+  th_fill_i32(&lens, lens_v);
+  th_fill_i32(&mask, mask_v);
+  const int use_lens = pad == PAD_LENGTHS || pad == PAD_BOTH;
+  const int use_mask = pad == PAD_MASK || pad == PAD_BOTH;
+  seqk_tensor out = th_tensor_new(dt, 3, q_shape);
+  seqk_tensor attn = per_head ? th_tensor_new(dt, 4, head_shape) : th_tensor_new(dt, 3, mean_shape);
+  th_poison(&out);
+  th_poison(&attn);
+
+  seqk_mha_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.num_heads = H;
+  opt.causal = causal;
+  opt.batch_first = batch_first;
+  opt.average_attn_weights = !per_head;
+  opt.key_lengths = use_lens ? lens : th_absent(lens);
+  opt.key_padding_mask = use_mask ? mask : th_absent(mask);
+  static const char *const pads[] = {"", " key_lengths", " key_padding_mask", " both"};
+  char what[160];
+  snprintf(what, sizeof what, "mha_ex %s%s%s%s%s %s", batch_first ? "batch-first" : "seq-first",
+           per_head ? " per-head" : "", pads[pad], causal ? " causal" : "", self ? " self" : "",
+           th_dtype_name(dt));
+  if (!th_expect_status(g_ctx,
+                        seqk_mha_forward_ex(g_ctx, &w, &opt, &query, &key, &value, &out, &attn),
+                        SEQK_STATUS_SUCCESS, NULL, what))
+    return;
+
+  const seqk_tensor qb = batch_first_view(&query, batch_first);
+  const seqk_tensor kb = batch_first_view(&key, batch_first);
+  const seqk_tensor vb = batch_first_view(&value, batch_first);
+  const seqk_tensor ob = batch_first_view(&out, batch_first);
+  double *ref_out = th_alloc((size_t)(B * Sq * E + 1) * sizeof(double));
+  double *ref_mean = th_alloc((size_t)(B * Sq * Sk + 1) * sizeof(double));
+  double *ref_heads = th_alloc((size_t)(B * H * Sq * Sk + 1) * sizeof(double));
+  mha_expected_ex(&c, &qb, &kb, &vb, &w, use_lens ? lens_v : NULL, use_mask ? mask_v : NULL,
+                  ref_out, ref_mean, ref_heads);
+  TH_CHECK(th_check_close(what, &ob, ref_out, th_tol_for(dt)), "%s: out differs", what);
+  TH_CHECK(th_check_close(what, &attn, per_head ? ref_heads : ref_mean, th_tol_for(dt)),
+           "%s: attn_weights differ", what);
+
+  const seqk_tensor in[9] = {query,
+                             key,
+                             value,
+                             w.in_proj_weight,
+                             w.in_proj_bias,
+                             w.out_proj_weight,
+                             w.out_proj_bias,
+                             use_lens ? lens : th_absent(lens),
+                             use_mask ? mask : th_absent(mask)};
+  const seqk_tensor outs[2] = {out, attn};
+  th_check_on_device(g_ctx, what, mha_ex_op, &opt, in, 9, 0, outs, 2,
+                     dt == SEQK_DTYPE_F32 ? 1.0 : 2.0);
+}
+
+static void test_mha_options(void) {
+  for (int d = 0; d < N_FLOAT_DTYPES; ++d)
+    for (int bf = 0; bf < 2; ++bf)
+      for (int per_head = 0; per_head < 2; ++per_head)
+        for (int pad = 0; pad < 4; ++pad) {
+          run_mha_options(k_float_dtypes[d], bf, per_head, pad, 0, 0);
+          run_mha_options(k_float_dtypes[d], bf, per_head, pad, 1, pad == PAD_LENGTHS);
+        }
+}
+
+static void test_mha_options_bad_input(void) {
+  enum { B = 2, S = 3, E = 4 };
+  const int64_t x_shape[3] = {B, S, E}, wi_shape[2] = {3 * E, E}, wo_shape[2] = {E, E};
+  const int64_t len_shape[1] = {B}, mask_shape[2] = {B, S}, bad_len[1] = {B + 1};
+  const int64_t heads_shape[4] = {B, 2, S, S}, mean_shape[3] = {B, S, S};
+  seqk_tensor x = th_tensor_new(SEQK_DTYPE_F32, 3, x_shape),
+              out = th_tensor_new(SEQK_DTYPE_F32, 3, x_shape);
+  seqk_mha_weights w;
+  memset(&w, 0, sizeof w);
+  w.in_proj_weight = th_tensor_new(SEQK_DTYPE_F32, 2, wi_shape);
+  w.out_proj_weight = th_tensor_new(SEQK_DTYPE_F32, 2, wo_shape);
+  seqk_tensor lens = th_tensor_new(SEQK_DTYPE_I32, 1, len_shape);
+  seqk_tensor mask = th_tensor_new(SEQK_DTYPE_I32, 2, mask_shape);
+  seqk_tensor heads = th_tensor_new(SEQK_DTYPE_F32, 4, heads_shape);
+  seqk_tensor mean = th_tensor_new(SEQK_DTYPE_F32, 3, mean_shape);
+  th_fill_uniform(&x, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&w.in_proj_weight, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&w.out_proj_weight, &g_rng, -1.0, 1.0);
+  const int32_t lv[B] = {3, 1}, mv[B * S] = {0, 1, 0, 0, 0, 1};
+  th_fill_i32(&lens, lv);
+  th_fill_i32(&mask, mv);
+  th_poison(&out);
+  th_poison(&heads);
+  th_poison(&mean);
+  th_watch_reset();
+  th_watch(&x);
+  th_watch(&out);
+  th_watch(&heads);
+  th_watch(&mean);
+  th_watch(&lens);
+  const seqk_status INV = SEQK_STATUS_INVALID_VALUE;
+  seqk_mha_options o;
+  memset(&o, 0, sizeof o);
+  o.num_heads = 2;
+  o.batch_first = 1;
+  o.average_attn_weights = 1;
+#define MHA_EX(opts, aw, needle, what)                                                             \
+  th_expect_rejected_watched(g_ctx, seqk_mha_forward_ex(g_ctx, &w, opts, &x, &x, &x, &out, aw),    \
+                             INV, needle, what)
+  MHA_EX(NULL, NULL, "options", "NULL options");
+  MHA_EX(&o, &heads, "attn_weights", "4-D weights when averaged");
+  o.average_attn_weights = 0;
+  MHA_EX(&o, &mean, "attn_weights", "3-D weights per head");
+  o.average_attn_weights = 1;
+  o.key_lengths = th_with_shape(lens, 1, bad_len);
+  MHA_EX(&o, NULL, "options.key_lengths", "key_lengths shape");
+  o.key_lengths = th_with_dtype(lens, SEQK_DTYPE_F32);
+  MHA_EX(&o, NULL, "options.key_lengths", "F32 key_lengths");
+  o.key_lengths = th_on_cuda(lens);
+  MHA_EX(&o, NULL, "options.key_lengths", "key_lengths on another device");
+  o.key_lengths = th_absent(lens);
+  o.key_padding_mask = th_with_shape(mask, 1, len_shape);
+  MHA_EX(&o, NULL, "options.key_padding_mask", "1-D key_padding_mask");
+  o.key_padding_mask = th_absent(mask);
+  o.batch_first = 0; /* x [B,S,E] read as [S=B, B=S, E]: out must be read the same way, and is */
+  const int64_t other[3] = {S, B + 1, E};
+  seqk_tensor out_bad = th_with_shape(out, 3, other);
+  th_expect_rejected_watched(g_ctx, seqk_mha_forward_ex(g_ctx, &w, &o, &x, &x, &x, &out_bad, NULL),
+                             INV, "out", "seq-first out shape");
+  o.batch_first = 1;
+#undef MHA_EX
+}
+
 int main(void) {
   g_ctx = th_context();
   th_rng_seed(&g_rng, 0x3a7e25u);
 
   test_mha();
   test_mha_bad_input();
+  test_mha_options();
+  test_mha_options_bad_input();
 
   seqk_context_destroy(g_ctx);
   return th_finish();
