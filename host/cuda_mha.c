@@ -95,8 +95,9 @@ static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, const seqk
   const int64_t merged_shape[3] = {B, Sq, E};
   L->merged = seqk_tensor_view(mem[3], dt, SEQK_DEVICE_CUDA, 3, merged_shape);
   L->o_heads = heads_view(mem[3], dt, B, Sq, E, 0, H, hd);
-  L->out_job =
-      (seqk_linear_job){&L->merged, &w->out_proj_weight, b_out, out, SEQK_ACTIVATION_NONE, NULL};
+  /* The residual (the encoder layer's) rides on the out-projection GEMM as its addend. */
+  L->out_job = (seqk_linear_job){&L->merged, &w->out_proj_weight,  b_out,
+                                 out,        SEQK_ACTIVATION_NONE, r->residual};
   L->attn.q = &L->heads[0];
   L->attn.k = &L->heads[1];
   L->attn.v = &L->heads[2];
@@ -115,41 +116,60 @@ static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, const seqk
   }
 }
 
+seqk_status seqk__mha_job_plan(seqk_context_t ctx, const char *op, seqk_mha_job *j, size_t *bytes) {
+  const seqk_mha_resolved *r = j->r;
+  *bytes = 0;
+  if (seqk__numel(j->out) == 0) return SEQK_STATUS_SUCCESS; /* B == 0 or Sq == 0 */
+  /* Plan on layouts without memory; the run lays the same layout over the arena. */
+  mha_layout L;
+  void *mem[5] = {NULL, NULL, NULL, NULL, NULL};
+  mha_layout_make(&L, j->w, r, j->query, j->key, j->value, j->out, j->attn_weights, mem);
+  size_t attn_bytes = 0;
+  SEQK_TRY(seqk__attention_job_plan(ctx, op, &L.attn, SEQK_ATTENTION_ALGO_AUTO, &attn_bytes));
+  j->fused = L.attn.fused;
+  for (int m = 0; m < L.n_in; ++m) *bytes = seqk__ws_sum(*bytes, seqk__ws_tensor(&L.proj[m]));
+  *bytes = seqk__ws_sum(*bytes, seqk__ws_tensor(&L.merged));
+  if (lengths_copied(r)) *bytes = seqk__ws_sum(*bytes, seqk__ws_tensor(r->key_lengths));
+  for (int m = 0; m < L.n_in; ++m)
+    *bytes = seqk__ws_sum(*bytes, seqk__linear_job_workspace(&L.in_job[m]));
+  *bytes = seqk__ws_sum(*bytes, attn_bytes);
+  *bytes = seqk__ws_sum(*bytes, seqk__linear_job_workspace(&L.out_job));
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__mha_job_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
+                              const seqk_mha_job *j) {
+  const seqk_mha_resolved *r = j->r;
+  if (seqk__numel(j->out) == 0) return SEQK_STATUS_SUCCESS;
+  mha_layout L;
+  void *mem[5] = {NULL, NULL, NULL, NULL, NULL};
+  mha_layout_make(&L, j->w, r, j->query, j->key, j->value, j->out, j->attn_weights, mem);
+  for (int m = 0; m < L.n_in; ++m)
+    SEQK_TRY(seqk__arena_take(ctx, op, arena, seqk__ws_tensor(&L.proj[m]), &mem[m]));
+  SEQK_TRY(seqk__arena_take(ctx, op, arena, seqk__ws_tensor(&L.merged), &mem[3]));
+  if (lengths_copied(r))
+    SEQK_TRY(seqk__arena_take(ctx, op, arena, seqk__ws_tensor(r->key_lengths), &mem[4]));
+  mha_layout_make(&L, j->w, r, j->query, j->key, j->value, j->out, j->attn_weights, mem);
+  L.attn.fused = j->fused;
+  if (lengths_copied(r)) SEQK_TRY(seqk__cuda_copy(ctx, op, &L.lengths, r->key_lengths));
+  for (int m = 0; m < L.n_in; ++m) SEQK_TRY(seqk__linear_job_run(ctx, op, arena, &L.in_job[m]));
+  SEQK_TRY(seqk__attention_job_run(ctx, op, arena, &L.attn));
+  return seqk__linear_job_run(ctx, op, arena, &L.out_job);
+}
+
 seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
                                    const seqk_mha_resolved *r, const seqk_tensor *query,
                                    const seqk_tensor *key, const seqk_tensor *value,
                                    const seqk_tensor *out, const seqk_tensor *attn_weights) {
   static const char op[] = "mha_forward";
   SEQK_TRY(seqk__require_device(ctx, op));
-  if (seqk__numel(out) == 0) return SEQK_STATUS_SUCCESS; /* B == 0 or Sq == 0 */
-  /* Plan on layouts without memory, then lay the same layout over the arena. */
-  mha_layout L;
-  void *mem[5] = {NULL, NULL, NULL, NULL, NULL};
-  mha_layout_make(&L, w, r, query, key, value, out, attn_weights, mem);
-  size_t attn_bytes = 0, bytes = 0;
-  SEQK_TRY(seqk__attention_job_plan(ctx, op, &L.attn, SEQK_ATTENTION_ALGO_AUTO, &attn_bytes));
-  const int fused = L.attn.fused;
-  for (int m = 0; m < L.n_in; ++m) bytes = seqk__ws_sum(bytes, seqk__ws_tensor(&L.proj[m]));
-  bytes = seqk__ws_sum(bytes, seqk__ws_tensor(&L.merged));
-  if (lengths_copied(r)) bytes = seqk__ws_sum(bytes, seqk__ws_tensor(r->key_lengths));
-  for (int m = 0; m < L.n_in; ++m)
-    bytes = seqk__ws_sum(bytes, seqk__linear_job_workspace(&L.in_job[m]));
-  bytes = seqk__ws_sum(bytes, attn_bytes);
-  bytes = seqk__ws_sum(bytes, seqk__linear_job_workspace(&L.out_job));
-
+  seqk_mha_job job = {w, r, query, key, value, out, attn_weights, 0};
+  size_t bytes = 0;
+  SEQK_TRY(seqk__mha_job_plan(ctx, op, &job, &bytes));
+  if (seqk__numel(out) == 0) return SEQK_STATUS_SUCCESS;
   seqk_arena arena;
   SEQK_TRY(seqk__arena_open(ctx, op, bytes, &arena));
-  for (int m = 0; m < L.n_in; ++m)
-    SEQK_TRY(seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(&L.proj[m]), &mem[m]));
-  SEQK_TRY(seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(&L.merged), &mem[3]));
-  if (lengths_copied(r))
-    SEQK_TRY(seqk__arena_take(ctx, op, &arena, seqk__ws_tensor(r->key_lengths), &mem[4]));
-  mha_layout_make(&L, w, r, query, key, value, out, attn_weights, mem);
-  L.attn.fused = fused;
-  if (lengths_copied(r)) SEQK_TRY(seqk__cuda_copy(ctx, op, &L.lengths, r->key_lengths));
-  for (int m = 0; m < L.n_in; ++m) SEQK_TRY(seqk__linear_job_run(ctx, op, &arena, &L.in_job[m]));
-  SEQK_TRY(seqk__attention_job_run(ctx, op, &arena, &L.attn));
-  return seqk__linear_job_run(ctx, op, &arena, &L.out_job);
+  return seqk__mha_job_run(ctx, op, &arena, &job);
 }
 
 #endif /* SEQK_HAVE_CUDA */

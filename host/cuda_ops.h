@@ -125,6 +125,24 @@ seqk_status seqk__cuda_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w
                                    const seqk_mha_resolved *r, const seqk_tensor *query,
                                    const seqk_tensor *key, const seqk_tensor *value,
                                    const seqk_tensor *out, const seqk_tensor *attn_weights);
+/* The same inside an op that holds a workspace arena (the encoder layer): plan (the bytes to add
+   before seqk__arena_open; sets j->fused), then run from the arena. */
+typedef struct seqk_mha_job {
+  const seqk_mha_weights *w;
+  const seqk_mha_resolved *r;
+  const seqk_tensor *query, *key, *value, *out, *attn_weights; /* attn_weights NULL: none */
+  int fused;
+} seqk_mha_job;
+seqk_status seqk__mha_job_plan(seqk_context_t ctx, const char *op, seqk_mha_job *j, size_t *bytes);
+seqk_status seqk__mha_job_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
+                              const seqk_mha_job *j);
+/* ---- cuda_encoder_layer.c -------------------------------------------------------------------- */
+/* seqk_transformer_encoder_layer_forward on batch-first views; absent tensors NULL. */
+seqk_status seqk__cuda_encoder_layer(seqk_context_t ctx, const seqk_encoder_layer_desc *d,
+                                     const seqk_encoder_layer_weights *w, const seqk_tensor *src_bf,
+                                     const seqk_tensor *out_bf, const seqk_tensor *key_lengths,
+                                     const seqk_tensor *key_padding_mask);
+
 /* ---- cuda_embedding.c ------------------------------------------------------------------------- */
 /* out = table[indices]. Waits for the stream: the indices are range-checked on the device first
    and an out-of-range one returns INVALID_VALUE naming its position, with out untouched (the

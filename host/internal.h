@@ -75,6 +75,8 @@ typedef struct seqk_mha_resolved {
   int32_t num_heads, causal;
   int per_head; /* attn_weights [B,H,Sq,Sk] rather than the head mean [B,Sq,Sk] */
   const seqk_tensor *key_lengths, *key_padding_mask;
+  const seqk_tensor
+      *residual; /* added to out ([B,Sq,E], batch-first; the encoder layer's), or NULL */
 } seqk_mha_resolved;
 
 #ifdef __cplusplus

@@ -216,7 +216,7 @@ static seqk_status mha_entry(seqk_context_t ctx, const char *op, const seqk_mha_
     SEQK_TRY(
         seqk__check_disjoint_from_all(ctx, op, "attn_weights", attn_weights, args, N_INPUTS + 1));
 
-  const seqk_mha_resolved r = {num_heads, opt->causal, per_head, lens, mask};
+  const seqk_mha_resolved r = {num_heads, opt->causal, per_head, lens, mask, NULL};
   if (query->device == SEQK_DEVICE_CUDA)
     return SEQK_ON_CUDA(ctx, op, seqk__cuda_mha_forward(ctx, w, &r, query, key, value, out, attn));
   return seqk__ref_mha_forward(ctx, w, &r, query, key, value, out, attn);

@@ -42,6 +42,12 @@ seqk_status seqk__ref_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
                            const seqk_tensor *bias, float eps, const seqk_tensor *y,
                            const seqk_tensor *residual_out);
 
+/* seqk_transformer_encoder_layer_forward on batch-first views; absent tensors NULL. */
+seqk_status seqk__ref_encoder_layer(seqk_context_t ctx, const seqk_encoder_layer_desc *d,
+                                    const seqk_encoder_layer_weights *w, const seqk_tensor *src_bf,
+                                    const seqk_tensor *out_bf, const seqk_tensor *key_lengths,
+                                    const seqk_tensor *key_padding_mask);
+
 /* One activation of seqk.h's list in double. */
 double seqk__activation_value(seqk_activation act, double v);
 /* y = act(x), times up when up is not NULL (seqk_activate / seqk_gated_activate). */

@@ -148,6 +148,9 @@ seqk_status seqk__ref_mha_forward(seqk_context_t ctx, const seqk_mha_weights *w,
         for (int64_t c = 0; c < E; ++c)
           acc += heads[c] * seqk__load(&w->out_proj_weight, o * w->out_proj_weight.stride[0] +
                                                                 c * w->out_proj_weight.stride[1]);
+        if (r->residual) /* out may be the residual itself: read just before the write */
+          acc += seqk__load(r->residual, b * r->residual->stride[0] + i * r->residual->stride[1] +
+                                             o * r->residual->stride[2]);
         seqk__store(out, out_row + o * out->stride[2], acc);
       }
       if (want_weights && r->per_head && visible == 0) {

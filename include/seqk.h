@@ -475,6 +475,43 @@ SEQK_API seqk_status seqk_linear_ex(seqk_context_t ctx, const seqk_tensor *x, co
                                     const seqk_tensor *b, seqk_activation act,
                                     const seqk_tensor *residual, seqk_tensor *y);
 
+/* torch.nn.TransformerEncoderLayer forward in eval mode (dropout off), weights under its
+   state_dict names. E = d_model, F = dim_feedforward:
+     self_attn.in_proj_weight [3E,E], self_attn.in_proj_bias [3E], self_attn.out_proj.weight
+     [E,E], self_attn.out_proj.bias [E]; linear1.weight [F,E], linear1.bias [F]; linear2.weight
+     [E,F], linear2.bias [E]; norm1.weight, norm1.bias, norm2.weight, norm2.bias [E].
+   Every bias and norm parameter is optional (bias=False checkpoints); the four matrices are not.
+     norm_first = 0:  x = norm1(x + sa(x));  x = norm2(x + ff(x))
+     norm_first = 1:  x = x + sa(norm1(x));  x = x + ff(norm2(x))
+   sa = seqk_mha_forward_ex's self-attention (nhead heads, causal, key_lengths /
+   key_padding_mask as there: torch's is_causal / src_key_padding_mask), ff(x) =
+   linear2(activation(linear1(x))), the norms layer norms with layer_norm_eps.
+   src and out: [B,S,E] with batch_first, else [S,B,E]; out must not overlap anything. Every
+   intermediate is stored in src's dtype (as torch does in that dtype). Padding positions are
+   computed like the others (torch's nested-tensor fast path of nn.TransformerEncoder writes 0
+   there instead). On CUDA the steps run on the context's stream from one workspace arena, with
+   no host round trip: the residual adds ride on the out-projection and linear2 GEMMs (beta = 1),
+   the activation on linear1's epilogue, and post-norm layer norms run in place. */
+typedef struct seqk_encoder_layer_weights {
+  seqk_mha_weights self_attn;
+  seqk_tensor linear1_weight, linear1_bias;
+  seqk_tensor linear2_weight, linear2_bias;
+  seqk_tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias;
+} seqk_encoder_layer_weights;
+typedef struct seqk_encoder_layer_desc {
+  int32_t nhead;              /* >= 1, divides E */
+  seqk_activation activation; /* torch's "relu" = RELU, "gelu" = GELU (any seqk_activation) */
+  float layer_norm_eps;       /* finite, > 0 (torch's default 1e-5) */
+  int32_t batch_first, norm_first, causal;
+  seqk_tensor key_lengths;      /* optional I32 [B] (data NULL: absent) */
+  seqk_tensor key_padding_mask; /* optional I32 [B,S], nonzero = padding */
+} seqk_encoder_layer_desc;
+SEQK_API seqk_status seqk_transformer_encoder_layer_forward(seqk_context_t ctx,
+                                                            const seqk_encoder_layer_desc *desc,
+                                                            const seqk_encoder_layer_weights *w,
+                                                            const seqk_tensor *src,
+                                                            seqk_tensor *out);
+
 /* Rotary position embeddings (RoPE), in place on q [B,S,H,D] and optionally k [B,S,Hk,D] (any
    strides; Hk may differ from H). Each head vector's first rotary_dim elements are rotated in
    pairs, pair i (0 <= i < rotary_dim/2) by the angle pos * inv_freq_i with
