@@ -4,11 +4,14 @@
  * and per-head q/k norms: memory-bound, GB/s counting each input read once and each output
  * written once (weights included), against the device copy bandwidth of the same run. And the
  * linear with a fused epilogue (GPT-2's MLP): TFLOP/s, against the GEMM and the activation as
- * separate calls.
+ * separate calls. And nn.TransformerEncoderLayer (BERT-base, torch's defaults): TFLOP/s, against
+ * the same layer as separate public calls.
  */
 #include "bench_core.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #define MAX_SETS 8
 
@@ -249,6 +252,135 @@ static void rotary_case(bench *b, seqk_dtype dt, int64_t B, int64_t S, int64_t H
   bench_release(b);
 }
 
+/* ---- the encoder layer ------------------------------------------------------------------------- */
+
+typedef struct encoder_arg {
+  seqk_tensor x[MAX_SETS], y, a, h, f, g, x_cpu, ref;
+  seqk_encoder_layer_weights w, w_cpu;
+  seqk_encoder_layer_desc d;
+} encoder_arg;
+
+static seqk_status encoder_run(bench *b, void *p, int set) {
+  encoder_arg *a = (encoder_arg *)p;
+  return seqk_transformer_encoder_layer_forward(b->ctx, &a->d, &a->w, &a->x[set], &a->y);
+}
+
+static seqk_status encoder_reference(bench *b, void *p) {
+  encoder_arg *a = (encoder_arg *)p;
+  return seqk_transformer_encoder_layer_forward(b->ctx, &a->d, &a->w_cpu, &a->x_cpu, &a->ref);
+}
+
+/* The post-norm layer as separate public calls, each with its own buffers and arena: MHA, the
+   residual add fused into norm1, linear1 + activation, linear2 + residual, norm2. */
+static seqk_status encoder_composed(bench *b, void *p, int set) {
+  encoder_arg *a = (encoder_arg *)p;
+  const seqk_encoder_layer_weights *w = &a->w;
+  seqk_mha_options o;
+  memset(&o, 0, sizeof o);
+  o.num_heads = a->d.nhead;
+  o.batch_first = 1;
+  o.average_attn_weights = 1;
+  const float eps = a->d.layer_norm_eps;
+  seqk_status st = seqk_mha_forward_ex(b->ctx, &w->self_attn, &o, &a->x[set], &a->x[set],
+                                       &a->x[set], &a->a, NULL);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_layer_norm(b->ctx, &a->x[set], &a->a, &w->norm1_weight, &w->norm1_bias, eps, &a->h,
+                         NULL);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_linear_ex(b->ctx, &a->h, &w->linear1_weight, &w->linear1_bias, a->d.activation, NULL,
+                        &a->f);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_linear_ex(b->ctx, &a->f, &w->linear2_weight, &w->linear2_bias, SEQK_ACTIVATION_NONE,
+                        &a->h, &a->g);
+  if (st == SEQK_STATUS_SUCCESS)
+    st = seqk_layer_norm(b->ctx, &a->g, NULL, &w->norm2_weight, &w->norm2_bias, eps, &a->y, NULL);
+  return st;
+}
+
+/* nn.TransformerEncoderLayer(E, H, F) on [B, S, E] (batch_first, post-norm, relu); TFLOP/s of
+   its GEMMs and attention. */
+static void encoder_case(bench *b, seqk_dtype dt, int64_t B, int64_t S, int64_t E, int64_t H,
+                         int64_t F, const char *what) {
+  char name[160];
+  snprintf(name, sizeof name, "encoder_layer %s B=%lld S=%lld E=%lld H=%lld F=%lld%s%s",
+           bench_dtype_name(dt), (long long)B, (long long)S, (long long)E, (long long)H,
+           (long long)F, what ? " " : "", what ? what : "");
+  if (!bench_selected(b, name)) return;
+  encoder_arg a;
+  memset(&a, 0, sizeof a);
+  const int64_t xs[3] = {B, S, E}, fs[3] = {B, S, F}, wi[2] = {3 * E, E}, bi[1] = {3 * E};
+  const int64_t wo[2] = {E, E}, e1[1] = {E}, w1[2] = {F, E}, f1[1] = {F}, w2[2] = {E, F};
+  const double ws = 1.0 / sqrt((double)E), wf = 1.0 / sqrt((double)F);
+  seqk_encoder_layer_weights *c = &a.w_cpu;
+  c->self_attn.in_proj_weight = bench_cpu_random(b, dt, 2, wi, 51, ws);
+  c->self_attn.in_proj_bias = bench_cpu_random(b, dt, 1, bi, 52, 0.1);
+  c->self_attn.out_proj_weight = bench_cpu_random(b, dt, 2, wo, 53, ws);
+  c->self_attn.out_proj_bias = bench_cpu_random(b, dt, 1, e1, 54, 0.1);
+  c->linear1_weight = bench_cpu_random(b, dt, 2, w1, 55, ws);
+  c->linear1_bias = bench_cpu_random(b, dt, 1, f1, 56, 0.1);
+  c->linear2_weight = bench_cpu_random(b, dt, 2, w2, 57, wf);
+  c->linear2_bias = bench_cpu_random(b, dt, 1, e1, 58, 0.1);
+  c->norm1_weight = bench_cpu_random(b, dt, 1, e1, 59, 1.0);
+  c->norm1_bias = bench_cpu_random(b, dt, 1, e1, 60, 0.1);
+  c->norm2_weight = bench_cpu_random(b, dt, 1, e1, 61, 1.0);
+  c->norm2_bias = bench_cpu_random(b, dt, 1, e1, 62, 0.1);
+  seqk_tensor *cpu[12] = {&c->self_attn.in_proj_weight,
+                          &c->self_attn.in_proj_bias,
+                          &c->self_attn.out_proj_weight,
+                          &c->self_attn.out_proj_bias,
+                          &c->linear1_weight,
+                          &c->linear1_bias,
+                          &c->linear2_weight,
+                          &c->linear2_bias,
+                          &c->norm1_weight,
+                          &c->norm1_bias,
+                          &c->norm2_weight,
+                          &c->norm2_bias};
+  seqk_encoder_layer_weights *g = &a.w;
+  seqk_tensor *dev[12] = {&g->self_attn.in_proj_weight,
+                          &g->self_attn.in_proj_bias,
+                          &g->self_attn.out_proj_weight,
+                          &g->self_attn.out_proj_bias,
+                          &g->linear1_weight,
+                          &g->linear1_bias,
+                          &g->linear2_weight,
+                          &g->linear2_bias,
+                          &g->norm1_weight,
+                          &g->norm1_bias,
+                          &g->norm2_weight,
+                          &g->norm2_bias};
+  for (int i = 0; i < 12; ++i) *dev[i] = bench_to_device(b, cpu[i]);
+  a.d.nhead = (int32_t)H;
+  a.d.activation = SEQK_ACTIVATION_RELU;
+  a.d.layer_norm_eps = 1e-5f;
+  a.d.batch_first = 1;
+  const double tokens = (double)B * (double)S;
+  const double flops = 2.0 * tokens * (4.0 * E * E + 2.0 * E * F) + 4.0 * (double)B * S * S * E;
+  const int sets = bench_input_sets(b, tokens * (double)E * (double)seqk_dtype_size(dt));
+  a.x_cpu = bench_cpu_random(b, dt, 3, xs, 63, 1.0);
+  for (int s = 0; s < sets; ++s) a.x[s] = bench_to_device(b, &a.x_cpu);
+  a.y = bench_device_empty(b, dt, 3, xs);
+  a.a = bench_device_empty(b, dt, 3, xs);
+  a.h = bench_device_empty(b, dt, 3, xs);
+  a.g = bench_device_empty(b, dt, 3, xs);
+  a.f = bench_device_empty(b, dt, 3, fs);
+  a.ref = bench_cpu_empty(b, dt, 3, xs);
+  bench_case bc = {name,
+                   dt,
+                   flops,
+                   0,
+                   sets,
+                   encoder_run,
+                   encoder_reference,
+                   &a.y,
+                   &a.ref,
+                   encoder_composed,
+                   "separate calls",
+                   "post-norm, relu"};
+  bench_run_case(b, &bc, &a);
+  bench_release(b);
+}
+
 void bench_cases_blocks(bench *b) {
   const seqk_dtype dts[3] = {SEQK_DTYPE_BF16, SEQK_DTYPE_F16, SEQK_DTYPE_F32};
   if (b->small) {
@@ -261,6 +393,7 @@ void bench_cases_blocks(bench *b) {
       rotary_case(b, dts[i], 2, 3, 4, 2, 16, NULL);
       linear_ex_case(b, dts[i], SEQK_ACTIVATION_GELU_TANH, 0, 7, 12, 20, NULL);
       linear_ex_case(b, dts[i], SEQK_ACTIVATION_NONE, 1, 5, 9, 6, NULL);
+      encoder_case(b, dts[i], 2, 5, 8, 2, 12, NULL);
     }
     return;
   }
@@ -277,6 +410,8 @@ void bench_cases_blocks(bench *b) {
     rotary_case(b, dts[i], 64, 1, 32, 8, 128, "(decode)");
     linear_ex_case(b, dts[i], SEQK_ACTIVATION_GELU_TANH, 0, 16384, 768, 3072, "(GPT-2 c_fc)");
     linear_ex_case(b, dts[i], SEQK_ACTIVATION_NONE, 1, 16384, 3072, 768, "(GPT-2 c_proj)");
+    encoder_case(b, dts[i], 32, 512, 768, 12, 3072, "(BERT-base)");
+    encoder_case(b, dts[i], 8, 128, 512, 8, 2048, "(torch defaults)");
   }
   norm_case(b, SEQK_DTYPE_F32, 0, 1, 16384, 768, "(GPT-2 small)");
   act_case(b, SEQK_DTYPE_F32, SEQK_ACTIVATION_GELU, 0, 16384, 3072, NULL);

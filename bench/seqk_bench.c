@@ -61,6 +61,8 @@ static void help(void) {
       "  rotary         rotary embeddings in place on q and k (prefill, decode); GB/s\n"
       "  linear_ex      linear with a fused activation / residual epilogue (GPT-2's MLP);\n"
       "                 TFLOP/s, against seqk_linear + seqk_activate\n"
+      "  encoder_layer  nn.TransformerEncoderLayer (BERT-base, torch's defaults); TFLOP/s,\n"
+      "                 against the same layer as separate public calls\n"
       "  rnn            nn.RNN/LSTM/GRU forward, DeepBench shapes and small-batch latency; the\n"
       "                 automatic path against the per-step path and cuDNN (when found); us per\n"
       "                 step in the note\n"

@@ -235,7 +235,7 @@ static float scale_of(reader *r) {
 static seqk_status run(call *c) {
   reader *r = &c->r;
   uint32_t op = byte(r) % 14;
-  if (op == 13) op = 13 + byte(r) % 5; /* 13 tensor_copy; the transformer blocks 14..17 */
+  if (op == 13) op = 13 + byte(r) % 7; /* 13 tensor_copy; the transformer blocks 14..19 */
   c->device = (byte(r) & 1) && g_have_device ? SEQK_DEVICE_CUDA : SEQK_DEVICE_CPU;
   const seqk_dtype dt = float_dtype(r);
   seqk_context_t ctx = g_ctx;
@@ -392,6 +392,53 @@ static seqk_status run(call *c) {
       seqk_tensor *x = tensor(c, 0, dt, 2), *w = tensor(c, 0, dt, 2), *b = tensor(c, 0, dt, 1);
       seqk_tensor *res = tensor(c, 0, dt, 2), *y = tensor(c, 1, dt, 2);
       return seqk_linear_ex(ctx, x, w, b, act, res, y);
+    }
+    case 18: {
+      seqk_mha_weights w;
+      memset(&w, 0, sizeof w);
+      seqk_tensor *t;
+      if ((t = tensor(c, 0, dt, 2))) w.in_proj_weight = *t;
+      if ((t = tensor(c, 0, dt, 1))) w.in_proj_bias = *t;
+      if ((t = tensor(c, 0, dt, 2))) w.out_proj_weight = *t;
+      if ((t = tensor(c, 0, dt, 1))) w.out_proj_bias = *t;
+      seqk_mha_options o;
+      memset(&o, 0, sizeof o);
+      o.num_heads = (int32_t)(byte(r) % 5);
+      o.causal = (int32_t)(byte(r) & 1);
+      o.batch_first = (int32_t)(byte(r) & 1);
+      o.average_attn_weights = (int32_t)(byte(r) & 1);
+      if ((t = tensor(c, 0, SEQK_DTYPE_I32, 1))) o.key_lengths = *t;
+      if ((t = tensor(c, 0, SEQK_DTYPE_I32, 2))) o.key_padding_mask = *t;
+      seqk_tensor *q = tensor(c, 0, dt, 3);
+      const int self = byte(r) & 1;
+      seqk_tensor *k = self ? q : tensor(c, 0, dt, 3), *v = self ? q : tensor(c, 0, dt, 3);
+      seqk_tensor *out = tensor(c, 1, dt, 3);
+      seqk_tensor *aw = tensor(c, 1, dt, o.average_attn_weights ? 3 : 4);
+      return seqk_mha_forward_ex(ctx, &w, byte(r) % 9 ? &o : NULL, q, k, v, out, aw);
+    }
+    case 19: {
+      seqk_encoder_layer_weights w;
+      memset(&w, 0, sizeof w);
+      seqk_tensor *t;
+      seqk_tensor *slots[12] = {&w.self_attn.in_proj_weight, &w.self_attn.in_proj_bias,
+                                &w.self_attn.out_proj_weight, &w.self_attn.out_proj_bias,
+                                &w.linear1_weight, &w.linear1_bias, &w.linear2_weight,
+                                &w.linear2_bias, &w.norm1_weight, &w.norm1_bias, &w.norm2_weight,
+                                &w.norm2_bias};
+      for (int e = 0; e < 12; ++e)
+        if ((t = tensor(c, 0, dt, e % 2 == 0 && e < 8 ? 2 : 1))) *slots[e] = *t;
+      seqk_encoder_layer_desc d;
+      memset(&d, 0, sizeof d);
+      d.nhead = (int32_t)(byte(r) % 4);
+      d.activation = (seqk_activation)((int)(byte(r) % 7) - 1);
+      d.layer_norm_eps = byte(r) & 1 ? 1e-5f : scale_of(r);
+      d.batch_first = (int32_t)(byte(r) & 1);
+      d.norm_first = (int32_t)(byte(r) & 1);
+      d.causal = (int32_t)(byte(r) & 1);
+      if ((t = tensor(c, 0, SEQK_DTYPE_I32, 1))) d.key_lengths = *t;
+      if ((t = tensor(c, 0, SEQK_DTYPE_I32, 2))) d.key_padding_mask = *t;
+      seqk_tensor *src = tensor(c, 0, dt, 3), *out = tensor(c, 1, dt, 3);
+      return seqk_transformer_encoder_layer_forward(ctx, byte(r) % 9 ? &d : NULL, &w, src, out);
     }
     default: {
       seqk_tensor *src = tensor(c, 0, dt, (int32_t)(byte(r) % 4));
