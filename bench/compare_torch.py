@@ -9,6 +9,11 @@ at torch's memory, seqk runs on torch's current stream) and times, each validate
                                                that accepts the case (flash, efficient, cuDNN, math)
   mha                seqk_mha_forward        vs nn.MultiheadAttention (batch_first)
   lstm / gru         seqk_rnn_forward        vs nn.LSTM / nn.GRU (cuDNN)
+  layer_norm         seqk_layer_norm         vs F.layer_norm (and with the residual add)
+  rms_norm           seqk_rms_norm           vs F.rms_norm
+  gelu / swiglu      seqk_activate / seqk_gated_activate  vs F.gelu / F.silu(g) * u
+  linear_ex          seqk_linear_ex (GELU)   vs F.gelu(F.linear(...))
+  encoder_layer      seqk_transformer_encoder_layer_forward  vs nn.TransformerEncoderLayer
 
 Timing: CUDA events, warm-up, median of --repeats, L2 flushed before each run. A seqk op that
 answers SEQK_STATUS_NOT_SUPPORTED (no kernel serves the shape) is listed as n/a.
@@ -61,6 +66,22 @@ class RnnWeights(ctypes.Structure):
                 ("b_ih", ctypes.POINTER(Tensor)), ("b_hh", ctypes.POINTER(Tensor))]
 
 
+ACT_NONE, ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU = 0, 1, 2, 3, 4
+
+
+class EncoderLayerWeights(ctypes.Structure):
+    _fields_ = [("self_attn", MhaWeights), ("linear1_weight", Tensor), ("linear1_bias", Tensor),
+                ("linear2_weight", Tensor), ("linear2_bias", Tensor), ("norm1_weight", Tensor),
+                ("norm1_bias", Tensor), ("norm2_weight", Tensor), ("norm2_bias", Tensor)]
+
+
+class EncoderLayerDesc(ctypes.Structure):
+    _fields_ = [("nhead", ctypes.c_int32), ("activation", ctypes.c_int),
+                ("layer_norm_eps", ctypes.c_float), ("batch_first", ctypes.c_int32),
+                ("norm_first", ctypes.c_int32), ("causal", ctypes.c_int32),
+                ("key_lengths", Tensor), ("key_padding_mask", Tensor)]
+
+
 class Seqk:
     """libseqk.so with one context."""
 
@@ -84,6 +105,17 @@ class Seqk:
         L.seqk_rnn_forward.argtypes = [ctypes.c_void_p, P(RnnDesc), P(RnnWeights), P(Tensor),
                                        P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
                                        P(Tensor)]
+        L.seqk_layer_norm.argtypes = [ctypes.c_void_p, P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                      ctypes.c_float, P(Tensor), P(Tensor)]
+        L.seqk_rms_norm.argtypes = [ctypes.c_void_p, P(Tensor), P(Tensor), P(Tensor), ctypes.c_float,
+                                    P(Tensor), P(Tensor)]
+        L.seqk_activate.argtypes = [ctypes.c_void_p, ctypes.c_int, P(Tensor), P(Tensor)]
+        L.seqk_gated_activate.argtypes = [ctypes.c_void_p, ctypes.c_int, P(Tensor), P(Tensor),
+                                          P(Tensor)]
+        L.seqk_linear_ex.argtypes = [ctypes.c_void_p, P(Tensor), P(Tensor), P(Tensor), ctypes.c_int,
+                                     P(Tensor), P(Tensor)]
+        L.seqk_transformer_encoder_layer_forward.argtypes = [
+            ctypes.c_void_p, P(EncoderLayerDesc), P(EncoderLayerWeights), P(Tensor), P(Tensor)]
         self.ctx = ctypes.c_void_p()
         self.check(L.seqk_context_create(ctypes.byref(self.ctx)), "context_create")
 
@@ -136,6 +168,36 @@ def smoke(lib_path):
                                    ctypes.byref(tl)), "attention")
     w0 = math.e / (math.e + 1.0)
     assert abs(o[0] - 10 * w0) < 1e-4 and abs(lse[0] - math.log(math.e + 1.0)) < 1e-5, (o, lse)
+    # layer norm without weights: [1, 2, 3] -> (x - 2) / sqrt(2/3 + eps)
+    xn = array.array("f", [1.0, 2.0, 3.0])
+    yn = array.array("f", [float("nan")] * 3)
+    txn = describe(xn.buffer_info()[0], F32, CPU, (1, 3), (3, 1))
+    tyn = describe(yn.buffer_info()[0], F32, CPU, (1, 3), (3, 1))
+    sk.check(sk.lib.seqk_layer_norm(sk.ctx, ctypes.byref(txn), None, None, None, 1e-5,
+                                    ctypes.byref(tyn), None), "layer_norm")
+    r = 1.0 / math.sqrt(2.0 / 3.0 + 1e-5)
+    assert all(abs(a - b) < 1e-5 for a, b in zip(yn, (-r, 0.0, r))), list(yn)
+    # the encoder layer's structs: a bad nhead is named through desc, a good call succeeds
+    E, F_, S = 2, 3, 2
+    bufs = {n: array.array("f", [0.1 * ((i * 7 + len(n)) % 5 - 2) for i in range(k)])
+            for n, k in (("in_w", 3 * E * E), ("out_w", E * E), ("l1", F_ * E), ("l2", E * F_),
+                         ("src", S * E), ("out", S * E))}
+    mat = lambda n, r_, c: describe(bufs[n].buffer_info()[0], F32, CPU, (r_, c), (c, 1))
+    w = EncoderLayerWeights()
+    w.self_attn.in_proj_weight = mat("in_w", 3 * E, E)
+    w.self_attn.out_proj_weight = mat("out_w", E, E)
+    w.linear1_weight, w.linear2_weight = mat("l1", F_, E), mat("l2", E, F_)
+    d = EncoderLayerDesc(3, ACT_RELU, 1e-5, 1, 0, 0)
+    ts = describe(bufs["src"].buffer_info()[0], F32, CPU, (1, S, E), (S * E, E, 1))
+    to = describe(bufs["out"].buffer_info()[0], F32, CPU, (1, S, E), (S * E, E, 1))
+    status = sk.lib.seqk_transformer_encoder_layer_forward(sk.ctx, ctypes.byref(d), ctypes.byref(w),
+                                                           ctypes.byref(ts), ctypes.byref(to))
+    assert status == INVALID_VALUE and "desc.nhead" in sk.error(), (status, sk.error())
+    d.nhead = 1
+    sk.check(sk.lib.seqk_transformer_encoder_layer_forward(sk.ctx, ctypes.byref(d), ctypes.byref(w),
+                                                           ctypes.byref(ts), ctypes.byref(to)),
+             "transformer_encoder_layer")
+    assert all(math.isfinite(v) for v in bufs["out"]), list(bufs["out"])
     print(f"ctypes bindings OK against seqk {sk.lib.seqk_version()}")
     sk.close()
 
@@ -284,6 +346,91 @@ def main_gpu(args):
                                                         ctypes.byref(ty), None, None),
                         [(f"nn.{cls.__name__} (cuDNN)", lambda: net(x))], y, lambda: net(x)[0],
                         1e-4, 1e-3, 2.0 * G * H * H * N * Tn, "TFLOP/s")
+
+    # norms, activations, linear epilogue
+    for dt in (torch.float16, torch.bfloat16):
+        for (R, C) in ((16384, 768), (16384, 4096), (524288, 128)):
+            x = torch.randn(R, C, device=dev, dtype=dt)
+            res = torch.randn(R, C, device=dev, dtype=dt)
+            g = torch.rand(C, device=dev, dtype=dt) + 0.5
+            b = torch.randn(C, device=dev, dtype=dt)
+            y, ro = torch.empty_like(x), torch.empty_like(x)
+            tx, tr, tg, tb, ty, tro = T(x), T(res), T(g), T(b), T(y), T(ro)
+            es = x.element_size()
+            compare(f"layer_norm {dt} [{R},{C}]",
+                    lambda: sk.lib.seqk_layer_norm(sk.ctx, ctypes.byref(tx), None, ctypes.byref(tg),
+                                                   ctypes.byref(tb), 1e-5, ctypes.byref(ty), None),
+                    [("F.layer_norm", lambda: F.layer_norm(x, (C,), g, b, 1e-5))], y,
+                    lambda: F.layer_norm(x.float(), (C,), g.float(), b.float(), 1e-5),
+                    2e-2, 2e-2, 2.0 * x.numel() * es, "GB/s")
+            compare(f"layer_norm +residual {dt} [{R},{C}]",
+                    lambda: sk.lib.seqk_layer_norm(sk.ctx, ctypes.byref(tx), ctypes.byref(tr),
+                                                   ctypes.byref(tg), ctypes.byref(tb), 1e-5,
+                                                   ctypes.byref(ty), ctypes.byref(tro)),
+                    [("x + r; F.layer_norm", lambda: F.layer_norm(x + res, (C,), g, b, 1e-5))], y,
+                    lambda: F.layer_norm((x + res).float(), (C,), g.float(), b.float(), 1e-5),
+                    2e-2, 2e-2, 4.0 * x.numel() * es, "GB/s")
+            if hasattr(F, "rms_norm"):
+                compare(f"rms_norm {dt} [{R},{C}]",
+                        lambda: sk.lib.seqk_rms_norm(sk.ctx, ctypes.byref(tx), None, ctypes.byref(tg),
+                                                     1e-6, ctypes.byref(ty), None),
+                        [("F.rms_norm", lambda: F.rms_norm(x, (C,), g, 1e-6))], y,
+                        lambda: F.rms_norm(x.float(), (C,), g.float(), 1e-6),
+                        2e-2, 2e-2, 2.0 * x.numel() * es, "GB/s")
+            del x, res, y, ro
+        x = torch.randn(16384, 3072, device=dev, dtype=dt)
+        u = torch.randn(16384, 3072, device=dev, dtype=dt)
+        y = torch.empty_like(x)
+        tx, tu, ty = T(x), T(u), T(y)
+        compare(f"gelu {dt} [16384,3072]",
+                lambda: sk.lib.seqk_activate(sk.ctx, ACT_GELU, ctypes.byref(tx), ctypes.byref(ty)),
+                [("F.gelu", lambda: F.gelu(x))], y, lambda: F.gelu(x.float()), 2e-2, 2e-2,
+                2.0 * x.numel() * x.element_size(), "GB/s")
+        compare(f"swiglu {dt} [16384,3072]",
+                lambda: sk.lib.seqk_gated_activate(sk.ctx, ACT_SILU, ctypes.byref(tx),
+                                                   ctypes.byref(tu), ctypes.byref(ty)),
+                [("F.silu(g) * u", lambda: F.silu(x) * u)], y, lambda: F.silu(x.float()) * u.float(),
+                2e-2, 2e-2, 3.0 * x.numel() * x.element_size(), "GB/s")
+        lin = torch.nn.Linear(768, 3072, device=dev, dtype=dt)
+        xi = torch.randn(16384, 768, device=dev, dtype=dt)
+        yo = torch.empty(16384, 3072, device=dev, dtype=dt)
+        tw, tbb, txi, tyo = T(lin.weight.detach()), T(lin.bias.detach()), T(xi), T(yo)
+        with torch.no_grad():
+            compare(f"linear_ex gelu_tanh {dt} M=16384 K=768 N=3072",
+                    lambda: sk.lib.seqk_linear_ex(sk.ctx, ctypes.byref(txi), ctypes.byref(tw),
+                                                  ctypes.byref(tbb), ACT_GELU_TANH, None,
+                                                  ctypes.byref(tyo)),
+                    [("F.gelu(lin(x), tanh)", lambda: F.gelu(lin(xi), approximate="tanh"))], yo,
+                    lambda: F.gelu(lin(xi).float(), approximate="tanh"), 3e-2, 3e-2,
+                    2.0 * 16384 * 768 * 3072, "TFLOP/s")
+
+    # nn.TransformerEncoderLayer (eval), batch_first, post-norm and pre-norm
+    for dt in (torch.float16,):
+        B, S, E, H, Fd = 32, 512, 768, 12, 3072
+        for norm_first in (0, 1):
+            layer = torch.nn.TransformerEncoderLayer(E, H, Fd, dropout=0.0, batch_first=True,
+                                                     norm_first=bool(norm_first), device=dev,
+                                                     dtype=dt).eval()
+            x = torch.randn(B, S, E, device=dev, dtype=dt)
+            out = torch.empty_like(x)
+            sd = {k: T(v.detach()) for k, v in layer.state_dict().items()}
+            w = EncoderLayerWeights()
+            w.self_attn = MhaWeights(sd["self_attn.in_proj_weight"], sd["self_attn.in_proj_bias"],
+                                     sd["self_attn.out_proj.weight"], sd["self_attn.out_proj.bias"])
+            for name in ("linear1", "linear2", "norm1", "norm2"):
+                setattr(w, name + "_weight", sd[name + ".weight"])
+                setattr(w, name + "_bias", sd[name + ".bias"])
+            d = EncoderLayerDesc(H, ACT_RELU, 1e-5, 1, norm_first, 0)
+            tx, tout = T(x), T(out)
+            flops = 2.0 * B * S * (4 * E * E + 2 * E * Fd) + 4.0 * B * S * S * E
+            with torch.no_grad():
+                compare(f"encoder_layer {dt} B={B} S={S} E={E} H={H} F={Fd}"
+                        f"{' norm_first' if norm_first else ''}",
+                        lambda: sk.lib.seqk_transformer_encoder_layer_forward(
+                            sk.ctx, ctypes.byref(d), ctypes.byref(w), ctypes.byref(tx),
+                            ctypes.byref(tout)),
+                        [("nn.TransformerEncoderLayer", lambda: layer(x))], out, lambda: layer(x),
+                        3e-2, 3e-2, flops, "TFLOP/s")
 
     if args.csv:
         import csv
