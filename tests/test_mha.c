@@ -228,6 +228,23 @@ static void mha_on_device(const mha_case *c, seqk_dtype dt, const char *what,
                      dt == SEQK_DTYPE_F32 ? 1.0 : 2.0);
 }
 
+/* Random inputs and weights (key and value are query's memory for self-attention). A weight scale
+   ~1/sqrt(E) keeps the projections O(1) and the scores spread over a few units, so the softmax is
+   far from uniform and far from one-hot. */
+static void fill_mha(seqk_tensor *query, seqk_tensor *key, seqk_tensor *value, seqk_mha_weights *w,
+                     int self, int64_t E) {
+  const double ws = 1.5 / sqrt((double)E);
+  th_fill_uniform(query, &g_rng, -2.0, 2.0);
+  if (!self) {
+    th_fill_uniform(key, &g_rng, -2.0, 2.0);
+    th_fill_uniform(value, &g_rng, -2.0, 2.0);
+  }
+  th_fill_uniform(&w->in_proj_weight, &g_rng, -ws, ws);
+  th_fill_uniform(&w->in_proj_bias, &g_rng, -0.5, 0.5);
+  th_fill_uniform(&w->out_proj_weight, &g_rng, -ws, ws);
+  th_fill_uniform(&w->out_proj_bias, &g_rng, -0.5, 0.5);
+}
+
 static void run_mha_case(const mha_case *c, seqk_dtype dt) {
   const int64_t B = c->B, Sq = c->Sq, Sk = c->Sk, E = c->E;
   const int64_t q_shape[3] = {B, Sq, E}, kv_shape[3] = {B, Sk, E};
@@ -248,18 +265,7 @@ static void run_mha_case(const mha_case *c, seqk_dtype dt) {
   seqk_tensor out = th_tensor_maybe_strided(dt, 3, q_shape, c->strided);
   seqk_tensor attn = th_tensor_maybe_strided(dt, 3, aw_shape, c->strided);
 
-  /* Weight scale ~1/sqrt(E) keeps the projections O(1) and the scores spread over a few units,
-     so the softmax is far from uniform and far from one-hot. */
-  const double ws = 1.5 / sqrt((double)E);
-  th_fill_uniform(&query, &g_rng, -2.0, 2.0);
-  if (!c->self_attention) {
-    th_fill_uniform(&key, &g_rng, -2.0, 2.0);
-    th_fill_uniform(&value, &g_rng, -2.0, 2.0);
-  }
-  th_fill_uniform(&w.in_proj_weight, &g_rng, -ws, ws);
-  th_fill_uniform(&w.in_proj_bias, &g_rng, -0.5, 0.5);
-  th_fill_uniform(&w.out_proj_weight, &g_rng, -ws, ws);
-  th_fill_uniform(&w.out_proj_bias, &g_rng, -0.5, 0.5);
+  fill_mha(&query, &key, &value, &w, c->self_attention, E);
   th_poison(&out);
   th_poison(&attn);
   /* Absent biases: NULL data, any other field ignored. */
@@ -604,16 +610,7 @@ static void run_mha_options(seqk_dtype dt, int batch_first, int per_head, int pa
   w.in_proj_bias = th_tensor_new(dt, 1, bi_shape);
   w.out_proj_weight = th_tensor_new(dt, 2, wo_shape);
   w.out_proj_bias = th_tensor_new(dt, 1, bo_shape);
-  const double ws = 1.5 / sqrt((double)E);
-  th_fill_uniform(&query, &g_rng, -2.0, 2.0);
-  if (!self) {
-    th_fill_uniform(&key, &g_rng, -2.0, 2.0);
-    th_fill_uniform(&value, &g_rng, -2.0, 2.0);
-  }
-  th_fill_uniform(&w.in_proj_weight, &g_rng, -ws, ws);
-  th_fill_uniform(&w.in_proj_bias, &g_rng, -0.5, 0.5);
-  th_fill_uniform(&w.out_proj_weight, &g_rng, -ws, ws);
-  th_fill_uniform(&w.out_proj_bias, &g_rng, -0.5, 0.5);
+  fill_mha(&query, &key, &value, &w, self, E);
   /* Lengths: whole, short, none (that batch's rows give out_proj_bias). The mask: a pattern per
      batch; with no lengths, batch 2 is masked whole (its rows are NaN, as torch gives). */
   const int32_t lens_v[B] = {(int32_t)Sk, 2, 0};
