@@ -19,7 +19,8 @@ static void copy4(int64_t *dst, const seqk_tensor *t) {
 
 seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
                                        const seqk_tensor *cache_seqlens, int32_t advance,
-                                       const seqk_tensor *k_new, const seqk_tensor *v_new) {
+                                       const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                       const seqk_kv_rope *rope) {
   static const char op[] = "kv_cache_append";
   SEQK_TRY(seqk__require_device(ctx, op));
   const seqk_kv_geometry g = seqk__kv_geometry(cache, k_new, v_new);
@@ -51,6 +52,18 @@ seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *
     p.pt_stride[1] = cache->page_table.stride[1];
   }
   p.len_stride = cache_seqlens->stride[0];
+  p.dtype = k_new->dtype;
+  if (rope) {
+    p.rope = 1;
+    p.neox = rope->neox;
+    p.rotary_dim = rope->rotary_dim;
+    p.log2_theta = rope->log2_theta;
+    if (rope->q) {
+      p.q = rope->q->data;
+      p.H = rope->q->shape[2];
+      copy4(p.q_stride, rope->q);
+    }
+  }
   /* The per-sequence answers (and a waiting check's word) in the workspace. */
   const int deferred = ctx->device_checks == SEQK_DEVICE_CHECKS_DEFERRED;
   const size_t fit_bytes = seqk__ws_elems(g.B, sizeof(int32_t));

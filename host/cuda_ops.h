@@ -168,9 +168,11 @@ seqk_status seqk__cuda_rotary(seqk_context_t ctx, int neox, int64_t rotary_dim, 
 
 /* ---- cuda_kv_cache.c ------------------------------------------------------------------------ */
 /* seqk_kv_cache_append on validated CUDA descriptors (include/seqk.h). */
+struct seqk_kv_rope; /* ref_kv_cache.h: rotary keys on the way in, or NULL */
 seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
                                        const seqk_tensor *cache_seqlens, int32_t advance,
-                                       const seqk_tensor *k_new, const seqk_tensor *v_new);
+                                       const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                       const struct seqk_kv_rope *rope);
 
 /* ---- cuda_rnn.c ------------------------------------------------------------------------------- */
 /* Absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor (values in [1, T]),

@@ -129,13 +129,6 @@ seqk_status seqk_rotary(seqk_context_t ctx, const seqk_rotary_params *params,
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
   if (!params) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: params is NULL", op);
   const seqk_tensor *pos = seqk__present_or_null(positions), *kk = seqk__present_or_null(k);
-  if (params->layout != SEQK_ROTARY_NEOX && params->layout != SEQK_ROTARY_GPTJ)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                      "%s: params.layout=%d is not a seqk_rotary_layout", op, (int)params->layout);
-  if (!(params->theta > 0.0f) || isinf(params->theta))
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                      "%s: params.theta=%g but must be finite and > 0", op, (double)params->theta);
-
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "q", q));
   if (kk) SEQK_TRY(seqk__check_float_tensor(ctx, op, "k", kk));
   if (pos) {
@@ -154,12 +147,11 @@ seqk_status seqk_rotary(seqk_context_t ctx, const seqk_rotary_params *params,
     const int64_t pos_shape[2] = {B, S};
     SEQK_TRY(seqk__check_shape(ctx, op, "positions", pos, 2, pos_shape));
   }
-  const int64_t rotary_dim = params->rotary_dim == 0 ? D : params->rotary_dim;
-  if (params->rotary_dim < 0 || rotary_dim < 2 || rotary_dim > D || rotary_dim % 2 != 0)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                      "%s: params.rotary_dim=%d but must be even and in [2, D=%lld] (0 means D, "
-                      "q.shape[3])",
-                      op, (int)params->rotary_dim, (long long)D);
+  int64_t rotary_dim = 0;
+  int neox = 0;
+  double log2_theta = 0.0;
+  SEQK_TRY(
+      seqk__check_rotary_params(ctx, op, "params", params, D, &rotary_dim, &neox, &log2_theta));
 
   const seqk_arg floats[] = {{"q", q}, {"k", kk}};
   const seqk_arg all[] = {{"q", q}, {"k", kk}, {"positions", pos}};
@@ -173,8 +165,6 @@ seqk_status seqk_rotary(seqk_context_t ctx, const seqk_rotary_params *params,
   }
   if (pos) SEQK_TRY(seqk__check_no_overlap(ctx, op, "q", q, "positions", pos));
 
-  const int neox = params->layout == SEQK_ROTARY_NEOX;
-  const double log2_theta = log2((double)params->theta);
   if (q->device == SEQK_DEVICE_CUDA)
     return SEQK_ON_CUDA(ctx, op, seqk__cuda_rotary(ctx, neox, rotary_dim, log2_theta, pos, q, kk));
   return seqk__ref_rotary(ctx, neox, rotary_dim, log2_theta, pos, q, kk);

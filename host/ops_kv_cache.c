@@ -9,10 +9,10 @@
 
 #include "cuda_ops.h"
 
-seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
-                                 seqk_tensor *cache_seqlens, int32_t advance,
-                                 const seqk_tensor *k_new, const seqk_tensor *v_new) {
-  static const char op[] = "kv_cache_append";
+static seqk_status append_entry(seqk_context_t ctx, const char *op, const seqk_kv_cache *cache,
+                                seqk_tensor *cache_seqlens, int32_t advance,
+                                const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                const seqk_rotary_params *rope_params, seqk_tensor *q_in) {
   if (!ctx) return SEQK_STATUS_INVALID_VALUE;
   if (!cache) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: cache is NULL", op);
   const seqk_tensor *k = &cache->k, *v = &cache->v, *pt = &cache->page_table;
@@ -94,9 +94,54 @@ seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
           seqk__check_no_overlap(ctx, op, "cache_seqlens", cache_seqlens, "cache.page_table", pt));
   }
 
+  /* Rotary keys: the parameters for k_new's head dim, and q's rows of the same tokens. */
+  seqk_kv_rope rope = {0, 0, 0.0, NULL};
+  const seqk_tensor *q = seqk__present_or_null(q_in);
+  if (rope_params) {
+    SEQK_TRY(seqk__check_rotary_params(ctx, op, "rope", rope_params, k_new->shape[3],
+                                       &rope.rotary_dim, &rope.neox, &rope.log2_theta));
+    if (q) {
+      SEQK_TRY(seqk__check_float_tensor(ctx, op, "q", q));
+      SEQK_TRY(seqk__check_ndim(ctx, op, "q", q, 4));
+      SEQK_TRY(seqk__check_extent(ctx, op, "q", q, 0, B, "k_new.shape[0]"));
+      SEQK_TRY(seqk__check_extent(ctx, op, "q", q, 1, S_new, "k_new.shape[1]"));
+      SEQK_TRY(seqk__check_extent(ctx, op, "q", q, 3, k_new->shape[3], "k_new.shape[3]"));
+      SEQK_TRY(seqk__check_same_dtype(ctx, op, "k_new", k_new, "q", q));
+      SEQK_TRY(seqk__check_same_device(ctx, op, "k_new", k_new, "q", q));
+      SEQK_TRY(seqk__check_output(ctx, op, "q", q));
+      const seqk_arg others[] = {{"cache.k", k},
+                                 {"cache.v", v},
+                                 {"k_new", k_new},
+                                 {"v_new", v_new},
+                                 {"cache_seqlens", cache_seqlens},
+                                 {"cache.page_table", paged ? pt : NULL}};
+      SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "q", q, others, SEQK_COUNT(others)));
+    }
+    rope.q = q;
+  }
+  const seqk_kv_rope *rp = rope_params ? &rope : NULL;
+
   if (S_new == 0) return SEQK_STATUS_SUCCESS; /* nothing to write, nothing to advance by */
   if (k->device == SEQK_DEVICE_CUDA)
     return SEQK_ON_CUDA(
-        ctx, op, seqk__cuda_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new));
-  return seqk__ref_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new);
+        ctx, op, seqk__cuda_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new, rp));
+  return seqk__ref_kv_cache_append(ctx, cache, cache_seqlens, advance, k_new, v_new, rp);
+}
+
+seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                 seqk_tensor *cache_seqlens, int32_t advance,
+                                 const seqk_tensor *k_new, const seqk_tensor *v_new) {
+  return append_entry(ctx, "kv_cache_append", cache, cache_seqlens, advance, k_new, v_new, NULL,
+                      NULL);
+}
+
+seqk_status seqk_kv_cache_append_rotary(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                        seqk_tensor *cache_seqlens, int32_t advance,
+                                        const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                        const seqk_rotary_params *rope, seqk_tensor *q) {
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  if (!rope)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "kv_cache_append_rotary: rope is NULL");
+  return append_entry(ctx, "kv_cache_append_rotary", cache, cache_seqlens, advance, k_new, v_new,
+                      rope, q);
 }

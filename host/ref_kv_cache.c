@@ -6,6 +6,7 @@
 
 #include "device.h" /* seqk__mul_sat */
 #include "numeric.h"
+#include "ref_layers.h"
 
 #include <limits.h>
 
@@ -47,7 +48,8 @@ static void copy_row(const seqk_tensor *dst, int64_t page, int64_t at, int64_t h
 
 seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
                                       const seqk_tensor *cache_seqlens, int32_t advance,
-                                      const seqk_tensor *k_new, const seqk_tensor *v_new) {
+                                      const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                      const seqk_kv_rope *rope) {
   static const char op[] = "kv_cache_append";
   const seqk_kv_geometry g = seqk__kv_geometry(cache, k_new, v_new);
   const int64_t ls = cache_seqlens->stride[0];
@@ -69,9 +71,22 @@ seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *c
                                                 b * cache->page_table.stride[0] +
                                                     (t / g.page_size) * cache->page_table.stride[1])
                                : b;
+      const seqk_tensor *kc = &cache->k;
       for (int64_t h = 0; h < g.Hk; ++h) {
-        copy_row(&cache->k, page, t % g.page_size, h, k_new, b, s, g.D);
+        copy_row(kc, page, t % g.page_size, h, k_new, b, s, g.D);
         copy_row(&cache->v, page, t % g.page_size, h, v_new, b, s, g.Dv);
+        if (rope) /* the pairs again, rotated from k_new */
+          seqk__ref_rotate_row(
+              kc, page * kc->stride[0] + (t % g.page_size) * kc->stride[1] + h * kc->stride[2],
+              kc->stride[3], k_new,
+              b * k_new->stride[0] + s * k_new->stride[1] + h * k_new->stride[2], k_new->stride[3],
+              (int32_t)t, rope->rotary_dim, rope->neox, rope->log2_theta);
+      }
+      const seqk_tensor *q = rope ? rope->q : NULL;
+      for (int64_t h = 0; q && h < q->shape[2]; ++h) {
+        const int64_t base = b * q->stride[0] + s * q->stride[1] + h * q->stride[2];
+        seqk__ref_rotate_row(q, base, q->stride[3], q, base, q->stride[3], (int32_t)t,
+                             rope->rotary_dim, rope->neox, rope->log2_theta);
       }
     }
   }

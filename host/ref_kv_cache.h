@@ -23,11 +23,21 @@ typedef struct seqk_kv_geometry {
 seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, const seqk_tensor *k_new,
                                    const seqk_tensor *v_new);
 
+/* Rotary keys on the way in (seqk_kv_cache_append_rotary), resolved by the entry. */
+typedef struct seqk_kv_rope { /* (cuda_ops.h names it by its tag) */
+  int64_t rotary_dim;
+  int neox;
+  double log2_theta;
+  const seqk_tensor *q; /* rotated in place at the same positions, or NULL */
+} seqk_kv_rope;
+
 /* Validated descriptors on the CPU: every sequence's positions are checked first (INVALID_VALUE
-   naming the first that does not fit, nothing written), then the copy, then the advance. */
+   naming the first that does not fit, nothing written), then the copy (keys rotated and q
+   rotated when rope is not NULL), then the advance. */
 seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
                                       const seqk_tensor *cache_seqlens, int32_t advance,
-                                      const seqk_tensor *k_new, const seqk_tensor *v_new);
+                                      const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                      const seqk_kv_rope *rope);
 
 #ifdef __cplusplus
 }

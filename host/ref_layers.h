@@ -54,6 +54,11 @@ double seqk__activation_value(seqk_activation act, double v);
 seqk_status seqk__ref_activate(seqk_context_t ctx, seqk_activation act, const seqk_tensor *x,
                                const seqk_tensor *up, const seqk_tensor *y);
 
+/* One head vector's rotated pairs: dst's elements (dst_base + j*dst_stride) = src's (src_base +
+   j*src_stride) rotated at position pos (dst may be src); elements past rotary_dim untouched. */
+void seqk__ref_rotate_row(const seqk_tensor *dst, int64_t dst_base, int64_t dst_stride,
+                          const seqk_tensor *src, int64_t src_base, int64_t src_stride, int32_t pos,
+                          int64_t rotary_dim, int neox, double log2_theta);
 /* seqk_rotary with rotary_dim resolved and log2(theta) formed; positions and k NULL when absent. */
 seqk_status seqk__ref_rotary(seqk_context_t ctx, int neox, int64_t rotary_dim, double log2_theta,
                              const seqk_tensor *positions, const seqk_tensor *q,

@@ -7,28 +7,34 @@
 
 #include <math.h>
 
-/* The fp32 angle of pair i at position pos (shared with nothing else on purpose: the kernel in
-   kernels/rotary.cu spells the same two roundings). */
+/* The fp32 angle of pair i at position pos: the same two roundings kernels/rotary.cuh spells. */
 static float rotary_angle(int32_t pos, int64_t i, int64_t rotary_dim, double log2_theta) {
   const float inv_freq = (float)exp2(-((double)(2 * i) / (double)rotary_dim) * log2_theta);
   const float p = (float)pos;
   return p * inv_freq;
 }
 
+void seqk__ref_rotate_row(const seqk_tensor *dst, int64_t dst_base, int64_t dst_stride,
+                          const seqk_tensor *src, int64_t src_base, int64_t src_stride, int32_t pos,
+                          int64_t rotary_dim, int neox, double log2_theta) {
+  const int64_t half = rotary_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double angle = (double)rotary_angle(pos, i, rotary_dim, log2_theta);
+    const double c = cos(angle), sn = sin(angle);
+    const int64_t ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+    const double a = seqk__load(src, src_base + ia * src_stride);
+    const double o = seqk__load(src, src_base + ib * src_stride);
+    seqk__store(dst, dst_base + ia * dst_stride, a * c - o * sn);
+    seqk__store(dst, dst_base + ib * dst_stride, o * c + a * sn);
+  }
+}
+
 static void rotate_heads(const seqk_tensor *t, int64_t b, int64_t s, int32_t pos,
                          int64_t rotary_dim, int neox, double log2_theta) {
-  const int64_t half = rotary_dim / 2;
   for (int64_t h = 0; h < t->shape[2]; ++h) {
     const int64_t base = b * t->stride[0] + s * t->stride[1] + h * t->stride[2];
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = (double)rotary_angle(pos, i, rotary_dim, log2_theta);
-      const double c = cos(angle), sn = sin(angle);
-      const int64_t ia = base + (neox ? i : 2 * i) * t->stride[3];
-      const int64_t ib = base + (neox ? i + half : 2 * i + 1) * t->stride[3];
-      const double a = seqk__load(t, ia), o = seqk__load(t, ib);
-      seqk__store(t, ia, a * c - o * sn);
-      seqk__store(t, ib, o * c + a * sn);
-    }
+    seqk__ref_rotate_row(t, base, t->stride[3], t, base, t->stride[3], pos, rotary_dim, neox,
+                         log2_theta);
   }
 }
 

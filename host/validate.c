@@ -4,6 +4,8 @@
  */
 #include "validate.h"
 
+#include <math.h>
+
 #include "overlap.h"
 
 #include <stdlib.h>
@@ -232,5 +234,27 @@ seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_acti
   if (act < SEQK_ACTIVATION_NONE || act > SEQK_ACTIVATION_SILU)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: act=%d is not a seqk_activation", op,
                       (int)act);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_rotary_params(seqk_context_t ctx, const char *op, const char *name,
+                                      const seqk_rotary_params *params, int64_t D,
+                                      int64_t *rotary_dim, int *neox, double *log2_theta) {
+  if (!params) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s is NULL", op, name);
+  if (params->layout != SEQK_ROTARY_NEOX && params->layout != SEQK_ROTARY_GPTJ)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s.layout=%d is not a seqk_rotary_layout", op, name,
+                      (int)params->layout);
+  if (!(params->theta > 0.0f) || isinf(params->theta))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: %s.theta=%g but must be finite and > 0",
+                      op, name, (double)params->theta);
+  const int64_t rd = params->rotary_dim == 0 ? D : params->rotary_dim;
+  if (params->rotary_dim < 0 || rd < 2 || rd > D || rd % 2 != 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s.rotary_dim=%d but must be even and in [2, D=%lld] (0 means D)", op,
+                      name, (int)params->rotary_dim, (long long)D);
+  *rotary_dim = rd;
+  *neox = params->layout == SEQK_ROTARY_NEOX;
+  *log2_theta = log2((double)params->theta);
   return SEQK_STATUS_SUCCESS;
 }

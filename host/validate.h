@@ -51,6 +51,12 @@ seqk_status seqk__check_no_overlap(seqk_context_t ctx, const char *op, const cha
 seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, const char *out_name,
                                           const seqk_tensor *out, const char *in_name,
                                           const seqk_tensor *in);
+/* A seqk_rotary_params for head dim D: layout known, theta finite and > 0, rotary_dim even in
+   [2, D] (0 meaning D). Writes the resolved rotary_dim, whether the pairs are NeoX's, and
+   log2(theta). params NULL is an error naming `name`. */
+seqk_status seqk__check_rotary_params(seqk_context_t ctx, const char *op, const char *name,
+                                      const seqk_rotary_params *params, int64_t D,
+                                      int64_t *rotary_dim, int *neox, double *log2_theta);
 /* act is one of seqk_activation's values. */
 seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_activation act);
 /* Normalises dim in [-ndim, ndim) to [0, ndim) in *out_dim. */

@@ -533,6 +533,19 @@ typedef struct seqk_rotary_params {
 SEQK_API seqk_status seqk_rotary(seqk_context_t ctx, const seqk_rotary_params *params,
                                  const seqk_tensor *positions, seqk_tensor *q, seqk_tensor *k);
 
+/* seqk_kv_cache_append with rotary embeddings applied on the way in, at each new token's cache
+   position (token s of sequence b sits at cache_seqlens[b] + s, read on the device: a decode
+   step needs no host positions): the keys stored in the cache are k_new rotated by seqk_rotary's
+   rule (k_new itself is not changed), and q, when given ([B,S_new,H,D], any strides and head
+   count, k_new's dtype, device and D), is rotated in place at the same positions in the same
+   launch. A sequence that does not fit (deferred checks) has neither its keys written nor its q
+   rows rotated; with waiting checks nothing is. rope: as for seqk_rotary, rotary_dim <= D.
+   q must not overlap any other argument. */
+SEQK_API seqk_status seqk_kv_cache_append_rotary(seqk_context_t ctx, const seqk_kv_cache *cache,
+                                                 seqk_tensor *cache_seqlens, int32_t advance,
+                                                 const seqk_tensor *k_new, const seqk_tensor *v_new,
+                                                 const seqk_rotary_params *rope, seqk_tensor *q);
+
 /* ---------------------------------------------------------------------------------------------
  * Recurrent cells and layers: PyTorch's equations and weight layout exactly.
  *   RNN:  h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.

@@ -9,9 +9,13 @@
  * capacity, the page ids they touch) is decided on the device once per sequence by the check
  * kernel (`fits`, host/ref_kv_cache.c's rule), whose answers the copy and the advance follow:
  * nothing is ever written outside the cache, and a sequence is written whole or not at all.
+ * With rotary keys (rope), a second kernel serves the append: the value rows and the unrotated
+ * tail of the key rows as raw bits, the rotated pairs through floats (rotary.cuh), and q's rows of
+ * the same tokens rotated in place in the same launch (rows past the cache's come from q).
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
+#include "rotary.cuh"
 
 #include <limits.h>
 
@@ -51,6 +55,14 @@ __global__ void __launch_bounds__(128)
   }
 }
 
+/* Where token s of sequence b goes: its cache position t, the page and the row in it. */
+__device__ __forceinline__ void slot_of(const seqk_k_kv_append_params &p, int64_t b, int64_t s,
+                                        int64_t *t, int64_t *page, int64_t *at) {
+  *t = p.seqlens[b * p.len_stride] + s;
+  *page = p.page_table ? p.page_table[b * p.pt_stride[0] + (*t / p.page_size) * p.pt_stride[1]] : b;
+  *at = *t % p.page_size;
+}
+
 template <typename U>
 __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append_params p) {
   const int lane = (int)(threadIdx.x % 32);
@@ -59,10 +71,8 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append
        row += (int64_t)gridDim.x * kWarps) {
     const int64_t h = row % p.Hk, s = (row / p.Hk) % p.S_new, b = row / (p.Hk * p.S_new);
     if (!p.fit[b]) continue;
-    const int64_t t = p.seqlens[b * p.len_stride] + s;
-    const int64_t page =
-        p.page_table ? p.page_table[b * p.pt_stride[0] + (t / p.page_size) * p.pt_stride[1]] : b;
-    const int64_t at = t % p.page_size;
+    int64_t t, page, at;
+    slot_of(p, b, s, &t, &page, &at);
     U *kd = static_cast<U *>(p.k_cache) + page * p.kc_stride[0] + at * p.kc_stride[1] +
             h * p.kc_stride[2];
     U *vd = static_cast<U *>(p.v_cache) + page * p.vc_stride[0] + at * p.vc_stride[1] +
@@ -72,6 +82,45 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append
     const U *vs = static_cast<const U *>(p.v_new) + b * p.vn_stride[0] + s * p.vn_stride[1] +
                   h * p.vn_stride[2];
     for (int64_t d = lane; d < p.D; d += 32) kd[d * p.kc_stride[3]] = ks[d * p.kn_stride[3]];
+    for (int64_t d = lane; d < p.Dv; d += 32) vd[d * p.vc_stride[3]] = vs[d * p.vn_stride[3]];
+  }
+}
+
+/* The rope variant: B*S_new*Hk cache rows (keys rotated, values copied), then B*S_new*H q rows
+   rotated in place; a warp per row, lanes over the pairs and then over the rest. */
+template <typename T>
+__global__ void __launch_bounds__(kWarps * 32) kv_append_rope_kernel(seqk_k_kv_append_params p) {
+  const int lane = (int)(threadIdx.x % 32);
+  const int64_t kv_rows = p.B * p.S_new * p.Hk, rows = kv_rows + (p.q ? p.B * p.S_new * p.H : 0);
+  const int64_t half = p.rotary_dim / 2;
+  for (int64_t row = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32; row < rows;
+       row += (int64_t)gridDim.x * kWarps) {
+    const bool on_q = row >= kv_rows;
+    const int64_t r = on_q ? row - kv_rows : row, heads = on_q ? p.H : p.Hk;
+    const int64_t h = r % heads, s = (r / heads) % p.S_new, b = r / (heads * p.S_new);
+    if (!p.fit[b]) continue;
+    int64_t t, page, at;
+    slot_of(p, b, s, &t, &page, &at);
+    if (on_q) {
+      T *q = static_cast<T *>(p.q) + b * p.q_stride[0] + s * p.q_stride[1] + h * p.q_stride[2];
+      for (int64_t i = lane; i < half; i += 32)
+        seqk_kernels::rotate_pair<T>(q, p.q_stride[3], q, p.q_stride[3], (int32_t)t, i,
+                                     p.rotary_dim, p.neox, p.log2_theta);
+      continue;
+    }
+    T *kd = static_cast<T *>(p.k_cache) + page * p.kc_stride[0] + at * p.kc_stride[1] +
+            h * p.kc_stride[2];
+    T *vd = static_cast<T *>(p.v_cache) + page * p.vc_stride[0] + at * p.vc_stride[1] +
+            h * p.vc_stride[2];
+    const T *ks = static_cast<const T *>(p.k_new) + b * p.kn_stride[0] + s * p.kn_stride[1] +
+                  h * p.kn_stride[2];
+    const T *vs = static_cast<const T *>(p.v_new) + b * p.vn_stride[0] + s * p.vn_stride[1] +
+                  h * p.vn_stride[2];
+    for (int64_t i = lane; i < half; i += 32)
+      seqk_kernels::rotate_pair<T>(ks, p.kn_stride[3], kd, p.kc_stride[3], (int32_t)t, i,
+                                   p.rotary_dim, p.neox, p.log2_theta);
+    for (int64_t d = p.rotary_dim + lane; d < p.D; d += 32)
+      kd[d * p.kc_stride[3]] = ks[d * p.kn_stride[3]];
     for (int64_t d = lane; d < p.Dv; d += 32) vd[d * p.vc_stride[3]] = vs[d * p.vn_stride[3]];
   }
 }
@@ -102,7 +151,18 @@ extern "C" cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int ad
                                         cudaStream_t stream) {
   seqk_kernels::begin_launch();
   const int64_t rows = p->B * p->S_new * p->Hk;
-  if (rows > 0 && (p->D > 0 || p->Dv > 0)) {
+  if (p->rope) {
+    const int64_t all = rows + (p->q ? p->B * p->S_new * p->H : 0);
+    if (all > 0) {
+      seqk_kernels::by_dtype(p->dtype, [&](auto tag) {
+        using T = decltype(tag);
+        launch(dim3(seqk_kernels::grid_blocks(all * 32, kWarps * 32)), dim3(kWarps * 32), 0, stream,
+               kv_append_rope_kernel<T>, *p);
+      });
+      const cudaError_t e = cudaGetLastError();
+      if (e != cudaSuccess) return e;
+    }
+  } else if (rows > 0 && (p->D > 0 || p->Dv > 0)) {
     const unsigned blocks = seqk_kernels::grid_blocks(rows * 32, kWarps * 32);
     if (p->elem_size == 4)
       launch(dim3(blocks), dim3(kWarps * 32), 0, stream, kv_append_kernel<uint32_t>, *p);

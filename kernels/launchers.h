@@ -169,6 +169,15 @@ typedef struct seqk_k_kv_append_params {
   int64_t kc_stride[4], vc_stride[4], kn_stride[4], vn_stride[4], pt_stride[2];
   int64_t len_stride;
   int32_t *fit; /* [B] device scratch: whether sequence b's new positions fit (set by the check) */
+  /* Rotary keys on the way in (rope != 0): the rows written into k_cache are k_new's rotated by
+     seqk_rotary's rule (rotary.cuh) at position cache_seqlens[b] + s, and q [B,S_new,H,D] (NULL:
+     none) is rotated in place at the same positions, both only for the sequences that fit. */
+  int32_t rope, neox;
+  seqk_dtype dtype; /* of the cache and the new tokens (rope needs values, not bits) */
+  int64_t rotary_dim, H;
+  double log2_theta;
+  void *q;
+  int64_t q_stride[4];
 } seqk_k_kv_append_params;
 /* fit[b] = whether sequence b's new positions fit (its length >= 0, within the capacity, every
    page id it touches in [0, num_pages)), and the first sequence that does not recorded in *bad

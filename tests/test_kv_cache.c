@@ -9,6 +9,9 @@
  * checks); with deferred checks the other sequences are written and advanced, the bad one is
  * not, and seqk_context_check reports it. On a CUDA device (the emulated one in CI) every case
  * runs again and must equal the CPU bit for bit.
+ * Rotary keys on the way in (seqk_kv_cache_append_rotary): against seqk_rotary on copies then the
+ * plain placement, NeoX and GPT-J, partial rotary_dim, paged and contiguous, q rotated in the
+ * same call or not, on the CPU and CUDA; bad rope parameters and q refused by name.
  */
 #include "harness.h"
 #include "geometry.h" /* seqk__span */
@@ -285,10 +288,135 @@ static void test_bad_descriptors(void) {
            "NULL ctx");
 }
 
+/* ---- rotary keys on the way in ------------------------------------------------------------------ */
+
+/* seqk_kv_cache_append_rotary against seqk_rotary on copies (positions = lens[b] + s) followed by
+   the plain placement, on the CPU; then the same call on CUDA copies against the CPU's result.
+   q is the first third of the fused qkv buffer (k_new its middle third). */
+static void check_rope_case(kv_case *c, const int32_t *lens, seqk_rotary_layout layout,
+                            int32_t rotary_dim, int with_q, const char *what) {
+  const seqk_dtype dt = c->k_new.dtype;
+  seqk_tensor q = th_slice(&c->qkv_store, 2, 0, c->Hk);
+  const int64_t ks[4] = {c->B, c->S_new, c->Hk, c->D}, ps[2] = {c->B, c->S_new};
+  seqk_tensor k_rot = th_tensor_new(dt, 4, ks), q_rot = th_tensor_new(dt, 4, ks);
+  seqk_tensor pos = th_tensor_new(SEQK_DTYPE_I32, 2, ps);
+  th_fill_values(&k_rot, th_to_doubles(&c->k_new));
+  th_fill_values(&q_rot, th_to_doubles(&q));
+  int32_t pv[64];
+  for (int64_t b = 0; b < c->B; ++b)
+    for (int64_t s = 0; s < c->S_new; ++s) pv[b * c->S_new + s] = lens[b] + (int32_t)s;
+  th_fill_i32(&pos, pv);
+  const seqk_rotary_params rope = {layout, rotary_dim, 10000.0f};
+  TH_CHECK(seqk_rotary(g_ctx, &rope, &pos, &k_rot, &q_rot) == SEQK_STATUS_SUCCESS, "%s: rotary",
+           what);
+  double *kw = th_to_doubles(&c->cache.k), *vw = th_to_doubles(&c->cache.v);
+  expect_cache(c, &c->cache.k, &k_rot, c->D, lens, kw);
+  expect_cache(c, &c->cache.v, &c->v_new, c->Dv, lens, vw);
+  const double *k_before = th_to_doubles(&c->k_new);
+
+  /* The CUDA run first, on copies of the untouched inputs. */
+  seqk_kv_cache dc = c->cache;
+  seqk_tensor dl, dqkv, dv, dk, dq;
+  const int on_cuda = seqk_cuda_device_count() > 0;
+  if (on_cuda) {
+    dc.k = up(g_ctx, &c->cache.k);
+    dc.v = up(g_ctx, &c->cache.v);
+    if (c->paged) dc.page_table = up(g_ctx, &c->cache.page_table);
+    dl = up(g_ctx, &c->lens);
+    dqkv = up(g_ctx, &c->qkv_store);
+    dv = up(g_ctx, &c->v_new);
+    dk = th_slice(&dqkv, 2, c->Hk, c->Hk);
+    dq = th_slice(&dqkv, 2, 0, c->Hk);
+    TH_CHECK(seqk_kv_cache_append_rotary(g_ctx, &dc, &dl, 1, &dk, &dv, &rope,
+                                         with_q ? &dq : NULL) == SEQK_STATUS_SUCCESS,
+             "%s on CUDA: %s", what, seqk_context_last_error(g_ctx));
+  }
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s: status", what);
+  if (!th_expect_status(g_ctx,
+                        seqk_kv_cache_append_rotary(g_ctx, &c->cache, &c->lens, 1, &c->k_new,
+                                                    &c->v_new, &rope, with_q ? &q : NULL),
+                        SEQK_STATUS_SUCCESS, NULL, msg))
+    return;
+  snprintf(msg, sizeof msg, "%s: k cache (rotated)", what);
+  th_check_close(msg, &c->cache.k, kw, th_tol_for(dt));
+  snprintf(msg, sizeof msg, "%s: v cache", what);
+  th_check_close(msg, &c->cache.v, vw, (th_tol){0, 0});
+  snprintf(msg, sizeof msg, "%s: k_new untouched", what);
+  th_check_close(msg, &c->k_new, k_before, (th_tol){0, 0});
+  if (with_q) {
+    snprintf(msg, sizeof msg, "%s: q rotated in place", what);
+    th_check_close(msg, &q, th_to_doubles(&q_rot), th_tol_for(dt));
+  }
+  if (!on_cuda) return;
+  const th_tol dtol = th_tol_scaled(dt, TH_DEVICE_TOL);
+  seqk_tensor hk, hv, hq, hl;
+  snprintf(msg, sizeof msg, "%s on CUDA", what);
+  if (th_download(g_ctx, msg, &dc.k, &hk))
+    TH_CHECK(th_check_close(msg, &hk, th_to_doubles(&c->cache.k), dtol), "%s: k cache", msg);
+  if (th_download(g_ctx, msg, &dc.v, &hv))
+    TH_CHECK(th_check_close(msg, &hv, th_to_doubles(&c->cache.v), (th_tol){0, 0}), "%s: v", msg);
+  if (th_download(g_ctx, msg, &dq, &hq))
+    TH_CHECK(th_check_close(msg, &hq, th_to_doubles(&q), dtol), "%s: q", msg);
+  if (th_download(g_ctx, msg, &dl, &hl))
+    TH_CHECK(th_check_close(msg, &hl, th_to_doubles(&c->lens), (th_tol){0, 0}), "%s: lengths", msg);
+}
+
+static void test_rope_appends(void) {
+  static const int32_t lens3[3] = {0, 4, 7}, lens2[2] = {3, 6};
+  static const int32_t pt[6] = {5, 2, 6, 1, 4, 0};
+  const seqk_dtype dts[3] = {SEQK_DTYPE_F32, SEQK_DTYPE_F16, SEQK_DTYPE_BF16};
+  char what[160];
+  for (int i = 0; i < 3; ++i)
+    for (int layout = 0; layout < 2; ++layout)
+      for (int with_q = 0; with_q < 2; ++with_q) {
+        kv_case c;
+        snprintf(what, sizeof what, "rope %s contiguous %s%s", layout ? "gptj" : "neox",
+                 th_dtype_name(dts[i]), with_q ? " +q" : "");
+        kv_init(&c, dts[i], 3, 3, 2, 8, 6, 10, 1, 0, lens3, NULL);
+        check_rope_case(&c, lens3, (seqk_rotary_layout)layout, 0, with_q, what);
+        snprintf(what, sizeof what, "rope %s paged (4), rotary_dim 6 of 10 %s%s",
+                 layout ? "gptj" : "neox", th_dtype_name(dts[i]), with_q ? " +q" : "");
+        kv_init(&c, dts[i], 2, 3, 2, 10, 7, 4, 3, 7, lens2, pt);
+        check_rope_case(&c, lens2, (seqk_rotary_layout)layout, 6, with_q, what);
+      }
+  /* Bad rope parameters and q: refused by name, nothing written. */
+  kv_case c;
+  kv_init(&c, SEQK_DTYPE_F32, 3, 3, 2, 8, 6, 10, 1, 0, lens3, NULL);
+  seqk_tensor q = th_slice(&c.qkv_store, 2, 0, 2);
+  th_watch_reset();
+  th_watch(&c.cache.k);
+  th_watch(&c.cache.v);
+  th_watch(&c.qkv_store);
+  th_watch(&c.lens);
+  const seqk_status INV = SEQK_STATUS_INVALID_VALUE;
+  seqk_rotary_params rope = {SEQK_ROTARY_NEOX, 5, 10000.0f};
+  th_expect_rejected_watched(
+      g_ctx,
+      seqk_kv_cache_append_rotary(g_ctx, &c.cache, &c.lens, 1, &c.k_new, &c.v_new, &rope, &q), INV,
+      "rope.rotary_dim", "odd rope.rotary_dim");
+  rope.rotary_dim = 0;
+  th_expect_rejected_watched(
+      g_ctx, seqk_kv_cache_append_rotary(g_ctx, &c.cache, &c.lens, 1, &c.k_new, &c.v_new, NULL, &q),
+      INV, "rope", "NULL rope");
+  const int64_t bad_q[4] = {3, 3, 2, 9};
+  seqk_tensor qb = th_with_shape(q, 4, bad_q);
+  th_expect_rejected_watched(
+      g_ctx,
+      seqk_kv_cache_append_rotary(g_ctx, &c.cache, &c.lens, 1, &c.k_new, &c.v_new, &rope, &qb), INV,
+      "q", "q head dim");
+  seqk_tensor qk = c.k_new;
+  th_expect_rejected_watched(
+      g_ctx,
+      seqk_kv_cache_append_rotary(g_ctx, &c.cache, &c.lens, 1, &c.k_new, &c.v_new, &rope, &qk), INV,
+      "q", "q over k_new");
+}
+
 int main(void) {
   g_ctx = th_context();
   th_rng_seed(&g_rng, 31337);
   test_appends();
+  test_rope_appends();
   test_value_errors();
   test_bad_descriptors();
   seqk_context_destroy(g_ctx);

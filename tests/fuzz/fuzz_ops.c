@@ -362,6 +362,15 @@ static seqk_status run(call *c) {
       const int32_t advance = (int32_t)(byte(r) & 1);
       seqk_tensor *len = tensor(c, advance, SEQK_DTYPE_I32, 1);
       seqk_tensor *kn = tensor(c, 0, dt, 4), *vn = tensor(c, 0, dt, 4);
+      if (byte(r) & 1) { /* rotary keys on the way in, q rotated in place */
+        seqk_rotary_params rope;
+        rope.layout = (seqk_rotary_layout)(byte(r) % 3);
+        rope.rotary_dim = (int32_t)(byte(r) % 12) - 1;
+        rope.theta = byte(r) & 1 ? 10000.0f : scale_of(r);
+        seqk_tensor *q = tensor(c, 1, dt, 4);
+        return seqk_kv_cache_append_rotary(ctx, byte(r) % 9 ? &cache : NULL, len, advance, kn, vn,
+                                           byte(r) % 9 ? &rope : NULL, q);
+      }
       return seqk_kv_cache_append(ctx, byte(r) % 9 ? &cache : NULL, len, advance, kn, vn);
     }
     case 14: {
