@@ -45,3 +45,9 @@ seqk_status seqk_context_set_workspace(seqk_context_t ctx, void *device_ptr, siz
 }
 
 size_t seqk_context_workspace_needed(seqk_context_t ctx) { return ctx ? ctx->workspace_needed : 0; }
+
+seqk_status seqk_context_set_batch_invariant(seqk_context_t ctx, int32_t on) {
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  ctx->batch_invariant = on != 0;
+  return SEQK_STATUS_SUCCESS;
+}

@@ -224,6 +224,7 @@ static seqk_status fused_plan(seqk_context_t ctx, const char *op, const seqk_att
   seqk_k_flash_args a;
   SEQK_TRY(seqk__device_info(ctx, op, &dev));
   flash_args(pa, q, k, v, o, lse, &a);
+  a.batch_invariant = ctx->batch_invariant;
   *why = seqk_k_flash_plan_call(&a, dev->sms, dev->cc_major, g_force, plan);
   return SEQK_STATUS_SUCCESS;
 }

@@ -51,7 +51,8 @@ struct seqk_context {
      record the first error of each kind (seqk__check_word), all ones when clear. */
   int32_t device_checks;
   unsigned long long *check_words;
-  int32_t device_known; /* device_info holds the answers */
+  int32_t batch_invariant; /* seqk_context_set_batch_invariant */
+  int32_t device_known;    /* device_info holds the answers */
   seqk_device_info device_info;
   seqk_alloc_record *allocs; /* live tensors from seqk_tensor_alloc */
   size_t n_allocs, cap_allocs;

@@ -137,6 +137,17 @@ SEQK_API seqk_status seqk_context_set_device_checks(seqk_context_t ctx, seqk_dev
    when there is no CUDA device). The one call that synchronises by design. */
 SEQK_API seqk_status seqk_context_check(seqk_context_t ctx);
 
+/* Batch invariance: with on != 0, an attention call's result for one sequence (its rows of o and
+   lse) is bit-identical whatever else is in the batch: the fused kernels then decide their key
+   splits from one sequence's work (Sk, heads, query rows), never from B, so a request gives the
+   same bits alone or batched with others (what reproducible serving and batch-size-independent
+   evaluation need). The price: a large batch of short-query rows may get more splits than its
+   grid needs (more partials to merge). The unfused path (head dims the fused kernels do not
+   serve, attention weights) runs cuBLAS strided-batched GEMMs, whose per-matrix results do not
+   depend on the batch count in cuBLAS's algorithms today but are not promised to. Default off.
+   Errors: INVALID_VALUE (NULL ctx). */
+SEQK_API seqk_status seqk_context_set_batch_invariant(seqk_context_t ctx, int32_t on);
+
 /* The detail of the last failed call on ctx ("attention: q.shape[3]=96 but k.shape[3]=64"),
    or "" if no call has failed. A successful call does not clear it. The text stays valid until
    the next call on ctx. For a NULL ctx returns a fixed text saying so. Never NULL. */

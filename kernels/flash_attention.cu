@@ -128,9 +128,11 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
              rows_aligned(a->k, ks, 4) && rows_aligned(a->v, vs, 4);
   p.o_vec = rows_aligned(a->o, os, 8);
 
-  /* Split-KV when the grid would leave SMs idle. */
+  /* Split-KV when the grid would leave SMs idle. Batch-invariant: as if the batch were one
+     sequence, so that a sequence's splits (and the merge's association of its partials) do not
+     depend on what else is in the batch. */
   const int64_t row_tiles = (p.rows + shape.bm - 1) / shape.bm;
-  const int64_t blocks = row_tiles * Hk * B;
+  const int64_t blocks = row_tiles * Hk * (a->batch_invariant ? 1 : B);
   const int64_t key_tiles = (Sk + shape.bn - 1) / shape.bn;
   int64_t splits = 1;
   if (force.splits > 0) {

@@ -360,6 +360,7 @@ typedef struct seqk_k_flash_args {
   double scale; /* as applied (0 already resolved) */
   int32_t causal;
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
+  int32_t batch_invariant; /* split decisions from one sequence's work, not the batch's */
 } seqk_k_flash_args;
 
 /* The kernels' parameters (flash_attention.cuh reads them): strides in elements, dims of extent
