@@ -2,8 +2,9 @@
  * gpu_graph.c - a decode-style step captured in a CUDA graph and replayed with new inputs: the
  * contract that CUDA ops enqueue work on the context's stream and return, with no host wait and
  * no allocation once the workspace is reserved (include/seqk.h). The step: an embedding lookup
- * (deferred device checks), a linear projection (cuBLAS), the new token's key and value appended
- * to a key/value cache at each sequence's length (advanced on the device), attention of the new
+ * (deferred device checks), an RMS norm in place, a linear projection with a GELU epilogue
+ * (cuBLAS + one pass), the new token's key and value appended to a key/value cache at each
+ * sequence's length with rotary keys (positions and the advance on the device), attention of the new
  * query over the cache with those lengths, a softmax, a device-to-device copy
  * into a strided view, and an LSTM over a short sequence with device lengths (the persistent
  * kernel or the per-step path). Captured once, replayed twice with new token ids, cache lengths
@@ -63,8 +64,10 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
   /* token embedding into p's memory, used as the projection's input */
   seqk_tensor emb = seqk_tensor_view(s->p.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, xs);
   if ((st = seqk_embedding(ctx, &s->ids, &s->table, &emb))) return st;
+  if ((st = seqk_rms_norm(ctx, &emb, NULL, NULL, 1e-6f, &emb, NULL))) return st; /* in place */
   seqk_tensor q2 = seqk_tensor_view(s->q.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, xs);
-  if ((st = seqk_linear(ctx, &emb, &s->wq, &s->bq, &q2))) return st;
+  if ((st = seqk_linear_ex(ctx, &emb, &s->wq, &s->bq, SEQK_ACTIVATION_GELU_TANH, NULL, &q2)))
+    return st;
   /* The new token's key and value (its first and second D features, one kv head) appended to
      the cache at each sequence's length, which advances: attention below sees them. */
   int64_t ns[4] = {B, 1, HK, D}, nst[4] = {E, E, D, 1}, cs[4] = {B, SMAX, HK, D},
@@ -77,7 +80,11 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
   memset(&cache, 0, sizeof cache);
   cache.k = seqk_tensor_view_strided(s->kc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs, cst);
   cache.v = seqk_tensor_view_strided(s->vc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs, cst);
-  if ((st = seqk_kv_cache_append(ctx, &cache, &s->seqlens_k, 1, &k_new, &v_new))) return st;
+  /* RoPE on the keys at their cache positions, read on the device. */
+  const seqk_rotary_params rope = {SEQK_ROTARY_NEOX, 0, 10000.0f};
+  if ((st =
+           seqk_kv_cache_append_rotary(ctx, &cache, &s->seqlens_k, 1, &k_new, &v_new, &rope, NULL)))
+    return st;
   /* q [B, H, 1, D] over the projection's [B, E] rows */
   int64_t qs[4] = {B, H, 1, D}, qst[4] = {E, D, D, 1};
   seqk_tensor q4 =
