@@ -17,6 +17,10 @@
  * contiguous last dim, 16-byte aligned rows and weight/bias contiguous and aligned; otherwise one
  * element at a time with any strides. A row's tail that is not a whole vector is read and written
  * element by element.
+ * Loads in flight: a thread issues all its 16-byte loads of x and of the residual before it
+ * unpacks any (issue_row / finish_row). SASS, sm_90, nvcc 13.0, 2026-12-03, norm_kernel<f16, 8>:
+ * 8 LDG.E.128 back to back with the residual (4 of x, 4 of it; was 4, then 4 after x's tail
+ * handling, when each row was loaded whole in turn), 4 without.
  * Aliasing (y == x, residual_out == residual or x): each element is read and later written by
  * the same thread, and the reads of a row are done before the reduction that precedes its writes.
  */
@@ -48,10 +52,30 @@ enum {
 };
 
 /* NV chunks of a row into v (chunk u: columns c0[u] .. c0[u] + W - 1); columns >= n read as 0.
-   W > 1: a contiguous row, whole chunks as 16-byte loads all issued before any is unpacked;
-   W == 1: element loads at column stride cs. */
+   W > 1: a contiguous row, whole chunks as 16-byte loads; issue_row starts them, finish_row
+   (after every row the caller wants in flight has been issued) unpacks them and reads a tail
+   chunk element by element. W == 1: element loads at column stride cs, all in finish_row. */
+template <typename T, int W, int NV>
+struct row_raw {
+  uint4 r[NV][W == 1 ? 1 : chunk_of<T, W>::kWords];
+};
 template <typename T, int W, int NV, typename I>
-__device__ __forceinline__ void load_row(const T *row, int64_t cs, const I *c0, I n, float *v) {
+__device__ __forceinline__ void issue_row(const T *row, const I *c0, I n, row_raw<T, W, NV> &raw) {
+  if constexpr (W > 1) {
+    SEQK_UNROLL
+    for (int u = 0; u < NV; ++u) {
+      const bool whole = n - c0[u] >= W;
+      SEQK_UNROLL
+      for (int i = 0; i < chunk_of<T, W>::kWords; ++i) {
+        raw.r[u][i] = make_uint4(0u, 0u, 0u, 0u);
+        if (whole) raw.r[u][i] = reinterpret_cast<const uint4 *>(row + c0[u])[i];
+      }
+    }
+  }
+}
+template <typename T, int W, int NV, typename I>
+__device__ __forceinline__ void finish_row(const T *row, int64_t cs, const I *c0, I n,
+                                           const row_raw<T, W, NV> &raw, float *v) {
   if constexpr (W == 1) {
     SEQK_UNROLL
     for (int u = 0; u < NV; ++u) {
@@ -59,20 +83,9 @@ __device__ __forceinline__ void load_row(const T *row, int64_t cs, const I *c0, 
       if (c0[u] < n) v[u] = to_float(row[(int64_t)c0[u] * cs]);
     }
   } else {
-    constexpr int kWords = chunk_of<T, W>::kWords;
-    uint4 raw[NV][kWords];
     SEQK_UNROLL
     for (int u = 0; u < NV; ++u) {
-      const bool whole = n - c0[u] >= W;
-      SEQK_UNROLL
-      for (int i = 0; i < kWords; ++i) {
-        raw[u][i] = make_uint4(0u, 0u, 0u, 0u);
-        if (whole) raw[u][i] = reinterpret_cast<const uint4 *>(row + c0[u])[i];
-      }
-    }
-    SEQK_UNROLL
-    for (int u = 0; u < NV; ++u) {
-      unpack_chunk<T, W>(raw[u], v + u * W);
+      unpack_chunk<T, W>(raw.r[u], v + u * W);
       const I room = n - c0[u];
       if (room > 0 && room < W) {
         SEQK_UNROLL
@@ -80,6 +93,12 @@ __device__ __forceinline__ void load_row(const T *row, int64_t cs, const I *c0, 
       }
     }
   }
+}
+template <typename T, int W, int NV, typename I>
+__device__ __forceinline__ void load_row(const T *row, int64_t cs, const I *c0, I n, float *v) {
+  row_raw<T, W, NV> raw;
+  issue_row<T, W, NV>(row, c0, n, raw);
+  finish_row<T, W, NV>(row, cs, c0, n, raw, v);
 }
 
 /* The columns < n of NV chunks (W == 1: at column stride cs). */
@@ -117,10 +136,14 @@ __device__ __forceinline__ row_ptrs<T> row_at(const seqk_k_norm_params &p, int64
 template <typename T, int W, int NV, typename I>
 __device__ __forceinline__ void load_h(const seqk_k_norm_params &p, const row_ptrs<T> &rp,
                                        const I *c0, I n, float *h) {
-  load_row<T, W, NV>(rp.x, p.col_stride[X], c0, n, h);
+  /* x's and the residual's 16-byte loads all issued before either is unpacked. */
+  row_raw<T, W, NV> rx, rr;
+  issue_row<T, W, NV>(rp.x, c0, n, rx);
+  issue_row<T, W, NV>(rp.r, c0, rp.r ? n : (I)0, rr); /* no residual: no load, zeros */
+  finish_row<T, W, NV>(rp.x, p.col_stride[X], c0, n, rx, h);
   if (rp.r) {
     float rv[NV * W];
-    load_row<T, W, NV>(rp.r, p.col_stride[R], c0, n, rv);
+    finish_row<T, W, NV>(rp.r, p.col_stride[R], c0, n, rr, rv);
     SEQK_UNROLL
     for (int e = 0; e < NV * W; ++e) h[e] = to_float(from_float<T>(h[e] + rv[e]));
   }
