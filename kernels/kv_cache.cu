@@ -63,6 +63,21 @@ __device__ __forceinline__ void slot_of(const seqk_k_kv_append_params &p, int64_
   *at = *t % p.page_size;
 }
 
+/* The cache rows (k, v) token s of sequence b, head h goes to, and its new rows. */
+template <typename E>
+__device__ __forceinline__ void row_ptrs(const seqk_k_kv_append_params &p, int64_t b, int64_t s,
+                                         int64_t h, int64_t page, int64_t at, E **kd, E **vd,
+                                         const E **ks, const E **vs) {
+  *kd = static_cast<E *>(p.k_cache) + page * p.kc_stride[0] + at * p.kc_stride[1] +
+        h * p.kc_stride[2];
+  *vd = static_cast<E *>(p.v_cache) + page * p.vc_stride[0] + at * p.vc_stride[1] +
+        h * p.vc_stride[2];
+  *ks = static_cast<const E *>(p.k_new) + b * p.kn_stride[0] + s * p.kn_stride[1] +
+        h * p.kn_stride[2];
+  *vs = static_cast<const E *>(p.v_new) + b * p.vn_stride[0] + s * p.vn_stride[1] +
+        h * p.vn_stride[2];
+}
+
 template <typename U>
 __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append_params p) {
   const int lane = (int)(threadIdx.x % 32);
@@ -73,14 +88,9 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_kernel(seqk_k_kv_append
     if (!p.fit[b]) continue;
     int64_t t, page, at;
     slot_of(p, b, s, &t, &page, &at);
-    U *kd = static_cast<U *>(p.k_cache) + page * p.kc_stride[0] + at * p.kc_stride[1] +
-            h * p.kc_stride[2];
-    U *vd = static_cast<U *>(p.v_cache) + page * p.vc_stride[0] + at * p.vc_stride[1] +
-            h * p.vc_stride[2];
-    const U *ks = static_cast<const U *>(p.k_new) + b * p.kn_stride[0] + s * p.kn_stride[1] +
-                  h * p.kn_stride[2];
-    const U *vs = static_cast<const U *>(p.v_new) + b * p.vn_stride[0] + s * p.vn_stride[1] +
-                  h * p.vn_stride[2];
+    U *kd, *vd;
+    const U *ks, *vs;
+    row_ptrs(p, b, s, h, page, at, &kd, &vd, &ks, &vs);
     for (int64_t d = lane; d < p.D; d += 32) kd[d * p.kc_stride[3]] = ks[d * p.kn_stride[3]];
     for (int64_t d = lane; d < p.Dv; d += 32) vd[d * p.vc_stride[3]] = vs[d * p.vn_stride[3]];
   }
@@ -108,14 +118,9 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_rope_kernel(seqk_k_kv_a
                                      p.rotary_dim, p.neox, p.log2_theta);
       continue;
     }
-    T *kd = static_cast<T *>(p.k_cache) + page * p.kc_stride[0] + at * p.kc_stride[1] +
-            h * p.kc_stride[2];
-    T *vd = static_cast<T *>(p.v_cache) + page * p.vc_stride[0] + at * p.vc_stride[1] +
-            h * p.vc_stride[2];
-    const T *ks = static_cast<const T *>(p.k_new) + b * p.kn_stride[0] + s * p.kn_stride[1] +
-                  h * p.kn_stride[2];
-    const T *vs = static_cast<const T *>(p.v_new) + b * p.vn_stride[0] + s * p.vn_stride[1] +
-                  h * p.vn_stride[2];
+    T *kd, *vd;
+    const T *ks, *vs;
+    row_ptrs(p, b, s, h, page, at, &kd, &vd, &ks, &vs);
     for (int64_t i = lane; i < half; i += 32)
       seqk_kernels::rotate_pair<T>(ks, p.kn_stride[3], kd, p.kc_stride[3], (int32_t)t, i,
                                    p.rotary_dim, p.neox, p.log2_theta);
