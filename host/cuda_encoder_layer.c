@@ -13,10 +13,11 @@
 
 /* The bytes step s takes from the arena (an MHA step also records its attention path). */
 static seqk_status step_bytes(seqk_context_t ctx, const char *op, const seqk_enc_plan *p,
-                              const seqk_enc_step *s, seqk_mha_job *mha, size_t *bytes) {
+                              const seqk_enc_step *s, const seqk_mha_resolved *r, seqk_mha_job *mha,
+                              size_t *bytes) {
   *bytes = 0;
   if (s->kind == SEQK_ENC_MHA) {
-    *mha = (seqk_mha_job){&p->self_attn, &p->mha, s->in, s->in, s->in, s->y, NULL, 0};
+    *mha = (seqk_mha_job){&p->self_attn, r, s->in, s->in, s->in, s->y, NULL, 0};
     return seqk__mha_job_plan(ctx, op, mha, bytes);
   }
   if (s->kind == SEQK_ENC_LINEAR) {
@@ -35,11 +36,14 @@ seqk_status seqk__cuda_encoder_layer(seqk_context_t ctx, const seqk_encoder_laye
   if (seqk__numel(out_bf) == 0) return SEQK_STATUS_SUCCESS;
   seqk_enc_plan p;
   seqk__encoder_plan(&p, d, w, src_bf, out_bf, key_lengths, key_padding_mask, NULL, NULL);
+  /* The MHA options with the residual its step brings (the layer has one MHA step). */
+  seqk_mha_resolved r = p.mha;
   seqk_mha_job mha = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
   size_t bytes = seqk__ws_sum(d->norm_first ? seqk__ws_tensor(&p.n) : 0, seqk__ws_tensor(&p.f));
   for (int i = 0; i < p.n_steps; ++i) {
     size_t b = 0;
-    SEQK_TRY(step_bytes(ctx, op, &p, &p.steps[i], &mha, &b));
+    if (p.steps[i].kind == SEQK_ENC_MHA) r.residual = p.steps[i].residual;
+    SEQK_TRY(step_bytes(ctx, op, &p, &p.steps[i], &r, &mha, &b));
     bytes = seqk__ws_sum(bytes, b);
   }
   const int fused = mha.fused;
@@ -54,7 +58,7 @@ seqk_status seqk__cuda_encoder_layer(seqk_context_t ctx, const seqk_encoder_laye
     const seqk_enc_step *s = &p.steps[i];
     switch (s->kind) {
       case SEQK_ENC_MHA:
-        mha = (seqk_mha_job){&p.self_attn, &p.mha, s->in, s->in, s->in, s->y, NULL, fused};
+        mha = (seqk_mha_job){&p.self_attn, &r, s->in, s->in, s->in, s->y, NULL, fused};
         SEQK_TRY(seqk__mha_job_run(ctx, op, &arena, &mha));
         break;
       case SEQK_ENC_NORM:

@@ -107,8 +107,11 @@ static void mha_layout_make(mha_layout *L, const seqk_mha_weights *w, const seqk
   L->attn.p_out = r->per_head ? attn_weights : NULL;
   L->attn.key_mask = r->key_padding_mask;
   if (r->key_lengths) {
+    /* While planning (no memory yet) the caller's lengths stand in for their copy: the plan only
+       asks whether there are lengths, and without them it would leave out the unfused path's
+       valid-keys copy of v. */
     L->lengths = *r->key_lengths;
-    if (lengths_copied(r)) {
+    if (lengths_copied(r) && mem[4]) {
       L->lengths =
           seqk_tensor_view(mem[4], SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 1, r->key_lengths->shape);
     }

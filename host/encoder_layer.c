@@ -48,7 +48,6 @@ void seqk__encoder_plan(seqk_enc_plan *p, const seqk_encoder_layer_desc *d,
   p->mha.per_head = 0;
   p->mha.key_lengths = key_lengths;
   p->mha.key_padding_mask = key_padding_mask;
-  p->mha.residual = &p->src;
 
   const seqk_tensor *n1w = present(&w->norm1_weight), *n1b = present(&w->norm1_bias);
   const seqk_tensor *n2w = present(&w->norm2_weight), *n2b = present(&w->norm2_bias);

@@ -32,7 +32,7 @@ typedef struct seqk_enc_step {
    when norm_first) and f [B,S,F] in src's dtype and device (data may be NULL while planning). */
 typedef struct seqk_enc_plan {
   seqk_tensor src, out, n, f;
-  seqk_mha_resolved mha;
+  seqk_mha_resolved mha; /* the self-attention's options; each MHA step brings its residual */
   seqk_mha_weights self_attn;
   float eps;
   int n_steps;

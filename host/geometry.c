@@ -61,6 +61,17 @@ int64_t seqk__offset_of_linear(const seqk_tensor *t, int64_t linear) {
   return off;
 }
 
+seqk_tensor seqk__swap_dims01(const seqk_tensor *t) {
+  seqk_tensor v = *t;
+  if (v.ndim >= 2) {
+    v.shape[0] = t->shape[1];
+    v.shape[1] = t->shape[0];
+    v.stride[0] = t->stride[1];
+    v.stride[1] = t->stride[0];
+  }
+  return v;
+}
+
 seqk_tensor seqk__contiguous_like(const seqk_tensor *t, void *data) {
   seqk_tensor c = *t;
   int64_t stride = 1;

@@ -26,6 +26,9 @@ int64_t seqk__span(const seqk_tensor *t);
 int64_t seqk__offset(const seqk_tensor *t, const int64_t *idx);
 /* Offset of the element with row-major linear index i (0 <= i < numel). */
 int64_t seqk__offset_of_linear(const seqk_tensor *t, int64_t i);
+/* t with dims 0 and 1 swapped (shape and strides; ndim >= 2, else t unchanged): an [S,B,...]
+   tensor seen batch-first, without a copy. */
+seqk_tensor seqk__swap_dims01(const seqk_tensor *t);
 /* A contiguous descriptor of shape/dtype/device of t over data. */
 seqk_tensor seqk__contiguous_like(const seqk_tensor *t, void *data);
 /* Absent optional argument: NULL pointer or NULL data. */

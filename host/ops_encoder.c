@@ -30,16 +30,6 @@ static seqk_status check_vector(seqk_context_t ctx, const char *op, const char *
   return seqk__check_extent(ctx, op, name, t, 0, n, what);
 }
 
-/* t with dims 0 and 1 swapped. */
-static seqk_tensor swap01(const seqk_tensor *t) {
-  seqk_tensor v = *t;
-  v.shape[0] = t->shape[1];
-  v.shape[1] = t->shape[0];
-  v.stride[0] = t->stride[1];
-  v.stride[1] = t->stride[0];
-  return v;
-}
-
 seqk_status seqk_transformer_encoder_layer_forward(seqk_context_t ctx,
                                                    const seqk_encoder_layer_desc *desc,
                                                    const seqk_encoder_layer_weights *w,
@@ -52,8 +42,8 @@ seqk_status seqk_transformer_encoder_layer_forward(seqk_context_t ctx,
   SEQK_TRY(seqk__check_float_tensor(ctx, op, "out", out));
   SEQK_TRY(seqk__check_ndim(ctx, op, "src", src, 3));
   SEQK_TRY(seqk__check_shape(ctx, op, "out", out, 3, src->shape));
-  const seqk_tensor src_bf = desc->batch_first ? *src : swap01(src);
-  const seqk_tensor out_bf = desc->batch_first ? *out : swap01(out);
+  const seqk_tensor src_bf = desc->batch_first ? *src : seqk__swap_dims01(src);
+  const seqk_tensor out_bf = desc->batch_first ? *out : seqk__swap_dims01(out);
   const int64_t B = src_bf.shape[0], S = src_bf.shape[1], E = src_bf.shape[2];
 
   if (desc->nhead <= 0)

@@ -71,18 +71,6 @@ seqk_status seqk_linear_ex(seqk_context_t ctx, const seqk_tensor *x, const seqk_
 
 /* ---- multi-head attention ------------------------------------------------------------------- */
 
-/* t with dims 0 and 1 swapped: an [S,B,E] tensor seen batch-first. */
-static seqk_tensor swap01(const seqk_tensor *t) {
-  seqk_tensor v = *t;
-  if (v.ndim >= 2) {
-    v.shape[0] = t->shape[1];
-    v.shape[1] = t->shape[0];
-    v.stride[0] = t->stride[1];
-    v.stride[1] = t->stride[0];
-  }
-  return v;
-}
-
 static seqk_status mha_entry(seqk_context_t ctx, const char *op, const seqk_mha_weights *w,
                              const seqk_mha_options *opt, const seqk_tensor *query_in,
                              const seqk_tensor *key_in, const seqk_tensor *value_in,
@@ -96,10 +84,10 @@ static seqk_status mha_entry(seqk_context_t ctx, const char *op, const seqk_mha_
   if (!out_in) return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE, "%s: out is NULL", op);
   /* Sequence-first tensors are validated and computed as their batch-first views (no copy);
      self-attention (one tensor three times) stays recognisable. */
-  const seqk_tensor qv = opt->batch_first ? *query_in : swap01(query_in);
-  const seqk_tensor kv = opt->batch_first ? *key_in : swap01(key_in);
-  const seqk_tensor vv = opt->batch_first ? *value_in : swap01(value_in);
-  seqk_tensor ov = opt->batch_first ? *out_in : swap01(out_in);
+  const seqk_tensor qv = opt->batch_first ? *query_in : seqk__swap_dims01(query_in);
+  const seqk_tensor kv = opt->batch_first ? *key_in : seqk__swap_dims01(key_in);
+  const seqk_tensor vv = opt->batch_first ? *value_in : seqk__swap_dims01(value_in);
+  seqk_tensor ov = opt->batch_first ? *out_in : seqk__swap_dims01(out_in);
   const seqk_tensor *query = &qv, *key = &kv, *value = &vv;
   seqk_tensor *out = &ov;
   const int32_t num_heads = opt->num_heads;

@@ -29,9 +29,12 @@ seqk_status seqk__ref_encoder_layer(seqk_context_t ctx, const seqk_encoder_layer
   for (int i = 0; i < p.n_steps && st == SEQK_STATUS_SUCCESS; ++i) {
     const seqk_enc_step *s = &p.steps[i];
     switch (s->kind) {
-      case SEQK_ENC_MHA:
-        st = seqk__ref_mha_forward(ctx, &p.self_attn, &p.mha, s->in, s->in, s->in, s->y, NULL);
+      case SEQK_ENC_MHA: {
+        seqk_mha_resolved r = p.mha;
+        r.residual = s->residual;
+        st = seqk__ref_mha_forward(ctx, &p.self_attn, &r, s->in, s->in, s->in, s->y, NULL);
         break;
+      }
       case SEQK_ENC_NORM:
         st = seqk__ref_norm(ctx, 0, s->in, NULL, s->w, s->b, p.eps, s->y, NULL);
         break;

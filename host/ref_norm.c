@@ -10,16 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Offset of row r (row-major over the leading dims of like's shape) in t. */
-static int64_t row_offset(const seqk_tensor *like, const seqk_tensor *t, int64_t r) {
-  int64_t off = 0;
-  for (int32_t d = like->ndim - 2; d >= 0; --d) {
-    off += (r % like->shape[d]) * t->stride[d];
-    r /= like->shape[d];
-  }
-  return off;
-}
-
 seqk_status seqk__ref_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
                            const seqk_tensor *residual, const seqk_tensor *weight,
                            const seqk_tensor *bias, float eps, const seqk_tensor *y,
@@ -32,12 +22,12 @@ seqk_status seqk__ref_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
     return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED, "%s: cannot allocate %lld doubles of scratch",
                       rms ? "rms_norm" : "layer_norm", (long long)n);
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t xo = row_offset(x, x, r);
+    const int64_t xo = seqk__offset_of_linear(x, r * n); /* row r, column 0 */
     double sum = 0.0;
     for (int64_t j = 0; j < n; ++j) {
       h[j] = seqk__load(x, xo + j * x->stride[last]);
       if (residual) {
-        const int64_t ro = row_offset(x, residual, r) + j * residual->stride[last];
+        const int64_t ro = seqk__offset_of_linear(residual, r * n + j);
         h[j] = seqk__round_to_dtype(h[j] + seqk__load(residual, ro), x->dtype);
       }
       sum += rms ? h[j] * h[j] : h[j];
@@ -50,8 +40,8 @@ seqk_status seqk__ref_norm(seqk_context_t ctx, int rms, const seqk_tensor *x,
       var /= (double)n;
     }
     const double rstd = 1.0 / sqrt(var + (double)eps);
-    const int64_t yo = row_offset(x, y, r);
-    const int64_t oo = residual_out ? row_offset(x, residual_out, r) : 0;
+    const int64_t yo = seqk__offset_of_linear(y, r * n);
+    const int64_t oo = residual_out ? seqk__offset_of_linear(residual_out, r * n) : 0;
     for (int64_t j = 0; j < n; ++j) {
       if (residual_out) seqk__store(residual_out, oo + j * residual_out->stride[last], h[j]);
       double v = (h[j] - mean) * rstd;

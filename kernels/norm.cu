@@ -61,16 +61,11 @@ struct row_raw {
 };
 template <typename T, int W, int NV, typename I>
 __device__ __forceinline__ void issue_row(const T *row, const I *c0, I n, row_raw<T, W, NV> &raw) {
-  if constexpr (W > 1) {
+  if constexpr (W > 1) { /* softmax.cuh's loads: whole chunks before n, none past it */
+    bool live[NV];
     SEQK_UNROLL
-    for (int u = 0; u < NV; ++u) {
-      const bool whole = n - c0[u] >= W;
-      SEQK_UNROLL
-      for (int i = 0; i < chunk_of<T, W>::kWords; ++i) {
-        raw.r[u][i] = make_uint4(0u, 0u, 0u, 0u);
-        if (whole) raw.r[u][i] = reinterpret_cast<const uint4 *>(row + c0[u])[i];
-      }
-    }
+    for (int u = 0; u < NV; ++u) live[u] = true;
+    issue_chunks<T, W, NV>(row, c0, live, n, n, raw.r);
   }
 }
 template <typename T, int W, int NV, typename I>

@@ -542,6 +542,39 @@ static void test_linear_ex_in_place(void) {
     }
 }
 
+/* y and the residual with column stride 2 (one row stride: cuBLAS cannot write y, so the GEMM's
+   C is a contiguous copy, which in accumulate mode must bring the residual in first: blas.c's
+   to_contiguous with the input's copy), with and without the bias. */
+static void test_linear_ex_column_stride(void) {
+  const int64_t xs[2] = {5, 11}, ys[2] = {5, 7}, ws[2] = {7, 11}, bs[1] = {7};
+  char what[160];
+  for (int d = 0; d < N_FLOAT_DTYPES; ++d)
+    for (int with_bias = 0; with_bias < 2; ++with_bias) {
+      const seqk_dtype dt = k_float_dtypes[d];
+      seqk_tensor x = th_tensor_new(dt, 2, xs), w = th_tensor_new(dt, 2, ws);
+      seqk_tensor b = th_tensor_new(dt, 1, bs);
+      seqk_tensor r = th_tensor_strided(dt, 2, ys, NULL, 2),
+                  y = th_tensor_strided(dt, 2, ys, NULL, 2);
+      th_fill_uniform(&x, &g_rng, -1.0, 1.0);
+      th_fill_uniform(&w, &g_rng, -1.0, 1.0);
+      th_fill_uniform(&b, &g_rng, -1.0, 1.0);
+      th_fill_uniform(&r, &g_rng, -2.0, 2.0);
+      th_poison(&y);
+      double *ref = linear_expected(&x, &w, with_bias ? &b : NULL);
+      const double *rd = th_to_doubles(&r);
+      for (int64_t i = 0; i < 35; ++i) ref[i] += rd[i];
+      snprintf(what, sizeof what, "linear_ex residual, column stride 2%s %s",
+               with_bias ? " +bias" : "", th_dtype_name(dt));
+      const seqk_activation none = SEQK_ACTIVATION_NONE;
+      const seqk_tensor in[4] = {x, w, with_bias ? b : th_absent(b), r};
+      th_expect_status(g_ctx, seqk_linear_ex(g_ctx, &x, &w, with_bias ? &b : NULL, none, &r, &y),
+                       SEQK_STATUS_SUCCESS, NULL, what);
+      TH_CHECK(th_check_close(what, &y, ref, th_tol_scaled(dt, 2.0)), "%s", what);
+      const seqk_activation act = none;
+      th_check_on_device(g_ctx, what, linear_ex_op, (void *)&act, in, 4, 0, &y, 1, 2.0);
+    }
+}
+
 static void test_linear_ex_bad_input(void) {
   const int64_t xs[2] = {3, 4}, ys[2] = {3, 5}, ws[2] = {5, 4}, other[2] = {3, 6};
   const int64_t store_shape[1] = {64};
@@ -589,6 +622,7 @@ int main(void) {
   test_linear_bad_input();
   test_linear_ex();
   test_linear_ex_in_place();
+  test_linear_ex_column_stride();
   test_linear_ex_bad_input();
 
   seqk_context_destroy(g_ctx);

@@ -618,7 +618,9 @@ static void run_mha_options(seqk_dtype dt, int batch_first, int per_head, int pa
   for (int b = 0; b < B; ++b)
     for (int64_t j = 0; j < Sk; ++j)
       mask_v[b * Sk + j] = (pad == PAD_MASK && b == 2) || (j % 3 == (int64_t)b % 3 && j > 0);
-  seqk_tensor lens = th_tensor_new(SEQK_DTYPE_I32, 1, len_shape);
+  /* Sequence-first runs take the lengths with stride 2: the CUDA path then copies them into one
+     contiguous run for the attention (host/cuda_mha.c, lengths_copied). */
+  seqk_tensor lens = th_tensor_strided(SEQK_DTYPE_I32, 1, len_shape, NULL, batch_first ? 1 : 2);
   seqk_tensor mask = th_tensor_strided(SEQK_DTYPE_I32, 2, mask_shape, NULL, 2);
   th_fill_i32(&lens, lens_v);
   th_fill_i32(&mask, mask_v);
