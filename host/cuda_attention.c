@@ -152,7 +152,7 @@ seqk_status seqk__cuda_attention_values(seqk_context_t ctx, const seqk_tensor *p
 
 static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, const seqk_tensor *k,
                        const seqk_tensor *v, const seqk_tensor *o, const seqk_tensor *lse,
-                       seqk_k_flash_args *a) {
+                       const seqk_kv_cache *paged, seqk_k_flash_args *a) {
   memset(a, 0, sizeof *a);
   a->q = q->data;
   a->k = k->data;
@@ -179,6 +179,13 @@ static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, co
   a->causal = pa->causal;
   a->seqlens_q = pa->seqlens_q;
   a->seqlens_k = pa->seqlens_k;
+  if (paged) {
+    a->page_table = (const int32_t *)paged->page_table.data;
+    a->pt_stride[0] = paged->page_table.stride[0];
+    a->pt_stride[1] = paged->page_table.stride[1];
+    a->page_size = paged->k.shape[1];
+    a->num_pages = paged->k.shape[0];
+  }
 }
 
 /* NOT_SUPPORTED saying why the fused kernels do not serve this call. */
@@ -219,11 +226,12 @@ static seqk_status fused_refusal(seqk_context_t ctx, const char *op, seqk_k_flas
 static seqk_status fused_plan(seqk_context_t ctx, const char *op, const seqk_attention_params *pa,
                               const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                               const seqk_tensor *o, const seqk_tensor *lse,
-                              seqk_k_flash_support *why, seqk_k_flash_plan *plan) {
+                              const seqk_kv_cache *paged, seqk_k_flash_support *why,
+                              seqk_k_flash_plan *plan) {
   const seqk_device_info *dev = NULL;
   seqk_k_flash_args a;
   SEQK_TRY(seqk__device_info(ctx, op, &dev));
-  flash_args(pa, q, k, v, o, lse, &a);
+  flash_args(pa, q, k, v, o, lse, paged, &a);
   a.batch_invariant = ctx->batch_invariant;
   *why = seqk_k_flash_plan_call(&a, dev->sms, dev->cc_major, g_force, plan);
   return SEQK_STATUS_SUCCESS;
@@ -260,10 +268,10 @@ static seqk_status fused_plan_or_refuse(seqk_context_t ctx, const char *op,
   const seqk_attention_params defaults = seqk__attention_defaults();
   const seqk_attention_params *pa = params ? params : &defaults;
   seqk_k_flash_support why;
-  SEQK_TRY(fused_plan(ctx, op, pa, q, k, v, o, lse, &why, plan));
+  SEQK_TRY(fused_plan(ctx, op, pa, q, k, v, o, lse, NULL, &why, plan));
   if (why == SEQK_K_FLASH_OK) return SEQK_STATUS_SUCCESS;
   seqk_k_flash_args a;
-  flash_args(pa, q, k, v, o, lse, &a);
+  flash_args(pa, q, k, v, o, lse, NULL, &a);
   return fused_refusal(ctx, op, why, &a, &ctx->device_info);
 }
 
@@ -447,6 +455,64 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
   return SEQK_STATUS_SUCCESS;
 }
 
+/* ---- a paged job on the unfused path: the pages gathered into contiguous rows first --------- */
+
+/* The gathered keys and values: [B, Hk, capacity, D(v)] contiguous. */
+static size_t gathered_bytes(const seqk_attention_job *j) {
+  return seqk__ws_sum(seqk__ws_elems(seqk__numel(j->k), seqk_dtype_size(j->k->dtype)),
+                      seqk__ws_elems(seqk__numel(j->v), seqk_dtype_size(j->v->dtype)));
+}
+
+/* j with its k and v replaced by the gathered views gk, gv (memory k_mem, v_mem; NULL while
+   planning). */
+static seqk_attention_job gathered_job(const seqk_attention_job *j, void *k_mem, void *v_mem,
+                                       seqk_tensor *gk, seqk_tensor *gv) {
+  seqk_attention_job g = *j;
+  *gk = seqk_tensor_view(k_mem, j->k->dtype, SEQK_DEVICE_CUDA, 4, j->k->shape);
+  *gv = seqk_tensor_view(v_mem, j->v->dtype, SEQK_DEVICE_CUDA, 4, j->v->shape);
+  g.k = gk;
+  g.v = gv;
+  g.paged = NULL;
+  return g;
+}
+
+static seqk_status gathered_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
+                                const seqk_attention_job *j) {
+  void *k_mem = NULL, *v_mem = NULL;
+  SEQK_TRY(seqk__arena_take(
+      ctx, op, arena, seqk__ws_elems(seqk__numel(j->k), seqk_dtype_size(j->k->dtype)), &k_mem));
+  SEQK_TRY(seqk__arena_take(
+      ctx, op, arena, seqk__ws_elems(seqk__numel(j->v), seqk_dtype_size(j->v->dtype)), &v_mem));
+  seqk_tensor gk, gv;
+  const seqk_attention_job g = gathered_job(j, k_mem, v_mem, &gk, &gv);
+  const seqk_kv_cache *c = j->paged;
+  seqk_k_kv_gather_params p;
+  memset(&p, 0, sizeof p);
+  p.k = c->k.data;
+  p.v = c->v.data;
+  p.dst_k = k_mem;
+  p.dst_v = v_mem;
+  p.page_table = (const int32_t *)c->page_table.data;
+  p.len = j->seqlens_k;
+  p.elem_size = seqk_dtype_size(j->k->dtype);
+  p.B = gk.shape[0];
+  p.Hk = gk.shape[1];
+  p.S = gk.shape[2];
+  p.D = gk.shape[3];
+  p.Dv = gv.shape[3];
+  p.page_size = c->k.shape[1];
+  for (int d = 0; d < 4; ++d) {
+    p.k_stride[d] = c->k.stride[d];
+    p.v_stride[d] = c->v.stride[d];
+    p.dk_stride[d] = gk.stride[d];
+    p.dv_stride[d] = gv.stride[d];
+  }
+  p.pt_stride[0] = c->page_table.stride[0];
+  p.pt_stride[1] = c->page_table.stride[1];
+  SEQK_TRY(seqk__launched(ctx, op, "kv_gather", seqk_k_kv_gather(&p, (cudaStream_t)ctx->stream)));
+  return unfused_run(ctx, op, arena, &g);
+}
+
 /* Whether the flash kernels serve j and the workspace either path then takes, asked while
    planning (data pointers may be NULL). The fused kernels' answer depends on the shapes, the
    dtype, the device and the operands' alignment; the planned views are NULL (aligned) where the
@@ -463,7 +529,7 @@ seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_at
     const seqk_attention_params params = job_params(j);
     seqk_k_flash_support why;
     seqk_k_flash_plan plan;
-    SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, &why, &plan));
+    SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, j->paged, &why, &plan));
     if (why == SEQK_K_FLASH_OK) {
       j->fused = 1;
       *bytes = fused_bytes(&plan);
@@ -471,11 +537,19 @@ seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_at
     }
     if (algo == SEQK_ATTENTION_ALGO_FUSED) {
       seqk_k_flash_args a;
-      flash_args(&params, j->q, j->k, j->v, j->o, j->lse, &a);
+      flash_args(&params, j->q, j->k, j->v, j->o, j->lse, j->paged, &a);
       return fused_refusal(ctx, op, why, &a, &ctx->device_info);
     }
   }
-  if (job_has_work(j)) *bytes = unfused_workspace(j);
+  if (!job_has_work(j)) return SEQK_STATUS_SUCCESS;
+  if (!j->paged) {
+    *bytes = unfused_workspace(j);
+    return SEQK_STATUS_SUCCESS;
+  }
+  /* Paged: the gathered keys and values, then the unfused path over them. */
+  seqk_tensor gk, gv;
+  seqk_attention_job g = gathered_job(j, NULL, NULL, &gk, &gv);
+  *bytes = seqk__ws_sum(gathered_bytes(j), unfused_workspace(&g));
   return SEQK_STATUS_SUCCESS;
 }
 
@@ -488,11 +562,12 @@ seqk_status seqk__attention_job_run(seqk_context_t ctx, const char *op, seqk_are
     if (j->lse) SEQK_TRY(seqk__cuda_fill(ctx, op, j->lse, NULL, INFINITY));
     return SEQK_STATUS_SUCCESS;
   }
+  if (!j->fused && j->paged) return gathered_run(ctx, op, arena, j);
   if (!j->fused) return unfused_run(ctx, op, arena, j);
   const seqk_attention_params params = job_params(j);
   seqk_k_flash_support why;
   seqk_k_flash_plan plan;
-  SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, &why, &plan));
+  SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, j->paged, &why, &plan));
   if (why != SEQK_K_FLASH_OK)
     return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR,
                       "%s: the fused kernels refused at run time what they accepted when planned",

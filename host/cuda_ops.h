@@ -90,7 +90,11 @@ typedef struct seqk_attention_job {
   const seqk_tensor *head_mean;         /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
   const seqk_tensor *p_out;             /* MHA per head: P copied into [B,H,Sq,Sk]; or NULL */
   const seqk_tensor *key_mask; /* I32 [B,Sk]: nonzero keys get -inf scores (unfused); or NULL */
-  int fused;                   /* set by the plan: the flash kernels run it */
+  /* Paged K/V (seqk_attention_kv_cache), or NULL: k and v are then the pages seen as [B, Hk,
+     capacity, D(v)] (data and strides {page, head, row, 1} of the cache's k/v; the batch stride's
+     place holds the page stride), read through this cache's page table; seqlens_k required. */
+  const seqk_kv_cache *paged;
+  int fused; /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
 seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_attention_job *j,
                                      seqk_attention_algo algo, size_t *bytes);
@@ -173,6 +177,11 @@ seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *
                                        const seqk_tensor *cache_seqlens, int32_t advance,
                                        const seqk_tensor *k_new, const seqk_tensor *v_new,
                                        const struct seqk_kv_rope *rope);
+/* seqk_attention_kv_cache on validated CUDA tensors (params not NULL, lse NULL when absent). */
+seqk_status seqk__cuda_attention_kv_cache(seqk_context_t ctx, const seqk_attention_params *params,
+                                          const seqk_tensor *q, const seqk_kv_cache *cache,
+                                          const seqk_tensor *cache_seqlens, const seqk_tensor *o,
+                                          const seqk_tensor *lse);
 
 /* ---- cuda_rnn.c ------------------------------------------------------------------------------- */
 /* Absent optionals are NULL or have data NULL. lengths is the CPU I32 tensor (values in [1, T]),

@@ -64,6 +64,14 @@ seqk_status seqk_context_check(seqk_context_t ctx) {
                       "does not fit the cache (capacity, or a page id outside [0, num_pages)); "
                       "nothing of it was written (found on the device after the call returned)",
                       kw >> 32, kw >> 32, (int)(int32_t)(uint32_t)(kw & 0xFFFFFFFFull));
+  const unsigned long long aw = words[SEQK_K_CHECK_KV_ATTENTION];
+  if (aw != ~0ull)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "attention_kv_cache: sequence %llu: cache_seqlens[%llu]=%d is not a length "
+                      "the cache holds (capacity, or a page id outside [0, num_pages)); its rows "
+                      "were written as seeing no key (found on the device after the call "
+                      "returned)",
+                      aw >> 32, aw >> 32, (int)(int32_t)(uint32_t)(aw & 0xFFFFFFFFull));
   const unsigned long long w = words[SEQK_K_CHECK_EMBEDDING];
   if (w != ~0ull) {
     const unsigned long long pos = w >> 32;

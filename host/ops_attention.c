@@ -16,16 +16,6 @@
 
 #include <math.h>
 
-/* H query heads share Hk key/value heads: H % Hk == 0 (Hk may be 0 only when there is no head). */
-static seqk_status check_head_groups(seqk_context_t ctx, const char *op, const char *q_name,
-                                     int64_t H, const char *k_name, int64_t Hk) {
-  if (Hk == 0 ? H != 0 : H % Hk != 0)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                      "%s: %s.shape[1]=%lld (H) is not a multiple of %s.shape[1]=%lld (Hk)", op,
-                      q_name, (long long)H, k_name, (long long)Hk);
-  return SEQK_STATUS_SUCCESS;
-}
-
 static seqk_status check_finite_scale(seqk_context_t ctx, const char *op, const char *name,
                                       float scale) {
   if (!isfinite(scale))
@@ -131,7 +121,7 @@ seqk_status seqk_attention_scores(seqk_context_t ctx, const seqk_tensor *q, cons
   const int64_t Hk = k->shape[1], Sk = k->shape[2];
   SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 0, B, "q.shape[0]"));
   SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 3, D, "q.shape[3]"));
-  SEQK_TRY(check_head_groups(ctx, op, "q", H, "k", Hk));
+  SEQK_TRY(seqk__check_head_groups(ctx, op, "q", H, "k", 1, Hk));
   SEQK_TRY(check_finite_scale(ctx, op, "scale", scale));
   const int64_t s_shape[4] = {B, H, Sq, Sk};
   SEQK_TRY(seqk__check_shape(ctx, op, "s", s, 4, s_shape));
@@ -153,7 +143,7 @@ seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, cons
   const int64_t Hk = v->shape[1], Dv = v->shape[3];
   SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 0, B, "p.shape[0]"));
   SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 2, Sk, "p.shape[3]"));
-  SEQK_TRY(check_head_groups(ctx, op, "p", H, "v", Hk));
+  SEQK_TRY(seqk__check_head_groups(ctx, op, "p", H, "v", 1, Hk));
   const int64_t o_shape[4] = {B, H, Sq, Dv};
   SEQK_TRY(seqk__check_shape(ctx, op, "o", o, 4, o_shape));
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
@@ -165,19 +155,6 @@ seqk_status seqk_attention_values(seqk_context_t ctx, const seqk_tensor *p, cons
 }
 
 /* ---- attention -------------------------------------------------------------------------------- */
-
-/* Each lens[b] in [0, limit]. Only called for CPU tensors: the array is host memory then. */
-static seqk_status check_seqlens(seqk_context_t ctx, const char *op, const char *name,
-                                 const int32_t *lens, int64_t B, int64_t limit,
-                                 const char *limit_name) {
-  if (!lens) return SEQK_STATUS_SUCCESS;
-  for (int64_t b = 0; b < B; ++b)
-    if (lens[b] < 0 || lens[b] > limit)
-      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                        "%s: params.%s[%lld]=%d out of range [0, %s=%lld]", op, name, (long long)b,
-                        (int)lens[b], limit_name, (long long)limit);
-  return SEQK_STATUS_SUCCESS;
-}
 
 seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *params,
                            const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
@@ -199,7 +176,7 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
                       "%s: q.shape[3]=%lld but the head dim D must be >= 1", op, (long long)D);
   SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 0, B, "q.shape[0]"));
   SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 3, D, "q.shape[3]"));
-  SEQK_TRY(check_head_groups(ctx, op, "q", H, "k", Hk));
+  SEQK_TRY(seqk__check_head_groups(ctx, op, "q", H, "k", 1, Hk));
   SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 0, B, "q.shape[0]"));
   SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 1, Hk, "k.shape[1]"));
   SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 2, Sk, "k.shape[2]"));
@@ -216,11 +193,7 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
     SEQK_TRY(seqk__check_shape(ctx, op, "lse", lse, 3, lse_shape));
     SEQK_TRY(seqk__check_same_device(ctx, op, "q", q, "lse", lse));
   }
-  SEQK_TRY(check_finite_scale(ctx, op, "params.scale", p->scale));
-  if (p->algo != SEQK_ATTENTION_ALGO_AUTO && p->algo != SEQK_ATTENTION_ALGO_FUSED &&
-      p->algo != SEQK_ATTENTION_ALGO_UNFUSED)
-    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
-                      "%s: params.algo=%d is not a seqk_attention_algo", op, (int)p->algo);
+  SEQK_TRY(seqk__check_attention_params(ctx, op, p));
 
   SEQK_TRY(seqk__check_output(ctx, op, "o", o));
   SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, args, N_INPUTS));
@@ -238,8 +211,8 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
     return SEQK_ON_CUDA(ctx, op,
                         seqk__cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse)));
   }
-  SEQK_TRY(check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
-  SEQK_TRY(check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
+  SEQK_TRY(seqk__check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
+  SEQK_TRY(seqk__check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
   return seqk__ref_attention(ctx, p, q, k, v, o, lse);
 }
 

@@ -6,18 +6,19 @@
 
 #include "device.h" /* seqk__mul_sat */
 #include "numeric.h"
+#include "ref_attention.h"
 #include "ref_layers.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
-seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, const seqk_tensor *k_new,
-                                   const seqk_tensor *v_new) {
+seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, int64_t B, int64_t S_new) {
   seqk_kv_geometry g;
-  g.B = k_new->shape[0];
-  g.S_new = k_new->shape[1];
-  g.Hk = k_new->shape[2];
-  g.D = k_new->shape[3];
-  g.Dv = v_new->shape[3];
+  g.B = B;
+  g.S_new = S_new;
+  g.Hk = cache->k.shape[2];
+  g.D = cache->k.shape[3];
+  g.Dv = cache->v.shape[3];
   g.paged = cache->page_table.data != NULL;
   g.page_size = cache->k.shape[1];
   g.max_pages = g.paged ? cache->page_table.shape[1] : 1;
@@ -26,16 +27,27 @@ seqk_kv_geometry seqk__kv_geometry(const seqk_kv_cache *cache, const seqk_tensor
   return g;
 }
 
+/* Page id of slot `slot` of sequence b (paged caches). */
+static int64_t page_id(const seqk_kv_cache *cache, int64_t b, int64_t slot) {
+  return seqk__load_i32(&cache->page_table,
+                        b * cache->page_table.stride[0] + slot * cache->page_table.stride[1]);
+}
+
+/* Whether positions [from, to) of sequence b lie on pages in range (contiguous: always). */
+static int pages_ok(const seqk_kv_cache *cache, const seqk_kv_geometry *g, int64_t b, int64_t from,
+                    int64_t to) {
+  if (!g->paged || to <= from) return 1;
+  for (int64_t slot = from / g->page_size; slot <= (to - 1) / g->page_size; ++slot) {
+    const int64_t id = page_id(cache, b, slot);
+    if (id < 0 || id >= g->num_pages) return 0;
+  }
+  return 1;
+}
+
 /* Where sequence b's new tokens go, as kernels/kv_cache.cu's `fits` decides it. */
 static int fits(const seqk_kv_cache *cache, const seqk_kv_geometry *g, int64_t len, int64_t b) {
   if (len < 0 || len + g->S_new > g->capacity || len + g->S_new > INT32_MAX) return 0;
-  if (g->paged && g->S_new > 0)
-    for (int64_t slot = len / g->page_size; slot <= (len + g->S_new - 1) / g->page_size; ++slot) {
-      const int64_t id = seqk__load_i32(
-          &cache->page_table, b * cache->page_table.stride[0] + slot * cache->page_table.stride[1]);
-      if (id < 0 || id >= g->num_pages) return 0;
-    }
-  return 1;
+  return pages_ok(cache, g, b, len, len + g->S_new);
 }
 
 static void copy_row(const seqk_tensor *dst, int64_t page, int64_t at, int64_t h,
@@ -51,7 +63,7 @@ seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *c
                                       const seqk_tensor *k_new, const seqk_tensor *v_new,
                                       const seqk_kv_rope *rope) {
   static const char op[] = "kv_cache_append";
-  const seqk_kv_geometry g = seqk__kv_geometry(cache, k_new, v_new);
+  const seqk_kv_geometry g = seqk__kv_geometry(cache, k_new->shape[0], k_new->shape[1]);
   const int64_t ls = cache_seqlens->stride[0];
   for (int64_t b = 0; b < g.B; ++b) {
     const int64_t len = seqk__load_i32(cache_seqlens, b * ls);
@@ -66,11 +78,7 @@ seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *c
     const int64_t len = seqk__load_i32(cache_seqlens, b * ls);
     for (int64_t s = 0; s < g.S_new; ++s) {
       const int64_t t = len + s;
-      const int64_t page = g.paged
-                               ? seqk__load_i32(&cache->page_table,
-                                                b * cache->page_table.stride[0] +
-                                                    (t / g.page_size) * cache->page_table.stride[1])
-                               : b;
+      const int64_t page = g.paged ? page_id(cache, b, t / g.page_size) : b;
       const seqk_tensor *kc = &cache->k;
       for (int64_t h = 0; h < g.Hk; ++h) {
         copy_row(kc, page, t % g.page_size, h, k_new, b, s, g.D);
@@ -95,4 +103,88 @@ seqk_status seqk__ref_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *c
       ((int32_t *)cache_seqlens->data)[b * ls] =
           (int32_t)(seqk__load_i32(cache_seqlens, b * ls) + g.S_new);
   return SEQK_STATUS_SUCCESS;
+}
+
+/* Position t of sequence b: its page (b when contiguous) and the row in it. */
+static void locate(const seqk_kv_cache *cache, const seqk_kv_geometry *g, int64_t b, int64_t t,
+                   int64_t *page, int64_t *at) {
+  *page = g->paged ? page_id(cache, b, t / g->page_size) : b;
+  *at = t % g->page_size;
+}
+
+seqk_status seqk__ref_attention_kv_cache(seqk_context_t ctx, const seqk_attention_params *params,
+                                         const seqk_tensor *q, const seqk_kv_cache *cache,
+                                         const seqk_tensor *cache_seqlens, seqk_tensor *o,
+                                         seqk_tensor *lse) {
+  static const char op[] = "attention_kv_cache";
+  const seqk_kv_geometry g = seqk__kv_geometry(cache, q->shape[0], 0);
+  const int64_t ls = cache_seqlens->stride[0];
+  int64_t L = 0; /* the longest sequence: the gathered keys' extent */
+  for (int64_t b = 0; b < g.B; ++b) {
+    const int64_t len = seqk__load_i32(cache_seqlens, b * ls);
+    if (len < 0 || len > g.capacity || !pages_ok(cache, &g, b, 0, len))
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: sequence %lld: cache_seqlens[%lld]=%lld is not a length the cache "
+                        "holds (capacity %lld%s)",
+                        op, (long long)b, (long long)b, (long long)len, (long long)g.capacity,
+                        g.paged ? ", page ids in [0, num_pages)" : "");
+    if (len > L) L = len;
+  }
+  /* Scratch k [B, Hk, L, D] and v [B, Hk, L, Dv] (stored [B, L, Hk, .]) and the lengths. */
+  const size_t es = seqk_dtype_size(q->dtype);
+  const int64_t kn = g.B * L * g.Hk * g.D, vn = g.B * L * g.Hk * g.Dv;
+  void *kmem = malloc(kn > 0 ? (size_t)kn * es : 1), *vmem = malloc(vn > 0 ? (size_t)vn * es : 1);
+  int32_t *lens = (int32_t *)malloc(g.B > 0 ? (size_t)g.B * sizeof(int32_t) : 1);
+  if (!kmem || !vmem || !lens) {
+    free(kmem);
+    free(vmem);
+    free(lens);
+    return seqk__fail(ctx, SEQK_STATUS_ALLOC_FAILED,
+                      "%s: out of host memory for the gathered "
+                      "keys and values",
+                      op);
+  }
+  const int64_t k_shape[4] = {g.B, g.Hk, L, g.D}, v_shape[4] = {g.B, g.Hk, L, g.Dv};
+  seqk_tensor kt = seqk_tensor_view(kmem, q->dtype, SEQK_DEVICE_CPU, 4, k_shape);
+  seqk_tensor vt = seqk_tensor_view(vmem, q->dtype, SEQK_DEVICE_CPU, 4, v_shape);
+  kt.stride[1] = g.D;
+  kt.stride[2] = g.Hk * g.D;
+  vt.stride[1] = g.Dv;
+  vt.stride[2] = g.Hk * g.Dv;
+  for (int64_t b = 0; b < g.B; ++b) {
+    const int64_t len = seqk__load_i32(cache_seqlens, b * ls);
+    lens[b] = (int32_t)len;
+    for (int64_t t = 0; t < L; ++t) {
+      int64_t page = 0, at = 0;
+      if (t < len) locate(cache, &g, b, t, &page, &at);
+      for (int64_t h = 0; h < g.Hk; ++h) {
+        /* Keys past a sequence's length are never read: zero them all the same. */
+        const int64_t kbase = b * kt.stride[0] + h * kt.stride[1] + t * kt.stride[2];
+        const int64_t vbase = b * vt.stride[0] + h * vt.stride[1] + t * vt.stride[2];
+        for (int64_t d = 0; d < g.D; ++d) {
+          if (t < len)
+            seqk__copy_element(&kt, kbase + d, &cache->k,
+                               page * cache->k.stride[0] + at * cache->k.stride[1] +
+                                   h * cache->k.stride[2] + d * cache->k.stride[3]);
+          else
+            seqk__store(&kt, kbase + d, 0.0);
+        }
+        for (int64_t d = 0; d < g.Dv; ++d) {
+          if (t < len)
+            seqk__copy_element(&vt, vbase + d, &cache->v,
+                               page * cache->v.stride[0] + at * cache->v.stride[1] +
+                                   h * cache->v.stride[2] + d * cache->v.stride[3]);
+          else
+            seqk__store(&vt, vbase + d, 0.0);
+        }
+      }
+    }
+  }
+  seqk_attention_params p = *params;
+  p.seqlens_k = lens;
+  const seqk_status st = seqk__ref_attention(ctx, &p, q, &kt, &vt, o, lse);
+  free(kmem);
+  free(vmem);
+  free(lens);
+  return st;
 }

@@ -237,6 +237,40 @@ seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_acti
   return SEQK_STATUS_SUCCESS;
 }
 
+seqk_status seqk__check_head_groups(seqk_context_t ctx, const char *op, const char *q_name,
+                                    int64_t H, const char *k_name, int h_dim, int64_t Hk) {
+  if (Hk == 0 ? H != 0 : H % Hk != 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s.shape[1]=%lld (H) is not a multiple of %s.shape[%d]=%lld (Hk)", op,
+                      q_name, (long long)H, k_name, h_dim, (long long)Hk);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_attention_params(seqk_context_t ctx, const char *op,
+                                         const seqk_attention_params *p) {
+  if (!isfinite(p->scale))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: params.scale=%g is not finite (0 selects 1/sqrt(D))", op,
+                      (double)p->scale);
+  if (p->algo != SEQK_ATTENTION_ALGO_AUTO && p->algo != SEQK_ATTENTION_ALGO_FUSED &&
+      p->algo != SEQK_ATTENTION_ALGO_UNFUSED)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: params.algo=%d is not a seqk_attention_algo", op, (int)p->algo);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk__check_seqlens(seqk_context_t ctx, const char *op, const char *name,
+                                const int32_t *lens, int64_t B, int64_t limit,
+                                const char *limit_name) {
+  if (!lens) return SEQK_STATUS_SUCCESS;
+  for (int64_t b = 0; b < B; ++b)
+    if (lens[b] < 0 || lens[b] > limit)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: params.%s[%lld]=%d out of range [0, %s=%lld]", op, name, (long long)b,
+                        (int)lens[b], limit_name, (long long)limit);
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status seqk__check_rotary_params(seqk_context_t ctx, const char *op, const char *name,
                                       const seqk_rotary_params *params, int64_t D,
                                       int64_t *rotary_dim, int *neox, double *log2_theta) {

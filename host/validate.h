@@ -57,6 +57,18 @@ seqk_status seqk__check_alias_or_disjoint(seqk_context_t ctx, const char *op, co
 seqk_status seqk__check_rotary_params(seqk_context_t ctx, const char *op, const char *name,
                                       const seqk_rotary_params *params, int64_t D,
                                       int64_t *rotary_dim, int *neox, double *log2_theta);
+/* H query heads share Hk key/value heads: H % Hk == 0 (Hk may be 0 only when H is). The names
+   are the tensors whose shape[1] the counts come from in messages (h_dim: the dim index). */
+seqk_status seqk__check_head_groups(seqk_context_t ctx, const char *op, const char *q_name,
+                                    int64_t H, const char *k_name, int h_dim, int64_t Hk);
+/* seqk_attention_params' scalars: a finite scale (0 selects 1/sqrt(D)) and a known algo. */
+seqk_status seqk__check_attention_params(seqk_context_t ctx, const char *op,
+                                         const seqk_attention_params *p);
+/* Each lens[b] in [0, limit] (params.<name>[b]); lens NULL passes. Only for CPU calls: the
+   array is host memory then. */
+seqk_status seqk__check_seqlens(seqk_context_t ctx, const char *op, const char *name,
+                                const int32_t *lens, int64_t B, int64_t limit,
+                                const char *limit_name);
 /* act is one of seqk_activation's values. */
 seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_activation act);
 /* Normalises dim in [-ndim, ndim) to [0, ndim) in *out_dim. */

@@ -327,8 +327,7 @@ SEQK_API seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor 
    page_size, Hk, D] and v [num_pages, page_size, Hk, Dv], any strides, page_size >= 1: position
    t of sequence b is row t % page_size of page page_table[b, t / page_size]. Capacity
    max_pages * page_size; a page id outside [0, num_pages) is an error where it is used.
-   seqk_attention over a cache: the contiguous one as k/v with seqlens_k; paged attention is not
-   there yet. */
+   Appends: seqk_kv_cache_append(_rotary); attention: seqk_attention_kv_cache. */
 typedef struct seqk_kv_cache {
   seqk_tensor k, v;
   seqk_tensor page_table; /* data NULL: contiguous */
@@ -349,6 +348,31 @@ typedef struct seqk_kv_cache {
 SEQK_API seqk_status seqk_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
                                           seqk_tensor *cache_seqlens, int32_t advance,
                                           const seqk_tensor *k_new, const seqk_tensor *v_new);
+
+/* seqk_attention over a cache: o = attention(q, keys and values 0 .. cache_seqlens[b] - 1 of
+   sequence b), contiguous or paged, fused kernels reading the pages in place.
+   q [B, H, Sq, D] (a [B, Sq, H, D] buffer as a strided view), o [B, H, Sq, Dv], lse optional F32
+   [B, H, Sq]; the cache's k [., ., Hk, D] and v [., ., Hk, Dv] with H % Hk == 0; q, o and the
+   cache in one dtype, last dims contiguous. cache_seqlens: I32 [B] on the cache's device, the
+   keys of each sequence (after this step's append). params as seqk_attention's (NULL: defaults)
+   with seqlens_k NULL (cache_seqlens takes its place); seqlens_q optional. Causal aligns
+   bottom-right: the Sq (or seqlens_q[b]) queries are the last positions of sequence b, which is
+   decode (Sq = 1) and chunked prefill (append the chunk, then attend with causal = 1).
+   A sequence whose length is outside [0, capacity], or which has a page id outside
+   [0, num_pages) among its first ceil(cache_seqlens[b] / page_size) pages, is an error: on the
+   CPU and with waiting device checks (the default) the call fails naming it and writes nothing;
+   with deferred checks its rows are written as seeing no key (o = 0, lse = +inf) and
+   seqk_context_check reports it. No page is read past a sequence's length.
+   CUDA: one check kernel over the lengths and page ids, then the fused kernels (split-KV when
+   the batch leaves SMs idle), reading K and V rows through the page table; no host round trip
+   with deferred checks. UNFUSED, or a shape the fused kernels do not serve, gathers a paged cache
+   into workspace (B x Hk x capacity rows) first. Errors: INVALID_VALUE, NOT_SUPPORTED (FUSED
+   refused), NO_DEVICE, ALLOC_FAILED, DEVICE_ERROR. */
+SEQK_API seqk_status seqk_attention_kv_cache(seqk_context_t ctx,
+                                             const seqk_attention_params *params,
+                                             const seqk_tensor *q, const seqk_kv_cache *cache,
+                                             const seqk_tensor *cache_seqlens, seqk_tensor *o,
+                                             seqk_tensor *lse);
 
 /* ---------------------------------------------------------------------------------------------
  * Layers built on them

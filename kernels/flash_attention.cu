@@ -62,9 +62,14 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   if (B > seqk_kernels::kMaxGridYZ || Hk > seqk_kernels::kMaxGridYZ) return SEQK_K_FLASH_GRID;
   if (cc_major < 8) return SEQK_K_FLASH_ARCH;
 
-  /* Batch, head and row strides as the kernels take them (extent-1 dims: 0). */
+  /* Batch, head and row strides as the kernels take them (extent-1 dims: 0). Paged K/V: the
+     page stride in the batch's place (pages are many even when B is 1), the row stride within a
+     page (0 for one-row pages). */
+  const bool paged = a->page_table != nullptr;
+  if (paged && (a->page_size < 1 || a->page_size > INT32_MAX)) return SEQK_K_FLASH_ROWS;
   int64_t qs[3], ks[3], vs[3], os[3];
-  const int64_t q_ext[3] = {B, H, Sq}, kv_ext[3] = {B, Hk, Sk};
+  const int64_t q_ext[3] = {B, H, Sq};
+  const int64_t kv_ext[3] = {paged ? 2 : B, Hk, paged ? a->page_size : Sk};
   for (int d = 0; d < 3; ++d) {
     qs[d] = eff_stride(q_ext[d], a->q_stride[d]);
     ks[d] = eff_stride(kv_ext[d], a->k_stride[d]);
@@ -77,10 +82,19 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   const seqk_dtype dtype = a->dtype;
   bool tc = dtype != SEQK_DTYPE_F32 && D % 8 == 0 && Dv % 8 == 0 && rows_aligned(a->q, qs, 8) &&
             rows_aligned(a->k, ks, 8) && rows_aligned(a->v, vs, 8);
+  /* Paged: the tensor-core kernel keeps row offsets in 16-byte units as 32 bits. */
+  if (paged && tc) {
+    const int64_t last_k =
+        (a->num_pages - 1) * ks[0] + (a->page_size - 1) * ks[2] + (Hk - 1) * ks[1];
+    const int64_t last_v =
+        (a->num_pages - 1) * vs[0] + (a->page_size - 1) * vs[2] + (Hk - 1) * vs[1];
+    const int64_t limit = ((int64_t)1 << 32) * 8 - 256; /* elements of 2 bytes, a row's room kept */
+    if (last_k >= limit || last_v >= limit) tc = false;
+  }
   if (force.kernel == 1) tc = false;
   const int dpad = tc ? seqk_kernels::round_up_in(tc_head_dims{}, dmax)
                       : seqk_kernels::round_up_in(simt_head_dims{}, dmax);
-  const tile_shape shape = tc ? tc_shape(dpad) : simt_shape(dpad);
+  const tile_shape shape = tc ? tc_shape(dpad, paged) : simt_shape(dpad);
   pl->tc = tc;
   pl->dpad = dpad;
   pl->dtype = dtype;
@@ -95,12 +109,20 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   p.q_sb = qs[0];
   p.q_sh = qs[1];
   p.q_ss = qs[2];
-  p.k_sb = ks[0];
+  p.k_sb = paged ? 0 : ks[0];
   p.k_sh = ks[1];
   p.k_ss = ks[2];
-  p.v_sb = vs[0];
+  p.v_sb = paged ? 0 : vs[0];
   p.v_sh = vs[1];
   p.v_ss = vs[2];
+  p.page_table = a->page_table;
+  if (paged) {
+    p.k_sp = ks[0];
+    p.v_sp = vs[0];
+    p.pt_sb = a->pt_stride[0];
+    p.pt_ss = a->pt_stride[1];
+    p.page_size = (int)a->page_size;
+  }
   p.o_sb = os[0];
   p.o_sh = os[1];
   p.o_ss = os[2];
@@ -160,7 +182,10 @@ extern "C" cudaError_t seqk_k_flash_launch(const seqk_k_flash_plan *pl, cudaStre
   const seqk_k_flash_params &p = pl->p;
   if (p.splits > 1 && (!p.part_o || !p.part_lse)) return cudaErrorInvalidValue;
   cudaError_t err;
-  if (pl->tc)
+  if (pl->tc && p.page_table)
+    err = pl->dtype == SEQK_DTYPE_F16 ? launch_tc_f16_paged(p, pl->dpad, stream)
+                                      : launch_tc_bf16_paged(p, pl->dpad, stream);
+  else if (pl->tc)
     err = pl->dtype == SEQK_DTYPE_F16 ? launch_tc_f16(p, pl->dpad, stream)
                                       : launch_tc_bf16(p, pl->dpad, stream);
   else

@@ -129,6 +129,25 @@ __device__ __forceinline__ void row_coords(const params &p, int kh, int r, int *
   *i = r % p.Sq;
 }
 
+/* Element offset of key row j of batch b in K or V from the batch's base (the batch stride times
+   b plus the head's offset; the plan sets the batch strides to 0 when paged): contiguous j * ss;
+   paged, row j % page_size (row stride ss) of page page_table[b, j / page_size] (page stride
+   sp). The host's check kernel (kv_cache.cu) left every sequence's length at 0 unless each page
+   id below it is in range, so j below the batch's keys reads a valid page. */
+template <bool PAGED>
+__device__ __forceinline__ int64_t key_row(const params &p, int b, int j, int64_t sp, int64_t ss) {
+  if constexpr (!PAGED) {
+    (void)p;
+    (void)b;
+    (void)sp;
+    return (int64_t)j * ss;
+  } else {
+    const int slot = j / p.page_size;
+    const int64_t page = p.page_table[(int64_t)b * p.pt_sb + (int64_t)slot * p.pt_ss];
+    return page * sp + (int64_t)(j - slot * p.page_size) * ss;
+  }
+}
+
 /* Index of row (b, h, i) in the split partials of split s: [splits][B][H][Sq]. */
 __device__ __forceinline__ int64_t part_row(const params &p, int s, int b, int h, int i) {
   return (((int64_t)s * p.B + b) * p.H + h) * p.Sq + i;
@@ -160,7 +179,7 @@ __device__ __forceinline__ float row_inv(float l, bool visible) {
  * than the check. */
 constexpr int kRepairCols = 8; /* Dv <= 256 = 32 lanes x 8 */
 
-template <typename T, typename Out>
+template <typename T, bool PAGED, typename Out>
 __device__ __forceinline__ void repair_row(const params &p, int b, int kh, int h, int i, int k0,
                                            int k1, float m, float inv, Out *dst, int lane) {
   const T *q =
@@ -174,14 +193,14 @@ __device__ __forceinline__ void repair_row(const params &p, int b, int kh, int h
   for (int j = k0; j < k1; ++j) {
     float s = 0.0f;
     for (int d = lane; d < p.D; d += 32)
-      s += to_float(q[d]) * to_float(kb[(int64_t)j * p.k_ss + d]);
+      s += to_float(q[d]) * to_float(kb[key_row<PAGED>(p, b, j, p.k_sp, p.k_ss) + d]);
     SEQK_UNROLL
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
     const float pj = exp2f(s * p.scale_log2 - m_use);
     SEQK_UNROLL
     for (int c = 0; c < kRepairCols; ++c) {
       const int d = lane + 32 * c;
-      if (d < p.Dv) acc[c] += pj * to_float(vb[(int64_t)j * p.v_ss + d]);
+      if (d < p.Dv) acc[c] += pj * to_float(vb[key_row<PAGED>(p, b, j, p.v_sp, p.v_ss) + d]);
     }
   }
   SEQK_UNROLL
@@ -193,7 +212,7 @@ __device__ __forceinline__ void repair_row(const params &p, int b, int kh, int h
 
 /* The warp's rows to repair (todo: a ballot of one representative lane per row): each in turn,
    with the row's values fetched from its lane by `get(lane, &h, &i, &k1, &m, &inv)`. */
-template <typename T, typename Get>
+template <typename T, bool PAGED, typename Get>
 __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w, int b, int kh,
                                             unsigned todo, int lane, Get &&get) {
   while (todo) {
@@ -203,10 +222,10 @@ __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w
     float m, inv;
     get(src, &h, &i, &k1, &m, &inv);
     if (p.splits > 1)
-      repair_row<T, float>(p, b, kh, h, i, w.kbeg, k1, m, inv,
-                           p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
+      repair_row<T, PAGED, float>(p, b, kh, h, i, w.kbeg, k1, m, inv,
+                                  p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
     else
-      repair_row<T, T>(
+      repair_row<T, PAGED, T>(
           p, b, kh, h, i, w.kbeg, k1, m, inv,
           static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss,
           lane);
@@ -255,8 +274,30 @@ template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64
 template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32, QK_GROUP = 1; };
 template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32, QK_GROUP = 1; };
 // clang-format on
+/* The tiles an instantiation runs: tc_traits', except for the paged kernel at DP 64, which takes
+   64-key tiles (with its page-table loads the 128-key tiles spilled 52-100 bytes on sm_90, bf16,
+   in every arrangement of the loads tried), and at DP 128 on sm_80, which computes one m-tile's
+   S at a time (4 bytes spilled otherwise; on sm_90 that order spilled 68 bytes and the pair
+   fits). Same rows per block either way. The paged kernel asks for one block per SM in its
+   launch bounds: without it ptxas aimed at three blocks at DP 192 and spilled 84 bytes. */
+template <int DP, bool PAGED>
+struct tc_cfg : tc_traits<DP> {};
+template <>
+struct tc_cfg<64, true> {
+  static constexpr int NW = 4, MT = 2, BN = 64, QK_GROUP = 2;
+};
+template <>
+struct tc_cfg<128, true> {
+  static constexpr int NW = 4, MT = 2, BN = 64;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  static constexpr int QK_GROUP = 1; /* device code only: the tiles are the same on every arch */
+#else
+  static constexpr int QK_GROUP = 2;
+#endif
+};
 template <int DP>
 constexpr int tc_bm = 16 * tc_traits<DP>::MT *tc_traits<DP>::NW;
+static_assert(tc_bm<64> == 16 * tc_cfg<64, true>::MT * tc_cfg<64, true>::NW, "same rows");
 
 template <typename T>
 struct tc_ops;
@@ -281,20 +322,26 @@ struct tc_ops<__nv_bfloat16> {
   }
 };
 
-template <int DP>
+/* Q, K and V stages; PAGED adds the rows' page and row (two tiles x BN uint2). */
+template <int DP, bool PAGED>
 constexpr size_t tc_smem_bytes() {
-  return (size_t)(16 * tc_traits<DP>::MT * tc_traits<DP>::NW + 4 * tc_traits<DP>::BN) * (DP + 8) *
-         2;
+  using cfg = tc_cfg<DP, PAGED>;
+  return (size_t)(16 * cfg::MT * cfg::NW + 4 * cfg::BN) * (DP + 8) * 2 +
+         (PAGED ? (size_t)2 * cfg::BN * 2 * sizeof(uint32_t) : 0);
 }
 
-template <typename T, int DP>
-__global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params p) {
+/* PAGED: K and V rows come through the page table (p.page_table, key_row); a separate
+   instantiation, so the contiguous kernel's loop stays as measured. */
+template <typename T, int DP, bool PAGED>
+__global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
+    flash_tc_kernel(params p) {
   using ops = tc_ops<T>;
-  constexpr int NW = tc_traits<DP>::NW, MT = tc_traits<DP>::MT, BN = tc_traits<DP>::BN;
+  using cfg = tc_cfg<DP, PAGED>;
+  constexpr int NW = cfg::NW, MT = cfg::MT, BN = cfg::BN;
   constexpr int BM = 16 * MT * NW, NT = 32 * NW;
   /* m-tiles whose S = QK^T is computed together (sharing each K fragment) before their softmax:
      all of them, except where their S would not fit the registers next to O (tc_traits). */
-  constexpr int MG = tc_traits<DP>::QK_GROUP;
+  constexpr int MG = cfg::QK_GROUP;
   constexpr int LD = DP + 8;  /* shared row stride in elements (see the pad note above) */
   constexpr int CPR = DP / 8; /* 16-byte chunks per shared row */
   static_assert(DP <= 32 * kRepairCols, "repair_row covers Dv <= 32 * kRepairCols");
@@ -378,13 +425,62 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
     }
     src += (int64_t)BN * ss;
   };
+  /* Paged K/V: each row of a tile is located once, one thread per row, into shared memory (its
+     page id and row within the page; ~0u for a row at or past the batch's keys, which may lie
+     past its pages), stage st's table for the tile in stage st, before the barrier that precedes
+     the tile's copies; the copiers (CPR threads per row) then read the pair instead of each
+     dividing by the page size and reading the page table. Offsets are 32-bit, in 16-byte units:
+     the plan keeps every row 16-byte aligned and the pages within 2^32 units. (64-bit offsets
+     per row, for K and V apart, made ptxas spill at DP 64 to 192, bf16.) */
+  uint2 *const s_rows = reinterpret_cast<uint2 *>(sV + 2 * BN * LD); /* [2][BN] */
+  constexpr int kUnit = 16 / (int)sizeof(T);                         /* elements */
+  auto fill_rows = [&](int st, int n0) {
+    for (int r = tid; r < BN; r += NT) {
+      const int j = n0 + r;
+      uint2 at = make_uint2(~0u, 0u);
+      if (j < nkeys) {
+        const int slot = j / p.page_size;
+        at.x = (uint32_t)p.page_table[(int64_t)b * p.pt_sb + (int64_t)slot * p.pt_ss];
+        at.y = (uint32_t)(j - slot * p.page_size);
+      }
+      s_rows[st * BN + r] = at;
+    }
+  };
+  /* base: p.k or p.v; sp, ss, sh: its page, row and head strides in units; col_bytes: this
+     thread's column. */
+  auto load_tile_paged = [&](auto check, smem_addr dst, const void *base, const uint2 *rows,
+                             uint32_t sp, uint32_t ss, uint32_t sh, int bytes, uint32_t col_bytes) {
+    constexpr bool kCheck = decltype(check)::value;
+    SEQK_UNROLL
+    for (int i = 0; i < KV_PASSES; ++i) {
+      if (!copier || ((i + 1) * KV_STEP > BN && cp_row + i * KV_STEP >= BN)) continue;
+      const uint2 at = rows[cp_row + i * KV_STEP];
+      const bool ok = !kCheck || at.x != ~0u;
+      const uint32_t u = at.x * sp + at.y * ss + (uint32_t)kh * sh;
+      cp_async<16>(dst + i * KV_STEP * LD * (int)sizeof(T),
+                   static_cast<const char *>(base) + (ok ? (uint64_t)u * 16u + col_bytes : 0),
+                   ok ? bytes : 0);
+    }
+  };
   auto load_k = [&](auto check, int st, int n0) {
-    load_tile(check, k_dst + st * STAGE_BYTES, gk, p.k_ss, k_bytes, static_cast<const T *>(p.k),
-              n0);
+    if constexpr (PAGED)
+      load_tile_paged(check, k_dst + st * STAGE_BYTES, p.k, s_rows + st * BN,
+                      (uint32_t)(p.k_sp / kUnit), (uint32_t)(p.k_ss / kUnit),
+                      (uint32_t)(p.k_sh / kUnit), k_bytes,
+                      k_bytes ? cp_col * (uint32_t)sizeof(T) : 0u);
+    else
+      load_tile(check, k_dst + st * STAGE_BYTES, gk, p.k_ss, k_bytes, static_cast<const T *>(p.k),
+                n0);
   };
   auto load_v = [&](auto check, int st, int n0) {
-    load_tile(check, v_dst + st * STAGE_BYTES, gv, p.v_ss, v_bytes, static_cast<const T *>(p.v),
-              n0);
+    if constexpr (PAGED)
+      load_tile_paged(check, v_dst + st * STAGE_BYTES, p.v, s_rows + st * BN,
+                      (uint32_t)(p.v_sp / kUnit), (uint32_t)(p.v_ss / kUnit),
+                      (uint32_t)(p.v_sh / kUnit), v_bytes,
+                      v_bytes ? cp_col * (uint32_t)sizeof(T) : 0u);
+    else
+      load_tile(check, v_dst + st * STAGE_BYTES, gv, p.v_ss, v_bytes, static_cast<const T *>(p.v),
+                n0);
   };
 
   /* A warp whose rows all lie past the tile's last row (short tiles; decode, where a few rows
@@ -418,6 +514,10 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
         if (ok) src += (int64_t)h * p.q_sh + (int64_t)i * p.q_ss + col;
       }
       cp_async<16>(sQ + row * LD + col, src, ok ? 16 : 0);
+    }
+    if constexpr (PAGED) {
+      fill_rows(0, w.kbeg);
+      __syncthreads();
     }
     load_k(std::true_type{}, 0, w.kbeg);
     cp_async_commit();
@@ -474,6 +574,11 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
     constexpr bool kMasked = decltype(masked_tag)::value;
     const int n0 = kbeg + it * BN, st = it & 1;
     const smem_addr cK = k_lds + st * STAGE_BYTES, cV = v_lds + st * STAGE_BYTES;
+    /* Paged: tile it+1's row offsets into the other stage's table, whose last readers (the copies
+       of tile it-1) passed the previous barrier. (A full tile always has a next one; the full
+       body passes neither the tile count nor the first key, which are read from the plan.) */
+    if constexpr (PAGED)
+      if (!kMasked || it + 1 < ntile) fill_rows(st ^ 1, w.kbeg + (it + 1) * BN);
     cp_async_wait<1>(); /* K(it); V(it) may be in flight */
     __syncthreads();
     const bool more = !kMasked || it + 1 < ntile;
@@ -660,14 +765,14 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
       for (int hf = 0; hf < 2; ++hf) {
         if (!todo[mt][hf]) continue; /* warp-uniform */
         const int k1_own = min(lim(mt, hf), w.kend);
-        repair_rows<T>(p, w, b, kh, todo[mt][hf], lane,
-                       [&](int src, int *h, int *i, int *k1, float *mm, float *iv) {
-                         *k1 = __shfl_sync(0xffffffffu, k1_own, src);
-                         *mm = __shfl_sync(0xffffffffu, m[mt][hf], src);
-                         *iv = __shfl_sync(0xffffffffu, inv[mt][hf], src);
-                         row_coords(p, kh, w.r0 + warp * 16 * MT + mt * 16 + (src >> 2) + 8 * hf, h,
-                                    i);
-                       });
+        repair_rows<T, PAGED>(
+            p, w, b, kh, todo[mt][hf], lane,
+            [&](int src, int *h, int *i, int *k1, float *mm, float *iv) {
+              *k1 = __shfl_sync(0xffffffffu, k1_own, src);
+              *mm = __shfl_sync(0xffffffffu, m[mt][hf], src);
+              *iv = __shfl_sync(0xffffffffu, inv[mt][hf], src);
+              row_coords(p, kh, w.r0 + warp * 16 * MT + mt * 16 + (src >> 2) + 8 * hf, h, i);
+            });
       }
     }
   };
@@ -745,36 +850,44 @@ __global__ void __launch_bounds__(tc_traits<DP>::NW * 32) flash_tc_kernel(params
   repair();
 }
 
-/* Launches flash_tc_kernel<T, DP> for the grid the plan implies (x = row tiles * splits). */
-template <typename T, int DP>
+/* Launches flash_tc_kernel<T, DP, PAGED> for the grid the plan implies (x = row tiles *
+   splits). */
+template <typename T, int DP, bool PAGED>
 cudaError_t launch_tc(const params &p, cudaStream_t stream) {
   const unsigned tiles = (unsigned)((p.rows + tc_bm<DP> - 1) / tc_bm<DP>);
   return seqk_kernels::launch_checked(
-      dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B), dim3(32 * tc_traits<DP>::NW),
-      tc_smem_bytes<DP>(), stream, flash_tc_kernel<T, DP>, p);
+      dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B),
+      dim3(32 * tc_cfg<DP, PAGED>::NW), tc_smem_bytes<DP, PAGED>(), stream,
+      flash_tc_kernel<T, DP, PAGED>, p);
 }
 
 /* Tensor-core kernel for element type T at padded head dim dp (one of tc_head_dims);
-   cudaErrorInvalidValue for any other dp. Instantiated per dtype in its own source. */
-template <typename T>
+   cudaErrorInvalidValue for any other dp. Instantiated per dtype and K/V addressing in its own
+   source. */
+template <typename T, bool PAGED>
 cudaError_t launch_tc_dim(const params &p, int dp, cudaStream_t stream) {
   return seqk_kernels::value_switch(tc_head_dims{}, dp, cudaErrorInvalidValue, [&](auto D) {
-    return launch_tc<T, decltype(D)::value>(p, stream);
+    return launch_tc<T, decltype(D)::value, PAGED>(p, stream);
   });
 }
 
 /* ---- what each source provides ------------------------------------------------------------- */
 
-/* Tile shape of the tensor-core kernel at dp (one of tc_head_dims). */
-inline tile_shape tc_shape(int dp) {
-  return seqk_kernels::value_switch(tc_head_dims{}, dp, tile_shape{0, 0}, [](auto D) {
-    return tile_shape{tc_bm<decltype(D)::value>, tc_traits<decltype(D)::value>::BN};
+/* Tile shape of the tensor-core kernel at dp (one of tc_head_dims), paged or not. */
+inline tile_shape tc_shape(int dp, bool paged) {
+  return seqk_kernels::value_switch(tc_head_dims{}, dp, tile_shape{0, 0}, [&](auto D) {
+    constexpr int DP = decltype(D)::value;
+    return tile_shape{tc_bm<DP>, paged ? tc_cfg<DP, true>::BN : tc_cfg<DP, false>::BN};
   });
 }
 cudaError_t launch_tc_f16(const params &p, int dp,
                           cudaStream_t stream); /* flash_attention_f16.cu */
 cudaError_t launch_tc_bf16(const params &p, int dp,
                            cudaStream_t stream); /* flash_attention_bf16.cu */
+cudaError_t launch_tc_f16_paged(const params &p, int dp,
+                                cudaStream_t stream); /* flash_attention_f16_paged.cu */
+cudaError_t launch_tc_bf16_paged(const params &p, int dp,
+                                 cudaStream_t stream); /* flash_attention_bf16_paged.cu */
 
 /* fp32 SIMT kernel (flash_attention_simt.cu): dm one of simt_head_dims. */
 tile_shape simt_shape(int dm);

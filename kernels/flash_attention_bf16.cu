@@ -8,7 +8,7 @@
 namespace seqk_flash {
 
 cudaError_t launch_tc_bf16(const params &p, int dp, cudaStream_t stream) {
-  return launch_tc_dim<__nv_bfloat16>(p, dp, stream);
+  return launch_tc_dim<__nv_bfloat16, false>(p, dp, stream);
 }
 
 }   // namespace seqk_flash

@@ -8,7 +8,7 @@
 namespace seqk_flash {
 
 cudaError_t launch_tc_f16(const params &p, int dp, cudaStream_t stream) {
-  return launch_tc_dim<__half>(p, dp, stream);
+  return launch_tc_dim<__half, false>(p, dp, stream);
 }
 
 }   // namespace seqk_flash

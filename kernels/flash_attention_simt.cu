@@ -80,6 +80,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   const bool vec = p.in_vec != 0;
 
   const T *const qb = static_cast<const T *>(p.q) + (int64_t)b * p.q_sb;
+  /* The batch's and head's K and V; rows by key_row (contiguous, or through the page table). */
   const T *const kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
   const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
 
@@ -126,8 +127,13 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       const int row = c / (DM / 4), d = (c % (DM / 4)) * 4, j = n0 + row;
       float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
       if (j < w.L.k) { /* padding keys stay zero: 0 * NaN would leak into PV */
-        if (d < p.D) kv = load4(kb + (int64_t)j * p.k_ss, d, p.D, vec);
-        if (d < p.Dv) vv = load4(vb + (int64_t)j * p.v_ss, d, p.Dv, vec);
+        const bool paged = p.page_table != nullptr;
+        if (d < p.D)
+          kv = load4(kb + (paged ? key_row<true>(p, b, j, p.k_sp, p.k_ss) : (int64_t)j * p.k_ss), d,
+                     p.D, vec);
+        if (d < p.Dv)
+          vv = load4(vb + (paged ? key_row<true>(p, b, j, p.v_sp, p.v_ss) : (int64_t)j * p.v_ss), d,
+                     p.Dv, vec);
       }
       *reinterpret_cast<float4 *>(sK + row * LDQ + d) = kv;
       *reinterpret_cast<float4 *>(sV + row * LDQ + d) = vv;
@@ -280,13 +286,16 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
         __ballot_sync(0xffffffffu, bad && lc == 0 && w.r0 + lrow[i] < w.r1 && lim[i] < w.L.k);
     if (!todo) continue; /* warp-uniform */
     const int k1_own = min(lim[i], w.kend);
-    repair_rows<T>(p, w, b, kh, todo, lane,
-                   [&](int src, int *h, int *qi, int *k1, float *mm, float *iv) {
-                     *k1 = __shfl_sync(0xffffffffu, k1_own, src);
-                     *mm = __shfl_sync(0xffffffffu, m[i], src);
-                     *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
-                     row_coords(p, kh, w.r0 + warp * (BM / 4) + (src >> 3) + 4 * i, h, qi);
-                   });
+    auto get = [&](int src, int *h, int *qi, int *k1, float *mm, float *iv) {
+      *k1 = __shfl_sync(0xffffffffu, k1_own, src);
+      *mm = __shfl_sync(0xffffffffu, m[i], src);
+      *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
+      row_coords(p, kh, w.r0 + warp * (BM / 4) + (src >> 3) + 4 * i, h, qi);
+    };
+    if (p.page_table)
+      repair_rows<T, true>(p, w, b, kh, todo, lane, get);
+    else
+      repair_rows<T, false>(p, w, b, kh, todo, lane, get);
   }
 }
 

@@ -12,6 +12,9 @@
  * With rotary keys (rope), a second kernel serves the append: the value rows and the unrotated
  * tail of the key rows as raw bits, the rotated pairs through floats (rotary.cuh), and q's rows of
  * the same tokens rotated in place in the same launch (rows past the cache's come from q).
+ * For seqk_attention_kv_cache: the lengths kernel (each sequence's length and pages checked once,
+ * the fused kernels then read pages below the checked length only) and the gather of a paged
+ * cache into contiguous rows for the unfused path.
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
@@ -130,6 +133,57 @@ __global__ void __launch_bounds__(kWarps * 32) kv_append_rope_kernel(seqk_k_kv_a
   }
 }
 
+/* One block per sequence (grid-stride): the lanes walk its pages, a bad id flags the block. */
+__global__ void __launch_bounds__(128)
+    kv_lengths_kernel(seqk_k_kv_lengths_params p, unsigned long long *bad) {
+  SMEM_ARRAY(int, s_bad_word, 1);
+  int &s_bad = s_bad_word[0];
+  for (int64_t b = blockIdx.x; b < p.B; b += gridDim.x) {
+    const int64_t l = p.seqlens[b * p.len_stride];
+    const bool in_range = l >= 0 && l <= p.capacity;
+    if (threadIdx.x == 0) s_bad = in_range ? 0 : 1;
+    __syncthreads();
+    if (in_range && p.page_table) {
+      const int64_t pages = (l + p.page_size - 1) / p.page_size;
+      for (int64_t slot = threadIdx.x; slot < pages; slot += blockDim.x) {
+        const int64_t id = p.page_table[b * p.pt_stride[0] + slot * p.pt_stride[1]];
+        if (id < 0 || id >= p.num_pages) atomicOr(&s_bad, 1);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      p.len[b] = s_bad ? 0 : (int32_t)l;
+      if (s_bad) atomicMin(bad, bad_word(b, l));
+    }
+    __syncthreads(); /* s_bad is reset for the next sequence only after it was read */
+  }
+}
+
+/* A warp per (sequence, position, head) row. */
+template <typename U>
+__global__ void __launch_bounds__(kWarps * 32) kv_gather_kernel(seqk_k_kv_gather_params p) {
+  const int lane = (int)(threadIdx.x % 32);
+  const int64_t rows = p.B * p.S * p.Hk;
+  for (int64_t row = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32; row < rows;
+       row += (int64_t)gridDim.x * kWarps) {
+    const int64_t bt = row / p.Hk, h = row - bt * p.Hk;
+    const int64_t b = bt / p.S, t = bt - b * p.S;
+    if (t >= p.len[b]) continue;
+    const int64_t slot = t / p.page_size, at = t - slot * p.page_size;
+    const int64_t page = p.page_table[b * p.pt_stride[0] + slot * p.pt_stride[1]];
+    const U *ks =
+        static_cast<const U *>(p.k) + page * p.k_stride[0] + at * p.k_stride[1] + h * p.k_stride[2];
+    const U *vs =
+        static_cast<const U *>(p.v) + page * p.v_stride[0] + at * p.v_stride[1] + h * p.v_stride[2];
+    U *kd =
+        static_cast<U *>(p.dst_k) + b * p.dk_stride[0] + h * p.dk_stride[1] + t * p.dk_stride[2];
+    U *vd =
+        static_cast<U *>(p.dst_v) + b * p.dv_stride[0] + h * p.dv_stride[1] + t * p.dv_stride[2];
+    for (int64_t d = lane; d < p.D; d += 32) kd[d * p.dk_stride[3]] = ks[d * p.k_stride[3]];
+    for (int64_t d = lane; d < p.Dv; d += 32) vd[d * p.dv_stride[3]] = vs[d * p.v_stride[3]];
+  }
+}
+
 __global__ void __launch_bounds__(128) kv_advance_kernel(seqk_k_kv_append_params p) {
   for (int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; b < p.B;
        b += (int64_t)gridDim.x * blockDim.x)
@@ -179,5 +233,30 @@ extern "C" cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int ad
   /* After the copy (stream order): the copy's rows read the lengths this writes. */
   if (advance && p->B > 0 && p->S_new > 0)
     launch(dim3(seqk_kernels::grid_blocks(p->B, 128)), dim3(128), 0, stream, kv_advance_kernel, *p);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_kv_lengths(const seqk_k_kv_lengths_params *p, unsigned long long *bad,
+                                         int reset_bad, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (reset_bad) {
+    const cudaError_t e = cudaMemsetAsync(bad, 0xFF, sizeof *bad, stream);
+    if (e != cudaSuccess) return e;
+  }
+  if (p->B == 0) return cudaSuccess;
+  launch(dim3(seqk_kernels::grid_blocks(p->B * 128, 128)), dim3(128), 0, stream, kv_lengths_kernel,
+         *p, bad);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_kv_gather(const seqk_k_kv_gather_params *p, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  const int64_t rows = p->B * p->S * p->Hk;
+  if (rows == 0) return cudaSuccess;
+  const unsigned blocks = seqk_kernels::grid_blocks(rows * 32, kWarps * 32);
+  if (p->elem_size == 4)
+    launch(dim3(blocks), dim3(kWarps * 32), 0, stream, kv_gather_kernel<uint32_t>, *p);
+  else
+    launch(dim3(blocks), dim3(kWarps * 32), 0, stream, kv_gather_kernel<uint16_t>, *p);
   return cudaGetLastError();
 }

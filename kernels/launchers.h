@@ -150,8 +150,9 @@ cudaError_t seqk_k_permute4(const seqk_k_permute4_params *p, cudaStream_t stream
 enum {
   SEQK_K_CHECK_EMBEDDING = 0,
   SEQK_K_CHECK_RNN_LENGTHS = 1,
-  SEQK_K_CHECK_KV_APPEND = 2, /* position: the sequence; value: its cache_seqlens */
-  SEQK_K_CHECK_KINDS = 3
+  SEQK_K_CHECK_KV_APPEND = 2,    /* position: the sequence; value: its cache_seqlens */
+  SEQK_K_CHECK_KV_ATTENTION = 3, /* the same, for seqk_attention_kv_cache */
+  SEQK_K_CHECK_KINDS = 4
 };
 
 /* ---- kv_cache.cu ---------------------------------------------------------------------------------- */
@@ -188,6 +189,34 @@ cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p, unsigned lo
 /* After the check: the copy of the sequences that fit, then, with advance, seqlens[b] += S_new
    for them. */
 cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int advance, cudaStream_t stream);
+
+/* seqk_attention_kv_cache's lengths (the cache's positions as above). */
+typedef struct seqk_k_kv_lengths_params {
+  const int32_t *seqlens; /* cache_seqlens [B] */
+  int64_t len_stride;
+  const int32_t *page_table; /* [B, max_pages] or NULL */
+  int64_t pt_stride[2];
+  int64_t B, page_size, num_pages, capacity;
+  int32_t *len; /* [B] device scratch out: the lengths the attention uses */
+} seqk_k_kv_lengths_params;
+/* len[b] = seqlens[b] when it lies in [0, capacity] and every page id of its first
+   ceil(seqlens[b] / page_size) pages is in [0, num_pages); else 0, with the first such sequence
+   in *bad (encoding and reset_bad as seqk_k_kv_append_check). A block walks one sequence's pages. */
+cudaError_t seqk_k_kv_lengths(const seqk_k_kv_lengths_params *p, unsigned long long *bad,
+                              int reset_bad, cudaStream_t stream);
+
+/* A paged cache's first len[b] positions of each sequence copied (raw bits) into dst_k
+   [B, Hk, S, D] and dst_v [B, Hk, S, Dv] (given strides); positions at or past len[b] are not
+   written. For the unfused path, which cannot read pages. */
+typedef struct seqk_k_kv_gather_params {
+  const void *k, *v; /* the pages [num_pages, page_size, Hk, D(v)] */
+  void *dst_k, *dst_v;
+  const int32_t *page_table, *len;
+  size_t elem_size; /* 2 or 4 */
+  int64_t B, Hk, S, D, Dv, page_size;
+  int64_t k_stride[4], v_stride[4], dk_stride[4], dv_stride[4], pt_stride[2];
+} seqk_k_kv_gather_params;
+cudaError_t seqk_k_kv_gather(const seqk_k_kv_gather_params *p, cudaStream_t stream);
 
 /* ---- embedding.cu ------------------------------------------------------------------------------- */
 
@@ -361,6 +390,15 @@ typedef struct seqk_k_flash_args {
   int32_t causal;
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   int32_t batch_invariant; /* split decisions from one sequence's work, not the batch's */
+  /* Paged K and V (page_table non-NULL; seqk_attention_kv_cache): k and v are pages [num_pages,
+     page_size, Hk, D(v)] and k_stride / v_stride hold {page, head, row within the page, 1} (dims
+     as [B, Hk, Sk, D] read them, the batch's place taken by the page); key j of batch b is row
+     j % page_size of page page_table[b * pt_stride[0] + (j / page_size) * pt_stride[1]]. Sk is
+     the capacity (max_pages * page_size), seqlens_k the checked lengths: every page id a kernel
+     reads lies in range. */
+  const int32_t *page_table;
+  int64_t pt_stride[2];
+  int64_t page_size, num_pages;
 } seqk_k_flash_args;
 
 /* The kernels' parameters (flash_attention.cuh reads them): strides in elements, dims of extent
@@ -381,6 +419,10 @@ typedef struct seqk_k_flash_params {
   float scale_log2;     /* effective scale * log2(e) */
   float scale_abs_log2; /* |scale_log2| (the tensor-core kernel negates q for a negative scale) */
   const int32_t *seqlens_q, *seqlens_k;
+  const int32_t *page_table; /* paged K/V (NULL: contiguous); see seqk_k_flash_args */
+  int64_t pt_sb, pt_ss;      /* the page table's batch and slot strides */
+  int64_t k_sp, v_sp;        /* page strides (k_sb, v_sb are 0 when paged) */
+  int page_size;
   int splits;         /* key splits per row tile (1: none) */
   int keys_per_split; /* a multiple of the kernel's key tile */
   int in_vec;         /* SIMT kernel: q/k/v rows allow float4 loads */
