@@ -3,9 +3,10 @@
  * contract that CUDA ops enqueue work on the context's stream and return, with no host wait and
  * no allocation once the workspace is reserved (include/seqk.h). The step: an embedding lookup
  * (deferred device checks), an RMS norm in place, a linear projection with a GELU epilogue
- * (cuBLAS + one pass), the new token's key and value appended to a key/value cache at each
- * sequence's length with rotary keys (positions and the advance on the device), attention of the new
- * query over the cache with those lengths, a softmax, a device-to-device copy
+ * (cuBLAS + one pass), the new token's key and value appended to a paged key/value cache (pages
+ * of 8 tokens, a scrambled page table) at each sequence's length with rotary keys (positions and
+ * the advance on the device), attention of the new query over the paged cache with those lengths
+ * (seqk_attention_kv_cache: its check kernel and the fused kernel reading pages), a softmax, a device-to-device copy
  * into a strided view, and an LSTM over a short sequence with device lengths (the persistent
  * kernel or the per-step path). Captured once, replayed twice with new token ids, cache lengths
  * and sequence lengths uploaded between replays; each replay must equal the same step run
@@ -21,12 +22,14 @@
 #include <string.h>
 
 enum { B = 3, V = 11, E = 16, H = 2, HK = 1, D = 8, SMAX = 40, T = 5, N = 3, HID = 6 };
+/* The cache is paged: pages of PS tokens, the B x SMAX rows of kc / vc seen as NP pages. */
+enum { PS = 8, NP = B * SMAX / PS, MAXP = SMAX / PS };
 
 typedef struct step_io {
   /* inputs that change between replays */
   seqk_tensor ids, seqlens_k, rnn_len;
   /* constants */
-  seqk_tensor table, wq, bq, kc, vc, rx, w_ih, w_hh, b_ih, b_hh;
+  seqk_tensor table, wq, bq, kc, vc, pages, rx, w_ih, w_hh, b_ih, b_hh;
   /* outputs */
   seqk_tensor q, o, p, o_copy_backing, ry, rhn;
 } step_io;
@@ -70,16 +73,15 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
     return st;
   /* The new token's key and value (its first and second D features, one kv head) appended to
      the cache at each sequence's length, which advances: attention below sees them. */
-  int64_t ns[4] = {B, 1, HK, D}, nst[4] = {E, E, D, 1}, cs[4] = {B, SMAX, HK, D},
-          cst[4] = {HK * SMAX * D, D, SMAX * D, 1};
+  int64_t ns[4] = {B, 1, HK, D}, nst[4] = {E, E, D, 1}, cs[4] = {NP, PS, HK, D};
   seqk_tensor k_new =
       seqk_tensor_view_strided(s->q.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, ns, nst);
   seqk_tensor v_new = seqk_tensor_view_strided((char *)s->q.data + D * 2, SEQK_DTYPE_F16,
                                                SEQK_DEVICE_CUDA, 4, ns, nst);
   seqk_kv_cache cache;
-  memset(&cache, 0, sizeof cache);
-  cache.k = seqk_tensor_view_strided(s->kc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs, cst);
-  cache.v = seqk_tensor_view_strided(s->vc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs, cst);
+  cache.k = seqk_tensor_view(s->kc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs);
+  cache.v = seqk_tensor_view(s->vc.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, cs);
+  cache.page_table = s->pages;
   /* RoPE on the keys at their cache positions, read on the device. */
   const seqk_rotary_params rope = {SEQK_ROTARY_NEOX, 0, 10000.0f};
   if ((st =
@@ -91,8 +93,9 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
       seqk_tensor_view_strided(s->q.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 4, qs, qst);
   seqk_attention_params ap;
   memset(&ap, 0, sizeof ap);
-  ap.seqlens_k = (const int32_t *)s->seqlens_k.data;
-  if ((st = seqk_attention(ctx, &ap, &q4, &s->kc, &s->vc, &s->o, NULL))) return st;
+  ap.causal = 1;
+  if ((st = seqk_attention_kv_cache(ctx, &ap, &q4, &cache, &s->seqlens_k, &s->o, NULL)))
+    return st;
   seqk_tensor o2 = seqk_tensor_view(s->o.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, xs);
   if ((st = seqk_softmax(ctx, &o2, -1, &s->p))) return st;
   /* o into every other column of a [B, 2E] buffer */
@@ -168,6 +171,12 @@ int main(void) {
   s.bq = dev_random(ctx, &rng, SEQK_DTYPE_F16, 1, b_s, -0.1, 0.1);
   s.kc = dev_random(ctx, &rng, SEQK_DTYPE_F16, 4, kv_s, -1, 1);
   s.vc = dev_random(ctx, &rng, SEQK_DTYPE_F16, 4, kv_s, -1, 1);
+  /* a scrambled assignment of the NP pages, MAXP per sequence */
+  const int64_t pt_s[2] = {B, MAXP};
+  int32_t pt[B * MAXP];
+  for (int i = 0; i < B * MAXP; ++i) pt[i] = (i * 7 + 3) % NP;
+  s.pages = dev_empty(ctx, SEQK_DTYPE_I32, 2, pt_s);
+  set_i32(ctx, &s.pages, pt);
   s.rx = dev_random(ctx, &rng, SEQK_DTYPE_F32, 3, rx_s, -1, 1);
   s.w_ih = dev_random(ctx, &rng, SEQK_DTYPE_F32, 2, wih_s, -0.4, 0.4);
   s.w_hh = dev_random(ctx, &rng, SEQK_DTYPE_F32, 2, whh_s, -0.4, 0.4);
