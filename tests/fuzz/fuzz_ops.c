@@ -235,7 +235,7 @@ static float scale_of(reader *r) {
 static seqk_status run(call *c) {
   reader *r = &c->r;
   uint32_t op = byte(r) % 14;
-  if (op == 13) op = 13 + byte(r) % 7; /* 13 tensor_copy; the transformer blocks 14..19 */
+  if (op == 13) op = 13 + byte(r) % 8; /* 13 tensor_copy; the transformer blocks 14..19; 20 */
   c->device = (byte(r) & 1) && g_have_device ? SEQK_DEVICE_CUDA : SEQK_DEVICE_CPU;
   const seqk_dtype dt = float_dtype(r);
   seqk_context_t ctx = g_ctx;
@@ -448,6 +448,26 @@ static seqk_status run(call *c) {
       if ((t = tensor(c, 0, SEQK_DTYPE_I32, 2))) d.key_padding_mask = *t;
       seqk_tensor *src = tensor(c, 0, dt, 3), *out = tensor(c, 1, dt, 3);
       return seqk_transformer_encoder_layer_forward(ctx, byte(r) % 9 ? &d : NULL, &w, src, out);
+    }
+    case 20: {
+      seqk_kv_cache cache;
+      memset(&cache, 0, sizeof cache);
+      seqk_tensor *t;
+      if ((t = tensor(c, 0, dt, 4))) cache.k = *t;
+      if ((t = tensor(c, 0, dt, 4))) cache.v = *t;
+      if ((byte(r) & 1) && (t = tensor(c, 0, SEQK_DTYPE_I32, 2))) cache.page_table = *t;
+      seqk_tensor *len = tensor(c, 0, SEQK_DTYPE_I32, 1), *q = tensor(c, 0, dt, 4);
+      seqk_tensor *o = tensor(c, 1, dt, 4), *lse = tensor(c, 1, SEQK_DTYPE_F32, 3);
+      seqk_attention_params p;
+      memset(&p, 0, sizeof p);
+      p.scale = scale_of(r);
+      p.causal = (int32_t)(byte(r) & 1);
+      p.algo = (seqk_attention_algo)(byte(r) % 4);
+      const int64_t B = q && q->ndim > 0 ? q->shape[0] : 0;
+      p.seqlens_q = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
+      p.seqlens_k = byte(r) % 7 == 0 ? lengths(c, B, (seqk_device)c->device) : NULL;
+      return seqk_attention_kv_cache(ctx, byte(r) % 5 ? &p : NULL, q, byte(r) % 9 ? &cache : NULL,
+                                     len, o, lse);
     }
     default: {
       seqk_tensor *src = tensor(c, 0, dt, (int32_t)(byte(r) % 4));
