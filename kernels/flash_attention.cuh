@@ -274,12 +274,15 @@ template <> struct tc_traits<160> { static constexpr int NW = 4, MT = 1, BN = 64
 template <> struct tc_traits<192> { static constexpr int NW = 4, MT = 1, BN = 32, QK_GROUP = 1; };
 template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32, QK_GROUP = 1; };
 // clang-format on
-/* The tiles an instantiation runs: tc_traits', except for the paged kernel at DP 64, which takes
-   64-key tiles (with its page-table loads the 128-key tiles spilled 52-100 bytes on sm_90, bf16,
-   in every arrangement of the loads tried), and at DP 128 on sm_80, which computes one m-tile's
-   S at a time (4 bytes spilled otherwise; on sm_90 that order spilled 68 bytes and the pair
-   fits). Same rows per block either way. The paged kernel asks for one block per SM in its
-   launch bounds: without it ptxas aimed at three blocks at DP 192 and spilled 84 bytes. */
+/* The tiles an instantiation runs: tc_traits', except in the paged kernel, whose page-table
+   loads cost registers: at DP 64 it takes 64-key tiles (the 128-key tiles spilled 52-100 bytes
+   on sm_90, bf16, in every arrangement of the loads tried), at DP 96 and 128 it computes one
+   m-tile's S at a time (both at once spilled 4-20 bytes on sm_80 or sm_90). Same rows per
+   block either way. It also asks for one block per SM in its launch bounds: without that ptxas
+   aimed at three blocks at DP 192 and spilled 84 bytes. sm_90 SASS (nvcc 13.0, 2026-12-03),
+   instructions per HMMA in the main loop, paged (contiguous): DP 64 5.71 (4.34), DP 128 4.08
+   (3.46): the per-tile row lookups (one thread per row: a division, a page-table load, two
+   offsets into shared memory) and a shared-memory read per copied row. */
 template <int DP, bool PAGED>
 struct tc_cfg : tc_traits<DP> {};
 template <>
@@ -288,12 +291,11 @@ struct tc_cfg<64, true> {
 };
 template <>
 struct tc_cfg<128, true> {
-  static constexpr int NW = 4, MT = 2, BN = 64;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
-  static constexpr int QK_GROUP = 1; /* device code only: the tiles are the same on every arch */
-#else
-  static constexpr int QK_GROUP = 2;
-#endif
+  static constexpr int NW = 4, MT = 2, BN = 64, QK_GROUP = 1;
+};
+template <>
+struct tc_cfg<96, true> {
+  static constexpr int NW = 4, MT = 2, BN = 64, QK_GROUP = 1;
 };
 template <int DP>
 constexpr int tc_bm = 16 * tc_traits<DP>::MT *tc_traits<DP>::NW;
@@ -426,37 +428,42 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
     src += (int64_t)BN * ss;
   };
   /* Paged K/V: each row of a tile is located once, one thread per row, into shared memory (its
-     page id and row within the page; ~0u for a row at or past the batch's keys, which may lie
-     past its pages), stage st's table for the tile in stage st, before the barrier that precedes
-     the tile's copies; the copiers (CPR threads per row) then read the pair instead of each
-     dividing by the page size and reading the page table. Offsets are 32-bit, in 16-byte units:
-     the plan keeps every row 16-byte aligned and the pages within 2^32 units. (64-bit offsets
-     per row, for K and V apart, made ptxas spill at DP 64 to 192, bf16.) */
+     K and V offsets from p.k and p.v, head included; ~0u for a row at or past the batch's keys,
+     which may lie past its pages), stage st's table for the tile in stage st, before the barrier
+     that precedes the tile's copies; the copiers (CPR threads per row) then read one word instead
+     of each dividing by the page size and reading the page table. Offsets are 32-bit, in 16-byte
+     units: the plan keeps every row 16-byte aligned and the pages within 2^32 units. (64-bit
+     offsets, or page and row with the multiplies in the copy, made ptxas spill, bf16.) */
   uint2 *const s_rows = reinterpret_cast<uint2 *>(sV + 2 * BN * LD); /* [2][BN] */
   constexpr int kUnit = 16 / (int)sizeof(T);                         /* elements */
+  static_assert(BN <= NT, "one thread per row of a tile");
   auto fill_rows = [&](int st, int n0) {
-    for (int r = tid; r < BN; r += NT) {
-      const int j = n0 + r;
-      uint2 at = make_uint2(~0u, 0u);
+    if (tid < BN) { /* (a loop over r here was unrolled 7 times: 7 divisions per tile) */
+      const int r = tid, j = n0 + r;
+      uint2 at = make_uint2(~0u, ~0u);
       if (j < nkeys) {
         const int slot = j / p.page_size;
-        at.x = (uint32_t)p.page_table[(int64_t)b * p.pt_sb + (int64_t)slot * p.pt_ss];
-        at.y = (uint32_t)(j - slot * p.page_size);
+        const uint32_t page =
+            (uint32_t)p.page_table[(int64_t)b * p.pt_sb + (int64_t)slot * p.pt_ss];
+        const uint32_t row = (uint32_t)(j - slot * p.page_size);
+        at.x = page * (uint32_t)(p.k_sp / kUnit) + row * (uint32_t)(p.k_ss / kUnit) +
+               (uint32_t)kh * (uint32_t)(p.k_sh / kUnit);
+        at.y = page * (uint32_t)(p.v_sp / kUnit) + row * (uint32_t)(p.v_ss / kUnit) +
+               (uint32_t)kh * (uint32_t)(p.v_sh / kUnit);
       }
       s_rows[st * BN + r] = at;
     }
   };
   /* base: p.k or p.v; sp, ss, sh: its page, row and head strides in units; col_bytes: this
      thread's column. */
-  auto load_tile_paged = [&](auto check, smem_addr dst, const void *base, const uint2 *rows,
-                             uint32_t sp, uint32_t ss, uint32_t sh, int bytes, uint32_t col_bytes) {
+  auto load_tile_paged = [&](auto check, smem_addr dst, const void *base, const uint32_t *rows,
+                             int bytes, uint32_t col_bytes) {
     constexpr bool kCheck = decltype(check)::value;
     SEQK_UNROLL
     for (int i = 0; i < KV_PASSES; ++i) {
       if (!copier || ((i + 1) * KV_STEP > BN && cp_row + i * KV_STEP >= BN)) continue;
-      const uint2 at = rows[cp_row + i * KV_STEP];
-      const bool ok = !kCheck || at.x != ~0u;
-      const uint32_t u = at.x * sp + at.y * ss + (uint32_t)kh * sh;
+      const uint32_t u = rows[2 * (cp_row + i * KV_STEP)];
+      const bool ok = !kCheck || u != ~0u;
       cp_async<16>(dst + i * KV_STEP * LD * (int)sizeof(T),
                    static_cast<const char *>(base) + (ok ? (uint64_t)u * 16u + col_bytes : 0),
                    ok ? bytes : 0);
@@ -464,9 +471,8 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
   };
   auto load_k = [&](auto check, int st, int n0) {
     if constexpr (PAGED)
-      load_tile_paged(check, k_dst + st * STAGE_BYTES, p.k, s_rows + st * BN,
-                      (uint32_t)(p.k_sp / kUnit), (uint32_t)(p.k_ss / kUnit),
-                      (uint32_t)(p.k_sh / kUnit), k_bytes,
+      load_tile_paged(check, k_dst + st * STAGE_BYTES, p.k,
+                      reinterpret_cast<const uint32_t *>(s_rows + st * BN), k_bytes,
                       k_bytes ? cp_col * (uint32_t)sizeof(T) : 0u);
     else
       load_tile(check, k_dst + st * STAGE_BYTES, gk, p.k_ss, k_bytes, static_cast<const T *>(p.k),
@@ -474,9 +480,8 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
   };
   auto load_v = [&](auto check, int st, int n0) {
     if constexpr (PAGED)
-      load_tile_paged(check, v_dst + st * STAGE_BYTES, p.v, s_rows + st * BN,
-                      (uint32_t)(p.v_sp / kUnit), (uint32_t)(p.v_ss / kUnit),
-                      (uint32_t)(p.v_sh / kUnit), v_bytes,
+      load_tile_paged(check, v_dst + st * STAGE_BYTES, p.v,
+                      reinterpret_cast<const uint32_t *>(s_rows + st * BN) + 1, v_bytes,
                       v_bytes ? cp_col * (uint32_t)sizeof(T) : 0u);
     else
       load_tile(check, v_dst + st * STAGE_BYTES, gv, p.v_ss, v_bytes, static_cast<const T *>(p.v),

@@ -180,6 +180,8 @@ short_name() {
     }
     loops flash_attention_f16 HMMA flash_tc_kernel
     loops flash_attention_bf16 HMMA flash_tc_kernel
+    loops flash_attention_f16_paged HMMA flash_tc_kernel
+    loops flash_attention_bf16_paged HMMA flash_tc_kernel
     loops softmax LDG 'kernel'
     loops rnn FFMA 'persist' --innermost --all
   fi
