@@ -15,8 +15,8 @@
  * attention's decode cases count their bytes). The prefill chunk counts FLOPs as the attention
  * cases do (4 * B * H * Sq * Sk * D) and is timed against the UNFUSED path (pages gathered, then
  * cuBLAS + softmax). Validated on the whole output against the CPU reference over the same cache
- * (which gathers the pages and runs seqk_attention). The calls use the context's default, waiting
- * device checks: each includes the check kernel and its host synchronisation.
+ * (which gathers the pages and runs seqk_attention). The calls run with deferred device checks
+ * (a serving loop's mode: the check kernel without a host wait), reported after the case.
  */
 #include "bench_core.h"
 
@@ -182,7 +182,14 @@ static void akv_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int6
                   decode ? NULL : akv_run_unfused,
                   decode ? NULL : "unfused",
                   "the whole output validated"};
+  /* Deferred device checks, as a serving loop runs (and a captured graph must): the lengths and
+     page ids are checked on the device without a host wait, and reported once afterwards. */
+  const int deferred = b->ctx && seqk_context_set_device_checks(
+                                     b->ctx, SEQK_DEVICE_CHECKS_DEFERRED) == SEQK_STATUS_SUCCESS;
   bench_run_case(b, &c, &a);
+  if (deferred && seqk_context_check(b->ctx) != SEQK_STATUS_SUCCESS)
+    fprintf(stderr, "%s: device check: %s\n", name, seqk_context_last_error(b->ctx));
+  if (deferred) seqk_context_set_device_checks(b->ctx, SEQK_DEVICE_CHECKS_WAIT);
   bench_release(b);
 }
 
