@@ -19,6 +19,14 @@ static void copy4(int64_t *dst, const seqk_tensor *t) {
   for (int i = 0; i < 4; ++i) dst[i] = t->stride[i];
 }
 
+/* A waiting check's word read back (the one host wait of the waiting mode): all ones, or the
+   first bad sequence and its length (launchers.h's encoding). */
+static seqk_status read_check_word(seqk_context_t ctx, const char *op,
+                                   const unsigned long long *word, unsigned long long *found) {
+  SEQK_TRY(seqk__device_memcpy(ctx, op, found, word, sizeof *found, SEQK_COPY_D2H));
+  return seqk__device_sync(ctx, op);
+}
+
 seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *cache,
                                        const seqk_tensor *cache_seqlens, int32_t advance,
                                        const seqk_tensor *k_new, const seqk_tensor *v_new,
@@ -79,10 +87,9 @@ seqk_status seqk__cuda_kv_cache_append(seqk_context_t ctx, const seqk_kv_cache *
       deferred ? ctx->check_words + SEQK_K_CHECK_KV_APPEND : (unsigned long long *)word;
   SEQK_TRY(seqk__launched(ctx, op, "kv_append_check",
                           seqk_k_kv_append_check(&p, bad, !deferred, (cudaStream_t)ctx->stream)));
+  unsigned long long found = ~0ull;
   if (!deferred) {
-    unsigned long long found = 0;
-    SEQK_TRY(seqk__device_memcpy(ctx, op, &found, bad, sizeof found, SEQK_COPY_D2H));
-    SEQK_TRY(seqk__device_sync(ctx, op));
+    SEQK_TRY(read_check_word(ctx, op, bad, &found));
     if (found != ~0ull)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "%s: sequence %llu: cache_seqlens[%llu]=%d with %lld new tokens does not "
@@ -164,10 +171,9 @@ seqk_status seqk__cuda_attention_kv_cache(seqk_context_t ctx, const seqk_attenti
       deferred ? ctx->check_words + SEQK_K_CHECK_KV_ATTENTION : (unsigned long long *)word;
   SEQK_TRY(seqk__launched(ctx, op, "kv_lengths",
                           seqk_k_kv_lengths(&lp, bad, !deferred, (cudaStream_t)ctx->stream)));
+  unsigned long long found = ~0ull;
   if (!deferred) {
-    unsigned long long found = 0;
-    SEQK_TRY(seqk__device_memcpy(ctx, op, &found, bad, sizeof found, SEQK_COPY_D2H));
-    SEQK_TRY(seqk__device_sync(ctx, op));
+    SEQK_TRY(read_check_word(ctx, op, bad, &found));
     if (found != ~0ull)
       return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                         "%s: sequence %llu: cache_seqlens[%llu]=%d is not a length the cache "
