@@ -3,7 +3,9 @@
  * for a sequence (its o rows and lse) is bit-identical alone, in a sub-batch, or in the whole
  * batch, on the fused kernels that split keys: decode (Sq = 1) and a causal chunk (Sq = 3) over a
  * padded cache with per-sequence device lengths, grouped heads, f16 (tensor cores) and f32
- * (SIMT). Each batched result is also checked against the CPU reference. Without a CUDA device
+ * (SIMT); and decode over a paged cache (seqk_attention_kv_cache: a sequence alone is its row of
+ * the page table). Each padded batched result is also checked against the CPU reference (the paged
+ * one is, against its own reference, in test_attention_kv_cache.c). Without a CUDA device
  * there is nothing to run (exit 77).
  *
  * On the emulated device (8 SMs) a decode batch of one gets more key splits than the batch of six
@@ -124,6 +126,53 @@ static void check_invariance(seqk_dtype dt, int64_t Sq, int causal) {
   seqk_tensor_free(g_ctx, &bl);
 }
 
+/* The same over a paged cache (seqk_attention_kv_cache): pages of 16, a scrambled table; a
+   sequence alone is its row of the table and its length. */
+static void check_paged_invariance(seqk_dtype dt) {
+  enum { PS = 16, MAXP = (SK + PS - 1) / PS, NP = B * MAXP };
+  const int64_t qs[4] = {B, H, 1, D}, ks[4] = {NP, PS, HK, D}, ts[2] = {B, MAXP}, ls[1] = {B};
+  seqk_tensor q = th_tensor_new(dt, 4, qs), k = th_tensor_new(dt, 4, ks),
+              v = th_tensor_new(dt, 4, ks);
+  seqk_tensor table = th_tensor_new(SEQK_DTYPE_I32, 2, ts),
+              lens = th_tensor_new(SEQK_DTYPE_I32, 1, ls);
+  th_fill_uniform(&q, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&k, &g_rng, -1.0, 1.0);
+  th_fill_uniform(&v, &g_rng, -1.0, 1.0);
+  int32_t ids[NP];
+  for (int i = 0; i < NP; ++i) ids[i] = (i * 11 + 5) % NP;
+  th_fill_i32(&table, ids);
+  th_fill_i32(&lens, k_lens);
+  seqk_tensor bq, bk, bv, bt, bl;
+  const seqk_tensor dq = device_copy(&q, &bq), dk = device_copy(&k, &bk), dv = device_copy(&v, &bv);
+  const seqk_tensor dt_ = device_copy(&table, &bt), dl = device_copy(&lens, &bl);
+  char what[128];
+  snprintf(what, sizeof what, "%s paged decode", th_dtype_name(dt));
+  seqk_context_set_batch_invariant(g_ctx, 1);
+  seqk_tensor o_all, o_one;
+  for (int64_t b0 = -1; b0 < B; ++b0) { /* -1: the whole batch */
+    const int64_t first = b0 < 0 ? 0 : b0, n = b0 < 0 ? B : 1;
+    const int64_t os[4] = {n, H, 1, D};
+    seqk_tensor o = device_empty(dt, 4, os);
+    const seqk_tensor qp = batches(&dq, first, n), lp = batches(&dl, first, n);
+    seqk_kv_cache cache = {dk, dv, batches(&dt_, first, n)};
+    seqk_attention_params p = {0};
+    p.algo = SEQK_ATTENTION_ALGO_FUSED;
+    TH_CHECK(seqk_attention_kv_cache(g_ctx, &p, &qp, &cache, &lp, &o, NULL) == SEQK_STATUS_SUCCESS,
+             "%s: %s", what, seqk_context_last_error(g_ctx));
+    th_download(g_ctx, what, &o, b0 < 0 ? &o_all : &o_one);
+    seqk_tensor_free(g_ctx, &o);
+    if (b0 >= 0)
+      TH_CHECK(same_rows(&o_all, &o_one, b0), "%s: sequence %lld alone differs from the batch",
+               what, (long long)b0);
+  }
+  seqk_context_set_batch_invariant(g_ctx, 0);
+  seqk_tensor_free(g_ctx, &bq);
+  seqk_tensor_free(g_ctx, &bk);
+  seqk_tensor_free(g_ctx, &bv);
+  seqk_tensor_free(g_ctx, &bt);
+  seqk_tensor_free(g_ctx, &bl);
+}
+
 int main(void) {
   g_ctx = th_context();
   th_rng_seed(&g_rng, 1400);
@@ -135,6 +184,8 @@ int main(void) {
     check_invariance(SEQK_DTYPE_F32, 1, 0);
     check_invariance(SEQK_DTYPE_F16, 3, 1);
     check_invariance(SEQK_DTYPE_BF16, 3, 1);
+    check_paged_invariance(SEQK_DTYPE_F16);
+    check_paged_invariance(SEQK_DTYPE_F32);
   }
   seqk_context_destroy(g_ctx);
   return th_finish();
