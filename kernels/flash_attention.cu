@@ -16,7 +16,9 @@
  *
  * Split-KV (decode): when the blocks of a call (row tiles x Hk x B) fill less than 0.8 of the
  * SMs and there are at least 4 key tiles, the keys are split so that about two blocks per SM run,
- * each split keeping at least 2 key tiles (capped at 128 splits). Each split writes fp32 partial
+ * each split keeping at least 2 key tiles (capped at 128 splits); each block then splits its
+ * batch's own keys (seqlens_k, or the cache length) evenly, so a cache far longer than its
+ * sequences still spreads every sequence over all splits. Each split writes fp32 partial
  * o and lse into scratch the host carves (splits x B x H x Sq x (Dv + 1) floats), and the combine
  * kernel merges them by merge.cuh's rule (seqk_attention_merge's math).
  */
@@ -167,9 +169,9 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   if (splits > key_tiles) splits = key_tiles;
   if ((B * H * Sq + 3) / 4 > INT32_MAX) splits = 1; /* the combine grid has one warp per row */
   if (splits < 1) splits = 1;
+  /* none empty at Sk keys (each block splits its batch's own keys: kernels' plan_block) */
   const int64_t tiles_per_split = (key_tiles + splits - 1) / splits;
-  p.keys_per_split = (int)(tiles_per_split * shape.bn);
-  if (splits > 1) splits = (key_tiles + tiles_per_split - 1) / tiles_per_split; /* none empty */
+  if (splits > 1) splits = (key_tiles + tiles_per_split - 1) / tiles_per_split;
   p.splits = (int)splits;
   if (row_tiles * splits > INT32_MAX) return SEQK_K_FLASH_GRID;
   pl->part_rows = splits > 1 ? splits * B * H * Sq : 0;

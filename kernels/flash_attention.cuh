@@ -99,7 +99,7 @@ struct block_plan {
   lens L;
 };
 
-template <int BM>
+template <int BM, int BN>
 __device__ __forceinline__ block_plan plan_block(const params &p) {
   block_plan w;
   const int n_tiles = (p.rows + BM - 1) / BM;
@@ -114,8 +114,12 @@ __device__ __forceinline__ block_plan plan_block(const params &p) {
   int kmax;
   tile_limits(p, w.L, w.r0, w.r1, &w.kmin, &kmax);
   if (p.splits > 1) {
-    w.kbeg = w.split * p.keys_per_split;
-    w.kend = min(kmax, w.kbeg + p.keys_per_split);
+    /* The batch's own keys split evenly (whole tiles): a cache whose capacity (Sk) is far past a
+       sequence's length still spreads that sequence's keys over every split, and a sequence's
+       ranges depend on nothing else in the batch. */
+    const int per = (((w.L.k + BN - 1) / BN + p.splits - 1) / p.splits) * BN;
+    w.kbeg = w.split * per;
+    w.kend = min(kmax, w.kbeg + per);
   } else {
     w.kbeg = 0;
     w.kend = kmax;
@@ -358,7 +362,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
   /* The block's plan is read from shared memory where used: held in registers across the loop
      (the epilogue needs most of it) it made ptxas spill at DP 64, 96, 128 (sm_90). */
   SMEM_ARRAY(block_plan, s_plan, 1);
-  if (tid == 0) s_plan[0] = plan_block<BM>(p);
+  if (tid == 0) s_plan[0] = plan_block<BM, BN>(p);
   __syncthreads();
   const block_plan &w = s_plan[0];
 

@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int lr = lane >> 3, lc = lane & 7;
   const int b = (int)blockIdx.z, kh = (int)blockIdx.y;
-  const block_plan w = plan_block<BM>(p);
+  const block_plan w = plan_block<BM, BN>(p);
   const bool vec = p.in_vec != 0;
 
   const T *const qb = static_cast<const T *>(p.q) + (int64_t)b * p.q_sb;

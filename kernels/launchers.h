@@ -423,10 +423,9 @@ typedef struct seqk_k_flash_params {
   int64_t pt_sb, pt_ss;      /* the page table's batch and slot strides */
   int64_t k_sp, v_sp;        /* page strides (k_sb, v_sb are 0 when paged) */
   int page_size;
-  int splits;         /* key splits per row tile (1: none) */
-  int keys_per_split; /* a multiple of the kernel's key tile */
-  int in_vec;         /* SIMT kernel: q/k/v rows allow float4 loads */
-  int o_vec;          /* tensor-core kernel: o rows allow 16-byte stores */
+  int splits; /* key splits per row tile (1: none) */
+  int in_vec; /* SIMT kernel: q/k/v rows allow float4 loads */
+  int o_vec;  /* tensor-core kernel: o rows allow 16-byte stores */
 } seqk_k_flash_params;
 
 /* Why the fused kernels do not serve a call (SEQK_K_FLASH_OK: they do). */
