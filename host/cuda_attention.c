@@ -457,10 +457,12 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
 
 /* ---- a paged job on the unfused path: the pages gathered into contiguous rows first --------- */
 
-/* The gathered keys and values: [B, Hk, capacity, D(v)] contiguous. */
+/* The workspace piece of t's gathered copy ([B, Hk, capacity, D(v)] contiguous). */
+static size_t gathered_piece(const seqk_tensor *t) {
+  return seqk__ws_elems(seqk__numel(t), seqk_dtype_size(t->dtype));
+}
 static size_t gathered_bytes(const seqk_attention_job *j) {
-  return seqk__ws_sum(seqk__ws_elems(seqk__numel(j->k), seqk_dtype_size(j->k->dtype)),
-                      seqk__ws_elems(seqk__numel(j->v), seqk_dtype_size(j->v->dtype)));
+  return seqk__ws_sum(gathered_piece(j->k), gathered_piece(j->v));
 }
 
 /* j with its k and v replaced by the gathered views gk, gv (memory k_mem, v_mem; NULL while
@@ -479,10 +481,8 @@ static seqk_attention_job gathered_job(const seqk_attention_job *j, void *k_mem,
 static seqk_status gathered_run(seqk_context_t ctx, const char *op, seqk_arena *arena,
                                 const seqk_attention_job *j) {
   void *k_mem = NULL, *v_mem = NULL;
-  SEQK_TRY(seqk__arena_take(
-      ctx, op, arena, seqk__ws_elems(seqk__numel(j->k), seqk_dtype_size(j->k->dtype)), &k_mem));
-  SEQK_TRY(seqk__arena_take(
-      ctx, op, arena, seqk__ws_elems(seqk__numel(j->v), seqk_dtype_size(j->v->dtype)), &v_mem));
+  SEQK_TRY(seqk__arena_take(ctx, op, arena, gathered_piece(j->k), &k_mem));
+  SEQK_TRY(seqk__arena_take(ctx, op, arena, gathered_piece(j->v), &v_mem));
   seqk_tensor gk, gv;
   const seqk_attention_job g = gathered_job(j, k_mem, v_mem, &gk, &gv);
   const seqk_kv_cache *c = j->paged;

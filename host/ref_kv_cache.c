@@ -112,6 +112,20 @@ static void locate(const seqk_kv_cache *cache, const seqk_kv_geometry *g, int64_
   *at = t % g->page_size;
 }
 
+/* Row (page, at, h) of cache tensor c into dst's contiguous row at dst_base; zeros when the
+   position is past its sequence (never read, zeroed all the same). */
+static void gather_row(const seqk_tensor *dst, int64_t dst_base, const seqk_tensor *c, int64_t page,
+                       int64_t at, int64_t h, int valid) {
+  for (int64_t d = 0; d < c->shape[3]; ++d) {
+    if (valid)
+      seqk__copy_element(
+          dst, dst_base + d, c,
+          page * c->stride[0] + at * c->stride[1] + h * c->stride[2] + d * c->stride[3]);
+    else
+      seqk__store(dst, dst_base + d, 0.0);
+  }
+}
+
 seqk_status seqk__ref_attention_kv_cache(seqk_context_t ctx, const seqk_attention_params *params,
                                          const seqk_tensor *q, const seqk_kv_cache *cache,
                                          const seqk_tensor *cache_seqlens, seqk_tensor *o,
@@ -158,25 +172,10 @@ seqk_status seqk__ref_attention_kv_cache(seqk_context_t ctx, const seqk_attentio
       int64_t page = 0, at = 0;
       if (t < len) locate(cache, &g, b, t, &page, &at);
       for (int64_t h = 0; h < g.Hk; ++h) {
-        /* Keys past a sequence's length are never read: zero them all the same. */
-        const int64_t kbase = b * kt.stride[0] + h * kt.stride[1] + t * kt.stride[2];
-        const int64_t vbase = b * vt.stride[0] + h * vt.stride[1] + t * vt.stride[2];
-        for (int64_t d = 0; d < g.D; ++d) {
-          if (t < len)
-            seqk__copy_element(&kt, kbase + d, &cache->k,
-                               page * cache->k.stride[0] + at * cache->k.stride[1] +
-                                   h * cache->k.stride[2] + d * cache->k.stride[3]);
-          else
-            seqk__store(&kt, kbase + d, 0.0);
-        }
-        for (int64_t d = 0; d < g.Dv; ++d) {
-          if (t < len)
-            seqk__copy_element(&vt, vbase + d, &cache->v,
-                               page * cache->v.stride[0] + at * cache->v.stride[1] +
-                                   h * cache->v.stride[2] + d * cache->v.stride[3]);
-          else
-            seqk__store(&vt, vbase + d, 0.0);
-        }
+        gather_row(&kt, b * kt.stride[0] + h * kt.stride[1] + t * kt.stride[2], &cache->k, page, at,
+                   h, t < len);
+        gather_row(&vt, b * vt.stride[0] + h * vt.stride[1] + t * vt.stride[2], &cache->v, page, at,
+                   h, t < len);
       }
     }
   }

@@ -9,7 +9,8 @@
  * with grouped heads and a sequence of length 0 and of length 1; chunked prefill (causal
  * bottom-right, Sq = 5) with pages of 3 and a sequence shorter than its queries; pages of one
  * token with seqlens_q; pages of 256 with Dv != D; a contiguous cache with q and o as [B, S, H, D]
- * views and a strided lse; every dtype.
+ * views and a strided lse; head dims 160, 192 (Dv 136) and 256, so every paged tensor-core
+ * instantiation runs; every dtype.
  * CPU: bit-equal to seqk_attention over the gathered rows (one reference). CUDA (the emulated
  * device in CI): AUTO, FUSED with a forced split count, the fp32 SIMT kernel, and UNFUSED (the
  * gather then cuBLAS), each within the device tolerance of the CPU result; for f16/bf16 the fused
@@ -328,6 +329,10 @@ static void test_cases(void) {
       {"pages of 256, Dv != D", 2, 4, 4, 3, 96, 64, 256, 2, 0, 0, 0, {300, 257}},
       {"contiguous, [B,S,H,D] views", 3, 6, 3, 4, 64, 64, 0, 70, 1, 0, 1, {70, 9, 4}},
       {"odd head dim", 2, 3, 1, 2, 20, 12, 5, 4, 1, 0, 0, {13, 20}},
+      /* the paged tensor-core kernel at its other head dims (160, 192, 256) */
+      {"D 160, pages of 8", 2, 2, 1, 1, 160, 160, 8, 6, 0, 0, 0, {41, 7}},
+      {"D 192 / Dv 136, pages of 32", 1, 4, 2, 3, 192, 136, 32, 3, 1, 0, 0, {70}},
+      {"D 256, pages of 2", 2, 2, 2, 1, 256, 256, 2, 40, 0, 0, 0, {77, 1}},
   };
   const seqk_dtype dts[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
