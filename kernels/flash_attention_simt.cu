@@ -61,8 +61,12 @@ __device__ __forceinline__ float4 load4<float>(const float *src, int d, int dim,
   return make_float4(v[0], v[1], v[2], v[3]);
 }
 
-template <typename T, int DM>
-__global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
+/* PAGED: K and V rows through the page table (key_row); its own instantiation: a runtime choice in
+   the load loop took 30-40 more registers in every contiguous variant (sm_80: 128 -> 159-168 at
+   DM 64 and 256, 4 -> 3 blocks per SM). The paged one asks for one block per SM in its launch
+   bounds: ptxas otherwise aimed at 3 and spilled 44 bytes (f16/bf16, DM 64 and 256, sm_80). */
+template <typename T, int DM, bool PAGED>
+__global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p) {
   constexpr int BM = simt_traits<DM>::BM, BN = simt_traits<DM>::BN, NT = 128;
   constexpr int RM = BM / 16, CN = BN / 8, VC = DM / 32;
   constexpr int LDQ = DM + 4, LDP = BN + 8;
@@ -127,13 +131,8 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       const int row = c / (DM / 4), d = (c % (DM / 4)) * 4, j = n0 + row;
       float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
       if (j < w.L.k) { /* padding keys stay zero: 0 * NaN would leak into PV */
-        const bool paged = p.page_table != nullptr;
-        if (d < p.D)
-          kv = load4(kb + (paged ? key_row<true>(p, b, j, p.k_sp, p.k_ss) : (int64_t)j * p.k_ss), d,
-                     p.D, vec);
-        if (d < p.Dv)
-          vv = load4(vb + (paged ? key_row<true>(p, b, j, p.v_sp, p.v_ss) : (int64_t)j * p.v_ss), d,
-                     p.Dv, vec);
+        if (d < p.D) kv = load4(kb + key_row<PAGED>(p, b, j, p.k_sp, p.k_ss), d, p.D, vec);
+        if (d < p.Dv) vv = load4(vb + key_row<PAGED>(p, b, j, p.v_sp, p.v_ss), d, p.Dv, vec);
       }
       *reinterpret_cast<float4 *>(sK + row * LDQ + d) = kv;
       *reinterpret_cast<float4 *>(sV + row * LDQ + d) = vv;
@@ -292,10 +291,7 @@ __global__ void __launch_bounds__(128) flash_simt_kernel(params p) {
       *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
       row_coords(p, kh, w.r0 + warp * (BM / 4) + (src >> 3) + 4 * i, h, qi);
     };
-    if (p.page_table)
-      repair_rows<T, true>(p, w, b, kh, todo, lane, get);
-    else
-      repair_rows<T, false>(p, w, b, kh, todo, lane, get);
+    repair_rows<T, PAGED>(p, w, b, kh, todo, lane, get);
   }
 }
 
@@ -305,7 +301,8 @@ cudaError_t launch_simt_dm(const params &p, cudaStream_t stream) {
   const unsigned tiles = (unsigned)((p.rows + BM - 1) / BM);
   return seqk_kernels::launch_checked(
       dim3(tiles * (unsigned)p.splits, (unsigned)p.Hk, (unsigned)p.B), dim3(128),
-      simt_smem_bytes<DM>(), stream, flash_simt_kernel<T, DM>, p);
+      simt_smem_bytes<DM>(), stream,
+      p.page_table ? flash_simt_kernel<T, DM, true> : flash_simt_kernel<T, DM, false>, p);
 }
 
 /* Split-KV combine: one warp per output row (b, h, i), merge.cuh's rule over all splits (the
