@@ -1,8 +1,9 @@
 /*
  * cases_attention.c - attention cases: the standard sweep (FlashAttention's: B*S = 16384, hidden
  * 2048, D in {64, 128}, S from 512 to 16k, causal and not), llm.c's shape, grouped-query decode,
- * linear layers (2*M*N*K FLOPs) and nn.MultiheadAttention forward. Attention FLOPs =
- * 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk.
+ * sliding-window and softcap shapes, linear layers (2*M*N*K FLOPs) and nn.MultiheadAttention
+ * forward. Attention FLOPs = 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk; with a window,
+ * 4*B*H*D times the keys the rows see.
  * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run.
  *
  * Large shapes are validated on a slice: batch 0, head 0, the last rows of the queries, against
@@ -12,6 +13,7 @@
 #include "bench_core.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define MAX_SETS 8
 
@@ -62,12 +64,30 @@ static seqk_status attention_reference_full(bench *b, void *p) {
   return seqk_attention(b->ctx, &a->params, &a->q_cpu, &a->k_cpu, &a->v_cpu, &a->ref, NULL);
 }
 
-static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int64_t H,
-                           int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal) {
-  char name[160];
-  snprintf(name, sizeof name, "attention%s %s B=%lld H=%lld/%lld Sq=%lld Sk=%lld D=%lld%s", label,
+/* Keys the rows of one head see in all (bottom-right causal, and a left window when left >= 0). */
+static double visible_keys(int64_t Sq, int64_t Sk, int causal, int64_t left) {
+  double n = 0.0;
+  for (int64_t i = 0; i < Sq; ++i) {
+    const int64_t a = i + Sk - Sq;
+    const int64_t end = causal && a + 1 < Sk ? a + 1 : Sk;
+    const int64_t begin = left >= 0 && a - left > 0 ? a - left : 0;
+    n += end > begin ? (double)(end - begin) : 0.0;
+  }
+  return n;
+}
+
+/* left >= 0: a sliding window of left + 1 keys (with causal); softcap > 0: capped scores. FLOPs
+   and decode bytes count the keys the rows see. */
+static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int64_t H,
+                               int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal,
+                               int64_t left, float softcap) {
+  char name[200], mods[64] = "";
+  if (left >= 0) snprintf(mods, sizeof mods, " window=%lld", (long long)left + 1);
+  if (softcap > 0.0f)
+    snprintf(mods + strlen(mods), sizeof mods - strlen(mods), " softcap=%g", (double)softcap);
+  snprintf(name, sizeof name, "attention%s %s B=%lld H=%lld/%lld Sq=%lld Sk=%lld D=%lld%s%s", label,
            bench_dtype_name(dt), (long long)B, (long long)H, (long long)Hk, (long long)Sq,
-           (long long)Sk, (long long)D, causal ? " causal" : "");
+           (long long)Sk, (long long)D, causal ? " causal" : "", mods);
   if (!bench_selected(b, name)) return;
   attention_arg a;
   int64_t qs[4] = {B, H, Sq, D}, ks[4] = {B, Hk, Sk, D};
@@ -85,6 +105,10 @@ static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B
   a.o = bench_device_empty(b, dt, 4, qs);
   a.params = (seqk_attention_params){0};
   a.params.causal = causal;
+  a.params.window = left >= 0;
+  a.params.window_left = (int32_t)left;
+  a.params.window_right = -1;
+  a.params.softcap = softcap;
   a.check_rows = Sq < 32 ? Sq : 32;
   if (b->small) {
     a.ref = bench_cpu_empty(b, dt, 4, qs);
@@ -94,8 +118,11 @@ static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B
     a.ref = bench_cpu_empty(b, dt, 4, rs);
     a.o_slice = head_slice(&a.o, Sq - a.check_rows, a.check_rows);
   }
-  double flops = 4.0 * B * H * Sq * Sk * D * (causal && Sq == Sk ? 0.5 : 1.0);
-  double kv_bytes = 2.0 * B * Hk * Sk * D * esize;
+  /* the plain sweep keeps the usual count (causal Sq == Sk: half) */
+  double flops = left < 0 ? 4.0 * B * H * Sq * Sk * D * (causal && Sq == Sk ? 0.5 : 1.0)
+                          : 4.0 * B * H * D * visible_keys(Sq, Sk, causal, left);
+  double kv_bytes =
+      2.0 * B * Hk * D * esize * (left < 0 ? (double)Sk : visible_keys(1, Sk, 0, left));
   int decode = Sq == 1;
   bench_case c = {name,
                   dt,
@@ -111,6 +138,11 @@ static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B
                   NULL};
   bench_run_case(b, &c, &a);
   bench_release(b);
+}
+
+static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int64_t H,
+                           int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal) {
+  attention_mod_case(b, label, dt, B, H, Hk, Sq, Sk, D, causal, -1, 0.0f);
 }
 
 /* ---- linear --------------------------------------------------------------------------------- */
@@ -222,6 +254,8 @@ void bench_cases_attention(bench *b) {
     attention_case(b, "", SEQK_DTYPE_BF16, 1, 2, 2, 40, 40, 128, 0);
     attention_case(b, "", SEQK_DTYPE_F32, 2, 3, 1, 17, 9, 32, 1);
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 8, 2, 1, 300, 128, 0);
+    attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 4, 2, 70, 70, 128, 1, 20, 0.0f);
+    attention_mod_case(b, "", SEQK_DTYPE_BF16, 1, 2, 1, 33, 50, 64, 1, -1, 30.0f);
     mha_case(b, SEQK_DTYPE_F32, 2, 5, 12, 3, 0);
     linear_case(b, SEQK_DTYPE_F16, 33, 40, 24);
     linear_case(b, SEQK_DTYPE_F32, 5, 7, 3);
@@ -236,6 +270,12 @@ void bench_cases_attention(bench *b) {
   attention_case(b, " llm.c", SEQK_DTYPE_F32, 8, 12, 12, 1024, 1024, 64, 1);
   for (int64_t Sk = 1024; Sk <= 131072; Sk *= 4)
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, Sk, 128, 0);
+  /* sliding window (Mistral's 4096 keys) and softcap (Gemma 2: D 256, cap 50; its local layers
+     add the window): prefill and long-context decode */
+  attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 32, 8, 16384, 16384, 128, 1, 4095, 0.0f);
+  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, -1, 50.0f);
+  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, 4095, 50.0f);
+  attention_mod_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, 131072, 128, 0, 4095, 0.0f);
   mha_case(b, SEQK_DTYPE_F16, 8, 1024, 1024, 16, 1);
   linear_case(b, SEQK_DTYPE_BF16, 8192, 4096, 4096); /* a prefill projection */
   linear_case(b, SEQK_DTYPE_F16, 16, 4096, 12288);   /* a decode-step QKV projection */

@@ -21,3 +21,21 @@ seqk_attention_params seqk__attention_defaults(void) {
   p.seqlens_k = NULL;
   return p;
 }
+
+seqk_key_window seqk__attention_window(const seqk_attention_params *p) {
+  seqk_key_window w = {-1, -1};
+  if (p->window) {
+    w.left = p->window_left < 0 ? -1 : p->window_left;
+    w.right = p->window_right < 0 ? -1 : p->window_right;
+  }
+  if (p->causal) w.right = 0;
+  return w;
+}
+
+void seqk__visible_keys(seqk_key_window w, int64_t i, int64_t sq, int64_t sk, int64_t *begin,
+                        int64_t *end) {
+  const int64_t a = i + sk - sq;
+  *begin = w.left >= 0 && a - w.left > 0 ? a - w.left : 0;
+  *end = i >= sq ? 0 : w.right >= 0 && a + w.right + 1 < sk ? a + w.right + 1 : sk;
+  if (*end < *begin) *end = *begin;
+}

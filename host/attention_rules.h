@@ -19,8 +19,21 @@ extern "C" {
 double seqk__attention_scale(float scale, int64_t D);
 
 /* seqk_attention's parameters when params is NULL: scale 0 (1/sqrt(D)), not causal, AUTO, no
-   lengths. */
+   lengths, no window, no softcap. */
 seqk_attention_params seqk__attention_defaults(void);
+
+/* The keys a query sees around its aligned position a = i + Sk_b - Sq_b: j in
+   [a - left, a + right] within [0, Sk_b); -1 is unbounded. Causal and the sliding window of
+   params in one form (causal: right = 0); every path masks by it. */
+typedef struct seqk_key_window {
+  int32_t left, right;
+} seqk_key_window;
+seqk_key_window seqk__attention_window(const seqk_attention_params *p);
+
+/* The visible keys [*begin, *end) of query i (of sq queries, sk keys) under w; empty (end <= begin)
+   for i >= sq or a window before key 0. */
+void seqk__visible_keys(seqk_key_window w, int64_t i, int64_t sq, int64_t sk, int64_t *begin,
+                        int64_t *end);
 
 #ifdef __cplusplus
 }

@@ -176,7 +176,10 @@ static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, co
   if (a->lse)
     for (int d = 0; d < 3; ++d) a->lse_stride[d] = lse->stride[d];
   a->scale = seqk__attention_scale(pa->scale, a->D);
-  a->causal = pa->causal;
+  const seqk_key_window win = seqk__attention_window(pa);
+  a->left = win.left;
+  a->right = win.right;
+  a->softcap = pa->softcap;
   a->seqlens_q = pa->seqlens_q;
   a->seqlens_k = pa->seqlens_k;
   if (paged) {
@@ -325,6 +328,10 @@ static seqk_attention_params job_params(const seqk_attention_job *j) {
   seqk_attention_params p = seqk__attention_defaults();
   p.scale = j->scale;
   p.causal = j->causal;
+  p.window = j->window;
+  p.window_left = j->window_left;
+  p.window_right = j->window_right;
+  p.softcap = j->softcap;
   p.algo = SEQK_ATTENTION_ALGO_FUSED;
   p.seqlens_q = j->seqlens_q;
   p.seqlens_k = j->seqlens_k;
@@ -378,7 +385,29 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
   unfused_layout_make(j, &L, s_mem, p_mem, v_mem);
 
   const int64_t B = L.s.shape[0], H = L.s.shape[1], Sq = L.s.shape[2], Sk = L.s.shape[3];
+  const seqk_attention_params jp = job_params(j);
+  const seqk_key_window win = seqk__attention_window(&jp);
+  float scale = (float)seqk__attention_scale(j->scale, j->q->shape[3]);
   SEQK_TRY(seqk__matmul(ctx, op, arena, &L.qk));
+  if (win.left >= 0 || j->softcap > 0.0f) {
+    /* scaled, capped and cut at the window's left edge here; the softmax then takes scale 1 */
+    seqk_k_score_mod_params sm;
+    memset(&sm, 0, sizeof sm);
+    sm.s = (float *)L.s.data;
+    sm.B = B;
+    sm.H = H;
+    sm.Sq = Sq;
+    sm.Sk = Sk;
+    sm.n = seqk__numel(&L.s);
+    sm.scale = scale;
+    sm.softcap = j->softcap;
+    sm.left = win.left;
+    sm.seqlens_q = j->seqlens_q;
+    sm.seqlens_k = j->seqlens_k;
+    SEQK_TRY(
+        seqk__launched(ctx, op, "score_mod", seqk_k_score_mod(&sm, (cudaStream_t)ctx->stream)));
+    scale = 1.0f;
+  }
   if (j->key_mask) {
     seqk_k_key_mask_params km;
     memset(&km, 0, sizeof km);
@@ -392,9 +421,8 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
     km.mask_stride[1] = j->key_mask->stride[1];
     SEQK_TRY(seqk__launched(ctx, op, "key_mask", seqk_k_key_mask(&km, (cudaStream_t)ctx->stream)));
   }
-  SEQK_TRY(seqk__cuda_attention_softmax(ctx, (const float *)L.s.data, B, H, Sq, Sk,
-                                        (float)seqk__attention_scale(j->scale, j->q->shape[3]),
-                                        j->causal, j->seqlens_q, j->seqlens_k, &L.p, j->lse));
+  SEQK_TRY(seqk__cuda_attention_softmax(ctx, (const float *)L.s.data, B, H, Sq, Sk, scale,
+                                        win.right, j->seqlens_q, j->seqlens_k, &L.p, j->lse));
   if (L.copy_v) {
     seqk_k_valid_keys_params c;
     memset(&c, 0, sizeof c);
@@ -411,7 +439,7 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
                             seqk_k_copy_valid_keys(&c, (cudaStream_t)ctx->stream)));
   }
   SEQK_TRY(seqk__matmul(ctx, op, arena, &L.pv));
-  if (j->causal || j->seqlens_q) {
+  if (win.left >= 0 || win.right >= 0 || j->seqlens_q) {
     /* Rows that do not see every key had 0 * v for the others: repair the rare ones a NaN or inf
        reached that way (kernels/attention_masks.cu). */
     seqk_k_attention_repair_params r;
@@ -433,7 +461,8 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
     }
     r.seqlens_q = j->seqlens_q;
     r.seqlens_k = j->seqlens_k;
-    r.causal = j->causal;
+    r.left = win.left;
+    r.right = win.right;
     SEQK_TRY(seqk__launched(ctx, op, "attention_repair",
                             seqk_k_attention_repair(&r, (cudaStream_t)ctx->stream)));
   }
@@ -591,6 +620,10 @@ seqk_status seqk__cuda_attention(seqk_context_t ctx, const seqk_attention_params
   job.lse = lse;
   job.scale = params->scale;
   job.causal = params->causal;
+  job.window = params->window;
+  job.window_left = params->window_left;
+  job.window_right = params->window_right;
+  job.softcap = params->softcap;
   job.seqlens_q = params->seqlens_q;
   job.seqlens_k = params->seqlens_k;
   SEQK_TRY(seqk__attention_job_plan(ctx, op, &job, params->algo, &bytes));

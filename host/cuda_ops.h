@@ -32,10 +32,11 @@ seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t
                                const seqk_tensor *y);
 /* The softmax of the unfused attention path (launchers.h, seqk_k_attention_softmax_params): scores fp32
    [B,H,Sq,Sk] contiguous device memory, p [B,H,Sq,Sk] of the attention dtype with stride[3] == 1
-   (INTERNAL_ERROR otherwise, when Sk > 1), lse NULL or F32 [B,H,Sq]; scale as applied. */
+   (INTERNAL_ERROR otherwise, when Sk > 1), lse NULL or F32 [B,H,Sq]; scale as applied; right: the
+   key window's right extent (-1 unbounded, causal 0). */
 seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores, int64_t B,
                                          int64_t H, int64_t Sq, int64_t Sk, float scale,
-                                         int32_t causal, const int32_t *seqlens_q,
+                                         int32_t right, const int32_t *seqlens_q,
                                          const int32_t *seqlens_k, const seqk_tensor *p,
                                          const seqk_tensor *lse);
 
@@ -86,6 +87,8 @@ typedef struct seqk_attention_job {
   const seqk_tensor *lse;           /* NULL: not asked for */
   float scale;                      /* 0: 1/sqrt(D) */
   int32_t causal;
+  int32_t window, window_left, window_right; /* as seqk_attention_params' */
+  float softcap;
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   const seqk_tensor *head_mean;         /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
   const seqk_tensor *p_out;             /* MHA per head: P copied into [B,H,Sq,Sk]; or NULL */

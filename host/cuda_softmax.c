@@ -85,7 +85,7 @@ seqk_status seqk__cuda_softmax(seqk_context_t ctx, const seqk_tensor *x, int32_t
 
 seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores, int64_t B,
                                          int64_t H, int64_t Sq, int64_t Sk, float scale,
-                                         int32_t causal, const int32_t *seqlens_q,
+                                         int32_t right, const int32_t *seqlens_q,
                                          const int32_t *seqlens_k, const seqk_tensor *p,
                                          const seqk_tensor *lse) {
   static const char op[] = "attention_softmax";
@@ -111,7 +111,7 @@ seqk_status seqk__cuda_attention_softmax(seqk_context_t ctx, const float *scores
     for (int d = 0; d < 3; ++d) a.lse_stride[d] = lse->stride[d];
   }
   a.scale = scale;
-  a.causal = causal;
+  a.right = right;
   a.seqlens_q = seqlens_q;
   a.seqlens_k = seqlens_k;
   return seqk__launched(ctx, op, "softmax",

@@ -5,7 +5,8 @@
  * Semantics shared by all of them:
  *   - Grouped-query heads: query head h reads key/value head h / (H / Hk).
  *   - Causal masking is aligned bottom-right: query i sees key j when j <= i + (Sk - Sq), so the
- *     last query always sees the last key, as for decoding with a KV cache.
+ *     last query always sees the last key, as for decoding with a KV cache; a sliding window
+ *     bounds j around the same position (attention_rules.h).
  *   - scale == 0 means 1/sqrt(D) (attention_rules.h).
  * seqk__ref_attention is computed directly, row by row, and deliberately does not reuse the
  * scores / softmax / values references: the tests compare the two paths against each other.
@@ -59,7 +60,7 @@ seqk_status seqk__ref_attention_scores(seqk_context_t ctx, const seqk_tensor *q,
 seqk_status seqk__ref_attention_values(seqk_context_t ctx, const seqk_tensor *p,
                                        const seqk_tensor *v, seqk_tensor *o) {
   (void)ctx;
-  if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS;   /* as scores: no loop over huge extents */
+  if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS; /* as scores: no loop over huge extents */
   const int64_t B = p->shape[0], H = p->shape[1], Sq = p->shape[2], Sk = p->shape[3];
   const int64_t Hk = v->shape[1], Dv = v->shape[3];
   const int64_t group = head_group(H, Hk);
@@ -97,6 +98,8 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
   const int64_t group = head_group(H, Hk);
   const double sc = seqk__attention_scale(params->scale, D);
   const int has_lse = seqk__present(lse);
+  const seqk_key_window win = seqk__attention_window(params);
+  const double cap = params->softcap;
 
   if (seqk__numel(o) == 0) return SEQK_STATUS_SUCCESS; /* no row to write, lse has none either */
   double *p = (double *)malloc((size_t)(Sk > 0 ? Sk : 1) * sizeof(double));
@@ -118,29 +121,28 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
         const int64_t oo = b * o->stride[0] + h * o->stride[1] + i * o->stride[2];
         const int64_t lo =
             has_lse ? b * lse->stride[0] + h * lse->stride[1] + i * lse->stride[2] : 0;
-        /* Keys 0 .. visible-1 are visible to this row. */
-        int64_t visible = Sk_b;
-        if (i >= Sq_b)
-          visible = 0;
-        else if (params->causal && i + (Sk_b - Sq_b) + 1 < visible)
-          visible = i + (Sk_b - Sq_b) + 1;
-        if (visible <= 0) {
+        /* Keys k0 .. k1-1 are visible to this row. */
+        int64_t k0, k1;
+        seqk__visible_keys(win, i, Sq_b, Sk_b, &k0, &k1);
+        if (k1 <= k0) {
           store_empty_row(o, oo, lse, lo);
           continue;
         }
 
         double max = -INFINITY;
-        for (int64_t j = 0; j < visible; ++j) {
-          p[j] = sc * dot_qk(q, b, h, i, k, kh, j);
+        for (int64_t j = k0; j < k1; ++j) {
+          double x = sc * dot_qk(q, b, h, i, k, kh, j);
+          if (cap > 0.0) x = cap * tanh(x / cap);
+          p[j] = x;
           if (p[j] > max) max = p[j];
         }
         double sum = 0.0;
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = k0; j < k1; ++j) {
           p[j] = exp(p[j] - max);
           sum += p[j];
         }
         for (int64_t e = 0; e < Dv; ++e) acc[e] = 0.0;
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = k0; j < k1; ++j) {
           const int64_t vo = b * v->stride[0] + kh * v->stride[1] + j * v->stride[2];
           for (int64_t e = 0; e < Dv; ++e) acc[e] += p[j] * seqk__load(v, vo + e * v->stride[3]);
         }

@@ -256,6 +256,10 @@ seqk_status seqk__check_attention_params(seqk_context_t ctx, const char *op,
       p->algo != SEQK_ATTENTION_ALGO_UNFUSED)
     return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
                       "%s: params.algo=%d is not a seqk_attention_algo", op, (int)p->algo);
+  if (!(p->softcap >= 0.0f) || !isfinite(p->softcap))
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: params.softcap=%g must be finite and >= 0 (0: none)", op,
+                      (double)p->softcap);
   return SEQK_STATUS_SUCCESS;
 }
 

@@ -271,13 +271,22 @@ typedef struct seqk_attention_params {
   const int32_t *seqlens_k; /* optional [B]: valid keys per batch (padding beyond is ignored);
                                for CUDA tensors device-readable memory (device, managed or
                                pinned): a plain host array is INVALID_VALUE */
+  /* Sliding window (window != 0): query i sees keys j with
+     i + off - window_left <= j <= i + off + window_right, off = Sk_b - Sq_b (aligned
+     bottom-right, as causal); a negative extent is unbounded on that side. With causal the right
+     extent is 0. FlashAttention's window_size = (window_left, window_right); a causal window of W
+     keys, the query's own included, is window_left = W - 1. */
+  int32_t window, window_left, window_right;
+  float softcap; /* > 0: each scaled score s becomes softcap * tanh(s / softcap) before the
+                    mask (Gemma 2, Grok); 0: none */
 } seqk_attention_params;
 
 /* o = softmax(scale * q k^T + mask) v, per batch b and query head h, with key/value head
    h / (H/Hk).
    q [B,H,Sq,D], k [B,Hk,Sk,D], v [B,Hk,Sk,Dv], o [B,H,Sq,Dv], same dtype; H % Hk == 0; any strides
    with the last dim contiguous (stride 1), so a [B,S,H,D] buffer is passed as a strided view.
-   params: NULL means all defaults (scale 1/sqrt(D), not causal, AUTO, no lengths).
+   params: NULL means all defaults (scale 1/sqrt(D), not causal, AUTO, no lengths, no window,
+   no softcap); softcap must be finite and >= 0.
    seqlens_q[b] in [0, Sq] and seqlens_k[b] in [0, Sk] when given. On the CPU they are checked;
    on CUDA they are read by the kernels, so only their kind of memory can be checked (host memory
    is rejected): each value is clamped to [0, S] there, and an array shorter than B is the
@@ -286,7 +295,8 @@ typedef struct seqk_attention_params {
    included (query i sees keys j <= i + Sk_b - Sq_b); rows i >= Sq_b of o are written as 0 and
    their lse as +inf.
    lse: optional F32 [B,H,Sq], the natural-log logsumexp of each scaled, masked score row.
-   A row with no visible key (Sk_b == 0, or causal with Sk_b < Sq_b) has o = 0 and lse = +inf.
+   A row with no visible key (Sk_b == 0, or a right extent that ends before key 0: causal with
+   Sk_b < Sq_b) has o = 0 and lse = +inf. lse is taken over the scores after the softcap.
    Non-finite values, one rule on every path (CPU, UNFUSED, FUSED, split-KV decode):
    - a key a row does not see (masked by causality, or past seqlens_k) contributes nothing to
      that row: whatever its k and v hold (NaN, inf) does not reach it;

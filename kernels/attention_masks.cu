@@ -5,7 +5,8 @@
  * product would otherwise multiply a padded key's garbage, possibly NaN, by 0), and
  * attention_repair recomputes, after P v, the rare rows that a masked key's NaN or inf reached
  * through a zero weight; key_mask writes -inf on the scores of the keys a key padding mask marks
- * (nn.MultiheadAttention's key_padding_mask).
+ * (nn.MultiheadAttention's key_padding_mask); score_mod applies the scale, the softcap and a
+ * sliding window's left edge to the fp32 scores before the softmax.
  */
 #include "cuda_compat.cuh"
 #include "common.cuh"
@@ -52,6 +53,23 @@ __global__ void key_mask_kernel(float *__restrict__ s, const int32_t *__restrict
   }
 }
 
+/* One thread per score, in s order: s = scale * s, capped (softcap * tanh(s / softcap), fp32
+   tanhf), -inf before the row's first visible key. The softmax that follows runs with scale 1. */
+__global__ void score_mod_kernel(float *__restrict__ s, seqk_k_score_mod_params g) {
+  const int64_t step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t x = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; x < g.n; x += step) {
+    const int64_t j = x % g.Sk, row = x / g.Sk;
+    const int64_t i = row % g.Sq, b = row / (g.Sq * g.H);
+    float t = s[x] * g.scale;
+    if (g.softcap > 0.0f) t = g.softcap * tanhf(t / g.softcap);
+    if (g.left >= 0 &&
+        j < seqk_kernels::visible_keys(i, b, g.Sq, g.Sk, g.seqlens_q, g.seqlens_k, g.left, -1)
+                .begin)
+      t = -INFINITY;
+    s[x] = t;
+  }
+}
+
 /* One thread per element in dst order: coalesced stores, and coalesced loads when v's last dim
    is contiguous (attention requires it). A padded key is never read. */
 template <typename T>
@@ -83,11 +101,11 @@ __global__ void attention_repair_kernel(seqk_k_attention_repair_params a) {
   for (int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; row < rows;
        row += warps) {
     const int64_t i = row % a.Sq, bh = row / a.Sq, h = bh % a.H, b = bh / a.H;
-    const int64_t visible =
-        seqk_kernels::visible_keys(i, b, a.Sq, a.Sk, a.seqlens_q, a.seqlens_k, a.causal != 0);
+    const seqk_kernels::key_span vis =
+        seqk_kernels::visible_keys(i, b, a.Sq, a.Sk, a.seqlens_q, a.seqlens_k, a.left, a.right);
     /* warp-uniform: every key in the product (keys past seqlens_k were zeroed in v's copy; a
        row that sees all valid keys and is non-finite comes out the same when recomputed). */
-    if (visible >= a.Sk) continue;
+    if (vis.begin == 0 && vis.end >= a.Sk) continue;
     T *orow = o + b * a.o_stride[0] + h * a.o_stride[1] + i * a.o_stride[2];
     int bad = 0;
     for (int64_t d = lane; d < a.Dv; d += 32) bad |= !isfinite(to_float(orow[d * a.o_stride[3]]));
@@ -96,7 +114,7 @@ __global__ void attention_repair_kernel(seqk_k_attention_repair_params a) {
     const T *vb = v + b * a.v_stride[0] + (h / group) * a.v_stride[1];
     for (int64_t d = lane; d < a.Dv; d += 32) {
       float acc = 0.0f;
-      for (int64_t j = 0; j < visible; ++j)
+      for (int64_t j = vis.begin; j < vis.end; ++j)
         acc +=
             to_float(prow[j * a.p_stride[3]]) * to_float(vb[j * a.v_stride[2] + d * a.v_stride[3]]);
       orow[d * a.o_stride[3]] = from_float<T>(acc);
@@ -148,5 +166,13 @@ extern "C" cudaError_t seqk_k_key_mask(const seqk_k_key_mask_params *p, cudaStre
   if (p->n == 0) return cudaSuccess;
   launch(dim3(seqk_kernels::grid_blocks(p->n, kThreads)), dim3(kThreads), 0, stream,
          key_mask_kernel, p->s, p->mask, *p);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t seqk_k_score_mod(const seqk_k_score_mod_params *p, cudaStream_t stream) {
+  seqk_kernels::begin_launch();
+  if (p->n == 0) return cudaSuccess;
+  launch(dim3(seqk_kernels::grid_blocks(p->n, kThreads)), dim3(kThreads), 0, stream,
+         score_mod_kernel, p->s, *p);
   return cudaGetLastError();
 }

@@ -94,8 +94,12 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
     if (last_k >= limit || last_v >= limit) tc = false;
   }
   if (force.kernel == 1) tc = false;
-  const int dpad = tc ? seqk_kernels::round_up_in(tc_head_dims{}, dmax)
-                      : seqk_kernels::round_up_in(simt_head_dims{}, dmax);
+  int dpad = tc ? seqk_kernels::round_up_in(tc_head_dims{}, dmax)
+                : seqk_kernels::round_up_in(simt_head_dims{}, dmax);
+  /* an instantiation without the score modifiers hands such a call to the next larger one */
+  if (tc && (a->softcap > 0.0f || (a->left >= 0 && a->left < Sq + Sk)) &&
+      !tc_score_mods(dpad, paged))
+    dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
   const tile_shape shape = tc ? tc_shape(dpad, paged) : simt_shape(dpad);
   pl->tc = tc;
   pl->dpad = dpad;
@@ -143,9 +147,19 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   p.D = (int)D;
   p.Dv = (int)Dv;
   p.rows = (int)(group * Sq);
-  p.causal = a->causal != 0;
+  /* an extent reaching past every key is no bound (Sq + Sk < 2^31 here) */
+  p.left = a->left < 0 || a->left >= Sq + Sk ? -1 : (int)a->left;
+  p.right = a->right < 0 || a->right >= Sq + Sk ? -1 : (int)a->right;
+  p.softcap_log2 = a->softcap > 0.0f ? (float)(a->softcap * 1.4426950408889634) : 0.0f;
   p.scale_log2 = (float)(a->scale * 1.4426950408889634); /* log2(e) */
   p.scale_abs_log2 = fabsf(p.scale_log2);
+  p.softcap_k = p.softcap_hi = p.softcap_m2 = 0.0f;
+  if (p.softcap_log2 > 0.0f) { /* flash_attention.cuh, softcap_raw */
+    const double S = (double)p.softcap_log2, c = (double)p.scale_abs_log2;
+    p.softcap_k = (float)(2.0 * c * 1.4426950408889634 / S);
+    p.softcap_hi = (float)fmin(S / c, 3.0e38);
+    p.softcap_m2 = (float)fmax(-2.0 * S / c, -3.0e38);
+  }
   p.seqlens_q = a->seqlens_q;
   p.seqlens_k = a->seqlens_k;
   p.in_vec = dtype == SEQK_DTYPE_F32 && D % 4 == 0 && Dv % 4 == 0 && rows_aligned(a->q, qs, 4) &&
@@ -157,7 +171,14 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
      depend on what else is in the batch. */
   const int64_t row_tiles = (p.rows + shape.bm - 1) / shape.bm;
   const int64_t blocks = row_tiles * Hk * (a->batch_invariant ? 1 : B);
-  const int64_t key_tiles = (Sk + shape.bn - 1) / shape.bn;
+  /* the keys one row tile sees: a left window bounds them */
+  int64_t keys = Sk;
+  if (p.left >= 0) {
+    const int64_t span =
+        (int64_t)p.left + (p.right >= 0 ? p.right : Sk) + (Sq < shape.bm ? Sq : shape.bm);
+    if (span < keys) keys = span;
+  }
+  const int64_t key_tiles = (keys + shape.bn - 1) / shape.bn;
   int64_t splits = 1;
   if (force.splits > 0) {
     splits = force.splits;

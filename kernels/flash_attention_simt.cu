@@ -88,12 +88,13 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
   const T *const kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
   const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
 
-  int lrow[RM], lim[RM];
+  int lrow[RM], lim[RM], first[RM];
   SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     lrow[i] = warp * (BM / 4) + lr + 4 * i;
     const int r = w.r0 + lrow[i];
     lim[i] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
+    first[i] = r < w.r1 ? key_first(p, w.L, r % p.Sq) : 0;
   }
 
   float acc[RM][VC][4];
@@ -163,14 +164,15 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
       }
     }
 
-    const bool masked = n0 + BN > w.kmin;
+    const bool masked = n0 + BN > w.kmin || n0 < w.kfirst;
     SEQK_UNROLL
     for (int i = 0; i < RM; ++i) {
       float mx = -INFINITY;
       SEQK_UNROLL
       for (int j = 0; j < CN; ++j) {
-        float t = s[i][j] * p.scale_log2;
-        if (masked && n0 + lc + 8 * j >= lim[i]) t = -INFINITY;
+        float t = cap_log2(p, s[i][j] * p.scale_log2);
+        const int key = n0 + lc + 8 * j;
+        if (masked && (key >= lim[i] || key < first[i])) t = -INFINITY;
         s[i][j] = t;
         mx = fmaxf(mx, t);
       }
@@ -232,7 +234,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     sum += __shfl_xor_sync(0xffffffffu, sum, 4);
-    const bool visible = lim[i] > w.kbeg;
+    const bool visible = sees_key(w, first[i], lim[i]);
     const float inv = row_inv(sum, visible);
     inv_row[i] = inv;
     const int r = w.r0 + lrow[i];
@@ -281,17 +283,18 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
     bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
     bad |= __shfl_xor_sync(0xffffffffu, bad, 4);
-    const unsigned todo =
-        __ballot_sync(0xffffffffu, bad && lc == 0 && w.r0 + lrow[i] < w.r1 && lim[i] < w.L.k);
+    const unsigned todo = __ballot_sync(
+        0xffffffffu, bad && lc == 0 && w.r0 + lrow[i] < w.r1 && misses_key(w, first[i], lim[i]));
     if (!todo) continue; /* warp-uniform */
-    const int k1_own = min(lim[i], w.kend);
-    auto get = [&](int src, int *h, int *qi, int *k1, float *mm, float *iv) {
+    const int k0_own = max(first[i], w.kbeg), k1_own = min(lim[i], w.kend);
+    auto get = [&](int src, int *h, int *qi, int *k0, int *k1, float *mm, float *iv) {
+      *k0 = __shfl_sync(0xffffffffu, k0_own, src);
       *k1 = __shfl_sync(0xffffffffu, k1_own, src);
       *mm = __shfl_sync(0xffffffffu, m[i], src);
       *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
       row_coords(p, kh, w.r0 + warp * (BM / 4) + (src >> 3) + 4 * i, h, qi);
     };
-    repair_rows<T, PAGED>(p, w, b, kh, todo, lane, get);
+    repair_rows<T, PAGED, true>(p, w, b, kh, todo, lane, get);
   }
 }
 

@@ -103,9 +103,22 @@ typedef struct seqk_k_attention_repair_params {
   int64_t B, H, Hk, Sq, Sk, Dv;
   int64_t o_stride[4], p_stride[4], v_stride[4];
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL (clamped like the softmax's) */
-  int32_t causal;
+  int32_t left, right;                  /* key window (visible_keys.cuh; -1 unbounded) */
 } seqk_k_attention_repair_params;
 cudaError_t seqk_k_attention_repair(const seqk_k_attention_repair_params *p, cudaStream_t stream);
+
+/* The score modifiers of the unfused path on s [B,H,Sq,Sk] (fp32, contiguous, the unscaled q.k):
+   s = scale * s, then softcap * tanh(s / softcap) when softcap > 0, then -inf at the keys before
+   the window's left edge (visible_keys.cuh with right -1; the softmax that follows, run with
+   scale 1, ends each row at the window's right edge). */
+typedef struct seqk_k_score_mod_params {
+  float *s;
+  int64_t B, H, Sq, Sk, n; /* n = B * H * Sq * Sk */
+  float scale, softcap;
+  int32_t left;
+  const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
+} seqk_k_score_mod_params;
+cudaError_t seqk_k_score_mod(const seqk_k_score_mod_params *p, cudaStream_t stream);
 
 /* s [B,H,Sq,Sk] (fp32, contiguous) = -inf where mask[b, j] != 0; nothing else written. */
 typedef struct seqk_k_key_mask_params {
@@ -358,9 +371,9 @@ cudaError_t seqk_k_softmax(const seqk_k_softmax_params *p, int sms, void *scratc
 
 /* The softmax of the unfused attention path: p = softmax over j of scale * scores under
    seqk_attention's mask. With Sq_b = seqlens_q[b], Sk_b = seqlens_k[b] (device arrays, or Sq / Sk
-   when NULL; clamped to [0, Sq] / [0, Sk]) query i of batch b sees keys j < Sk_b, and with causal
-   also j <= i + Sk_b - Sq_b; masked p = 0; rows i >= Sq_b and rows with no visible key are all 0
-   with lse = +inf. Uses no scratch (the scores usually live in the workspace). */
+   when NULL; clamped to [0, Sq] / [0, Sk]) query i of batch b sees keys j < Sk_b, and with a
+   right extent r >= 0 also j <= i + Sk_b - Sq_b + r (causal: r = 0); masked p = 0; rows
+   i >= Sq_b and rows with no visible key are all 0 with lse = +inf. Uses no scratch (the scores usually live in the workspace). */
 typedef struct seqk_k_attention_softmax_params {
   const float *scores; /* fp32 [B,H,Sq,Sk], contiguous, the UNSCALED q.k */
   void *p;             /* [B,H,Sq,Sk] of p_dtype, last-dim stride 1; may be scores
@@ -369,8 +382,8 @@ typedef struct seqk_k_attention_softmax_params {
   float *lse; /* fp32 [B,H,Sq] natural-log logsumexp, or NULL */
   int64_t B, H, Sq, Sk;
   int64_t p_stride[3], lse_stride[3];
-  float scale; /* as applied (0 already resolved); may be negative */
-  int32_t causal;
+  float scale;   /* as applied (0 already resolved); may be negative */
+  int32_t right; /* the key window's right extent, -1 unbounded */
   const int32_t *seqlens_q, *seqlens_k;
 } seqk_k_attention_softmax_params;
 cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_params *p, int sms,
@@ -386,8 +399,9 @@ typedef struct seqk_k_flash_args {
   seqk_dtype dtype;
   int64_t B, H, Hk, Sq, Sk, D, Dv;
   int64_t q_stride[4], k_stride[4], v_stride[4], o_stride[4], lse_stride[3];
-  double scale; /* as applied (0 already resolved) */
-  int32_t causal;
+  double scale;        /* as applied (0 already resolved) */
+  int32_t left, right; /* key window around i + Sk_b - Sq_b (attention_rules.h), -1 unbounded */
+  float softcap;       /* > 0: scaled scores become softcap * tanh(s / softcap) */
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   int32_t batch_invariant; /* split decisions from one sequence's work, not the batch's */
   /* Paged K and V (page_table non-NULL; seqk_attention_kv_cache): k and v are pages [num_pages,
@@ -414,9 +428,11 @@ typedef struct seqk_k_flash_params {
   int64_t o_sb, o_sh, o_ss;
   int64_t l_sb, l_sh, l_ss;
   int B, H, Hk, group, Sq, Sk, D, Dv;
-  int rows; /* group * Sq: rows per (b, kh) */
-  int causal;
-  float scale_log2;     /* effective scale * log2(e) */
+  int rows;           /* group * Sq: rows per (b, kh) */
+  int left, right;    /* key window (flash_attention.cuh: key_first, key_limit); -1 unbounded */
+  float softcap_log2; /* softcap * log2(e), 0: none */
+  float softcap_k, softcap_hi, softcap_m2; /* the tensor-core kernel's form (softcap_raw) */
+  float scale_log2;                        /* effective scale * log2(e) */
   float scale_abs_log2; /* |scale_log2| (the tensor-core kernel negates q for a negative scale) */
   const int32_t *seqlens_q, *seqlens_k;
   const int32_t *page_table; /* paged K/V (NULL: contiguous); see seqk_k_flash_args */

@@ -226,6 +226,23 @@ __device__ __forceinline__ float exp2_approx(float x) {
 #endif
 }
 
+/* ---- rcp.approx --------------------------------------------------------------------------------- */
+/* 1/x by the special-function unit (rcp.approx.ftz.f32: one MUFU.RCP, where 1.0f / x costs a
+   correctly rounded division's 8 or more): at most 1 ulp of error per the PTX ISA, subnormal
+   inputs and results flushed to zero of the same sign; 1/+-0 = +-inf, 1/+-inf = +-0. The emulator
+   returns the correctly rounded quotient with the same flush. */
+__device__ __forceinline__ float rcp_approx(float x) {
+#if defined(SEQK_PRIM_DEVICE)
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+#else
+  if (fabsf(x) < 1.17549435e-38f) x = copysignf(0.0f, x); /* FLT_MIN */
+  const float y = 1.0f / x;
+  return fabsf(y) < 1.17549435e-38f ? copysignf(0.0f, y) : y;
+#endif
+}
+
 /* ---- packing helpers ------------------------------------------------------------------------------ */
 /* Two 16-bit values into one fragment register, lo in the low half. */
 __device__ __forceinline__ uint32_t pack_half2(__half lo, __half hi) {

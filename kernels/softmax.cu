@@ -89,8 +89,9 @@ struct softmax_rows {
 };
 
 /* Attention rows r = (b*H + h)*Sq + i over fp32 scores [B,H,Sq,Sk] (row stride Sk): the keys
-   j < visible take part, with visible = Sk_b for i < Sq_b, capped at i + Sk_b - Sq_b + 1 when
-   causal (bottom-right alignment per batch), 0 for padding rows; p is [B,H,Sq,Sk] with stride 1
+   j < visible take part, with visible = Sk_b for i < Sq_b, capped at i + Sk_b - Sq_b + 1 + right
+   with a right extent (causal: 0; bottom-right alignment per batch), 0 for padding rows (a left
+   window's keys are -inf scores already: attention_masks.cu, score_mod); p is [B,H,Sq,Sk] with stride 1
    on the last dim, lse [B,H,Sq] fp32 or NULL. The lengths come from device arrays and are
    clamped to [0, Sq] / [0, Sk], so a bad length cannot send the kernel out of bounds. */
 struct attention_rows {
@@ -99,7 +100,7 @@ struct attention_rows {
   int64_t ps0, ps1, ps2, ls0, ls1, ls2;
   float *lse;
   const int32_t *seqlens_q, *seqlens_k;
-  int32_t causal;
+  int32_t right;
 
   __device__ __forceinline__ row_ref row(int64_t r) const {
     const int64_t i = r % Sq, bh = r / Sq, h = bh % H, b = bh / H;
@@ -114,7 +115,7 @@ struct attention_rows {
     }
     /* The rule of visible_keys.cuh, inline (see there why). */
     int64_t visible = i < sq ? sk : 0;
-    if (causal && visible > i + sk - sq + 1) visible = i + sk - sq + 1;
+    if (right >= 0 && visible > i + sk - sq + 1 + right) visible = i + sk - sq + 1 + right;
     row_ref rr;
     rr.xo = r * n;
     rr.yo = b * ps0 + h * ps1 + i * ps2;
@@ -806,7 +807,7 @@ extern "C" cudaError_t seqk_k_attention_softmax(const seqk_k_attention_softmax_p
   g.ls2 = g.lse ? a->lse_stride[2] : 0;
   g.seqlens_q = a->seqlens_q;
   g.seqlens_k = a->seqlens_k;
-  g.causal = a->causal;
+  g.right = a->right;
 
   /* A negative scale flips the row's order: softmax(scale*s) = softmax(|scale| * (-s)), so the
      kernels only ever look for a maximum. */

@@ -10,7 +10,8 @@
  * bottom-right, Sq = 5) with pages of 3 and a sequence shorter than its queries; pages of one
  * token with seqlens_q; pages of 256 with Dv != D; a contiguous cache with q and o as [B, S, H, D]
  * views and a strided lse; head dims 160, 192 (Dv 136) and 256, so every paged tensor-core
- * instantiation runs; every dtype.
+ * instantiation runs; a sliding window in decode and a window with a softcap in a causal chunk
+ * over pages; every dtype.
  * CPU: bit-equal to seqk_attention over the gathered rows (one reference). CUDA (the emulated
  * device in CI): AUTO, FUSED with a forced split count, the fp32 SIMT kernel, and UNFUSED (the
  * gather then cuBLAS), each within the device tolerance of the CPU result; for f16/bf16 the fused
@@ -47,7 +48,20 @@ typedef struct akv_case {
   int64_t max_pages;
   int causal, seqlens_q, views;
   int32_t lens[MAX_B];
+  int32_t window, window_left, window_right; /* seqk_attention_params' */
+  float softcap;
 } akv_case;
+
+/* The case's attention parameters (lengths and algo set by the caller). */
+static seqk_attention_params case_params(const akv_case *c) {
+  seqk_attention_params p = {0};
+  p.causal = c->causal;
+  p.window = c->window;
+  p.window_left = c->window_left;
+  p.window_right = c->window_right;
+  p.softcap = c->softcap;
+  return p;
+}
 
 /* A built case: host tensors and what the CPU reference gave. */
 typedef struct akv {
@@ -179,8 +193,7 @@ static void build(akv *a, const akv_case *c, seqk_dtype dt) {
   /* The reference: seqk_attention over the gathered rows, in dt and over fp32 copies. */
   int64_t L = 1;
   for (int64_t b = 0; b < c->B; ++b) L = c->lens[b] > L ? c->lens[b] : L;
-  seqk_attention_params p = {0};
-  p.causal = c->causal;
+  seqk_attention_params p = case_params(c);
   p.seqlens_k = c->lens;
   p.seqlens_q = c->seqlens_q ? a->qlen : NULL;
   seqk_tensor kg = gather(a, &a->cache.k, c->D, L, dt), vg = gather(a, &a->cache.v, c->Dv, L, dt);
@@ -201,8 +214,7 @@ static void build(akv *a, const akv_case *c, seqk_dtype dt) {
 /* ---- the CPU path ------------------------------------------------------------------------------- */
 
 static void check_cpu(akv *a, const char *what) {
-  seqk_attention_params p = {0};
-  p.causal = a->c->causal;
+  seqk_attention_params p = case_params(a->c);
   p.seqlens_q = a->c->seqlens_q ? a->qlen : NULL;
   if (!th_expect_status(
           g_ctx, seqk_attention_kv_cache(g_ctx, &p, &a->q, &a->cache, &a->lens, &a->o, &a->lse),
@@ -230,8 +242,7 @@ static seqk_status dev_op(seqk_context_t ctx, void *user, seqk_tensor *in, seqk_
   cache.k = in[1];
   cache.v = in[2];
   cache.page_table = in[3];
-  seqk_attention_params p = {0};
-  p.causal = r->a->c->causal;
+  seqk_attention_params p = case_params(r->a->c);
   p.algo = r->algo;
   p.seqlens_q = r->a->c->seqlens_q ? (const int32_t *)in[5].data : NULL;
   seqk__cuda_attention_fused_force(r->kernel, r->splits);
@@ -293,8 +304,7 @@ static seqk_tensor run_on_device(akv *a, seqk_attention_algo algo, const char *w
              what);
     cache.page_table = dp;
   }
-  seqk_attention_params p = {0};
-  p.causal = a->c->causal;
+  seqk_attention_params p = case_params(a->c);
   p.algo = algo;
   TH_CHECK(seqk_attention_kv_cache(g_ctx, &p, &dq, &cache, &dl, &d_o, NULL) == SEQK_STATUS_SUCCESS,
            "%s: %s", what, seqk_context_last_error(g_ctx));
@@ -320,20 +330,27 @@ static void check_quality(akv *a, const char *what) {
 }
 
 static void test_cases(void) {
+  // clang-format off
   static const akv_case cases[] = {
-      /* name, B, H, Hk, Sq, D, Dv, page_size, max_pages, causal, seqlens_q, views, lens */
-      {"decode, pages of 16, GQA 8/2", 4, 8, 2, 1, 64, 64, 16, 8, 0, 0, 0, {1, 37, 100, 0}},
-      {"decode, pages of 16, D 128, causal", 3, 4, 1, 1, 128, 128, 16, 20, 1, 0, 0, {300, 5, 64}},
-      {"chunked prefill, pages of 3", 3, 4, 2, 5, 40, 40, 3, 12, 1, 0, 0, {11, 3, 30}},
-      {"pages of 1, seqlens_q", 2, 2, 1, 2, 32, 32, 1, 20, 1, 1, 0, {17, 2}},
-      {"pages of 256, Dv != D", 2, 4, 4, 3, 96, 64, 256, 2, 0, 0, 0, {300, 257}},
-      {"contiguous, [B,S,H,D] views", 3, 6, 3, 4, 64, 64, 0, 70, 1, 0, 1, {70, 9, 4}},
-      {"odd head dim", 2, 3, 1, 2, 20, 12, 5, 4, 1, 0, 0, {13, 20}},
+      /* name, B, H, Hk, Sq, D, Dv, page_size, max_pages, causal, seqlens_q, views, lens,
+         window, window_left, window_right, softcap */
+      {"decode, pages of 16, GQA 8/2", 4, 8, 2, 1, 64, 64, 16, 8, 0, 0, 0, {1, 37, 100, 0}, 0, 0, 0, 0.0f},
+      {"decode, pages of 16, D 128, causal", 3, 4, 1, 1, 128, 128, 16, 20, 1, 0, 0, {300, 5, 64}, 0, 0, 0, 0.0f},
+      {"chunked prefill, pages of 3", 3, 4, 2, 5, 40, 40, 3, 12, 1, 0, 0, {11, 3, 30}, 0, 0, 0, 0.0f},
+      {"pages of 1, seqlens_q", 2, 2, 1, 2, 32, 32, 1, 20, 1, 1, 0, {17, 2}, 0, 0, 0, 0.0f},
+      {"pages of 256, Dv != D", 2, 4, 4, 3, 96, 64, 256, 2, 0, 0, 0, {300, 257}, 0, 0, 0, 0.0f},
+      {"contiguous, [B,S,H,D] views", 3, 6, 3, 4, 64, 64, 0, 70, 1, 0, 1, {70, 9, 4}, 0, 0, 0, 0.0f},
+      {"odd head dim", 2, 3, 1, 2, 20, 12, 5, 4, 1, 0, 0, {13, 20}, 0, 0, 0, 0.0f},
       /* the paged tensor-core kernel at its other head dims (160, 192, 256) */
-      {"D 160, pages of 8", 2, 2, 1, 1, 160, 160, 8, 6, 0, 0, 0, {41, 7}},
-      {"D 192 / Dv 136, pages of 32", 1, 4, 2, 3, 192, 136, 32, 3, 1, 0, 0, {70}},
-      {"D 256, pages of 2", 2, 2, 2, 1, 256, 256, 2, 40, 0, 0, 0, {77, 1}},
+      {"D 160, pages of 8", 2, 2, 1, 1, 160, 160, 8, 6, 0, 0, 0, {41, 7}, 0, 0, 0, 0.0f},
+      {"D 192 / Dv 136, pages of 32", 1, 4, 2, 3, 192, 136, 32, 3, 1, 0, 0, {70}, 0, 0, 0, 0.0f},
+      {"D 256, pages of 2", 2, 2, 2, 1, 256, 256, 2, 40, 0, 0, 0, {77, 1}, 0, 0, 0, 0.0f},
+      /* sliding window and softcap over pages: decode sees the last 33 keys; a chunk of 6 causal
+         queries with a window of 21 keys, capped at 4 (D 128: the paged 160 kernel serves it) */
+      {"decode, window 32, pages of 16", 3, 4, 2, 1, 64, 64, 16, 12, 0, 0, 0, {150, 20, 33}, 1, 32, -1, 0.0f},
+      {"chunked prefill, window 20, softcap 4, pages of 8", 2, 4, 1, 6, 128, 128, 8, 10, 1, 0, 0, {75, 6}, 1, 20, 0, 4.0f},
   };
+  // clang-format on
   const seqk_dtype dts[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
     for (int d = 0; d < 3; ++d) {
@@ -349,7 +366,7 @@ static void test_cases(void) {
 
 /* ---- bad input ---------------------------------------------------------------------------------- */
 
-static const akv_case k_small = {"small", 2, 4, 2, 2, 16, 16, 4, 3, 1, 0, 0, {9, 5}};
+static const akv_case k_small = {"small", 2, 4, 2, 2, 16, 16, 4, 3, 1, 0, 0, {9, 5}, 0, 0, 0, 0.0f};
 
 static void test_bad_descriptors(void) {
   akv a;

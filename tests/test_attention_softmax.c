@@ -177,8 +177,9 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const acase *c) {
   if (ok) {
     const seqk_tensor no_lse = th_absent(dl);
     const seqk_status st = seqk__cuda_attention_softmax(
-        ctx, (const float *)ds.data, c->B, c->H, c->Sq, c->Sk, c->scale, c->causal,
-        (const int32_t *)bq.data, (const int32_t *)bk.data, &dp, c->with_lse ? &dl : &no_lse);
+        ctx, (const float *)ds.data, c->B, c->H, c->Sq, c->Sk, c->scale,
+        c->causal ? 0 : -1 /* the right extent */, (const int32_t *)bq.data,
+        (const int32_t *)bk.data, &dp, c->with_lse ? &dl : &no_lse);
     snprintf(what, sizeof what, "%s: launcher", c->name);
     if (th_expect_status(ctx, st, SEQK_STATUS_SUCCESS, NULL, what)) {
       snprintf(what, sizeof what, "%s: p", c->name);
@@ -271,7 +272,7 @@ static void test_same_as_softmax(seqk_context_t ctx, th_rng *rng) {
     seqk_tensor bs, ba, bb, ds, da, db;
     int ok = upload_span(ctx, &hs, 0, &bs, &ds) && upload_span(ctx, &ha, 0, &ba, &da) &&
              upload_span(ctx, &hb, 0, &bb, &db);
-    ok = ok && seqk__cuda_attention_softmax(ctx, (const float *)ds.data, 1, 2, 3, sks[t], 1.0f, 0,
+    ok = ok && seqk__cuda_attention_softmax(ctx, (const float *)ds.data, 1, 2, 3, sks[t], 1.0f, -1,
                                             NULL, NULL, &da, NULL) == SEQK_STATUS_SUCCESS;
     ok = ok && seqk_softmax(ctx, &ds, 3, &db) == SEQK_STATUS_SUCCESS;
     ok = ok && download_span(ctx, &da, &ha) && download_span(ctx, &db, &hb);

@@ -221,6 +221,21 @@ static void allow(const seqk_tensor *t) {
 
 static seqk_dtype float_dtype(reader *r) { return (seqk_dtype)(byte(r) % 3); }
 
+/* Sometimes a sliding window (small extents either side, negative ones unbounded) and a softcap
+   (-1 and NaN are refused). */
+static void window_of(reader *r, seqk_attention_params *p) {
+  const uint8_t w = byte(r);
+  if (w & 1) {
+    p->window = 1;
+    p->window_left = (int32_t)(int8_t)byte(r);
+    p->window_right = (int32_t)(int8_t)byte(r);
+  }
+  if (w & 2) {
+    const uint8_t cap = byte(r) % 8;
+    p->softcap = cap == 7 ? NAN : (float)cap - 1.0f;
+  }
+}
+
 static float scale_of(reader *r) {
   switch (byte(r) % 6) {
     case 0: return 0.0f;
@@ -273,6 +288,7 @@ static seqk_status run(call *c) {
       const int64_t B = q && q->ndim > 0 ? q->shape[0] : 0;
       p.seqlens_q = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
       p.seqlens_k = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
+      window_of(r, &p);
       /* On the CPU the lengths are read (and checked) by the entry: they must hold B values,
          as the contract says; on CUDA any values are allowed (the kernels clamp). */
       return seqk_attention(ctx, byte(r) % 5 ? &p : NULL, q, k, v, o, lse);
@@ -466,6 +482,7 @@ static seqk_status run(call *c) {
       const int64_t B = q && q->ndim > 0 ? q->shape[0] : 0;
       p.seqlens_q = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
       p.seqlens_k = byte(r) % 7 == 0 ? lengths(c, B, (seqk_device)c->device) : NULL;
+      window_of(r, &p);
       return seqk_attention_kv_cache(ctx, byte(r) % 5 ? &p : NULL, q, byte(r) % 9 ? &cache : NULL,
                                      len, o, lse);
     }
