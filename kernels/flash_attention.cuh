@@ -273,7 +273,7 @@ __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w
     get(src, &h, &i, &k0, &k1, &m, &inv);
     if (p.splits > 1)
       repair_row<T, PAGED, CAP, float>(p, b, kh, h, i, k0, k1, m, inv,
-                                  p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
+                                       p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
     else
       repair_row<T, PAGED, CAP, T>(
           p, b, kh, h, i, k0, k1, m, inv,
@@ -342,8 +342,9 @@ template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32
    m-tile's S at a time (both at once spilled 4-20 bytes on sm_80 or sm_90). Same rows per
    block either way. It also asks for one block per SM in its launch bounds: without that ptxas
    aimed at three blocks at DP 192 and spilled 84 bytes. sm_90 SASS (nvcc 13.0, 2026-12-03),
-   instructions per HMMA in the main loop, paged (contiguous): DP 64 5.71 (4.34), DP 128 4.08
-   (3.46): the per-tile row lookups (one thread per row: a division, a page-table load, two
+   instructions per HMMA in the main loop, paged (contiguous): DP 64 5.50 (4.29), DP 128 4.08
+   (3.39) (with the window's loop bounds in shared memory; 5.71 (4.34), 4.08 (3.46) before): the
+   per-tile row lookups (one thread per row: a division, a page-table load, two
    offsets into shared memory) and a shared-memory read per copied row. */
 template <int DP, bool PAGED>
 struct tc_cfg : tc_traits<DP> {};
@@ -871,9 +872,8 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
       bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
       bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
       int h0, i0;
-      todo[mt][hf] =
-          __ballot_sync(0xffffffffu, bad && t4 == 0 && live && own_row(mt, hf, &h0, &i0) &&
-                                         misses(mt, hf));
+      todo[mt][hf] = __ballot_sync(
+          0xffffffffu, bad && t4 == 0 && live && own_row(mt, hf, &h0, &i0) && misses(mt, hf));
     }
   }
   auto repair = [&]() {
@@ -917,9 +917,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
             dst[e + 1] = o[mt][nd][2 * hf + 1] * inv[mt][hf];
           }
         }
-        if (t4 == 0)
-          p.part_lse[pr] =
-              row_lse(m[mt][hf], l[mt][hf], sees(mt, hf), -INFINITY);
+        if (t4 == 0) p.part_lse[pr] = row_lse(m[mt][hf], l[mt][hf], sees(mt, hf), -INFINITY);
       }
     }
     repair();
