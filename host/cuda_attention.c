@@ -324,6 +324,18 @@ static int job_has_work(const seqk_attention_job *j) {
   return seqk__numel(j->o) > 0 && j->k->shape[2] > 0;
 }
 
+void seqk__attention_job_take(seqk_attention_job *j, const seqk_attention_params *p) {
+  j->scale = p->scale;
+  j->causal = p->causal;
+  j->window = p->window;
+  j->window_left = p->window_left;
+  j->window_right = p->window_right;
+  j->softcap = p->softcap;
+  j->seqlens_q = p->seqlens_q;
+  j->seqlens_k = p->seqlens_k;
+}
+
+/* The inverse of seqk__attention_job_take (algo FUSED). */
 static seqk_attention_params job_params(const seqk_attention_job *j) {
   seqk_attention_params p = seqk__attention_defaults();
   p.scale = j->scale;
@@ -618,14 +630,7 @@ seqk_status seqk__cuda_attention(seqk_context_t ctx, const seqk_attention_params
   job.v = v;
   job.o = o;
   job.lse = lse;
-  job.scale = params->scale;
-  job.causal = params->causal;
-  job.window = params->window;
-  job.window_left = params->window_left;
-  job.window_right = params->window_right;
-  job.softcap = params->softcap;
-  job.seqlens_q = params->seqlens_q;
-  job.seqlens_k = params->seqlens_k;
+  seqk__attention_job_take(&job, params);
   SEQK_TRY(seqk__attention_job_plan(ctx, op, &job, params->algo, &bytes));
   SEQK_TRY(seqk__arena_open(ctx, op, bytes, &arena));
   return seqk__attention_job_run(ctx, op, &arena, &job);

@@ -135,13 +135,7 @@ seqk_status seqk__cuda_attention_kv_cache(seqk_context_t ctx, const seqk_attenti
   job.v = &v;
   job.o = o;
   job.lse = lse;
-  job.scale = params->scale;
-  job.causal = params->causal;
-  job.window = params->window;
-  job.window_left = params->window_left;
-  job.window_right = params->window_right;
-  job.softcap = params->softcap;
-  job.seqlens_q = params->seqlens_q;
+  seqk__attention_job_take(&job, params);
   job.seqlens_k = (const int32_t *)cache_seqlens->data; /* stands in while planning */
   job.paged = g.paged ? cache : NULL;
   size_t job_bytes = 0;

@@ -99,6 +99,8 @@ typedef struct seqk_attention_job {
   const seqk_kv_cache *paged;
   int fused; /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
+/* The job's scale, mask (causal, window), softcap and lengths from seqk_attention's params. */
+void seqk__attention_job_take(seqk_attention_job *j, const seqk_attention_params *p);
 seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_attention_job *j,
                                      seqk_attention_algo algo, size_t *bytes);
 seqk_status seqk__attention_job_run(seqk_context_t ctx, const char *op, seqk_arena *arena,

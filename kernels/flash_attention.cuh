@@ -663,8 +663,8 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
      partial last tile, the last tile after them) run the masked body. Without a left window
      nhead is 0 and the full tiles come first. sm_90 SASS, f16, D = 128: the test and its
      branches cost 8 instructions a tile. The plan (plan_block, in shared memory) holds nhead and
-     nfull: computed here and held in registers across the loop they made ptxas spill 24 bytes at
-     DP 64 (f16, sm_80). */
+     nfull, read where the loops need them: a first arrangement that computed them in the kernel
+     and held them in registers across a loop nest spilled 24 bytes at DP 64 (f16, sm_80). */
 
   /* One key tile. Pipeline: K and V of tile it+1 are copied (two cp.async groups, empty ones
      past the last tile so the waits count the same) while tile it is computed; K(it) is waited

@@ -9,8 +9,9 @@
  * (padding rows and keys NaN), a window of one key (the diagonal), a right extent alone with
  * rows that see nothing (o = 0, lse = +inf), extents past every key (no bound), softcap alone,
  * with a negative scale, and with a window in decode over a long sequence (automatic split-KV),
- * at head dims that reach the tensor-core kernel (32, 64, 96, 128) and the SIMT kernel (40, 20);
- * every dtype. Two cases hold NaN in v at key 0, which rows whose window leaves it out must
+ * at head dims that reach every tensor-core instantiation (32, 64 (run at 96), 96, 128, 160, 192,
+ * 256) and the SIMT kernel (20);
+ * every dtype. Four cases hold NaN in v at key 0, which rows whose window leaves it out must
  * never see (the fused kernels multiply whole key tiles: such rows are recomputed).
  * CPU: o and lse against the double reference over the inputs as rounded to the dtype. CUDA (the
  * emulated device in CI): AUTO, FUSED (and 3 forced splits, and the fp32 SIMT kernel), UNFUSED,
@@ -289,6 +290,13 @@ static void test_cases(void) {
        1, 0},
       {"softcap 5 and window (6, 6), odd head dim", 2, 2, 1, 11, 23, 20, 12, 1.0f, 0, 1, 6, 6, 5.0f,
        1, 0},
+      /* the other tensor-core instantiations with both modifiers (160, 192 with Dv 136, 256) */
+      {"D 160, causal window 9, softcap 6", 1, 2, 1, 21, 40, 160, 160, 0.0f, 1, 1, 8, -1, 6.0f, 0,
+       1},
+      {"D 192 / Dv 136, window (5, 3), softcap 3", 1, 2, 2, 12, 30, 192, 136, 0.0f, 0, 1, 5, 3,
+       3.0f, 0, 0},
+      {"D 256, causal window 40, softcap 20", 1, 2, 1, 70, 90, 256, 256, 0.0f, 1, 1, 39, -1, 20.0f,
+       0, 1},
   };
   const seqk_dtype dts[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
