@@ -342,7 +342,7 @@ template <> struct tc_traits<256> { static constexpr int NW = 4, MT = 1, BN = 32
    m-tile's S at a time (both at once spilled 4-20 bytes on sm_80 or sm_90). Same rows per
    block either way. It also asks for one block per SM in its launch bounds: without that ptxas
    aimed at three blocks at DP 192 and spilled 84 bytes. sm_90 SASS (nvcc 13.0, 2026-12-03),
-   instructions per HMMA in the main loop, paged (contiguous): DP 64 5.50 (4.29), DP 128 4.08
+   instructions per HMMA in the main loop, paged (contiguous): DP 64 5.50 (4.34), DP 128 4.08
    (3.39) (with the window's loop bounds in shared memory; 5.71 (4.34), 4.08 (3.46) before): the
    per-tile row lookups (one thread per row: a division, a page-table load, two
    offsets into shared memory) and a shared-memory read per copied row. */
