@@ -12,7 +12,8 @@
  * j < BN/8); so a row's statistics live in 8 lanes of one warp (three xor shuffles), and P goes
  * through the warp's own rows of shared memory (a __syncwarp, no block barrier). For O the same
  * rows take value columns 32*c + 4*lc .. +3, read from V as float4.
- * Shared memory (fp32): Q [BM][DM+4], K [BN][DM+4], V [BN][DM+4], P [BM][BN+8]. The +4 pad puts
+ * Shared memory (fp32): Q [BM][DM+4], K [BN][DM+4], V [BN][DM+4], P [BM][BN+8], then the rows'
+ * first keys (int [BM]). The +4 pad puts
  * the 8 K rows one S step reads (float4 at the same d) in 8 different bank quads; the +8 pad does
  * the same for the 4 rows x 8 columns of one P store.
  * Tile shapes: DM 32 and 64: 64 x 64 (S 32 + O 16/32 registers per thread, 46 / 71 KB);
@@ -40,7 +41,8 @@ template <> struct simt_traits<256> { static constexpr int BM = 32, BN = 32; };
 template <int DM>
 constexpr size_t simt_smem_bytes() {
   return sizeof(float) * ((size_t)(simt_traits<DM>::BM + 2 * simt_traits<DM>::BN) * (DM + 4) +
-                          (size_t)simt_traits<DM>::BM * (simt_traits<DM>::BN + 8));
+                          (size_t)simt_traits<DM>::BM * (simt_traits<DM>::BN + 8)) +
+         sizeof(int) * simt_traits<DM>::BM;
 }
 
 /* Four consecutive elements src[d..d+3] as floats, zero at and past dim. */
@@ -76,6 +78,11 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
   float *const sK = sQ + BM * LDQ; /* [BN][LDQ] */
   float *const sV = sK + BN * LDQ; /* [BN][LDQ] */
   float *const sP = sV + BN * LDQ; /* [BM][LDP] */
+  /* Each row's first visible key (key_first), read by the masked tiles and at the end; the repair
+     reads a row's from here, not by a shuffle from the row's lane: the shuffle cost 33-40
+     registers in the contiguous f32 DM 64 and every DM 256 variant (ptxas -v, sm_80: 161-168 ->
+     128). */
+  int *const sFirst = reinterpret_cast<int *>(sP + BM * LDP); /* [BM] */
 
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int lr = lane >> 3, lc = lane & 7;
@@ -88,14 +95,15 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
   const T *const kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
   const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
 
-  int lrow[RM], lim[RM], first[RM];
+  int lrow[RM], lim[RM];
   SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
     lrow[i] = warp * (BM / 4) + lr + 4 * i;
     const int r = w.r0 + lrow[i];
     lim[i] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
-    first[i] = r < w.r1 ? key_first(p, w.L, r % p.Sq) : 0;
   }
+  if (tid < BM) sFirst[tid] = w.r0 + tid < w.r1 ? key_first(p, w.L, (w.r0 + tid) % p.Sq) : 0;
+  __syncthreads(); /* rows' first keys are written by other warps than read them */
 
   float acc[RM][VC][4];
   float m[RM], l[RM];
@@ -172,7 +180,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
       for (int j = 0; j < CN; ++j) {
         float t = cap_log2(p, s[i][j] * p.scale_log2);
         const int key = n0 + lc + 8 * j;
-        if (masked && (key >= lim[i] || key < first[i])) t = -INFINITY;
+        if (masked && (key >= lim[i] || key < sFirst[lrow[i]])) t = -INFINITY;
         s[i][j] = t;
         mx = fmaxf(mx, t);
       }
@@ -234,7 +242,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     sum += __shfl_xor_sync(0xffffffffu, sum, 4);
-    const bool visible = sees_key(w, first[i], lim[i]);
+    const bool visible = sees_key(w, sFirst[lrow[i]], lim[i]);
     const float inv = row_inv(sum, visible);
     inv_row[i] = inv;
     const int r = w.r0 + lrow[i];
@@ -283,12 +291,12 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
     bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
     bad |= __shfl_xor_sync(0xffffffffu, bad, 4);
-    const unsigned todo = __ballot_sync(
-        0xffffffffu, bad && lc == 0 && w.r0 + lrow[i] < w.r1 && misses_key(w, first[i], lim[i]));
+    const unsigned todo = __ballot_sync(0xffffffffu, bad && lc == 0 && w.r0 + lrow[i] < w.r1 &&
+                                                         misses_key(w, sFirst[lrow[i]], lim[i]));
     if (!todo) continue; /* warp-uniform */
-    const int k0_own = max(first[i], w.kbeg), k1_own = min(lim[i], w.kend);
+    const int k1_own = min(lim[i], w.kend);
     auto get = [&](int src, int *h, int *qi, int *k0, int *k1, float *mm, float *iv) {
-      *k0 = __shfl_sync(0xffffffffu, k0_own, src);
+      *k0 = max(sFirst[warp * (BM / 4) + (src >> 3) + 4 * i], w.kbeg);
       *k1 = __shfl_sync(0xffffffffu, k1_own, src);
       *mm = __shfl_sync(0xffffffffu, m[i], src);
       *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
