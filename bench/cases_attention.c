@@ -1,7 +1,8 @@
 /*
  * cases_attention.c - attention cases: the standard sweep (FlashAttention's: B*S = 16384, hidden
  * 2048, D in {64, 128}, S from 512 to 16k, causal and not), llm.c's shape, grouped-query decode,
- * sliding-window and softcap shapes, linear layers (2*M*N*K FLOPs) and nn.MultiheadAttention
+ * sliding-window and softcap shapes, packed variable-length prefill against the same batch padded,
+ * linear layers (2*M*N*K FLOPs) and nn.MultiheadAttention
  * forward. Attention FLOPs = 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk; with a window,
  * 4*B*H*D times the keys the rows see.
  * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run.
@@ -145,6 +146,123 @@ static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B
   attention_mod_case(b, label, dt, B, H, Hk, Sq, Sk, D, causal, -1, 0.0f);
 }
 
+/* ---- packed variable lengths ---------------------------------------------------------------- */
+
+typedef struct packed_arg {
+  seqk_tensor q, k, v, o, cu;                   /* packed [T, H, D]; offsets [B + 1] */
+  seqk_tensor q_pad, k_pad, v_pad, o_pad, lens; /* the padded batch [B, H, S_max, D]; lengths */
+  seqk_tensor q_cpu, k_cpu, v_cpu, ref, o_slice;
+  seqk_attention_params params;
+  int32_t max_len;
+  int64_t len0; /* sequence 0's length: the validated rows are its last ones */
+} packed_arg;
+
+static seqk_status packed_run(bench *b, void *p, int set) {
+  packed_arg *a = (packed_arg *)p;
+  (void)set;
+  return seqk_attention_packed(b->ctx, &a->params, &a->q, &a->k, &a->v, &a->cu, &a->cu, a->max_len,
+                               a->max_len, &a->o, NULL);
+}
+
+static seqk_status packed_run_padded(bench *b, void *p, int set) {
+  packed_arg *a = (packed_arg *)p;
+  seqk_attention_params pp = a->params;
+  (void)set;
+  pp.seqlens_q = pp.seqlens_k = (const int32_t *)a->lens.data;
+  return seqk_attention(b->ctx, &pp, &a->q_pad, &a->k_pad, &a->v_pad, &a->o_pad, NULL);
+}
+
+/* Rows [row0, row0 + rows) of head 0 of a packed [T, H, D] tensor as [1, 1, rows, D]. */
+static seqk_tensor packed_head0(const seqk_tensor *t, int64_t row0, int64_t rows) {
+  seqk_tensor s = *t;
+  s.ndim = 4;
+  s.shape[0] = s.shape[1] = 1;
+  s.shape[2] = rows;
+  s.shape[3] = t->shape[2];
+  s.stride[0] = s.stride[1] = 0;
+  s.stride[2] = t->stride[0];
+  s.stride[3] = 1;
+  s.data = (char *)t->data + row0 * t->stride[0] * (int64_t)seqk_dtype_size(t->dtype);
+  return s;
+}
+
+/* The last rows of sequence 0 in head 0 over its keys: what they see in the packed call. */
+static seqk_status packed_reference(bench *b, void *p) {
+  packed_arg *a = (packed_arg *)p;
+  const int64_t rows = a->ref.shape[2];
+  seqk_tensor q = packed_head0(&a->q_cpu, a->len0 - rows, rows);
+  seqk_tensor k = packed_head0(&a->k_cpu, 0, a->len0), v = packed_head0(&a->v_cpu, 0, a->len0);
+  return seqk_attention(b->ctx, &a->params, &q, &k, &v, &a->ref, NULL);
+}
+
+/* B causal prefill sequences of the given lengths packed ([T, H, D], seqk_attention_packed)
+   against the same batch padded to the longest ([B, H, S_max, D] with lengths): TFLOP/s of the
+   keys the rows see. */
+static void attention_packed_case(bench *b, seqk_dtype dt, int64_t B, const int32_t *len, int64_t H,
+                                  int64_t Hk, int64_t D) {
+  char name[200];
+  int64_t T = 0, smax = 0;
+  double seen = 0.0;
+  for (int64_t i = 0; i < B; ++i) {
+    T += len[i];
+    smax = len[i] > smax ? len[i] : smax;
+    seen += visible_keys(len[i], len[i], 1, -1);
+  }
+  snprintf(name, sizeof name,
+           "attention packed %s B=%lld T=%lld S_max=%lld H=%lld/%lld D=%lld causal",
+           bench_dtype_name(dt), (long long)B, (long long)T, (long long)smax, (long long)H,
+           (long long)Hk, (long long)D);
+  if (!bench_selected(b, name)) return;
+  packed_arg a;
+  memset(&a, 0, sizeof a);
+  const int64_t qs[3] = {T, H, D}, ks[3] = {T, Hk, D}, cs[1] = {B + 1}, ls[1] = {B};
+  const int64_t pq[4] = {B, H, smax, D}, pk[4] = {B, Hk, smax, D};
+  a.q_cpu = bench_cpu_random(b, dt, 3, qs, 20, 1.0);
+  a.k_cpu = bench_cpu_random(b, dt, 3, ks, 21, 1.0);
+  a.v_cpu = bench_cpu_random(b, dt, 3, ks, 22, 1.0);
+  seqk_tensor cu = bench_cpu_empty(b, SEQK_DTYPE_I32, 1, cs);
+  seqk_tensor lens = bench_cpu_empty(b, SEQK_DTYPE_I32, 1, ls);
+  int32_t *c = (int32_t *)cu.data, *l = (int32_t *)lens.data;
+  c[0] = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    c[i + 1] = c[i] + len[i];
+    l[i] = len[i];
+  }
+  a.q = bench_to_device(b, &a.q_cpu);
+  a.k = bench_to_device(b, &a.k_cpu);
+  a.v = bench_to_device(b, &a.v_cpu);
+  a.cu = bench_to_device(b, &cu);
+  a.lens = bench_to_device(b, &lens);
+  a.o = bench_device_empty(b, dt, 3, qs);
+  seqk_tensor pq_cpu = bench_cpu_random(b, dt, 4, pq, 23, 1.0);
+  seqk_tensor pk_cpu = bench_cpu_random(b, dt, 4, pk, 24, 1.0);
+  a.q_pad = bench_to_device(b, &pq_cpu);
+  a.k_pad = bench_to_device(b, &pk_cpu);
+  a.v_pad = bench_to_device(b, &pk_cpu);
+  a.o_pad = bench_device_empty(b, dt, 4, pq);
+  a.params.causal = 1;
+  a.max_len = (int32_t)smax;
+  a.len0 = len[0];
+  const int64_t rows = len[0] < 32 ? len[0] : 32;
+  const int64_t rs[4] = {1, 1, rows, D};
+  a.ref = bench_cpu_empty(b, dt, 4, rs);
+  a.o_slice = packed_head0(&a.o, a.len0 - rows, rows);
+  bench_case bc = {name,
+                   dt,
+                   4.0 * H * D * seen,
+                   0,
+                   1,
+                   packed_run,
+                   packed_reference,
+                   &a.o_slice,
+                   &a.ref,
+                   packed_run_padded,
+                   "padded",
+                   "validated on sequence 0's last rows, head 0"};
+  bench_run_case(b, &bc, &a);
+  bench_release(b);
+}
+
 /* ---- linear --------------------------------------------------------------------------------- */
 
 typedef struct linear_arg {
@@ -256,6 +374,10 @@ void bench_cases_attention(bench *b) {
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 8, 2, 1, 300, 128, 0);
     attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 4, 2, 70, 70, 128, 1, 20, 0.0f);
     attention_mod_case(b, "", SEQK_DTYPE_BF16, 1, 2, 1, 33, 50, 64, 1, -1, 30.0f);
+    {
+      static const int32_t lens[3] = {40, 5, 17};
+      attention_packed_case(b, SEQK_DTYPE_F16, 3, lens, 4, 2, 64);
+    }
     mha_case(b, SEQK_DTYPE_F32, 2, 5, 12, 3, 0);
     linear_case(b, SEQK_DTYPE_F16, 33, 40, 24);
     linear_case(b, SEQK_DTYPE_F32, 5, 7, 3);
@@ -276,6 +398,12 @@ void bench_cases_attention(bench *b) {
   attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, -1, 50.0f);
   attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, 4095, 50.0f);
   attention_mod_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, 131072, 128, 0, 4095, 0.0f);
+  {
+    /* packed prefill: 16 prompts of 256 to 4000 tokens (about 34k in all) vs padded to the longest */
+    int32_t lens[16];
+    for (int i = 0; i < 16; ++i) lens[i] = 256 + (int32_t)((i * 2377) % 3745);
+    attention_packed_case(b, SEQK_DTYPE_F16, 16, lens, 32, 8, 128);
+  }
   mha_case(b, SEQK_DTYPE_F16, 8, 1024, 1024, 16, 1);
   linear_case(b, SEQK_DTYPE_BF16, 8192, 4096, 4096); /* a prefill projection */
   linear_case(b, SEQK_DTYPE_F16, 16, 4096, 12288);   /* a decode-step QKV projection */

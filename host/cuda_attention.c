@@ -150,9 +150,11 @@ seqk_status seqk__cuda_attention_values(seqk_context_t ctx, const seqk_tensor *p
 
 /* ---- the fused path ------------------------------------------------------------------------------ */
 
+/* job: a job's paged cache and packed starts (NULL: neither). */
 static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, const seqk_tensor *k,
                        const seqk_tensor *v, const seqk_tensor *o, const seqk_tensor *lse,
-                       const seqk_kv_cache *paged, seqk_k_flash_args *a) {
+                       const seqk_attention_job *job, seqk_k_flash_args *a) {
+  const seqk_kv_cache *paged = job ? job->paged : NULL;
   memset(a, 0, sizeof *a);
   a->q = q->data;
   a->k = k->data;
@@ -182,6 +184,10 @@ static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, co
   a->softcap = pa->softcap;
   a->seqlens_q = pa->seqlens_q;
   a->seqlens_k = pa->seqlens_k;
+  if (job) {
+    a->q_start = job->q_start;
+    a->k_start = job->k_start;
+  }
   if (paged) {
     a->page_table = (const int32_t *)paged->page_table.data;
     a->pt_stride[0] = paged->page_table.stride[0];
@@ -229,12 +235,12 @@ static seqk_status fused_refusal(seqk_context_t ctx, const char *op, seqk_k_flas
 static seqk_status fused_plan(seqk_context_t ctx, const char *op, const seqk_attention_params *pa,
                               const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                               const seqk_tensor *o, const seqk_tensor *lse,
-                              const seqk_kv_cache *paged, seqk_k_flash_support *why,
+                              const seqk_attention_job *job, seqk_k_flash_support *why,
                               seqk_k_flash_plan *plan) {
   const seqk_device_info *dev = NULL;
   seqk_k_flash_args a;
   SEQK_TRY(seqk__device_info(ctx, op, &dev));
-  flash_args(pa, q, k, v, o, lse, paged, &a);
+  flash_args(pa, q, k, v, o, lse, job, &a);
   a.batch_invariant = ctx->batch_invariant;
   *why = seqk_k_flash_plan_call(&a, dev->sms, dev->cc_major, g_force, plan);
   return SEQK_STATUS_SUCCESS;
@@ -570,7 +576,7 @@ seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_at
     const seqk_attention_params params = job_params(j);
     seqk_k_flash_support why;
     seqk_k_flash_plan plan;
-    SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, j->paged, &why, &plan));
+    SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, j, &why, &plan));
     if (why == SEQK_K_FLASH_OK) {
       j->fused = 1;
       *bytes = fused_bytes(&plan);
@@ -578,7 +584,7 @@ seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_at
     }
     if (algo == SEQK_ATTENTION_ALGO_FUSED) {
       seqk_k_flash_args a;
-      flash_args(&params, j->q, j->k, j->v, j->o, j->lse, j->paged, &a);
+      flash_args(&params, j->q, j->k, j->v, j->o, j->lse, j, &a);
       return fused_refusal(ctx, op, why, &a, &ctx->device_info);
     }
   }
@@ -608,7 +614,7 @@ seqk_status seqk__attention_job_run(seqk_context_t ctx, const char *op, seqk_are
   const seqk_attention_params params = job_params(j);
   seqk_k_flash_support why;
   seqk_k_flash_plan plan;
-  SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, j->paged, &why, &plan));
+  SEQK_TRY(fused_plan(ctx, op, &params, j->q, j->k, j->v, j->o, j->lse, j, &why, &plan));
   if (why != SEQK_K_FLASH_OK)
     return seqk__fail(ctx, SEQK_STATUS_INTERNAL_ERROR,
                       "%s: the fused kernels refused at run time what they accepted when planned",

@@ -57,6 +57,12 @@ seqk_status seqk__cuda_attention_values(seqk_context_t ctx, const seqk_tensor *p
 seqk_status seqk__cuda_attention(seqk_context_t ctx, const seqk_attention_params *params,
                                  const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                                  const seqk_tensor *o, const seqk_tensor *lse);
+/* seqk_attention_packed (cuda_attention_packed.c); max_q, max_k the bounds with 0 resolved. */
+seqk_status seqk__cuda_attention_packed(seqk_context_t ctx, const seqk_attention_params *params,
+                                        const seqk_tensor *q, const seqk_tensor *k,
+                                        const seqk_tensor *v, const seqk_tensor *cu_q,
+                                        const seqk_tensor *cu_k, int64_t max_q, int64_t max_k,
+                                        const seqk_tensor *o, const seqk_tensor *lse);
 /* The fused path alone (tests call it directly): NOT_SUPPORTED with the reason where the flash
    kernels do not serve the shape. params may be NULL for the defaults. */
 seqk_status seqk__cuda_attention_fused(seqk_context_t ctx, const seqk_attention_params *params,
@@ -97,6 +103,11 @@ typedef struct seqk_attention_job {
      capacity, D(v)] (data and strides {page, head, row, 1} of the cache's k/v; the batch stride's
      place holds the page stride), read through this cache's page table; seqlens_k required. */
   const seqk_kv_cache *paged;
+  /* Packed sequences (seqk_attention_packed), or NULL: q, o, lse, k and v are then the packed
+     tensors seen as [B, H, max_len, .] with batch stride 0 (seqk__packed_as_batches); batch b
+     starts at row q_start[b] / k_start[b], seqlens_q and seqlens_k hold the checked lengths.
+     The fused kernels alone serve it. */
+  const int32_t *q_start, *k_start;
   int fused; /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
 /* The job's scale, mask (causal, window), softcap and lengths from seqk_attention's params. */

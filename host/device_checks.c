@@ -72,6 +72,14 @@ seqk_status seqk_context_check(seqk_context_t ctx) {
                       "were written as seeing no key (found on the device after the call "
                       "returned)",
                       aw >> 32, aw >> 32, (int)(int32_t)(uint32_t)(aw & 0xFFFFFFFFull));
+  const unsigned long long pw = words[SEQK_K_CHECK_PACKED];
+  if (pw != ~0ull)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "attention_packed: sequence %llu: %s[%llu..%llu] are not offsets of a "
+                      "sequence within the packed rows and the length bound; none of its rows was "
+                      "written (found on the device after the call returned)",
+                      pw >> 32, (pw & 1u) ? "cu_seqlens_k" : "cu_seqlens_q", pw >> 32,
+                      (pw >> 32) + 1);
   const unsigned long long w = words[SEQK_K_CHECK_EMBEDDING];
   if (w != ~0ull) {
     const unsigned long long pos = w >> 32;

@@ -139,3 +139,22 @@ void seqk__merge_dims(const seqk_tensor *like, const seqk_tensor *const *ts, int
   }
   *out_ndim = kept;
 }
+
+seqk_tensor seqk__packed_as_batches(const seqk_tensor *t, int64_t B, int64_t first, int64_t rows) {
+  seqk_tensor v = *t;
+  const int tok = t->ndim == 3 ? 0 : 1, head = 1 - tok;
+  v.ndim = t->ndim + 1;
+  v.shape[0] = B;
+  v.stride[0] = 0;
+  v.shape[1] = t->shape[head];
+  v.stride[1] = t->stride[head];
+  v.shape[2] = rows;
+  v.stride[2] = t->stride[tok];
+  if (t->ndim == 3) {
+    v.shape[3] = t->shape[2];
+    v.stride[3] = t->stride[2];
+  }
+  if (t->data && rows > 0)
+    v.data = (char *)t->data + first * t->stride[tok] * (int64_t)seqk_dtype_size(t->dtype);
+  return v;
+}

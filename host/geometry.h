@@ -50,6 +50,9 @@ void seqk__format_position(char *buf, size_t size, const seqk_tensor *t, int64_t
    shape[0..*out_ndim) and tensor t's strides at stride[t * pitch + d]. */
 void seqk__merge_dims(const seqk_tensor *like, const seqk_tensor *const *ts, int n, int32_t ndim,
                       int32_t *out_ndim, int64_t *shape, int64_t *stride, int pitch);
+/* A packed tensor's token rows [first, first + rows) seen as B batches of rows (batch stride 0;
+   seqk_attention_packed): t [T, H, X] -> [B, H, rows, X], t [H, T] (lse) -> [B, H, rows]. */
+seqk_tensor seqk__packed_as_batches(const seqk_tensor *t, int64_t B, int64_t first, int64_t rows);
 /* Bytes buf must hold for any position seqk__format_position writes. */
 #define SEQK_POSITION_CHARS (SEQK_MAX_DIMS * 22 + 3)
 

@@ -216,6 +216,103 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
   return seqk__ref_attention(ctx, p, q, k, v, o, lse);
 }
 
+/* ---- packed variable lengths ------------------------------------------------------------------ */
+
+/* cu_seqlens_q / cu_seqlens_k: I32 [B + 1], B + 1 >= 1, both of one length, on q's device. */
+static seqk_status check_offsets(seqk_context_t ctx, const char *op, const seqk_tensor *cu_q,
+                                 const seqk_tensor *cu_k, const seqk_tensor *q) {
+  SEQK_TRY(seqk__check_tensor(ctx, op, "cu_seqlens_q", cu_q));
+  SEQK_TRY(seqk__check_dtype(ctx, op, "cu_seqlens_q", cu_q, SEQK_DTYPE_I32));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "cu_seqlens_q", cu_q, 1));
+  if (cu_q->shape[0] < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: cu_seqlens_q.shape[0]=0 but it holds B + 1 >= 1 offsets", op);
+  SEQK_TRY(seqk__check_tensor(ctx, op, "cu_seqlens_k", cu_k));
+  SEQK_TRY(seqk__check_dtype(ctx, op, "cu_seqlens_k", cu_k, SEQK_DTYPE_I32));
+  SEQK_TRY(seqk__check_ndim(ctx, op, "cu_seqlens_k", cu_k, 1));
+  SEQK_TRY(seqk__check_extent(ctx, op, "cu_seqlens_k", cu_k, 0, cu_q->shape[0],
+                              "cu_seqlens_q.shape[0]"));
+  SEQK_TRY(seqk__check_same_device(ctx, op, "q", q, "cu_seqlens_q", cu_q));
+  return seqk__check_same_device(ctx, op, "q", q, "cu_seqlens_k", cu_k);
+}
+
+static seqk_status check_max_len(seqk_context_t ctx, const char *op, const char *name,
+                                 int32_t max_len) {
+  if (max_len < 0)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: %s=%d but it must be >= 0 (0: the total)", op, name, (int)max_len);
+  return SEQK_STATUS_SUCCESS;
+}
+
+seqk_status seqk_attention_packed(seqk_context_t ctx, const seqk_attention_params *params,
+                                  const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
+                                  const seqk_tensor *cu_seqlens_q, const seqk_tensor *cu_seqlens_k,
+                                  int32_t max_seqlen_q, int32_t max_seqlen_k, seqk_tensor *o,
+                                  seqk_tensor *lse) {
+  static const char op[] = "attention_packed";
+  if (!ctx) return SEQK_STATUS_INVALID_VALUE;
+  const seqk_attention_params defaults = seqk__attention_defaults();
+  const seqk_attention_params *p = params ? params : &defaults;
+
+  const seqk_arg args[] = {{"q", q}, {"k", k}, {"v", v}, {"o", o}};
+  SEQK_TRY(check_float_group(ctx, op, 3, args, SEQK_COUNT(args)));
+  for (int i = 0; i < SEQK_COUNT(args); ++i)
+    SEQK_TRY(seqk__check_last_dim_contiguous(ctx, op, args[i].name, args[i].t));
+  const int64_t Tq = q->shape[0], H = q->shape[1], D = q->shape[2];
+  const int64_t Tk = k->shape[0], Hk = k->shape[1], Dv = v->shape[2];
+  if (D < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: q.shape[2]=%lld but the head dim D must be >= 1", op, (long long)D);
+  SEQK_TRY(seqk__check_extent(ctx, op, "k", k, 2, D, "q.shape[2]"));
+  SEQK_TRY(seqk__check_head_groups(ctx, op, "q", H, "k", 1, Hk));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 0, Tk, "k.shape[0]"));
+  SEQK_TRY(seqk__check_extent(ctx, op, "v", v, 1, Hk, "k.shape[1]"));
+  if (Dv < 1)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: v.shape[2]=%lld but the value head dim Dv must be >= 1", op,
+                      (long long)Dv);
+  const int64_t o_shape[3] = {Tq, H, Dv};
+  SEQK_TRY(seqk__check_shape(ctx, op, "o", o, 3, o_shape));
+  if (seqk__present(lse)) {
+    const int64_t lse_shape[2] = {H, Tq};
+    SEQK_TRY(seqk__check_tensor(ctx, op, "lse", lse));
+    SEQK_TRY(seqk__check_dtype(ctx, op, "lse", lse, SEQK_DTYPE_F32));
+    SEQK_TRY(seqk__check_shape(ctx, op, "lse", lse, 2, lse_shape));
+    SEQK_TRY(seqk__check_same_device(ctx, op, "q", q, "lse", lse));
+  }
+  SEQK_TRY(check_offsets(ctx, op, cu_seqlens_q, cu_seqlens_k, q));
+  SEQK_TRY(check_max_len(ctx, op, "max_seqlen_q", max_seqlen_q));
+  SEQK_TRY(check_max_len(ctx, op, "max_seqlen_k", max_seqlen_k));
+  SEQK_TRY(seqk__check_attention_params(ctx, op, p));
+  if (p->seqlens_q || p->seqlens_k)
+    return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                      "%s: params.%s must be NULL (cu_seqlens_q and cu_seqlens_k give the lengths)",
+                      op, p->seqlens_q ? "seqlens_q" : "seqlens_k");
+
+  const seqk_arg reads[] = {
+      {"q", q}, {"k", k}, {"v", v}, {"cu_seqlens_q", cu_seqlens_q}, {"cu_seqlens_k", cu_seqlens_k}};
+  SEQK_TRY(seqk__check_output(ctx, op, "o", o));
+  SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "o", o, reads, SEQK_COUNT(reads)));
+  SEQK_TRY(seqk__check_no_overlap(ctx, op, "o", o, "lse", lse));
+  if (seqk__present(lse)) {
+    SEQK_TRY(seqk__check_output(ctx, op, "lse", lse));
+    SEQK_TRY(seqk__check_disjoint_from_all(ctx, op, "lse", lse, reads, SEQK_COUNT(reads)));
+  }
+
+  /* Bounds as the kernels' launch takes them: 0 means the total. */
+  const int64_t max_q = max_seqlen_q > 0 ? max_seqlen_q : Tq;
+  const int64_t max_k = max_seqlen_k > 0 ? max_seqlen_k : Tk;
+  if (q->device == SEQK_DEVICE_CUDA)
+    return SEQK_ON_CUDA(ctx, op,
+                        seqk__cuda_attention_packed(ctx, p, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                                    max_q, max_k, o, seqk__present_or_null(lse)));
+  SEQK_TRY(seqk__check_packed_offsets(ctx, op, "cu_seqlens_q", cu_seqlens_q, Tq, "q.shape[0]",
+                                      max_q, max_seqlen_q > 0 ? "max_seqlen_q" : "Tq"));
+  SEQK_TRY(seqk__check_packed_offsets(ctx, op, "cu_seqlens_k", cu_seqlens_k, Tk, "k.shape[0]",
+                                      max_k, max_seqlen_k > 0 ? "max_seqlen_k" : "Tk"));
+  return seqk__ref_attention_packed(ctx, p, q, k, v, cu_seqlens_q, cu_seqlens_k, o, lse);
+}
+
 /* ---- merge ------------------------------------------------------------------------------------ */
 
 seqk_status seqk_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,

@@ -155,3 +155,25 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
   free(acc);
   return SEQK_STATUS_SUCCESS;
 }
+
+seqk_status seqk__ref_attention_packed(seqk_context_t ctx, const seqk_attention_params *params,
+                                       const seqk_tensor *q, const seqk_tensor *k,
+                                       const seqk_tensor *v, const seqk_tensor *cu_q,
+                                       const seqk_tensor *cu_k, seqk_tensor *o, seqk_tensor *lse) {
+  const int32_t *oq = (const int32_t *)cu_q->data, *ok = (const int32_t *)cu_k->data;
+  const int64_t B = cu_q->shape[0] - 1, sq = cu_q->stride[0], sk = cu_k->stride[0];
+  const int has_lse = seqk__present(lse);
+  /* Sequence b is one batch of seqk__ref_attention over its rows of the packed tensors. */
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t q0 = oq[b * sq], nq = oq[(b + 1) * sq] - q0;
+    const int64_t k0 = ok[b * sk], nk = ok[(b + 1) * sk] - k0;
+    if (nq == 0) continue;
+    const seqk_tensor qb = seqk__packed_as_batches(q, 1, q0, nq);
+    const seqk_tensor kb = seqk__packed_as_batches(k, 1, k0, nk);
+    const seqk_tensor vb = seqk__packed_as_batches(v, 1, k0, nk);
+    seqk_tensor ob = seqk__packed_as_batches(o, 1, q0, nq);
+    seqk_tensor lb = has_lse ? seqk__packed_as_batches(lse, 1, q0, nq) : ob;
+    SEQK_TRY(seqk__ref_attention(ctx, params, &qb, &kb, &vb, &ob, has_lse ? &lb : NULL));
+  }
+  return SEQK_STATUS_SUCCESS;
+}

@@ -45,6 +45,13 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
                                 const seqk_tensor *q, const seqk_tensor *k, const seqk_tensor *v,
                                 seqk_tensor *o, seqk_tensor *lse);
 
+/* seqk_attention_packed: seqk__ref_attention over each sequence's rows (offsets checked by the
+   entry); rows outside every sequence are not written. */
+seqk_status seqk__ref_attention_packed(seqk_context_t ctx, const seqk_attention_params *params,
+                                       const seqk_tensor *q, const seqk_tensor *k,
+                                       const seqk_tensor *v, const seqk_tensor *cu_q,
+                                       const seqk_tensor *cu_k, seqk_tensor *o, seqk_tensor *lse);
+
 /* Merge of two partial attention results; o may be o_a's or o_b's exact view, lse may be lse_a's
    or lse_b's exact view; lse may be absent. */
 seqk_status seqk__ref_attention_merge(seqk_context_t ctx, const seqk_tensor *o_a,

@@ -275,6 +275,33 @@ seqk_status seqk__check_seqlens(seqk_context_t ctx, const char *op, const char *
   return SEQK_STATUS_SUCCESS;
 }
 
+seqk_status seqk__check_packed_offsets(seqk_context_t ctx, const char *op, const char *name,
+                                       const seqk_tensor *cu, int64_t total, const char *total_name,
+                                       int64_t max_len, const char *max_name) {
+  const int32_t *v = (const int32_t *)cu->data;
+  const int64_t n = cu->shape[0], st = cu->stride[0];
+  for (int64_t b = 0; b < n; ++b) {
+    const int64_t x = v[b * st];
+    if (x < 0 || x > total)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: %s[%lld]=%lld out of range [0, %s=%lld]", op, name, (long long)b,
+                        (long long)x, total_name, (long long)total);
+    if (b == 0) continue;
+    const int64_t len = x - v[(b - 1) * st];
+    if (len < 0)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: %s[%lld]=%lld is below %s[%lld]=%d (offsets must not decrease)", op,
+                        name, (long long)b, (long long)x, name, (long long)(b - 1),
+                        (int)v[(b - 1) * st]);
+    if (len > max_len)
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: sequence %lld has %lld rows (%s[%lld] - %s[%lld]), past %s=%lld", op,
+                        (long long)(b - 1), (long long)len, name, (long long)b, name,
+                        (long long)(b - 1), max_name, (long long)max_len);
+  }
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status seqk__check_rotary_params(seqk_context_t ctx, const char *op, const char *name,
                                       const seqk_rotary_params *params, int64_t D,
                                       int64_t *rotary_dim, int *neox, double *log2_theta) {

@@ -69,6 +69,11 @@ seqk_status seqk__check_attention_params(seqk_context_t ctx, const char *op,
 seqk_status seqk__check_seqlens(seqk_context_t ctx, const char *op, const char *name,
                                 const int32_t *lens, int64_t B, int64_t limit,
                                 const char *limit_name);
+/* Cumulative offsets (seqk_attention_packed's cu_seqlens, a CPU I32 [B + 1] tensor, read here):
+   0 <= cu[0] <= ... <= cu[B] <= total and each cu[b + 1] - cu[b] <= max_len. */
+seqk_status seqk__check_packed_offsets(seqk_context_t ctx, const char *op, const char *name,
+                                       const seqk_tensor *cu, int64_t total, const char *total_name,
+                                       int64_t max_len, const char *max_name);
 /* act is one of seqk_activation's values. */
 seqk_status seqk__check_activation(seqk_context_t ctx, const char *op, seqk_activation act);
 /* Normalises dim in [-ndim, ndim) to [0, ndim) in *out_dim. */

@@ -311,6 +311,33 @@ SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_par
                                     const seqk_tensor *q, const seqk_tensor *k,
                                     const seqk_tensor *v, seqk_tensor *o, seqk_tensor *lse);
 
+/* seqk_attention over packed variable-length sequences (FlashAttention's varlen layout): B
+   sequences laid end to end, no padding.
+   q [Tq, H, D], k [Tk, Hk, D], v [Tk, Hk, Dv], o [Tq, H, Dv], same dtype, H % Hk == 0, any
+   strides with the last dim contiguous (a fused QKV projection's output as views); lse: optional
+   F32 [H, Tq]. cu_seqlens_q, cu_seqlens_k: I32 [B + 1] on q's device, cumulative offsets:
+   sequence b's queries are rows cu_seqlens_q[b] .. cu_seqlens_q[b + 1] - 1 of q and o, its keys
+   rows cu_seqlens_k[b] .. cu_seqlens_k[b + 1] - 1 of k and v; required
+   0 <= cu[0] <= cu[1] <= ... <= cu[B] <= T (Tq or Tk). Each sequence is one seqk_attention
+   batch of Sq_b queries and Sk_b keys (causal and windows aligned bottom-right per sequence;
+   Sk_b == 0: o = 0, lse = +inf). Rows of o and lse outside every sequence are not written.
+   max_seqlen_q, max_seqlen_k: bounds on every Sq_b and Sk_b, 0 meaning Tq and Tk; they size the
+   launch (one row tile per max_seqlen_q rows of each sequence): tight bounds are faster, loose
+   ones only waste blocks. params as seqk_attention's (NULL: defaults) with seqlens_q and
+   seqlens_k NULL.
+   Offsets are validated: on the CPU before anything is written; on CUDA by a check kernel (the
+   context's device-check mode: waiting, the call fails naming the sequence and writes nothing;
+   deferred, a bad sequence's rows are not written and seqk_context_check reports it). A sequence
+   is bad when its offsets are out of order, outside [0, T], or its length passes the bound.
+   CUDA: the fused kernels only (head dims up to 256; no split-KV); UNFUSED, or a shape they do
+   not serve, is NOT_SUPPORTED. No host round trip with deferred checks (capturable).
+   Errors: INVALID_VALUE, NOT_SUPPORTED, NO_DEVICE, ALLOC_FAILED, DEVICE_ERROR. */
+SEQK_API seqk_status seqk_attention_packed(seqk_context_t ctx, const seqk_attention_params *params,
+                                           const seqk_tensor *q, const seqk_tensor *k,
+                                           const seqk_tensor *v, const seqk_tensor *cu_seqlens_q,
+                                           const seqk_tensor *cu_seqlens_k, int32_t max_seqlen_q,
+                                           int32_t max_seqlen_k, seqk_tensor *o, seqk_tensor *lse);
+
 /* Combines two attention results over disjoint key sets into the result over their union
    (split-KV decode, ring attention): o = (e^lse_a o_a + e^lse_b o_b) / (e^lse_a + e^lse_b),
    lse = log(e^lse_a + e^lse_b), computed stably.

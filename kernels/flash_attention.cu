@@ -69,9 +69,11 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
      page (0 for one-row pages). */
   const bool paged = a->page_table != nullptr;
   if (paged && (a->page_size < 1 || a->page_size > INT32_MAX)) return SEQK_K_FLASH_ROWS;
+  /* Packed: the row strides also step to each sequence's first row (kept for extents of 1). */
+  const bool packed = a->q_start != nullptr;
   int64_t qs[3], ks[3], vs[3], os[3];
-  const int64_t q_ext[3] = {B, H, Sq};
-  const int64_t kv_ext[3] = {paged ? 2 : B, Hk, paged ? a->page_size : Sk};
+  const int64_t q_ext[3] = {B, H, packed ? 2 : Sq};
+  const int64_t kv_ext[3] = {paged ? 2 : B, Hk, paged ? a->page_size : packed ? 2 : Sk};
   for (int d = 0; d < 3; ++d) {
     qs[d] = eff_stride(q_ext[d], a->q_stride[d]);
     ks[d] = eff_stride(kv_ext[d], a->k_stride[d]);
@@ -99,6 +101,8 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   /* an instantiation without the score modifiers hands such a call to the next larger one */
   if (tc && (a->softcap > 0.0f || (a->left >= 0 && a->left < Sq + Sk)) &&
       !tc_score_mods(dpad, paged))
+    dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
+  if (tc && packed && !tc_packed(dpad, paged))
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
   const tile_shape shape = tc ? tc_shape(dpad, paged) : simt_shape(dpad);
   pl->tc = tc;
@@ -136,7 +140,7 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   if (p.lse) {
     p.l_sb = eff_stride(B, a->lse_stride[0]);
     p.l_sh = eff_stride(H, a->lse_stride[1]);
-    p.l_ss = eff_stride(Sq, a->lse_stride[2]);
+    p.l_ss = eff_stride(q_ext[2], a->lse_stride[2]);
   }
   p.B = (int)B;
   p.H = (int)H;
@@ -162,6 +166,8 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   }
   p.seqlens_q = a->seqlens_q;
   p.seqlens_k = a->seqlens_k;
+  p.q_start = a->q_start;
+  p.k_start = a->k_start;
   p.in_vec = dtype == SEQK_DTYPE_F32 && D % 4 == 0 && Dv % 4 == 0 && rows_aligned(a->q, qs, 4) &&
              rows_aligned(a->k, ks, 4) && rows_aligned(a->v, vs, 4);
   p.o_vec = rows_aligned(a->o, os, 8);
@@ -174,8 +180,9 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   /* the keys one row tile sees: a left window bounds them */
   int64_t keys = Sk;
   if (p.left >= 0) {
-    const int64_t span =
-        (int64_t)p.left + (p.right >= 0 ? p.right : Sk) + (Sq < shape.bm ? Sq : shape.bm);
+    const int64_t span = (int64_t)p.left + (p.right >= 0 ? p.right : Sk) +
+                         (Sq < shape.bm ? Sq : shape.bm) +
+                         shape.bn; /* plan_block starts the keys at a tile boundary */
     if (span < keys) keys = span;
   }
   const int64_t key_tiles = (keys + shape.bn - 1) / shape.bn;
@@ -189,6 +196,7 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   }
   if (splits > key_tiles) splits = key_tiles;
   if ((B * H * Sq + 3) / 4 > INT32_MAX) splits = 1; /* the combine grid has one warp per row */
+  if (packed) splits = 1; /* packed: the combine kernel writes every row below Sq */
   if (splits < 1) splits = 1;
   /* none empty at Sk keys (each block splits its batch's own keys: kernels' plan_block) */
   const int64_t tiles_per_split = (key_tiles + splits - 1) / splits;

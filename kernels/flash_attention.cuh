@@ -112,6 +112,7 @@ __device__ __forceinline__ void tile_limits(const params &p, lens L, int r0, int
 struct block_plan {
   int r0, r1, kmin, kfirst, kbeg, kend, split;
   lens L;
+  int q0, k0; /* packed: the sequence's first query and key rows (p.q_start, p.k_start); else 0 */
   int nhead, nfull; /* the tensor-core kernel's unmasked tiles [nhead, nfull) */
 };
 
@@ -127,8 +128,15 @@ __device__ __forceinline__ block_plan plan_block(const params &p) {
   w.r0 = tile * BM;
   w.r1 = min(w.r0 + BM, p.rows);
   w.L = batch_lens(p, (int)blockIdx.z);
+  w.q0 = p.q_start ? p.q_start[blockIdx.z] : 0;
+  w.k0 = p.k_start ? p.k_start[blockIdx.z] : 0;
   int kmax, klo;
   tile_limits(p, w.L, w.r0, w.r1, &w.kmin, &kmax, &klo, &w.kfirst);
+  /* Key tiles start at multiples of BN whatever the tile's rows: a row's keys are then cut into
+     the same tiles (and summed in the same order) whichever rows share its tile, which depends on
+     Sq (grouped heads are folded into rows): a packed sequence, or one of a padded batch, gets
+     the same bits as alone. The keys before klo are masked (one more tile at most). */
+  klo -= klo % BN;
   if (p.splits > 1) {
     /* The keys the row tile sees, [klo, kmax), split evenly (whole tiles): a cache whose
        capacity (Sk) is far past a sequence's length, or a window far shorter than it, still
@@ -158,6 +166,22 @@ __device__ __forceinline__ block_plan plan_block(const params &p) {
 __device__ __forceinline__ void row_coords(const params &p, int kh, int r, int *h, int *i) {
   *h = kh * p.group + r / p.Sq;
   *i = r % p.Sq;
+}
+
+/* Whether query row i of the block's batch is written: every row below Sq (past the batch's
+   queries as empty rows), except in packed sequences, which own only their L.q rows (the next
+   sequence's follow). */
+__device__ __forceinline__ bool row_written(const params &p, const block_plan &w, int i) {
+  return !p.q_start || i < w.L.q;
+}
+
+/* Element offsets of the block's batch in q, o and lse (query rows) and in k and v (key rows):
+   b times the batch stride, plus (packed) the sequence's first row times the row stride. */
+__device__ __forceinline__ int64_t q_rows_off(const block_plan &w, int b, int64_t sb, int64_t ss) {
+  return (int64_t)b * sb + (int64_t)w.q0 * ss;
+}
+__device__ __forceinline__ int64_t k_rows_off(const block_plan &w, int b, int64_t sb, int64_t ss) {
+  return (int64_t)b * sb + (int64_t)w.k0 * ss;
 }
 
 /* Element offset of key row j of batch b in K or V from the batch's base (the batch stride times
@@ -228,13 +252,17 @@ constexpr int kRepairCols = 8; /* Dv <= 256 = 32 lanes x 8 */
 
 /* CAP: the kernel serves calls with a softcap (tc_score_mods); without it the cap's tanhf is left
    out (it cost the paged DP 128 kernel an 8-byte spill on sm_90). */
-template <typename T, bool PAGED, bool CAP, typename Out>
-__device__ __forceinline__ void repair_row(const params &p, int b, int kh, int h, int i, int k0,
-                                           int k1, float m, float inv, Out *dst, int lane) {
-  const T *q =
-      static_cast<const T *>(p.q) + (int64_t)b * p.q_sb + (int64_t)h * p.q_sh + (int64_t)i * p.q_ss;
-  const T *kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
-  const T *vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
+template <typename T, bool PAGED, bool CAP, bool PACKED, typename Out>
+__device__ __forceinline__ void repair_row(const params &p, const block_plan &w, int b, int kh,
+                                           int h, int i, int k0, int k1, float m, float inv,
+                                           Out *dst, int lane) {
+  const int q0 = PACKED ? w.q0 : 0, kr0 = PACKED ? w.k0 : 0;
+  const T *q = static_cast<const T *>(p.q) + (int64_t)b * p.q_sb + (int64_t)h * p.q_sh +
+               (int64_t)(q0 + i) * p.q_ss;
+  const T *kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kr0 * p.k_ss +
+                (int64_t)kh * p.k_sh;
+  const T *vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kr0 * p.v_ss +
+                (int64_t)kh * p.v_sh;
   const float m_use = m == -INFINITY ? 0.0f : m;
   float acc[kRepairCols];
   SEQK_UNROLL
@@ -262,7 +290,7 @@ __device__ __forceinline__ void repair_row(const params &p, int b, int kh, int h
 
 /* The warp's rows to repair (todo: a ballot of one representative lane per row): each in turn,
    with the row's values fetched from its lane by `get(lane, &h, &i, &k0, &k1, &m, &inv)`. */
-template <typename T, bool PAGED, bool CAP, typename Get>
+template <typename T, bool PAGED, bool CAP, bool PACKED, typename Get>
 __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w, int b, int kh,
                                             unsigned todo, int lane, Get &&get) {
   while (todo) {
@@ -272,13 +300,14 @@ __device__ __forceinline__ void repair_rows(const params &p, const block_plan &w
     float m, inv;
     get(src, &h, &i, &k0, &k1, &m, &inv);
     if (p.splits > 1)
-      repair_row<T, PAGED, CAP, float>(p, b, kh, h, i, k0, k1, m, inv,
-                                       p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
+      repair_row<T, PAGED, CAP, PACKED, float>(
+          p, w, b, kh, h, i, k0, k1, m, inv, p.part_o + part_row(p, w.split, b, h, i) * p.Dv, lane);
     else
-      repair_row<T, PAGED, CAP, T>(
-          p, b, kh, h, i, k0, k1, m, inv,
-          static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss,
-          lane);
+      repair_row<T, PAGED, CAP, PACKED, T>(p, w, b, kh, h, i, k0, k1, m, inv,
+                                           static_cast<T *>(p.o) + (int64_t)b * p.o_sb +
+                                               (int64_t)h * p.o_sh +
+                                               (int64_t)((PACKED ? w.q0 : 0) + i) * p.o_ss,
+                                           lane);
   }
 }
 
@@ -371,6 +400,12 @@ struct tc_cfg<96, true> {
 __host__ __device__ constexpr bool tc_score_mods(int dp, bool paged) {
   return paged ? dp != 128 : dp != 64;
 }
+/* Whether an instantiation serves packed sequences (seqk_attention_packed: per-batch first rows,
+   rows past a sequence's queries left alone): not the paged ones (packed calls have no cache) nor
+   the contiguous DP 64 one, where the first rows' offsets cost 4 bytes of spill (sm_80, in every
+   placement tried: where used, folded into the row index, precomputed in the plan); packed calls
+   at D <= 64 run at DP 96 (the plan). */
+__host__ __device__ constexpr bool tc_packed(int dp, bool paged) { return !paged && dp != 64; }
 
 template <int DP>
 constexpr int tc_bm = 16 * tc_traits<DP>::MT *tc_traits<DP>::NW;
@@ -439,12 +474,19 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
 
   /* Base pointers are recomputed where used (params live in constant memory): holding three
      64-bit pointers across the main loop costs registers the accumulators need. */
-  auto q_base = [&]() { return static_cast<const T *>(p.q) + (int64_t)b * p.q_sb; };
+  constexpr bool kPacked = tc_packed(DP, PAGED);
+  auto q_rows = [&](int64_t sb, int64_t ss) {
+    return kPacked ? q_rows_off(w, b, sb, ss) : (int64_t)b * sb;
+  };
+  auto k_rows = [&](int64_t sb, int64_t ss) {
+    return kPacked ? k_rows_off(w, b, sb, ss) : (int64_t)b * sb;
+  };
+  auto q_base = [&]() { return static_cast<const T *>(p.q) + q_rows(p.q_sb, p.q_ss); };
   auto k_base = [&]() {
-    return static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
+    return static_cast<const T *>(p.k) + k_rows(p.k_sb, p.k_ss) + (int64_t)kh * p.k_sh;
   };
   auto v_base = [&]() {
-    return static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
+    return static_cast<const T *>(p.v) + k_rows(p.v_sb, p.v_ss) + (int64_t)kh * p.v_sh;
   };
 
   /* This thread's rows: warp-local m-tile mt, half hf -> block row warp*16*MT + mt*16 + g + 8*hf,
@@ -854,7 +896,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
     const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
     if (r >= w.r1) return false;
     row_coords(p, kh, r, h, i);
-    return true;
+    return !kPacked || row_written(p, w, *i);
   };
 
   /* Rows whose o is non-finite while keys they do not see were in the product (see repair_row)
@@ -885,7 +927,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
         if (!todo[mt][hf]) continue; /* warp-uniform */
         const int k0_own = kMods ? max(first(mt, hf), w.kbeg) : w.kbeg;
         const int k1_own = min(lim(mt, hf), w.kend);
-        repair_rows<T, PAGED, kMods>(
+        repair_rows<T, PAGED, kMods, kPacked>(
             p, w, b, kh, todo[mt][hf], lane,
             [&](int src, int *h, int *i, int *k0, int *k1, float *mm, float *iv) {
               *k0 = __shfl_sync(0xffffffffu, k0_own, src);
@@ -938,7 +980,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
     }
   }
   __syncwarp();
-  T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
+  T *const ob = static_cast<T *>(p.o) + q_rows(p.o_sb, p.o_ss);
   const int cpr_out = p.Dv / 8;
   for (int c = lane; c < 16 * MT * cpr_out; c += 32) {
     const int row = c / cpr_out, col = (c % cpr_out) * 8;
@@ -946,6 +988,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
     if (r >= w.r1) continue;
     int h, i;
     row_coords(p, kh, r, &h, &i);
+    if (kPacked && !row_written(p, w, i)) continue;
     T *dst = ob + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss + col;
     const T *src = sQ + (warp * 16 * MT + row) * LD + col;
     if (p.o_vec) {
@@ -962,7 +1005,7 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
       for (int hf = 0; hf < 2; ++hf) {
         int h, i;
         if (!own_row(mt, hf, &h, &i)) continue;
-        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
+        p.lse[q_rows(p.l_sb, p.l_ss) + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
             row_lse(m[mt][hf], l[mt][hf], sees(mt, hf), INFINITY);
       }
     }

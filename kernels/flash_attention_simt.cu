@@ -90,10 +90,12 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
   const block_plan w = plan_block<BM, BN>(p);
   const bool vec = p.in_vec != 0;
 
-  const T *const qb = static_cast<const T *>(p.q) + (int64_t)b * p.q_sb;
+  const T *const qb = static_cast<const T *>(p.q) + q_rows_off(w, b, p.q_sb, p.q_ss);
   /* The batch's and head's K and V; rows by key_row (contiguous, or through the page table). */
-  const T *const kb = static_cast<const T *>(p.k) + (int64_t)b * p.k_sb + (int64_t)kh * p.k_sh;
-  const T *const vb = static_cast<const T *>(p.v) + (int64_t)b * p.v_sb + (int64_t)kh * p.v_sh;
+  const T *const kb =
+      static_cast<const T *>(p.k) + k_rows_off(w, b, p.k_sb, p.k_ss) + (int64_t)kh * p.k_sh;
+  const T *const vb =
+      static_cast<const T *>(p.v) + k_rows_off(w, b, p.v_sb, p.v_ss) + (int64_t)kh * p.v_sh;
 
   int lrow[RM], lim[RM];
   SEQK_UNROLL
@@ -234,7 +236,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     }
   }
 
-  T *const ob = static_cast<T *>(p.o) + (int64_t)b * p.o_sb;
+  T *const ob = static_cast<T *>(p.o) + q_rows_off(w, b, p.o_sb, p.o_ss);
   float inv_row[RM];
   SEQK_UNROLL
   for (int i = 0; i < RM; ++i) {
@@ -249,6 +251,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     if (r >= w.r1) continue;
     int h, qi;
     row_coords(p, kh, r, &h, &qi);
+    if (!row_written(p, w, qi)) continue;
     if (p.splits > 1) { /* fp32 partials; an empty part has lse -inf and o = 0, a NaN part NaN */
       const int64_t pr = part_row(p, w.split, b, h, qi);
       float *dst = p.part_o + pr * p.Dv;
@@ -272,7 +275,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
         }
       }
       if (p.lse && lc == 0)
-        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] =
+        p.lse[q_rows_off(w, b, p.l_sb, p.l_ss) + (int64_t)h * p.l_sh + (int64_t)qi * p.l_ss] =
             row_lse(m[i], sum, visible, INFINITY);
     }
   }
@@ -302,7 +305,7 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
       *iv = __shfl_sync(0xffffffffu, inv_row[i], src);
       row_coords(p, kh, w.r0 + warp * (BM / 4) + (src >> 3) + 4 * i, h, qi);
     };
-    repair_rows<T, PAGED, true>(p, w, b, kh, todo, lane, get);
+    repair_rows<T, PAGED, true, true>(p, w, b, kh, todo, lane, get);
   }
 }
 

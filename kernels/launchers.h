@@ -165,7 +165,8 @@ enum {
   SEQK_K_CHECK_RNN_LENGTHS = 1,
   SEQK_K_CHECK_KV_APPEND = 2,    /* position: the sequence; value: its cache_seqlens */
   SEQK_K_CHECK_KV_ATTENTION = 3, /* the same, for seqk_attention_kv_cache */
-  SEQK_K_CHECK_KINDS = 4
+  SEQK_K_CHECK_PACKED = 4,       /* position: the sequence; value: 0 its query offsets, 1 key */
+  SEQK_K_CHECK_KINDS = 5
 };
 
 /* ---- kv_cache.cu ---------------------------------------------------------------------------------- */
@@ -230,6 +231,22 @@ typedef struct seqk_k_kv_gather_params {
   int64_t k_stride[4], v_stride[4], dk_stride[4], dv_stride[4], pt_stride[2];
 } seqk_k_kv_gather_params;
 cudaError_t seqk_k_kv_gather(const seqk_k_kv_gather_params *p, cudaStream_t stream);
+
+/* ---- packed_offsets.cu: seqk_attention_packed's offsets ---------------------------------------- */
+
+typedef struct seqk_k_packed_offsets_params {
+  const int32_t *cu_q, *cu_k; /* [B + 1] cumulative offsets */
+  int64_t q_stride, k_stride; /* their element strides */
+  int64_t B, Tq, Tk;          /* sequences, query and key rows of the packed tensors */
+  int64_t max_q, max_k;       /* bounds on each sequence's lengths */
+  int32_t *q_start, *q_len, *k_start, *k_len; /* [B] device scratch out */
+} seqk_k_packed_offsets_params;
+/* Sequence b is good when 0 <= cu_q[b] <= cu_q[b + 1] <= Tq, cu_q[b + 1] - cu_q[b] <= max_q, and
+   the same of cu_k with Tk and max_k. A good one gets its first rows and lengths; a bad one
+   lengths 0 (the attention writes none of its rows) and the first bad sequence goes to *bad
+   (encoding and reset_bad as seqk_k_kv_append_check; value 0: its query offsets, 1: its keys'). */
+cudaError_t seqk_k_packed_offsets(const seqk_k_packed_offsets_params *p, unsigned long long *bad,
+                                  int reset_bad, cudaStream_t stream);
 
 /* ---- embedding.cu ------------------------------------------------------------------------------- */
 
@@ -403,6 +420,10 @@ typedef struct seqk_k_flash_args {
   int32_t left, right; /* key window around i + Sk_b - Sq_b (attention_rules.h), -1 unbounded */
   float softcap;       /* > 0: scaled scores become softcap * tanh(s / softcap) */
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
+  /* Packed sequences (seqk_attention_packed; NULL otherwise): batch b's first query row and first
+     key row in q/o/lse and k/v, whose batch strides are 0; seqlens_q / seqlens_k then hold the
+     (checked) lengths, Sq and Sk the bounds on them. No split-KV. */
+  const int32_t *q_start, *k_start;
   int32_t batch_invariant; /* split decisions from one sequence's work, not the batch's */
   /* Paged K and V (page_table non-NULL; seqk_attention_kv_cache): k and v are pages [num_pages,
      page_size, Hk, D(v)] and k_stride / v_stride hold {page, head, row within the page, 1} (dims
@@ -435,9 +456,10 @@ typedef struct seqk_k_flash_params {
   float scale_log2;                        /* effective scale * log2(e) */
   float scale_abs_log2; /* |scale_log2| (the tensor-core kernel negates q for a negative scale) */
   const int32_t *seqlens_q, *seqlens_k;
-  const int32_t *page_table; /* paged K/V (NULL: contiguous); see seqk_k_flash_args */
-  int64_t pt_sb, pt_ss;      /* the page table's batch and slot strides */
-  int64_t k_sp, v_sp;        /* page strides (k_sb, v_sb are 0 when paged) */
+  const int32_t *q_start, *k_start; /* packed sequences' first rows (seqk_k_flash_args) */
+  const int32_t *page_table;        /* paged K/V (NULL: contiguous); see seqk_k_flash_args */
+  int64_t pt_sb, pt_ss;             /* the page table's batch and slot strides */
+  int64_t k_sp, v_sp;               /* page strides (k_sb, v_sb are 0 when paged) */
   int page_size;
   int splits; /* key splits per row tile (1: none) */
   int in_vec; /* SIMT kernel: q/k/v rows allow float4 loads */

@@ -250,7 +250,7 @@ static float scale_of(reader *r) {
 static seqk_status run(call *c) {
   reader *r = &c->r;
   uint32_t op = byte(r) % 14;
-  if (op == 13) op = 13 + byte(r) % 8; /* 13 tensor_copy; the transformer blocks 14..19; 20 */
+  if (op == 13) op = 13 + byte(r) % 9; /* 13 tensor_copy; the transformer blocks 14..19; 20, 21 */
   c->device = (byte(r) & 1) && g_have_device ? SEQK_DEVICE_CUDA : SEQK_DEVICE_CPU;
   const seqk_dtype dt = float_dtype(r);
   seqk_context_t ctx = g_ctx;
@@ -485,6 +485,20 @@ static seqk_status run(call *c) {
       window_of(r, &p);
       return seqk_attention_kv_cache(ctx, byte(r) % 5 ? &p : NULL, q, byte(r) % 9 ? &cache : NULL,
                                      len, o, lse);
+    }
+    case 21: {
+      seqk_tensor *q = tensor(c, 0, dt, 3), *k = tensor(c, 0, dt, 3), *v = tensor(c, 0, dt, 3);
+      seqk_tensor *cq = tensor(c, 0, SEQK_DTYPE_I32, 1), *ck = tensor(c, 0, SEQK_DTYPE_I32, 1);
+      seqk_tensor *o = tensor(c, 1, dt, 3), *lse = tensor(c, 1, SEQK_DTYPE_F32, 2);
+      seqk_attention_params p;
+      memset(&p, 0, sizeof p);
+      p.scale = scale_of(r);
+      p.causal = (int32_t)(byte(r) & 1);
+      p.algo = (seqk_attention_algo)(byte(r) % 4);
+      window_of(r, &p);
+      const int32_t max_q = (int32_t)(int8_t)byte(r), max_k = (int32_t)(int8_t)byte(r);
+      return seqk_attention_packed(ctx, byte(r) % 5 ? &p : NULL, q, k, v, cq, ck, max_q, max_k, o,
+                                   lse);
     }
     default: {
       seqk_tensor *src = tensor(c, 0, dt, (int32_t)(byte(r) % 4));
