@@ -37,6 +37,19 @@ inline unsigned grid_blocks(int64_t items, int64_t per_block) {
   return (unsigned)(b < kMaxGridStrideBlocks ? b : kMaxGridStrideBlocks);
 }
 
+/* Deferred device checks (launchers.h): the word of an error at position pos with its value
+   (pos capped at SEQK_K_CHECK_POS_MAX), and a waiting check's own word set to "no error" before
+   its kernel runs (reset != 0; the context's deferred word keeps what it holds). */
+__device__ __forceinline__ unsigned long long check_word(int64_t pos, int64_t value) {
+  const unsigned long long at = (unsigned long long)pos < SEQK_K_CHECK_POS_MAX
+                                    ? (unsigned long long)pos
+                                    : SEQK_K_CHECK_POS_MAX;
+  return (at << 32) | (uint32_t)(int32_t)value;
+}
+inline cudaError_t reset_check_word(unsigned long long *word, int reset, cudaStream_t stream) {
+  return reset ? cudaMemsetAsync(word, 0xFF, sizeof *word, stream) : cudaSuccess;
+}
+
 /* Dynamic shared memory above the 48 KB every device grants needs an opt-in per kernel. */
 constexpr size_t kDefaultSmemLimit = 48 * 1024;
 template <typename... P>

@@ -104,12 +104,7 @@ __global__ void embedding_gather_kernel(U *__restrict__ out, const U *__restrict
          the error for seqk_context_check, the smallest position winning. */
       if (deferred_bad) {
         for (int64_t u = lane; u < row_units; u += lanes) dst[u * out_col_stride] = U{};
-        if (lane == 0) {
-          const unsigned long long pos = (unsigned long long)row < SEQK_K_CHECK_POS_MAX
-                                             ? (unsigned long long)row
-                                             : SEQK_K_CHECK_POS_MAX;
-          atomicMin(deferred_bad, (pos << 32) | (uint32_t)v);
-        }
+        if (lane == 0) atomicMin(deferred_bad, seqk_kernels::check_word(row, v));
       }
       continue;
     }

@@ -39,12 +39,6 @@ __device__ __forceinline__ bool fits(const seqk_k_kv_append_params &p, int64_t b
   return true;
 }
 
-__device__ __forceinline__ unsigned long long bad_word(int64_t b, int64_t len) {
-  const unsigned long long pos =
-      (unsigned long long)b < SEQK_K_CHECK_POS_MAX ? (unsigned long long)b : SEQK_K_CHECK_POS_MAX;
-  return (pos << 32) | (uint32_t)(int32_t)len;
-}
-
 /* Grid-stride loops throughout: grid_blocks caps the grid. The check decides each sequence once
    (its page walk is O(S_new / page_size)); the copy and the advance read its answer. */
 __global__ void __launch_bounds__(128)
@@ -54,7 +48,7 @@ __global__ void __launch_bounds__(128)
     int64_t len;
     const bool ok = fits(p, b, &len);
     p.fit[b] = ok;
-    if (!ok) atomicMin(bad, bad_word(b, len));
+    if (!ok) atomicMin(bad, seqk_kernels::check_word(b, len));
   }
 }
 
@@ -153,7 +147,7 @@ __global__ void __launch_bounds__(128)
     __syncthreads();
     if (threadIdx.x == 0) {
       p.len[b] = s_bad ? 0 : (int32_t)l;
-      if (s_bad) atomicMin(bad, bad_word(b, l));
+      if (s_bad) atomicMin(bad, seqk_kernels::check_word(b, l));
     }
     __syncthreads(); /* s_bad is reset for the next sequence only after it was read */
   }
@@ -196,10 +190,8 @@ extern "C" cudaError_t seqk_k_kv_append_check(const seqk_k_kv_append_params *p,
                                               unsigned long long *bad, int reset_bad,
                                               cudaStream_t stream) {
   seqk_kernels::begin_launch();
-  if (reset_bad) {
-    const cudaError_t e = cudaMemsetAsync(bad, 0xFF, sizeof *bad, stream);
-    if (e != cudaSuccess) return e;
-  }
+  const cudaError_t e = seqk_kernels::reset_check_word(bad, reset_bad, stream);
+  if (e != cudaSuccess) return e;
   if (p->B == 0) return cudaSuccess;
   launch(dim3(seqk_kernels::grid_blocks(p->B, 128)), dim3(128), 0, stream, kv_check_kernel, *p,
          bad);
@@ -239,10 +231,8 @@ extern "C" cudaError_t seqk_k_kv_append(const seqk_k_kv_append_params *p, int ad
 extern "C" cudaError_t seqk_k_kv_lengths(const seqk_k_kv_lengths_params *p, unsigned long long *bad,
                                          int reset_bad, cudaStream_t stream) {
   seqk_kernels::begin_launch();
-  if (reset_bad) {
-    const cudaError_t e = cudaMemsetAsync(bad, 0xFF, sizeof *bad, stream);
-    if (e != cudaSuccess) return e;
-  }
+  const cudaError_t e = seqk_kernels::reset_check_word(bad, reset_bad, stream);
+  if (e != cudaSuccess) return e;
   if (p->B == 0) return cudaSuccess;
   launch(dim3(seqk_kernels::grid_blocks(p->B * 128, 128)), dim3(128), 0, stream, kv_lengths_kernel,
          *p, bad);

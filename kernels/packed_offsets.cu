@@ -29,10 +29,7 @@ __global__ void __launch_bounds__(128)
     const bool k_ok = span_of(p.cu_k, p.k_stride, b, p.Tk, p.max_k, &k0, &nk);
     if (!q_ok || !k_ok) {
       q0 = nq = k0 = nk = 0;
-      const unsigned long long pos = (unsigned long long)b < SEQK_K_CHECK_POS_MAX
-                                         ? (unsigned long long)b
-                                         : SEQK_K_CHECK_POS_MAX;
-      atomicMin(bad, (pos << 32) | (q_ok ? 1u : 0u));
+      atomicMin(bad, seqk_kernels::check_word(b, q_ok ? 1 : 0));
     }
     p.q_start[b] = q0;
     p.q_len[b] = nq;
@@ -47,10 +44,8 @@ extern "C" cudaError_t seqk_k_packed_offsets(const seqk_k_packed_offsets_params 
                                              unsigned long long *bad, int reset_bad,
                                              cudaStream_t stream) {
   seqk_kernels::begin_launch();
-  if (reset_bad) {
-    const cudaError_t e = cudaMemsetAsync(bad, 0xFF, sizeof *bad, stream);
-    if (e != cudaSuccess) return e;
-  }
+  const cudaError_t e = seqk_kernels::reset_check_word(bad, reset_bad, stream);
+  if (e != cudaSuccess) return e;
   if (p->B == 0) return cudaSuccess;
   launch(dim3(seqk_kernels::grid_blocks(p->B, 128)), dim3(128), 0, stream, packed_offsets_kernel,
          *p, bad);

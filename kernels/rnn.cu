@@ -638,11 +638,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (n >= N) return;
   const int32_t v = lengths[n * stride];
-  if (v < 1 || v > T) {
-    const unsigned long long pos =
-        (unsigned long long)n < SEQK_K_CHECK_POS_MAX ? (unsigned long long)n : SEQK_K_CHECK_POS_MAX;
-    atomicMin(bad, (pos << 32) | (uint32_t)v);
-  }
+  if (v < 1 || v > T) atomicMin(bad, seqk_kernels::check_word(n, v));
   dst[n] = v < 1 ? 1 : v > T ? (int32_t)T : v;
 }
 
