@@ -330,7 +330,8 @@ SEQK_API seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_par
    deferred, a bad sequence's rows are not written and seqk_context_check reports it). A sequence
    is bad when its offsets are out of order, outside [0, T], or its length passes the bound.
    CUDA: the fused kernels only (head dims up to 256; no split-KV); UNFUSED, or a shape they do
-   not serve, is NOT_SUPPORTED. No host round trip with deferred checks (capturable).
+   not serve, is NOT_SUPPORTED. No host round trip with deferred checks (capturable). A
+   sequence's rows are bit-identical whatever the other sequences and the bounds are.
    Errors: INVALID_VALUE, NOT_SUPPORTED, NO_DEVICE, ALLOC_FAILED, DEVICE_ERROR. */
 SEQK_API seqk_status seqk_attention_packed(seqk_context_t ctx, const seqk_attention_params *params,
                                            const seqk_tensor *q, const seqk_tensor *k,
