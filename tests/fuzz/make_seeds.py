@@ -25,7 +25,9 @@ def places():
 # op -> (tensor ndims in decode order, scalar bytes (before/after as the decoder reads them))
 def seed(op, device, dtype):
     p = places()
-    b = struct.pack("<I", 0xC0FFEE + op) + bytes([op, device, dtype])
+    # entries 13.. are entry 13 and a second byte (fuzz_ops.c: op 13 + byte % 9)
+    head = bytes([op]) if op < 13 else bytes([13, op - 13])
+    b = struct.pack("<I", 0xC0FFEE + op) + head + bytes([device, dtype])
     if op == 0: b += tensor(2, next(p)) + tensor(2, next(p)) + bytes([3])          # dim -1
     elif op == 1: b += tensor(3, next(p)) + tensor(4, next(p)) + bytes([5])        # 4 heads
     elif op == 2: b += tensor(4, next(p)) + tensor(3, next(p))
@@ -47,11 +49,14 @@ def seed(op, device, dtype):
         b += bytes([2, 5, 5, 1, 0, 0])                # LSTM, I = H = 4, one layer
         for _ in range(4): b += b"".join(tensor(nd, next(p)) for nd in (2, 2, 1, 1))
         b += bytes([0]) + b"".join(tensor(nd, next(p)) for nd in (3, 3, 3, 1, 3, 3, 3))
+    elif op == 21:                                      # attention_packed: B = 3, H = Hk = 4
+        b += b"".join(tensor(nd, next(p)) for nd in (3, 3, 3, 1, 1, 3, 2))
+        b += bytes([5, 1, 0, 0, 0, 0, 1])        # scale 1/8, causal, AUTO, no window, bounds 0
     else: b += bytes([2]) + tensor(2, next(p)) + bytes([dtype]) + tensor(2, next(p))
     return b
 
 os.makedirs(OUT, exist_ok=True)
-for op in range(13):
+for op in list(range(13)) + [21]:
     for device in (0, 1):
         for dtype in (0, 1, 2):
             with open(os.path.join(OUT, "seed-op%02d-%s-%d" % (op, "cuda" if device else "cpu", dtype)), "wb") as f:
