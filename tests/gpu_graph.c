@@ -7,9 +7,11 @@
  * of 8 tokens, a scrambled page table) at each sequence's length with rotary keys (positions and
  * the advance on the device), attention of the new query over the paged cache with those lengths
  * (seqk_attention_kv_cache: its check kernel and the fused kernel reading pages), a softmax, a device-to-device copy
- * into a strided view, and an LSTM over a short sequence with device lengths (the persistent
- * kernel or the per-step path). Captured once, replayed twice with new token ids, cache lengths
- * and sequence lengths uploaded between replays; each replay must equal the same step run
+ * into a strided view, an LSTM over a short sequence with device lengths (the persistent
+ * kernel or the per-step path), and packed variable-length attention over device offsets
+ * (seqk_attention_packed: its offsets check kernel and the fused kernel). Captured once, replayed
+ * twice with new token ids, cache lengths, sequence lengths and packed offsets uploaded between
+ * replays; each replay must equal the same step run
  * eagerly on the same inputs, bit for bit. Then the negative side: a call that waits on the host
  * (an embedding with waiting checks, a host-to-device copy) fails inside a capture and the
  * capture ends invalidated. On the emulated device (emu/src/stream.h) a capture refuses every
@@ -24,14 +26,16 @@
 enum { B = 3, V = 11, E = 16, H = 2, HK = 1, D = 8, SMAX = 40, T = 5, N = 3, HID = 6 };
 /* The cache is paged: pages of PS tokens, the B x SMAX rows of kc / vc seen as NP pages. */
 enum { PS = 8, NP = B * SMAX / PS, MAXP = SMAX / PS };
+/* Packed attention: PT rows of packed q, k, v; B sequences by device offsets. */
+enum { PT = 20 };
 
 typedef struct step_io {
   /* inputs that change between replays */
-  seqk_tensor ids, seqlens_k, rnn_len;
+  seqk_tensor ids, seqlens_k, rnn_len, cu;
   /* constants */
-  seqk_tensor table, wq, bq, kc, vc, pages, rx, w_ih, w_hh, b_ih, b_hh;
+  seqk_tensor table, wq, bq, kc, vc, pages, rx, w_ih, w_hh, b_ih, b_hh, pq, pk, pv;
   /* outputs */
-  seqk_tensor q, o, p, o_copy_backing, ry, rhn;
+  seqk_tensor q, o, p, o_copy_backing, ry, rhn, po;
 } step_io;
 
 static seqk_tensor dev_random(seqk_context_t ctx, th_rng *rng, seqk_dtype dt, int32_t ndim,
@@ -94,8 +98,7 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
   seqk_attention_params ap;
   memset(&ap, 0, sizeof ap);
   ap.causal = 1;
-  if ((st = seqk_attention_kv_cache(ctx, &ap, &q4, &cache, &s->seqlens_k, &s->o, NULL)))
-    return st;
+  if ((st = seqk_attention_kv_cache(ctx, &ap, &q4, &cache, &s->seqlens_k, &s->o, NULL))) return st;
   seqk_tensor o2 = seqk_tensor_view(s->o.data, SEQK_DTYPE_F16, SEQK_DEVICE_CUDA, 2, xs);
   if ((st = seqk_softmax(ctx, &o2, -1, &s->p))) return st;
   /* o into every other column of a [B, 2E] buffer */
@@ -105,20 +108,26 @@ static seqk_status run_step(seqk_context_t ctx, step_io *s) {
   if ((st = seqk_tensor_copy(ctx, &every_other, &o2))) return st;
   const seqk_rnn_desc desc = {SEQK_RNN_MODE_LSTM, E, HID, 1, 0, 0};
   const seqk_rnn_weights w = {&s->w_ih, &s->w_hh, &s->b_ih, &s->b_hh};
-  return seqk_rnn_forward(ctx, &desc, &w, &s->rx, NULL, NULL, &s->rnn_len, &s->ry, &s->rhn, NULL);
+  if ((st = seqk_rnn_forward(ctx, &desc, &w, &s->rx, NULL, NULL, &s->rnn_len, &s->ry, &s->rhn,
+                             NULL)))
+    return st;
+  /* packed prefill of B sequences whose offsets change between replays (bounds 0: the totals) */
+  return seqk_attention_packed(ctx, &ap, &s->pq, &s->pk, &s->pv, &s->cu, &s->cu, 0, 0, &s->po,
+                               NULL);
 }
 
 /* Every output's bytes, downloaded in one buffer per output. */
+enum { N_OUTS = 10 };
 typedef struct snapshot {
-  unsigned char *bytes[9];
-  size_t size[9];
+  unsigned char *bytes[N_OUTS];
+  size_t size[N_OUTS];
 } snapshot;
 
 static snapshot take(seqk_context_t ctx, step_io *s) {
   snapshot sn;
-  seqk_tensor *outs[9] = {&s->q,   &s->o,  &s->p,  &s->o_copy_backing, &s->ry,
-                          &s->rhn, &s->kc, &s->vc, &s->seqlens_k};
-  for (int i = 0; i < 9; ++i) {
+  seqk_tensor *outs[N_OUTS] = {&s->q,   &s->o,  &s->p,  &s->o_copy_backing, &s->ry,
+                               &s->rhn, &s->kc, &s->vc, &s->seqlens_k,      &s->po};
+  for (int i = 0; i < N_OUTS; ++i) {
     int64_t n = th_numel(outs[i]) * (int64_t)seqk_dtype_size(outs[i]->dtype) / 4;
     seqk_tensor host = th_tensor_new(SEQK_DTYPE_I32, 1, &n);
     seqk_tensor words = seqk_tensor_view(outs[i]->data, SEQK_DTYPE_I32, SEQK_DEVICE_CUDA, 1, &n);
@@ -131,8 +140,8 @@ static snapshot take(seqk_context_t ctx, step_io *s) {
 }
 
 static void poison_outputs(seqk_context_t ctx, step_io *s) {
-  seqk_tensor *outs[6] = {&s->q, &s->o, &s->p, &s->o_copy_backing, &s->ry, &s->rhn};
-  for (int i = 0; i < 6; ++i) {
+  seqk_tensor *outs[7] = {&s->q, &s->o, &s->p, &s->o_copy_backing, &s->ry, &s->rhn, &s->po};
+  for (int i = 0; i < 7; ++i) {
     seqk_tensor host = th_tensor_new(outs[i]->dtype, outs[i]->ndim, outs[i]->shape);
     th_poison(&host);
     seqk_tensor hw = host, dw = *outs[i];
@@ -162,7 +171,8 @@ int main(void) {
                 kv_s[4] = {B, HK, SMAX, D}, o_s[4] = {B, H, 1, D}, p_s[2] = {B, E},
                 oc_s[2] = {B, 2 * E}, rx_s[3] = {T, N, E}, len_s[1] = {N}, wih_s[2] = {4 * HID, E},
                 whh_s[2] = {4 * HID, HID}, bb_s[1] = {4 * HID}, ry_s[3] = {T, N, HID},
-                rhn_s[3] = {1, N, HID};
+                rhn_s[3] = {1, N, HID}, pq_s[3] = {PT, H, D}, pk_s[3] = {PT, HK, D},
+                cu_s[1] = {B + 1};
   s.ids = dev_empty(ctx, SEQK_DTYPE_I32, 1, ids_s);
   s.seqlens_k = dev_empty(ctx, SEQK_DTYPE_I32, 1, ids_s);
   s.rnn_len = dev_empty(ctx, SEQK_DTYPE_I32, 1, len_s);
@@ -188,15 +198,23 @@ int main(void) {
   s.o_copy_backing = dev_empty(ctx, SEQK_DTYPE_F32, 2, oc_s);
   s.ry = dev_empty(ctx, SEQK_DTYPE_F32, 3, ry_s);
   s.rhn = dev_empty(ctx, SEQK_DTYPE_F32, 3, rhn_s);
+  s.pq = dev_random(ctx, &rng, SEQK_DTYPE_F16, 3, pq_s, -1, 1);
+  s.pk = dev_random(ctx, &rng, SEQK_DTYPE_F16, 3, pk_s, -1, 1);
+  s.pv = dev_random(ctx, &rng, SEQK_DTYPE_F16, 3, pk_s, -1, 1);
+  s.po = dev_empty(ctx, SEQK_DTYPE_F16, 3, pq_s);
+  s.cu = dev_empty(ctx, SEQK_DTYPE_I32, 1, cu_s);
   static const int32_t ids[3][B] = {{1, 7, 10}, {4, 0, 9}, {3, 3, 5}};
   /* cache lengths before the step's append (which makes them 40, 17, 1 and so on) */
   static const int32_t kv_len[3][B] = {{39, 16, 0}, {4, 32, 39}, {11, 11, 1}};
   static const int32_t rnn_len[3][N] = {{5, 2, 3}, {1, 5, 4}, {3, 3, 5}};
+  /* packed offsets (rows outside every sequence stay as poisoned) */
+  static const int32_t cu[3][B + 1] = {{0, 5, 12, 20}, {0, 1, 1, 20}, {2, 9, 9, 14}};
 
   /* Warm-up, eagerly: cuBLAS handle, first-use queries, and how much workspace the step needs. */
   set_i32(ctx, &s.ids, ids[0]);
   set_i32(ctx, &s.seqlens_k, kv_len[0]);
   set_i32(ctx, &s.rnn_len, rnn_len[0]);
+  set_i32(ctx, &s.cu, cu[0]);
   TH_CHECK(run_step(ctx, &s) == SEQK_STATUS_SUCCESS, "eager step: %s",
            seqk_context_last_error(ctx));
   TH_CHECK(seqk_context_check(ctx) == SEQK_STATUS_SUCCESS, "eager step: device checks: %s",
@@ -222,6 +240,7 @@ int main(void) {
     set_i32(ctx, &s.ids, ids[r]);
     set_i32(ctx, &s.seqlens_k, kv_len[r]);
     set_i32(ctx, &s.rnn_len, rnn_len[r]);
+    set_i32(ctx, &s.cu, cu[r]);
     poison_outputs(ctx, &s);
     TH_CHECK(cudaGraphLaunch(exec, stream) == cudaSuccess, "replay %d", r);
     TH_CHECK(seqk_context_check(ctx) == SEQK_STATUS_SUCCESS, "replay %d: %s", r,
@@ -232,7 +251,7 @@ int main(void) {
     TH_CHECK(run_step(ctx, &s) == SEQK_STATUS_SUCCESS, "eager step %d: %s", r,
              seqk_context_last_error(ctx));
     snapshot eager = take(ctx, &s);
-    for (int i = 0; i < 9; ++i)
+    for (int i = 0; i < N_OUTS; ++i)
       TH_CHECK(memcmp(replayed.bytes[i], eager.bytes[i], eager.size[i]) == 0,
                "replay %d: output %d differs from the eager step on the same inputs", r, i);
   }
@@ -244,6 +263,14 @@ int main(void) {
     TH_CHECK(cudaGraphLaunch(exec, stream) == cudaSuccess, "replay with a bad id");
     th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_INVALID_VALUE, "position 1 hold 15",
                      "a bad id in a replay is reported by the check");
+    /* Packed offsets out of order inside the graph: reported afterwards, naming the sequence. */
+    const int32_t bad_cu[B + 1] = {0, 9, 4, 20};
+    set_i32(ctx, &s.ids, ids[0]);
+    set_i32(ctx, &s.seqlens_k, kv_len[0]);
+    set_i32(ctx, &s.cu, bad_cu);
+    TH_CHECK(cudaGraphLaunch(exec, stream) == cudaSuccess, "replay with bad offsets");
+    th_expect_status(ctx, seqk_context_check(ctx), SEQK_STATUS_INVALID_VALUE,
+                     "attention_packed: sequence 1", "bad packed offsets in a replay are reported");
   }
 
   /* Calls that wait on the host cannot be captured. */
