@@ -18,7 +18,7 @@
  * poisoned (and algo, ignored on the CPU, changes nothing). CUDA (the emulated device in CI):
  * AUTO, FUSED and the fp32 SIMT kernel within the device tolerance of the CPU result, rows outside
  * every sequence untouched; UNFUSED is NOT_SUPPORTED and writes nothing. Batch invariance: each
- * sequence's rows bit-identical to seqk_attention on that sequence alone (FUSED, one key split).
+ * sequence's rows bit-identical to that sequence alone (FUSED, one key split; run_alone says how).
  * Bad input: descriptors refused by name with nothing written; bad offsets (out of order, outside
  * [0, T], a length past max_seqlen) refused naming cu_seqlens_q / cu_seqlens_k on the CPU and on
  * CUDA with waiting checks (naming the sequence); with deferred checks the call succeeds, the
