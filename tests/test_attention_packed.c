@@ -571,6 +571,10 @@ static void test_cases(void) {
        {7, 57, 69, 70}, {1, 51, 91, 168}, 0.0f, 0, 1, 10, 3, 5.0f, 0, 1, 2, 0},
       {"fused QKV views, causal window 24, strided o and lse", 4, 4, 2, 64, 64, 150, 150,
        {4, 60, 61, 61, 140}, {4, 60, 61, 61, 140}, 0.0f, 1, 1, 23, -1, 0.0f, 1, 1, 1, 1},
+      {"causal, D 256 (the 256 kernel's packed rows)", 2, 2, 1, 256, 256, 40, 45, {1, 20, 38},
+       {0, 20, 44}, 0.0f, 1, 0, 0, 0, 0.0f, 0, 1, 1, 0},
+      {"window (7, 0), D 160 / Dv 136 (the 160 kernel)", 2, 2, 2, 160, 136, 30, 50, {0, 13, 29},
+       {2, 30, 49}, 0.0f, 0, 1, 7, 0, 0.0f, 0, 1, 0, 0},
   };
   // clang-format on
   const seqk_dtype dts[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
