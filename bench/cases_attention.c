@@ -13,6 +13,7 @@
  */
 #include "bench_core.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,8 +23,16 @@ typedef struct attention_arg {
   seqk_tensor q[MAX_SETS], k[MAX_SETS], v[MAX_SETS], o;
   seqk_tensor q_cpu, k_cpu, v_cpu, ref, o_slice;
   seqk_attention_params params;
+  const float *slopes_cpu; /* params.alibi_slopes' values on the CPU (the reference), or NULL */
   int64_t check_rows;
 } attention_arg;
+
+/* The params of the CPU reference: the call's, with the slopes on the CPU. */
+static seqk_attention_params reference_params(const attention_arg *a) {
+  seqk_attention_params p = a->params;
+  p.alibi_slopes = a->slopes_cpu;
+  return p;
+}
 
 static seqk_status attention_run_algo(bench *b, attention_arg *a, int set,
                                       seqk_attention_algo algo) {
@@ -56,13 +65,15 @@ static seqk_status attention_reference(bench *b, void *p) {
   seqk_tensor q = head_slice(&a->q_cpu, Sq - a->check_rows, a->check_rows);
   seqk_tensor k = head_slice(&a->k_cpu, 0, a->k_cpu.shape[2]);
   seqk_tensor v = head_slice(&a->v_cpu, 0, a->v_cpu.shape[2]);
-  return seqk_attention(b->ctx, &a->params, &q, &k, &v, &a->ref, NULL);
+  const seqk_attention_params rp = reference_params(a);
+  return seqk_attention(b->ctx, &rp, &q, &k, &v, &a->ref, NULL);
 }
 
 /* Small shapes: the whole problem. */
 static seqk_status attention_reference_full(bench *b, void *p) {
   attention_arg *a = (attention_arg *)p;
-  return seqk_attention(b->ctx, &a->params, &a->q_cpu, &a->k_cpu, &a->v_cpu, &a->ref, NULL);
+  const seqk_attention_params rp = reference_params(a);
+  return seqk_attention(b->ctx, &rp, &a->q_cpu, &a->k_cpu, &a->v_cpu, &a->ref, NULL);
 }
 
 /* Keys the rows of one head see in all (bottom-right causal, and a left window when left >= 0). */
@@ -77,15 +88,16 @@ static double visible_keys(int64_t Sq, int64_t Sk, int causal, int64_t left) {
   return n;
 }
 
-/* left >= 0: a sliding window of left + 1 keys (with causal); softcap > 0: capped scores. FLOPs
-   and decode bytes count the keys the rows see. */
+/* left >= 0: a sliding window of left + 1 keys (with causal); softcap > 0: capped scores; alibi:
+   BLOOM's slopes 2^(-8 (h + 1) / H). FLOPs and decode bytes count the keys the rows see. */
 static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int64_t H,
                                int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal,
-                               int64_t left, float softcap) {
+                               int64_t left, float softcap, int alibi) {
   char name[200], mods[64] = "";
   if (left >= 0) snprintf(mods, sizeof mods, " window=%lld", (long long)left + 1);
   if (softcap > 0.0f)
     snprintf(mods + strlen(mods), sizeof mods - strlen(mods), " softcap=%g", (double)softcap);
+  if (alibi) snprintf(mods + strlen(mods), sizeof mods - strlen(mods), " alibi");
   snprintf(name, sizeof name, "attention%s %s B=%lld H=%lld/%lld Sq=%lld Sk=%lld D=%lld%s%s", label,
            bench_dtype_name(dt), (long long)B, (long long)H, (long long)Hk, (long long)Sq,
            (long long)Sk, (long long)D, causal ? " causal" : "", mods);
@@ -110,6 +122,15 @@ static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64
   a.params.window_left = (int32_t)left;
   a.params.window_right = -1;
   a.params.softcap = softcap;
+  a.slopes_cpu = NULL;
+  if (alibi) {
+    const int64_t hs[1] = {H};
+    seqk_tensor s = bench_cpu_empty(b, SEQK_DTYPE_F32, 1, hs);
+    float *sv = (float *)s.data;
+    for (int64_t h = 0; h < H; ++h) sv[h] = (float)pow(2.0, -8.0 * (double)(h + 1) / (double)H);
+    a.slopes_cpu = sv;
+    a.params.alibi_slopes = (const float *)bench_to_device(b, &s).data;
+  }
   a.check_rows = Sq < 32 ? Sq : 32;
   if (b->small) {
     a.ref = bench_cpu_empty(b, dt, 4, qs);
@@ -143,7 +164,7 @@ static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64
 
 static void attention_case(bench *b, const char *label, seqk_dtype dt, int64_t B, int64_t H,
                            int64_t Hk, int64_t Sq, int64_t Sk, int64_t D, int causal) {
-  attention_mod_case(b, label, dt, B, H, Hk, Sq, Sk, D, causal, -1, 0.0f);
+  attention_mod_case(b, label, dt, B, H, Hk, Sq, Sk, D, causal, -1, 0.0f, 0);
 }
 
 /* ---- packed variable lengths ---------------------------------------------------------------- */
@@ -372,8 +393,9 @@ void bench_cases_attention(bench *b) {
     attention_case(b, "", SEQK_DTYPE_BF16, 1, 2, 2, 40, 40, 128, 0);
     attention_case(b, "", SEQK_DTYPE_F32, 2, 3, 1, 17, 9, 32, 1);
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 8, 2, 1, 300, 128, 0);
-    attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 4, 2, 70, 70, 128, 1, 20, 0.0f);
-    attention_mod_case(b, "", SEQK_DTYPE_BF16, 1, 2, 1, 33, 50, 64, 1, -1, 30.0f);
+    attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 4, 2, 70, 70, 128, 1, 20, 0.0f, 0);
+    attention_mod_case(b, "", SEQK_DTYPE_BF16, 1, 2, 1, 33, 50, 64, 1, -1, 30.0f, 0);
+    attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 4, 1, 40, 70, 64, 1, -1, 0.0f, 1);
     {
       static const int32_t lens[3] = {40, 5, 17};
       attention_packed_case(b, SEQK_DTYPE_F16, 3, lens, 4, 2, 64);
@@ -394,10 +416,12 @@ void bench_cases_attention(bench *b) {
     attention_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, Sk, 128, 0);
   /* sliding window (Mistral's 4096 keys) and softcap (Gemma 2: D 256, cap 50; its local layers
      add the window): prefill and long-context decode */
-  attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 32, 8, 16384, 16384, 128, 1, 4095, 0.0f);
-  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, -1, 50.0f);
-  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, 4095, 50.0f);
-  attention_mod_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, 131072, 128, 0, 4095, 0.0f);
+  attention_mod_case(b, "", SEQK_DTYPE_F16, 1, 32, 8, 16384, 16384, 128, 1, 4095, 0.0f, 0);
+  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, -1, 50.0f, 0);
+  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 16, 8, 8192, 8192, 256, 1, 4095, 50.0f, 0);
+  attention_mod_case(b, " decode", SEQK_DTYPE_F16, 1, 32, 8, 1, 131072, 128, 0, 4095, 0.0f, 0);
+  /* ALiBi (BLOOM / MPT: full heads, causal; every tile through the masked body) */
+  attention_mod_case(b, "", SEQK_DTYPE_BF16, 2, 32, 32, 8192, 8192, 128, 1, -1, 0.0f, 1);
   {
     /* packed prefill: 16 prompts of 256 to 4000 tokens (about 34k in all) vs padded to the longest */
     int32_t lens[16];

@@ -49,7 +49,8 @@ class AttentionParams(ctypes.Structure):
     _fields_ = [("scale", ctypes.c_float), ("causal", ctypes.c_int32), ("algo", ctypes.c_int),
                 ("seqlens_q", ctypes.c_void_p), ("seqlens_k", ctypes.c_void_p),
                 ("window", ctypes.c_int32), ("window_left", ctypes.c_int32),
-                ("window_right", ctypes.c_int32), ("softcap", ctypes.c_float)]
+                ("window_right", ctypes.c_int32), ("softcap", ctypes.c_float),
+                ("alibi_slopes", ctypes.c_void_p)]
 
 
 class MhaWeights(ctypes.Structure):

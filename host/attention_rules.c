@@ -39,3 +39,10 @@ void seqk__visible_keys(seqk_key_window w, int64_t i, int64_t sq, int64_t sk, in
   *end = i >= sq ? 0 : w.right >= 0 && a + w.right + 1 < sk ? a + w.right + 1 : sk;
   if (*end < *begin) *end = *begin;
 }
+
+double seqk__alibi_bias(const float *slopes, int64_t h, int64_t i, int64_t j, int64_t sq,
+                        int64_t sk) {
+  if (!slopes) return 0.0;
+  const int64_t d = i + sk - sq - j;
+  return -(double)slopes[h] * (double)(d < 0 ? -d : d);
+}

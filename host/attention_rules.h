@@ -19,7 +19,7 @@ extern "C" {
 double seqk__attention_scale(float scale, int64_t D);
 
 /* seqk_attention's parameters when params is NULL: scale 0 (1/sqrt(D)), not causal, AUTO, no
-   lengths, no window, no softcap. */
+   lengths, no window, no softcap, no ALiBi. */
 seqk_attention_params seqk__attention_defaults(void);
 
 /* The keys a query sees around its aligned position a = i + Sk_b - Sq_b: j in
@@ -29,6 +29,11 @@ typedef struct seqk_key_window {
   int32_t left, right;
 } seqk_key_window;
 seqk_key_window seqk__attention_window(const seqk_attention_params *p);
+
+/* The ALiBi term of query i's score for key j (of sq queries, sk keys) in query head h:
+   -slopes[h] * |i + sk - sq - j|; 0 without slopes (NULL). */
+double seqk__alibi_bias(const float *slopes, int64_t h, int64_t i, int64_t j, int64_t sq,
+                        int64_t sk);
 
 /* The visible keys [*begin, *end) of query i (of sq queries, sk keys) under w; empty (end <= begin)
    for i >= sq or a window before key 0. */

@@ -182,6 +182,7 @@ static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, co
   a->left = win.left;
   a->right = win.right;
   a->softcap = pa->softcap;
+  a->alibi_slopes = pa->alibi_slopes;
   a->seqlens_q = pa->seqlens_q;
   a->seqlens_k = pa->seqlens_k;
   if (job) {
@@ -337,6 +338,7 @@ void seqk__attention_job_take(seqk_attention_job *j, const seqk_attention_params
   j->window_left = p->window_left;
   j->window_right = p->window_right;
   j->softcap = p->softcap;
+  j->alibi_slopes = p->alibi_slopes;
   j->seqlens_q = p->seqlens_q;
   j->seqlens_k = p->seqlens_k;
 }
@@ -350,6 +352,7 @@ static seqk_attention_params job_params(const seqk_attention_job *j) {
   p.window_left = j->window_left;
   p.window_right = j->window_right;
   p.softcap = j->softcap;
+  p.alibi_slopes = j->alibi_slopes;
   p.algo = SEQK_ATTENTION_ALGO_FUSED;
   p.seqlens_q = j->seqlens_q;
   p.seqlens_k = j->seqlens_k;
@@ -407,8 +410,9 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
   const seqk_key_window win = seqk__attention_window(&jp);
   float scale = (float)seqk__attention_scale(j->scale, j->q->shape[3]);
   SEQK_TRY(seqk__matmul(ctx, op, arena, &L.qk));
-  if (win.left >= 0 || j->softcap > 0.0f) {
-    /* scaled, capped and cut at the window's left edge here; the softmax then takes scale 1 */
+  if (win.left >= 0 || j->softcap > 0.0f || j->alibi_slopes) {
+    /* scaled, capped, biased and cut at the window's left edge here; the softmax then takes
+       scale 1 */
     seqk_k_score_mod_params sm;
     memset(&sm, 0, sizeof sm);
     sm.s = (float *)L.s.data;
@@ -419,6 +423,7 @@ static seqk_status unfused_run(seqk_context_t ctx, const char *op, seqk_arena *a
     sm.n = seqk__numel(&L.s);
     sm.scale = scale;
     sm.softcap = j->softcap;
+    sm.alibi_slopes = j->alibi_slopes;
     sm.left = win.left;
     sm.seqlens_q = j->seqlens_q;
     sm.seqlens_k = j->seqlens_k;

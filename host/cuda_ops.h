@@ -95,6 +95,7 @@ typedef struct seqk_attention_job {
   int32_t causal;
   int32_t window, window_left, window_right; /* as seqk_attention_params' */
   float softcap;
+  const float *alibi_slopes;            /* [H] device-readable, or NULL */
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   const seqk_tensor *head_mean;         /* MHA: P averaged over heads into [B,Sq,Sk]; or NULL */
   const seqk_tensor *p_out;             /* MHA per head: P copied into [B,H,Sq,Sk]; or NULL */
@@ -110,7 +111,7 @@ typedef struct seqk_attention_job {
   const int32_t *q_start, *k_start;
   int fused; /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
-/* The job's scale, mask (causal, window), softcap and lengths from seqk_attention's params. */
+/* The job's scale, mask (causal, window), softcap, ALiBi slopes and lengths from seqk_attention's params. */
 void seqk__attention_job_take(seqk_attention_job *j, const seqk_attention_params *p);
 seqk_status seqk__attention_job_plan(seqk_context_t ctx, const char *op, seqk_attention_job *j,
                                      seqk_attention_algo algo, size_t *bytes);

@@ -208,11 +208,13 @@ seqk_status seqk_attention(seqk_context_t ctx, const seqk_attention_params *para
        Their values (and length) cannot be checked here; the kernels clamp each to [0, S]. */
     SEQK_TRY(seqk__check_device_readable(ctx, op, "params.seqlens_q", p->seqlens_q));
     SEQK_TRY(seqk__check_device_readable(ctx, op, "params.seqlens_k", p->seqlens_k));
+    SEQK_TRY(seqk__check_device_readable(ctx, op, "params.alibi_slopes", p->alibi_slopes));
     return SEQK_ON_CUDA(ctx, op,
                         seqk__cuda_attention(ctx, p, q, k, v, o, seqk__present_or_null(lse)));
   }
   SEQK_TRY(seqk__check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
   SEQK_TRY(seqk__check_seqlens(ctx, op, "seqlens_k", p->seqlens_k, B, Sk, "Sk"));
+  SEQK_TRY(seqk__check_alibi_slopes(ctx, op, p->alibi_slopes, H));
   return seqk__ref_attention(ctx, p, q, k, v, o, lse);
 }
 
@@ -302,10 +304,13 @@ seqk_status seqk_attention_packed(seqk_context_t ctx, const seqk_attention_param
   /* Bounds as the kernels' launch takes them: 0 means the total. */
   const int64_t max_q = max_seqlen_q > 0 ? max_seqlen_q : Tq;
   const int64_t max_k = max_seqlen_k > 0 ? max_seqlen_k : Tk;
-  if (q->device == SEQK_DEVICE_CUDA)
+  if (q->device == SEQK_DEVICE_CUDA) {
+    SEQK_TRY(seqk__check_device_readable(ctx, op, "params.alibi_slopes", p->alibi_slopes));
     return SEQK_ON_CUDA(ctx, op,
                         seqk__cuda_attention_packed(ctx, p, q, k, v, cu_seqlens_q, cu_seqlens_k,
                                                     max_q, max_k, o, seqk__present_or_null(lse)));
+  }
+  SEQK_TRY(seqk__check_alibi_slopes(ctx, op, p->alibi_slopes, H));
   SEQK_TRY(seqk__check_packed_offsets(ctx, op, "cu_seqlens_q", cu_seqlens_q, Tq, "q.shape[0]",
                                       max_q, max_seqlen_q > 0 ? "max_seqlen_q" : "Tq"));
   SEQK_TRY(seqk__check_packed_offsets(ctx, op, "cu_seqlens_k", cu_seqlens_k, Tk, "k.shape[0]",

@@ -248,9 +248,11 @@ seqk_status seqk_attention_kv_cache(seqk_context_t ctx, const seqk_attention_par
 
   if (q->device == SEQK_DEVICE_CUDA) {
     SEQK_TRY(seqk__check_device_readable(ctx, op, "params.seqlens_q", p->seqlens_q));
+    SEQK_TRY(seqk__check_device_readable(ctx, op, "params.alibi_slopes", p->alibi_slopes));
     return SEQK_ON_CUDA(ctx, op,
                         seqk__cuda_attention_kv_cache(ctx, p, q, cache, cache_seqlens, o, lse_opt));
   }
   SEQK_TRY(seqk__check_seqlens(ctx, op, "seqlens_q", p->seqlens_q, B, Sq, "Sq"));
+  SEQK_TRY(seqk__check_alibi_slopes(ctx, op, p->alibi_slopes, q->shape[1]));
   return seqk__ref_attention_kv_cache(ctx, p, q, cache, cache_seqlens, o, lse);
 }

@@ -133,6 +133,7 @@ seqk_status seqk__ref_attention(seqk_context_t ctx, const seqk_attention_params 
         for (int64_t j = k0; j < k1; ++j) {
           double x = sc * dot_qk(q, b, h, i, k, kh, j);
           if (cap > 0.0) x = cap * tanh(x / cap);
+          x += seqk__alibi_bias(params->alibi_slopes, h, i, j, Sq_b, Sk_b);
           p[j] = x;
           if (p[j] > max) max = p[j];
         }

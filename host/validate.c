@@ -263,6 +263,17 @@ seqk_status seqk__check_attention_params(seqk_context_t ctx, const char *op,
   return SEQK_STATUS_SUCCESS;
 }
 
+seqk_status seqk__check_alibi_slopes(seqk_context_t ctx, const char *op, const float *slopes,
+                                     int64_t H) {
+  if (!slopes) return SEQK_STATUS_SUCCESS;
+  for (int64_t h = 0; h < H; ++h)
+    if (!isfinite(slopes[h]))
+      return seqk__fail(ctx, SEQK_STATUS_INVALID_VALUE,
+                        "%s: params.alibi_slopes[%lld]=%g is not finite", op, (long long)h,
+                        (double)slopes[h]);
+  return SEQK_STATUS_SUCCESS;
+}
+
 seqk_status seqk__check_seqlens(seqk_context_t ctx, const char *op, const char *name,
                                 const int32_t *lens, int64_t B, int64_t limit,
                                 const char *limit_name) {

@@ -66,6 +66,9 @@ seqk_status seqk__check_attention_params(seqk_context_t ctx, const char *op,
                                          const seqk_attention_params *p);
 /* Each lens[b] in [0, limit] (params.<name>[b]); lens NULL passes. Only for CPU calls: the
    array is host memory then. */
+/* params.alibi_slopes on the CPU: NULL, or H finite slopes. */
+seqk_status seqk__check_alibi_slopes(seqk_context_t ctx, const char *op, const float *slopes,
+                                     int64_t H);
 seqk_status seqk__check_seqlens(seqk_context_t ctx, const char *op, const char *name,
                                 const int32_t *lens, int64_t B, int64_t limit,
                                 const char *limit_name);

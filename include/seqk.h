@@ -134,7 +134,9 @@ SEQK_API seqk_status seqk_context_set_device_checks(seqk_context_t ctx, seqk_dev
    since the last seqk_context_check: INVALID_VALUE with the op, position and value in the last
    error ("embedding: indices at row-major position 7 hold 50000, outside the table (found on the
    device after the call returned)"); DEVICE_ERROR when the stream failed; else SUCCESS (also
-   when there is no CUDA device). The one call that synchronises by design. */
+   when there is no CUDA device). The one op that synchronises by design (besides copies with a
+   CPU side, seqk_tensor_alloc / seqk_tensor_free of CUDA tensors and context teardown, which say
+   so). */
 SEQK_API seqk_status seqk_context_check(seqk_context_t ctx);
 
 /* Batch invariance: with on != 0, an attention call's result for one sequence (its rows of o and
@@ -197,14 +199,18 @@ SEQK_API seqk_tensor seqk_tensor_view_strided(void *data, seqk_dtype dtype, seqk
 /* Allocates a contiguous tensor (uninitialised contents) on the CPU (malloc) or the current CUDA
    device (cudaMalloc), recorded in ctx so that seqk_tensor_free and seqk_context_destroy can
    release it. A tensor with zero elements gets data == NULL. *out is written only on success.
+   cudaMalloc may synchronise the device and cannot be captured in a CUDA graph: allocate at
+   setup, outside decode loops (ops take caller-owned memory through seqk_tensor_view).
    Errors: INVALID_VALUE (NULL ctx/out/shape, bad ndim, dtype, device or negative extent),
    NO_DEVICE (CUDA asked for and none usable), ALLOC_FAILED. */
 SEQK_API seqk_status seqk_tensor_alloc(seqk_context_t ctx, seqk_tensor *out, seqk_dtype dtype,
                                        seqk_device device, int32_t ndim, const int64_t *shape);
 
 /* Releases a tensor made by seqk_tensor_alloc on this ctx and zeroes *t. t == NULL or t->data
-   == NULL: no-op. Errors: INVALID_VALUE if t->data was not allocated through this ctx
-   (nothing is freed then). */
+   == NULL: no-op. A CUDA tensor synchronises: the call waits for ctx's stream (work enqueued
+   on it that reads or writes the tensor finishes first), then cudaFree; free at teardown, not
+   inside decode loops or captured regions. Errors: INVALID_VALUE if t->data was not allocated
+   through this ctx (nothing is freed then). */
 SEQK_API seqk_status seqk_tensor_free(seqk_context_t ctx, seqk_tensor *t);
 
 /* dst = src, element by element, for the same shape: between any devices (CPU<->CUDA, CUDA<->CUDA,
@@ -279,6 +285,15 @@ typedef struct seqk_attention_params {
   int32_t window, window_left, window_right;
   float softcap; /* > 0: each scaled score s becomes softcap * tanh(s / softcap) before the
                     mask (Gemma 2, Grok); 0: none */
+  /* ALiBi (BLOOM, MPT): optional F32 [H], one slope per query head, on the op's device (for
+     CUDA tensors device-readable memory: a plain host array is INVALID_VALUE). Query i's score
+     for key j gets - alibi_slopes[h] * |i + off - j| (off as the window's) added after the scale
+     and the softcap, before the mask; lse includes it. Under causal masking this is
+     FlashAttention's alibi_slopes up to a constant per row (the same o; lse differs by that
+     constant), and without it exactly FlashAttention's.
+     On the CPU each slope must be finite (CUDA cannot check: its rows are then undefined). NULL:
+     none. */
+  const float *alibi_slopes;
 } seqk_attention_params;
 
 /* o = softmax(scale * q k^T + mask) v, per batch b and query head h, with key/value head
@@ -286,7 +301,7 @@ typedef struct seqk_attention_params {
    q [B,H,Sq,D], k [B,Hk,Sk,D], v [B,Hk,Sk,Dv], o [B,H,Sq,Dv], same dtype; H % Hk == 0; any strides
    with the last dim contiguous (stride 1), so a [B,S,H,D] buffer is passed as a strided view.
    params: NULL means all defaults (scale 1/sqrt(D), not causal, AUTO, no lengths, no window,
-   no softcap); softcap must be finite and >= 0.
+   no softcap, no ALiBi); softcap must be finite and >= 0.
    seqlens_q[b] in [0, Sq] and seqlens_k[b] in [0, Sk] when given. On the CPU they are checked;
    on CUDA they are read by the kernels, so only their kind of memory can be checked (host memory
    is rejected): each value is clamped to [0, S] there, and an array shorter than B is the

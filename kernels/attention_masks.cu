@@ -54,7 +54,8 @@ __global__ void key_mask_kernel(float *__restrict__ s, const int32_t *__restrict
 }
 
 /* One thread per score, in s order: s = scale * s, capped (softcap * tanh(s / softcap), fp32
-   tanhf), -inf before the row's first visible key. The softmax that follows runs with scale 1. */
+   tanhf), the ALiBi term added, -inf before the row's first visible key. The softmax that follows
+   runs with scale 1. */
 __global__ void score_mod_kernel(float *__restrict__ s, seqk_k_score_mod_params g) {
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t x = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; x < g.n; x += step) {
@@ -62,10 +63,13 @@ __global__ void score_mod_kernel(float *__restrict__ s, seqk_k_score_mod_params 
     const int64_t i = row % g.Sq, b = row / (g.Sq * g.H);
     float t = s[x] * g.scale;
     if (g.softcap > 0.0f) t = g.softcap * tanhf(t / g.softcap);
-    if (g.left >= 0 &&
-        j < seqk_kernels::visible_keys(i, b, g.Sq, g.Sk, g.seqlens_q, g.seqlens_k, g.left, -1)
-                .begin)
-      t = -INFINITY;
+    const seqk_kernels::key_span ks =
+        seqk_kernels::visible_keys(i, b, g.Sq, g.Sk, g.seqlens_q, g.seqlens_k, g.left, -1);
+    if (g.alibi_slopes) {
+      const int64_t d = ks.at - j;
+      t -= g.alibi_slopes[(row / g.Sq) % g.H] * (float)(d < 0 ? -d : d);
+    }
+    if (g.left >= 0 && j < ks.begin) t = -INFINITY;
     s[x] = t;
   }
 }

@@ -99,8 +99,10 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   int dpad = tc ? seqk_kernels::round_up_in(tc_head_dims{}, dmax)
                 : seqk_kernels::round_up_in(simt_head_dims{}, dmax);
   /* an instantiation without the score modifiers hands such a call to the next larger one */
-  if (tc && (a->softcap > 0.0f || (a->left >= 0 && a->left < Sq + Sk)) &&
+  if (tc && (a->softcap > 0.0f || a->alibi_slopes || (a->left >= 0 && a->left < Sq + Sk)) &&
       !tc_score_mods(dpad, paged))
+    dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
+  if (tc && a->alibi_slopes && !tc_alibi(dpad, paged))
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
   if (tc && packed && !tc_packed(dpad, paged))
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
@@ -164,6 +166,8 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
     p.softcap_hi = (float)fmin(S / c, 3.0e38);
     p.softcap_m2 = (float)fmax(-2.0 * S / c, -3.0e38);
   }
+  p.alibi = a->alibi_slopes;
+  p.alibi_raw = (float)(1.0 / fabs(a->scale));
   p.seqlens_q = a->seqlens_q;
   p.seqlens_k = a->seqlens_k;
   p.q_start = a->q_start;

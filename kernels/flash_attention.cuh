@@ -158,7 +158,8 @@ __device__ __forceinline__ block_plan plan_block(const params &p) {
     const int next_inside = max(0, (w.L.k - w.kbeg) / BN - 1);
     w.nfull = max(w.nhead, min(below_kmin, next_inside));
   }
-  if (p.softcap_log2 > 0.0f) w.nfull = w.nhead; /* the softcap is the masked body's */
+  /* the softcap and ALiBi are the masked body's */
+  if (p.softcap_log2 > 0.0f || p.alibi) w.nfull = w.nhead;
   return w;
 }
 
@@ -216,6 +217,16 @@ __device__ __forceinline__ float cap_log2(const params &p, float y) {
   return p.softcap_log2 > 0.0f ? p.softcap_log2 * tanhf(y / p.softcap_log2) : y;
 }
 
+constexpr float kLog2e = 1.44269504088896341f;
+
+/* The ALiBi term in the log2 domain for query head h, query i (aligned position i + L.k - L.q)
+   and key j: -slope[h] log2(e) |i + L.k - L.q - j|; 0 without slopes. For the fp32 kernel and the
+   repair; the tensor-core kernel applies it in raw units (its masked body). */
+__device__ __forceinline__ float alibi_log2(const params &p, lens L, int h, int i, int j) {
+  if (!p.alibi) return 0.0f;
+  return -p.alibi[h] * kLog2e * fabsf((float)(i + (L.k - L.q) - j));
+}
+
 /* Whether a row whose keys are [first, lim) sees one in the block's range [kbeg, kend). */
 __device__ __forceinline__ bool sees_key(const block_plan &w, int first, int lim) {
   return min(lim, w.kend) > max(first, w.kbeg);
@@ -250,8 +261,8 @@ __device__ __forceinline__ float row_inv(float l, bool visible) {
  * than the check. */
 constexpr int kRepairCols = 8; /* Dv <= 256 = 32 lanes x 8 */
 
-/* CAP: the kernel serves calls with a softcap (tc_score_mods); without it the cap's tanhf is left
-   out (it cost the paged DP 128 kernel an 8-byte spill on sm_90). */
+/* CAP: the kernel serves calls with a softcap and ALiBi (tc_score_mods); without it the cap's
+   tanhf is left out (it cost the paged DP 128 kernel an 8-byte spill on sm_90). */
 template <typename T, bool PAGED, bool CAP, bool PACKED, typename Out>
 __device__ __forceinline__ void repair_row(const params &p, const block_plan &w, int b, int kh,
                                            int h, int i, int k0, int k1, float m, float inv,
@@ -274,7 +285,7 @@ __device__ __forceinline__ void repair_row(const params &p, const block_plan &w,
     SEQK_UNROLL
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
     const float y = s * p.scale_log2;
-    const float pj = exp2f((CAP ? cap_log2(p, y) : y) - m_use);
+    const float pj = exp2f((CAP ? cap_log2(p, y) + alibi_log2(p, w.L, h, i, j) : y) - m_use);
     SEQK_UNROLL
     for (int c = 0; c < kRepairCols; ++c) {
       const int d = lane + 32 * c;
@@ -400,6 +411,14 @@ struct tc_cfg<96, true> {
 __host__ __device__ constexpr bool tc_score_mods(int dp, bool paged) {
   return paged ? dp != 128 : dp != 64;
 }
+/* Whether an instantiation applies ALiBi (in its masked body, after the cap): those with the score
+   modifiers except the contiguous DP 128 one, where the bias (2-3 instructions a score, two
+   values per row) spilled 8 bytes on sm_90 (bf16) whether added after the product, folded into
+   the mask loop (16 bytes), set as the accumulators' start before it, or in integer form. Such a
+   call runs at DP 160 (the plan): 1.25x the MMA work. */
+__host__ __device__ constexpr bool tc_alibi(int dp, bool paged) {
+  return tc_score_mods(dp, paged) && (paged || dp != 128);
+}
 /* Whether an instantiation serves packed sequences (seqk_attention_packed: per-batch first rows,
    rows past a sequence's queries left alone): not the paged ones (packed calls have no cache) nor
    the contiguous DP 64 one, where the first rows' offsets cost 4 bytes of spill (sm_80, in every
@@ -496,13 +515,28 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
   constexpr bool kMods = tc_score_mods(DP, PAGED);
   SMEM_ARRAY2(int, s_lim, MT * 2, NT);
   SMEM_ARRAY2(int, s_first, kMods ? MT * 2 : 1, NT);
+  /* ALiBi: the row's slope in raw units and its aligned position less this lane's first column
+     (2 t4), for the masked body (kAlibi; written only when the call has slopes). */
+  constexpr bool kAlibi = tc_alibi(DP, PAGED);
+  SMEM_ARRAY2(float2, s_alibi, kAlibi ? MT * 2 : 1, NT);
   SEQK_UNROLL
   for (int mt = 0; mt < MT; ++mt) {
     SEQK_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
       const int r = w.r0 + warp * 16 * MT + mt * 16 + g + 8 * hf;
       s_lim[mt * 2 + hf][tid] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
-      if constexpr (kMods) s_first[mt * 2 + hf][tid] = r < w.r1 ? key_first(p, w.L, r % p.Sq) : 0;
+      if constexpr (kMods) {
+        s_first[mt * 2 + hf][tid] = r < w.r1 ? key_first(p, w.L, r % p.Sq) : 0;
+        if (kAlibi && p.alibi) {
+          float2 a = make_float2(0.0f, 0.0f);
+          if (r < w.r1) {
+            int h, i;
+            row_coords(p, kh, r, &h, &i);
+            a = make_float2(p.alibi[h] * p.alibi_raw, (float)(i + (w.L.k - w.L.q) - 2 * t4));
+          }
+          s_alibi[mt * 2 + hf][tid] = a;
+        }
+      }
     }
   }
   auto lim = [&](int mt, int hf) { return s_lim[mt * 2 + hf][tid]; };
@@ -776,6 +810,23 @@ __global__ void __launch_bounds__(tc_cfg<DP, PAGED>::NW * 32, PAGED ? 1 : 0)
             for (int nb = 0; nb < BN / 8; ++nb) {
               SEQK_UNROLL
               for (int e = 0; e < 4; ++e) s[j][nb][e] = softcap_raw(p, s[j][nb][e]);
+            }
+          }
+          /* ALiBi after the cap: s -= slope |a - key| in raw units, key n0 + nb*8 + 2*t4 + e and
+             a the row's aligned position (s_alibi holds a - 2*t4): 2-3 instructions a score. */
+          if (kAlibi && kMasked && p.alibi) {
+            SEQK_UNROLL
+            for (int hf = 0; hf < 2; ++hf) {
+              const float2 ab = s_alibi[mt * 2 + hf][tid];
+              const float base = (float)n0 - ab.y;
+              SEQK_UNROLL
+              for (int nb = 0; nb < BN / 8; ++nb) {
+                SEQK_UNROLL
+                for (int e = 0; e < 2; ++e) {
+                  float &t = s[j][nb][2 * hf + e];
+                  t = fmaf(-ab.x, fabsf(base + (float)(nb * 8 + e)), t);
+                }
+              }
             }
           }
           SEQK_UNROLL

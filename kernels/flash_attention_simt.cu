@@ -13,7 +13,7 @@
  * through the warp's own rows of shared memory (a __syncwarp, no block barrier). For O the same
  * rows take value columns 32*c + 4*lc .. +3, read from V as float4.
  * Shared memory (fp32): Q [BM][DM+4], K [BN][DM+4], V [BN][DM+4], P [BM][BN+8], then the rows'
- * first keys (int [BM]). The +4 pad puts
+ * first keys (int [BM]) and ALiBi terms (float2 [BM]). The +4 pad puts
  * the 8 K rows one S step reads (float4 at the same d) in 8 different bank quads; the +8 pad does
  * the same for the 4 rows x 8 columns of one P store.
  * Tile shapes: DM 32 and 64: 64 x 64 (S 32 + O 16/32 registers per thread, 46 / 71 KB);
@@ -42,7 +42,7 @@ template <int DM>
 constexpr size_t simt_smem_bytes() {
   return sizeof(float) * ((size_t)(simt_traits<DM>::BM + 2 * simt_traits<DM>::BN) * (DM + 4) +
                           (size_t)simt_traits<DM>::BM * (simt_traits<DM>::BN + 8)) +
-         sizeof(int) * simt_traits<DM>::BM;
+         (sizeof(int) + sizeof(float2)) * simt_traits<DM>::BM;
 }
 
 /* Four consecutive elements src[d..d+3] as floats, zero at and past dim. */
@@ -83,6 +83,8 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
      registers in the contiguous f32 DM 64 and every DM 256 variant (ptxas -v, sm_80: 161-168 ->
      128). */
   int *const sFirst = reinterpret_cast<int *>(sP + BM * LDP); /* [BM] */
+  /* ALiBi per row (when the call has slopes): -slope log2(e) and the aligned position. */
+  float2 *const sAlibi = reinterpret_cast<float2 *>(sFirst + BM); /* [BM] */
 
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int lr = lane >> 3, lc = lane & 7;
@@ -105,6 +107,15 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
     lim[i] = r < w.r1 ? key_limit(p, w.L, r % p.Sq) : 0;
   }
   if (tid < BM) sFirst[tid] = w.r0 + tid < w.r1 ? key_first(p, w.L, (w.r0 + tid) % p.Sq) : 0;
+  if (p.alibi && tid < BM) {
+    float2 a = make_float2(0.0f, 0.0f);
+    if (w.r0 + tid < w.r1) {
+      int h, i;
+      row_coords(p, kh, w.r0 + tid, &h, &i);
+      a = make_float2(-p.alibi[h] * kLog2e, (float)(i + (w.L.k - w.L.q)));
+    }
+    sAlibi[tid] = a;
+  }
   __syncthreads(); /* rows' first keys are written by other warps than read them */
 
   float acc[RM][VC][4];
@@ -180,8 +191,9 @@ __global__ void __launch_bounds__(128, PAGED ? 1 : 0) flash_simt_kernel(params p
       float mx = -INFINITY;
       SEQK_UNROLL
       for (int j = 0; j < CN; ++j) {
-        float t = cap_log2(p, s[i][j] * p.scale_log2);
         const int key = n0 + lc + 8 * j;
+        float t = cap_log2(p, s[i][j] * p.scale_log2);
+        if (p.alibi) t = fmaf(sAlibi[lrow[i]].x, fabsf(sAlibi[lrow[i]].y - (float)key), t);
         if (masked && (key >= lim[i] || key < sFirst[lrow[i]])) t = -INFINITY;
         s[i][j] = t;
         mx = fmaxf(mx, t);

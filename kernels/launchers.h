@@ -108,13 +108,15 @@ typedef struct seqk_k_attention_repair_params {
 cudaError_t seqk_k_attention_repair(const seqk_k_attention_repair_params *p, cudaStream_t stream);
 
 /* The score modifiers of the unfused path on s [B,H,Sq,Sk] (fp32, contiguous, the unscaled q.k):
-   s = scale * s, then softcap * tanh(s / softcap) when softcap > 0, then -inf at the keys before
+   s = scale * s, then softcap * tanh(s / softcap) when softcap > 0, then the ALiBi term
+   -alibi_slopes[h] * |i + Sk_b - Sq_b - j| when slopes are given, then -inf at the keys before
    the window's left edge (visible_keys.cuh with right -1; the softmax that follows, run with
    scale 1, ends each row at the window's right edge). */
 typedef struct seqk_k_score_mod_params {
   float *s;
   int64_t B, H, Sq, Sk, n; /* n = B * H * Sq * Sk */
   float scale, softcap;
+  const float *alibi_slopes; /* [H] or NULL */
   int32_t left;
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
 } seqk_k_score_mod_params;
@@ -419,6 +421,8 @@ typedef struct seqk_k_flash_args {
   double scale;        /* as applied (0 already resolved) */
   int32_t left, right; /* key window around i + Sk_b - Sq_b (attention_rules.h), -1 unbounded */
   float softcap;       /* > 0: scaled scores become softcap * tanh(s / softcap) */
+  const float
+      *alibi_slopes; /* [H] or NULL: -slope[h] * |i + Sk_b - Sq_b - j| added after the cap */
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   /* Packed sequences (seqk_attention_packed; NULL otherwise): batch b's first query row and first
      key row in q/o/lse and k/v, whose batch strides are 0; seqlens_q / seqlens_k then hold the
@@ -455,6 +459,8 @@ typedef struct seqk_k_flash_params {
   float softcap_k, softcap_hi, softcap_m2; /* the tensor-core kernel's form (softcap_raw) */
   float scale_log2;                        /* effective scale * log2(e) */
   float scale_abs_log2; /* |scale_log2| (the tensor-core kernel negates q for a negative scale) */
+  const float *alibi;   /* ALiBi slopes [H] (seqk_k_flash_args' alibi_slopes) or NULL */
+  float alibi_raw; /* 1 / |scale|: a natural-units bias in the tensor-core kernel's raw units */
   const int32_t *seqlens_q, *seqlens_k;
   const int32_t *q_start, *k_start; /* packed sequences' first rows (seqk_k_flash_args) */
   const int32_t *page_table;        /* paged K/V (NULL: contiguous); see seqk_k_flash_args */

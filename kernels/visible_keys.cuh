@@ -2,7 +2,7 @@
  * visible_keys.cuh - the keys query row i of batch b sees on the unfused path: lengths clamped to
  * [0, Sq] and [0, Sk], rows past the query length see nothing, and the key window (attention_rules.h:
  * left / right extents around the aligned position i + sk - sq, -1 unbounded; causal is right 0)
- * bounds the rest. Keys [begin, end); end >= begin, never negative.
+ * bounds the rest. Keys [begin, end); end >= begin, never negative; `at` is the aligned position.
  * Used by the score modifier and the repair after P v (attention_masks.cu). The softmax over
  * scores (softmax.cu, attention_rows::row) spells the end inline: calling this instead gave its
  * two-pass kernel 40 registers instead of 32 on sm_90 (ptxas -v, CUDA 13.0, 2026-12-02), 6 blocks
@@ -19,6 +19,7 @@ namespace seqk_kernels {
 
 struct key_span {
   int64_t begin, end;
+  int64_t at; /* the aligned position i + sk - sq (the ALiBi term's centre) */
 };
 
 __device__ __forceinline__ key_span visible_keys(int64_t i, int64_t b, int64_t Sq, int64_t Sk,
@@ -35,6 +36,7 @@ __device__ __forceinline__ key_span visible_keys(int64_t i, int64_t b, int64_t S
   }
   const int64_t a = i + sk - sq;
   key_span r;
+  r.at = a;
   r.end = i < sq ? sk : 0;
   if (right >= 0 && r.end > a + right + 1) r.end = a + right + 1;
   if (r.end < 0) r.end = 0;

@@ -192,7 +192,7 @@ static seqk_status merge_op(seqk_context_t ctx, void *user, seqk_tensor *in, seq
 
 static void scores_on_device(seqk_context_t ctx, const char *what, const seqk_tensor *q,
                              const seqk_tensor *k, float scale, int causal, const seqk_tensor *s) {
-  seqk_attention_params p = {scale, causal, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0, 0, 0.0f};
+  seqk_attention_params p = {scale, causal, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0, 0, 0.0f, NULL};
   const seqk_tensor in[2] = {*q, *k};
   th_check_on_device(ctx, what, scores_op, &p, in, 2, 0, s, 1, 1.0);
 }
@@ -244,7 +244,7 @@ static void test_seed_self_attention(seqk_context_t ctx) {
   th_check_close("seed y (unfused) vs golden", &y, y_golden, printed);
 
   const seqk_attention_params params = {1.0f, 0,   SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0,
-                                        0,    0.0f};
+                                        0,    0.0f, NULL};
   th_expect_status(ctx, seqk_attention(ctx, &params, &x, &x, &x, &y1, &lse), SEQK_STATUS_SUCCESS,
                    NULL, "seed attention");
   th_check_close("seed y (seqk_attention) vs golden", &y1, y_golden, printed);
@@ -417,7 +417,7 @@ static void attention_on_device(seqk_context_t ctx, const attn_case *c, const at
                              lens_tensor(c->lk, c->d.B)};
   char what[256];
   for (size_t i = 0; i < sizeof runs / sizeof runs[0]; ++i) {
-    const seqk_attention_params p = {c->scale, c->causal, runs[i].algo, NULL, NULL, 0, 0, 0, 0.0f};
+    const seqk_attention_params p = {c->scale, c->causal, runs[i].algo, NULL, NULL, 0, 0, 0, 0.0f, NULL};
     const seqk_tensor out[2] = {r->o, runs[i].lse ? r->lse : th_absent(r->lse)};
     describe(what, sizeof what, runs[i].name, c);
     th_check_on_device(ctx, what, attention_op, (void *)&p, in, 5, 0, out, 2, 1.0);
@@ -453,7 +453,7 @@ static attn_run run_attention_case(seqk_context_t ctx, th_rng *rng, const attn_c
       }
   }
   const seqk_attention_params params = {
-      c->scale, c->causal, SEQK_ATTENTION_ALGO_AUTO, c->lq, c->lk, 0, 0, 0, 0.0f};
+      c->scale, c->causal, SEQK_ATTENTION_ALGO_AUTO, c->lq, c->lk, 0, 0, 0, 0.0f, NULL};
   describe(what, sizeof what, "attention", c);
   th_expect_status(ctx, seqk_attention(ctx, &params, &r.q, &r.k, &r.v, &r.o, &r.lse),
                    SEQK_STATUS_SUCCESS, NULL, what);
@@ -602,7 +602,7 @@ static void test_seqlens(seqk_context_t ctx, th_rng *rng) {
       seqk_tensor ob = make4(ac->dt, CONTIG, 1, d->H, Sq_b, d->Dv);
       seqk_tensor lb = make_lse(CONTIG, 1, d->H, Sq_b);
       const seqk_attention_params alone = {
-          ac->scale, ac->causal, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0, 0, 0.0f};
+          ac->scale, ac->causal, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0, 0, 0.0f, NULL};
       describe(what, sizeof what, "batch alone", ac);
       if (!th_expect_status(ctx, seqk_attention(ctx, &alone, &qb, &kb, &vb, &ob, &lb),
                             SEQK_STATUS_SUCCESS, NULL, what))
@@ -638,7 +638,7 @@ static void test_params(seqk_context_t ctx, th_rng *rng) {
   th_check_close("params NULL: lse", &lse, r.lse_ref, th_tol_for(SEQK_DTYPE_F32));
   const seqk_attention_algo algos[2] = {SEQK_ATTENTION_ALGO_FUSED, SEQK_ATTENTION_ALGO_UNFUSED};
   for (int a = 0; a < 2; ++a) {
-    const seqk_attention_params p = {0.0f, 0, algos[a], NULL, NULL, 0, 0, 0, 0.0f};
+    const seqk_attention_params p = {0.0f, 0, algos[a], NULL, NULL, 0, 0, 0, 0.0f, NULL};
     th_poison(&o);
     th_expect_status(ctx, seqk_attention(ctx, &p, &r.q, &r.k, &r.v, &o, NULL), SEQK_STATUS_SUCCESS,
                      NULL, "algo");
@@ -694,7 +694,7 @@ static void test_broadcast_inputs(seqk_context_t ctx, th_rng *rng) {
   values_on_device(ctx, "values, one value row per head", &p, &r.v, &o);
 
   const seqk_attention_params params = {0.0f, 1,   SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0,
-                                        0,    0.0f};
+                                        0,    0.0f, NULL};
   th_expect_status(ctx, seqk_attention(ctx, &params, &r.q, &r.k, &r.v, &r.o, &r.lse),
                    SEQK_STATUS_SUCCESS, NULL, "attention with broadcast k and v");
   double *o_ref = dalloc(th_numel(&r.o)), *lse_ref = dalloc(th_numel(&r.lse));
@@ -919,7 +919,7 @@ static void test_bad_attention(seqk_context_t ctx, th_rng *rng) {
   th_fill_normal(&v, rng, 1.0);
   const int32_t lq_ok[3] = {4, 0, 2}, lk_ok[3] = {5, 1, 0};
   const int32_t lq_bad[3] = {4, 0, 5}, lk_bad[3] = {5, -1, 0};
-  seqk_attention_params pr = {0.0f, 1, SEQK_ATTENTION_ALGO_AUTO, lq_ok, lk_ok, 0, 0, 0, 0.0f};
+  seqk_attention_params pr = {0.0f, 1, SEQK_ATTENTION_ALGO_AUTO, lq_ok, lk_ok, 0, 0, 0, 0.0f, NULL};
   seqk_tensor t;
 #define ATT(P, Q, K, V, O, L)   seqk_attention(ctx, P, Q, K, V, O, L)
 #define BAD(call, needle, what) EXPECT_BAD(call, needle, what, go, gl)

@@ -181,7 +181,7 @@ static void put(seqk_tensor *t, int64_t head, int64_t s, int64_t c, double value
 static void test_nan(seqk_context_t ctx, th_rng *rng) {
   const int64_t Sq = 3, Sk = 130; /* several key tiles: the forced splits all have keys */
   const seqk_attention_params params = {0.0f, 0,   SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0,
-                                        0,    0.0f};
+                                        0,    0.0f, NULL};
   for (int t = 0; t < 2; ++t) {
     const seqk_dtype dt = t ? SEQK_DTYPE_BF16 : SEQK_DTYPE_F16;
     char name[96];
@@ -203,7 +203,7 @@ static void test_nan(seqk_context_t ctx, th_rng *rng) {
        other rows see, makes them NaN. */
     const int64_t sq2 = 4, sk2 = 2;
     const seqk_attention_params causal = {0.0f, 1,   SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0,
-                                          0,    0.0f};
+                                          0,    0.0f, NULL};
     q = make(dt, H, sq2, D, rng);
     k = make(dt, HK, sk2, D, rng);
     v = make(dt, HK, sk2, DV, rng);
@@ -222,7 +222,7 @@ static void test_nan(seqk_context_t ctx, th_rng *rng) {
 static void test_masked_keys(seqk_context_t ctx, th_rng *rng) {
   const int64_t S = 70; /* more than one key tile: full tiles and a diagonal one */
   const seqk_attention_params causal = {0.0f, 1,   SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0,
-                                        0,    0.0f};
+                                        0,    0.0f, NULL};
   int want[2 * 70];
   static const seqk_dtype dtypes[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
   for (int t = 0; t < 3; ++t) {
@@ -253,7 +253,7 @@ static void test_masked_keys(seqk_context_t ctx, th_rng *rng) {
   {
     const int64_t Sq = 5, Sk = 40;
     static const int32_t lq[1] = {3};
-    const seqk_attention_params lens = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, lq, NULL, 0, 0, 0, 0.0f};
+    const seqk_attention_params lens = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, lq, NULL, 0, 0, 0, 0.0f, NULL};
     seqk_tensor q = make(SEQK_DTYPE_F16, H, Sq, D, rng), k = make(SEQK_DTYPE_F16, HK, Sk, D, rng);
     seqk_tensor v = make(SEQK_DTYPE_F16, HK, Sk, DV, rng);
     put(&v, 0, 7, 0, NAN);
@@ -269,7 +269,7 @@ static void test_masked_keys(seqk_context_t ctx, th_rng *rng) {
 static void test_overflow(seqk_context_t ctx, th_rng *rng) {
   const int64_t Sq = 2, Sk = 130;
   const seqk_attention_params params = {1e-10f, 0,   SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0,
-                                        0,      0.0f};
+                                        0,      0.0f, NULL};
   for (int sign = 0; sign < 2; ++sign) {
     seqk_tensor q = make(SEQK_DTYPE_F32, H, Sq, D, rng), k = make(SEQK_DTYPE_F32, HK, Sk, D, rng);
     seqk_tensor v = make(SEQK_DTYPE_F32, HK, Sk, DV, rng);
@@ -324,7 +324,7 @@ static void test_no_device(seqk_context_t ctx) {
   static const seqk_attention_algo algos[3] = {SEQK_ATTENTION_ALGO_AUTO, SEQK_ATTENTION_ALGO_FUSED,
                                                SEQK_ATTENTION_ALGO_UNFUSED};
   for (int a = 0; a < 3; ++a) {
-    const seqk_attention_params p = {0.0f, 0, algos[a], NULL, NULL, 0, 0, 0, 0.0f};
+    const seqk_attention_params p = {0.0f, 0, algos[a], NULL, NULL, 0, 0, 0, 0.0f, NULL};
     th_expect_status(ctx, seqk_attention(ctx, &p, &q, &k, &v, &o, &lse), SEQK_STATUS_NO_DEVICE,
                      NULL, "attention on CUDA tensors without a device");
   }

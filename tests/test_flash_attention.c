@@ -266,7 +266,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
   seqk_tensor o_ref = th_tensor_new(SEQK_DTYPE_F32, 4, o_shape);
   seqk_tensor l_ref = th_tensor_new(SEQK_DTYPE_F32, 3, l_shape);
   seqk_attention_params cpu_p = {c->scale, c->causal, SEQK_ATTENTION_ALGO_AUTO, lq, lk, 0, 0,
-                                 0,        0.0f};
+                                 0,        0.0f, NULL};
   if (!th_expect_status(ctx, seqk_attention(ctx, &cpu_p, &q32, &k32, &v32, &o_ref, &l_ref),
                         SEQK_STATUS_SUCCESS, NULL, what))
     return;
@@ -308,7 +308,7 @@ static void run_case(seqk_context_t ctx, th_rng *rng, const fcase *c) {
   dl.device = SEQK_DEVICE_CUDA;
   if (c->lse) dl = to_device(ctx, &lse, &bl);
   seqk_attention_params dev_p = {c->scale, c->causal, SEQK_ATTENTION_ALGO_FUSED, NULL, NULL, 0, 0,
-                                 0,        0.0f};
+                                 0,        0.0f, NULL};
   if (c->lens) {
     const int64_t nb[1] = {c->B};
     seqk_tensor hq = seqk_tensor_view(lq, SEQK_DTYPE_I32, SEQK_DEVICE_CPU, 1, nb);

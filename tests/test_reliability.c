@@ -285,7 +285,7 @@ static void test_device_lengths(seqk_context_t ctx) {
   seqk_tensor_copy(ctx, &dq, &hq);
   seqk_tensor_copy(ctx, &lens, &h);
   for (int which = 0; which < 2; ++which) {
-    seqk_attention_params p = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0, 0, 0.0f};
+    seqk_attention_params p = {0.0f, 0, SEQK_ATTENTION_ALGO_AUTO, NULL, NULL, 0, 0, 0, 0.0f, NULL};
     if (which) p.seqlens_k = host_lens;
     else p.seqlens_q = host_lens;
     th_expect_status(ctx, seqk_attention(ctx, &p, &q, &q, &q, &o, &lse), SEQK_STATUS_INVALID_VALUE,

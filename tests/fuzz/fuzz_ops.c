@@ -221,9 +221,11 @@ static void allow(const seqk_tensor *t) {
 
 static seqk_dtype float_dtype(reader *r) { return (seqk_dtype)(byte(r) % 3); }
 
-/* Sometimes a sliding window (small extents either side, negative ones unbounded) and a softcap
-   (-1 and NaN are refused). */
-static void window_of(reader *r, seqk_attention_params *p) {
+/* Sometimes a sliding window (small extents either side, negative ones unbounded), a softcap
+   (-1 and NaN are refused) and ALiBi slopes for H query heads (arena bytes: non-finite ones are
+   refused on the CPU). */
+static void window_of(call *c, seqk_attention_params *p, int64_t H) {
+  reader *r = &c->r;
   const uint8_t w = byte(r);
   if (w & 1) {
     p->window = 1;
@@ -234,6 +236,7 @@ static void window_of(reader *r, seqk_attention_params *p) {
     const uint8_t cap = byte(r) % 8;
     p->softcap = cap == 7 ? NAN : (float)cap - 1.0f;
   }
+  if (w & 4) p->alibi_slopes = (const float *)lengths(c, H, (seqk_device)c->device);
 }
 
 static float scale_of(reader *r) {
@@ -288,7 +291,7 @@ static seqk_status run(call *c) {
       const int64_t B = q && q->ndim > 0 ? q->shape[0] : 0;
       p.seqlens_q = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
       p.seqlens_k = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
-      window_of(r, &p);
+      window_of(c, &p, q && q->ndim > 1 ? q->shape[1] : 0);
       /* On the CPU the lengths are read (and checked) by the entry: they must hold B values,
          as the contract says; on CUDA any values are allowed (the kernels clamp). */
       return seqk_attention(ctx, byte(r) % 5 ? &p : NULL, q, k, v, o, lse);
@@ -482,7 +485,7 @@ static seqk_status run(call *c) {
       const int64_t B = q && q->ndim > 0 ? q->shape[0] : 0;
       p.seqlens_q = byte(r) & 1 ? lengths(c, B, (seqk_device)c->device) : NULL;
       p.seqlens_k = byte(r) % 7 == 0 ? lengths(c, B, (seqk_device)c->device) : NULL;
-      window_of(r, &p);
+      window_of(c, &p, q && q->ndim > 1 ? q->shape[1] : 0);
       return seqk_attention_kv_cache(ctx, byte(r) % 5 ? &p : NULL, q, byte(r) % 9 ? &cache : NULL,
                                      len, o, lse);
     }
@@ -495,7 +498,7 @@ static seqk_status run(call *c) {
       p.scale = scale_of(r);
       p.causal = (int32_t)(byte(r) & 1);
       p.algo = (seqk_attention_algo)(byte(r) % 4);
-      window_of(r, &p);
+      window_of(c, &p, q && q->ndim > 1 ? q->shape[1] : 0);
       const int32_t max_q = (int32_t)(int8_t)byte(r), max_k = (int32_t)(int8_t)byte(r);
       return seqk_attention_packed(ctx, byte(r) % 5 ? &p : NULL, q, k, v, cq, ck, max_q, max_k, o,
                                    lse);
