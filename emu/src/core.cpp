@@ -229,6 +229,11 @@ struct fiber {
   uint32_t in[12];
   uint32_t out[8];
   int arg = 0;
+  /* wgmma: this lane's operands while it waits in the warp's wgmma collective */
+  float *wg_d = nullptr;
+  uint32_t wg_a[4] = {0, 0, 0, 0};
+  uint64_t wg_desc[2] = {0, 0};
+  int wg_scale = 0;
   /* cp.async: queued copies, and the id of the group still open (not yet committed) */
   std::vector<cp_req> cpq;
   unsigned cp_group = 0;
@@ -244,7 +249,17 @@ struct group {
   bool aligned;
 };
 
-enum coll_op { OP_SHFL = 1, OP_VOTE, OP_SYNCWARP, OP_LDMATRIX, OP_MMA };
+enum coll_op {
+  OP_SHFL = 1,
+  OP_VOTE,
+  OP_SYNCWARP,
+  OP_LDMATRIX,
+  OP_MMA,
+  OP_WGMMA,
+  OP_WGMMA_FENCE,
+  OP_WGMMA_COMMIT,
+  OP_WGMMA_WAIT
+};
 const char *op_name(int op) {
   switch (op) {
     case OP_SHFL: return "shuffle";
@@ -252,6 +267,10 @@ const char *op_name(int op) {
     case OP_SYNCWARP: return "__syncwarp";
     case OP_LDMATRIX: return "ldmatrix";
     case OP_MMA: return "mma";
+    case OP_WGMMA: return "wgmma.mma_async";
+    case OP_WGMMA_FENCE: return "wgmma.fence";
+    case OP_WGMMA_COMMIT: return "wgmma.commit_group";
+    case OP_WGMMA_WAIT: return "wgmma.wait_group";
   }
   return "?";
 }
@@ -267,6 +286,29 @@ struct smem_alloc {
   size_t off, bytes;
 };
 
+/* One wgmma.mma_async of one warp, computed at issue and written back when its group retires. */
+struct wg_op {
+  unsigned group; /* the warp's group id it belongs to (== wg_warp::committed while open) */
+  site s;
+  int nregs;          /* N / 2 accumulator registers per lane */
+  float *dst[32];     /* each lane's accumulator array */
+  uint32_t live;      /* lanes whose result is still to be written (not superseded) */
+  std::vector<float> res; /* [lane][reg] */
+};
+
+/* Per-warp wgmma state. */
+struct wg_warp {
+  unsigned committed = 0; /* groups committed so far; the open group has this id */
+  bool fenced = false;    /* a wgmma.fence since the kernel start or the last wait_group */
+  site last_wait{nullptr, 0};
+  unsigned long issued = 0;   /* wgmma.mma_async issued (warpgroup consistency at block end) */
+  unsigned long sequence = 0; /* hash of the issue sites and shapes, same purpose */
+  site first_issue{nullptr, 0};
+  std::vector<wg_op> ops;     /* pending, oldest first */
+  uint16_t sa[16][16];        /* this warp's A rows [m][k] (16-bit bits), staged by the lanes */
+  uint16_t sb[256][16];       /* B [n][k] */
+};
+
 struct block_state {
   uint3 bidx{0, 0, 0};
   int first = 0, n = 0, nwarps = 0;
@@ -275,6 +317,7 @@ struct block_state {
   std::vector<std::vector<group>> groups; /* per warp */
   std::vector<unsigned> warp_phase;
   std::vector<char> warp_token; /* 2 per warp */
+  std::vector<wg_warp> wg;      /* per warp, allocated on the first wgmma primitive */
   /* shared memory arena */
   char *arena = nullptr;
   size_t cap = 0, used = 0, static_bytes = 0, dyn_bytes = 0, dyn_off = 0;
@@ -394,6 +437,10 @@ void resume(worker &w, fiber &f) {
    ignore region, which is closed while the fiber is parked: a fiber abandoned after an error must
    not end its TSan life inside one. */
 void yield(worker &w, fiber &f, bool final = false) {
+  /* Block end acquires every fiber's exit token: a fiber abandoned while parked here (the block
+     failed) must have released it too, or its earlier accesses (its copy of the kernel's
+     arguments on the launching stack, say) would race with what the launcher does next. */
+  tsan_release(&f.exit_token);
   void *next = w.sched_sp;
   tsan_ignore_end();
   asan_start_switch(final ? nullptr : &f.asan_fake, w.sched_stack_bottom, w.sched_stack_size);
@@ -468,13 +515,15 @@ SEQK_EMU_NO_ASAN bool canary_intact(const char *p, size_t n) {
 void arena_reset(block_state &b, size_t dyn) {
   size_t need =
       kRedzone + ((dyn + 15) & ~size_t(15)) + kRedzone + kStaticLimit + kMaxSites * (kRedzone + 16);
-  need = (need + 63) & ~size_t(63); /* aligned_alloc wants a multiple of the alignment */
+  /* 1024-byte aligned, so that the low 10 bits of an arena-relative offset (what wgmma
+     descriptors hold, and what their swizzles XOR) are those of the host address too. */
+  need = (need + 1023) & ~size_t(1023); /* aligned_alloc wants a multiple of the alignment */
   if (b.cap < need) {
     if (b.arena) {
       asan_unpoison(b.arena, b.cap);
       free(b.arena);
     }
-    b.arena = static_cast<char *>(aligned_alloc(64, need));
+    b.arena = static_cast<char *>(aligned_alloc(1024, need));
     if (!b.arena) {
       fprintf(stderr, "seqk_emu: out of memory for a shared-memory arena\n");
       abort();
@@ -531,6 +580,49 @@ bool in_arena_alloc(const block_state &b, const void *p, size_t n) {
   for (const smem_alloc &a : b.allocs)
     if (off >= a.off && off + n <= a.off + a.bytes) return true;
   return false;
+}
+
+/* wgmma state that must be gone when a block ends: groups still in flight, and warpgroups whose
+   four warps did not issue the same wgmma sequence. */
+void wgmma_check_exit(worker &w, block_state &b) {
+  if (b.wg.empty()) return;
+  for (int wi = 0; wi < b.nwarps; ++wi) {
+    wg_warp &x = b.wg[wi];
+    if (x.ops.empty()) continue;
+    bool open = false;
+    for (const wg_op &o : x.ops) open |= o.group == x.committed;
+    add_report(format("wgmma: warp %d of %s exited with %zu wgmma.mma_async still in flight "
+                      "(the oldest issued at %s)%s: its accumulators were never written; "
+                      "wgmma.commit_group and wgmma.wait_group before reading them",
+                      wi, block_name(b).c_str(), x.ops.size(), where(x.ops[0].s).c_str(),
+                      open ? ", some never committed" : ""));
+    w.L->failed = true;
+  }
+  for (int g = 0; 4 * g < b.nwarps; ++g) {
+    bool any = false;
+    for (int k = 0; k < 4 && 4 * g + k < b.nwarps; ++k) any |= b.wg[4 * g + k].issued > 0;
+    if (!any) continue;
+    if (4 * g + 3 >= b.nwarps) {
+      add_report(format("wgmma: warpgroup %d of %s has only %d warp(s) (block of %d threads): "
+                        "wgmma.mma_async at %s needs all 4 warps of a warpgroup",
+                        g, block_name(b).c_str(), b.nwarps - 4 * g, b.n,
+                        where(b.wg[4 * g].first_issue).c_str()));
+      w.L->failed = true;
+      continue;
+    }
+    for (int k = 1; k < 4; ++k) {
+      const wg_warp &a = b.wg[4 * g], &c = b.wg[4 * g + k];
+      if (a.issued != c.issued || a.sequence != c.sequence) {
+        add_report(format("wgmma: the warps of warpgroup %d of %s did not issue the same "
+                          "wgmma.mma_async sequence: warp %d issued %lu (first at %s), warp %d "
+                          "issued %lu (first at %s)",
+                          g, block_name(b).c_str(), 4 * g, a.issued, where(a.first_issue).c_str(),
+                          4 * g + k, c.issued, where(c.first_issue).c_str()));
+        w.L->failed = true;
+        break;
+      }
+    }
+  }
 }
 
 /* ---- scheduling ------------------------------------------------------------------------------- */
@@ -723,6 +815,7 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
     b.groups.assign(b.nwarps, {});
     b.warp_phase.assign(b.nwarps, 0);
     b.warp_token.assign(2 * (size_t)b.nwarps, 0);
+    b.wg.clear();
     arena_reset(b, L.dyn_smem);
     for (int t = 0; t < per; ++t) {
       fiber &f = w.fibers[b.first + t];
@@ -769,7 +862,10 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
     if (f.state != F_DONE) f.stk->dirty = true;
     f.state = F_DONE;
   }
-  for (int bi = 0; bi < nblk; ++bi) arena_check(w, w.blocks[bi]);
+  for (int bi = 0; bi < nblk; ++bi) {
+    if (!w.abort) wgmma_check_exit(w, w.blocks[bi]);
+    arena_check(w, w.blocks[bi]);
+  }
   w.L = nullptr;
   if (w.abort) L.failed = true;
   tsan_ignore_end();
@@ -1182,6 +1278,308 @@ void mma(int type, int k, float *d, const uint32_t *a, const uint32_t *b, const 
     }
   });
   memcpy(d, f.out, 16);
+  tsan_ignore_end();
+}
+
+/* ---- wgmma (sm_90a) -------------------------------------------------------------------------------
+   Shared-memory matrix descriptors hold arena-relative byte offsets (smem_offset): the GPU's are
+   shared-window addresses, whose window starts 1024-byte aligned; so are the arena's offsets, and
+   the swizzles below XOR bits of them exactly as the hardware XORs address bits. */
+namespace {
+
+struct wg_desc {
+  uint32_t start, lbo, sbo; /* bytes */
+  int base_offset, mode;    /* mode: 0 none, 1 128B, 2 64B, 3 32B */
+};
+wg_desc decode_desc(uint64_t d) {
+  wg_desc r;
+  r.start = (uint32_t)(d & 0x3FFF) << 4;
+  r.lbo = (uint32_t)((d >> 16) & 0x3FFF) << 4;
+  r.sbo = (uint32_t)((d >> 32) & 0x3FFF) << 4;
+  r.base_offset = (int)((d >> 49) & 7);
+  r.mode = (int)(d >> 62);
+  return r;
+}
+/* The swizzle atom's row width in bytes: 16 (no swizzle: one core-matrix row), 128, 64, 32. */
+uint32_t swizzle_bytes(int mode) { return mode == 0 ? 16 : mode == 1 ? 128 : mode == 2 ? 64 : 32; }
+/* 128B: address bits [7,10) XOR into [4,7); 64B: [7,9) into [4,6); 32B: bit 7 into bit 4. */
+uint32_t swizzle(uint32_t a, int mode) {
+  uint32_t mask = mode == 1 ? 7u : mode == 2 ? 3u : mode == 3 ? 1u : 0u;
+  return a ^ (((a >> 7) & mask) << 4);
+}
+/* Chunk c (16 bytes, 8 consecutive 16-bit elements along the major dimension) of an operand with
+   `rows` rows along M (A) or N (B) and K = 16, per the canonical layouts of the PTX ISA
+   (9.7.15.5.1.2, "Shared Memory Matrix Layout", "Strides", "Matrix Descriptor Format"):
+     K-major (trans 0), chunk = (row mn, k-half h): elements (mn, 8h..8h+7) at
+       none:     start + (mn/8)*SBO + h*LBO + (mn%8)*16      (8x16-byte core matrices)
+       swizzled: start + (mn/8)*SBO + h*16  + (mn%8)*W      (W = 32, 64, 128: rows of the atom)
+     MN-major (trans 1), chunk = (k, mn-group j): elements (8j..8j+7, k) at
+       none:     start + j*SBO + (k/8)*LBO + (k%8)*16
+       swizzled: start + (j/(W/16))*LBO + (j%(W/16))*16 + (k/8)*SBO + (k%8)*W
+   then the swizzle of the mode applied to the whole address. *mn0 / *k0 say which elements the
+   chunk holds: along K for K-major (k0..k0+7 at row mn0), along MN for MN-major. */
+uint32_t chunk_addr(const wg_desc &d, bool mn_major, int c, int rows, int *mn0, int *k0) {
+  uint32_t W = swizzle_bytes(d.mode), off;
+  if (!mn_major) {
+    int mn = c >> 1, h = c & 1;
+    *mn0 = mn;
+    *k0 = 8 * h;
+    off = (uint32_t)(mn / 8) * d.sbo + (uint32_t)(mn % 8) * W + (d.mode == 0 ? h * d.lbo : h * 16u);
+  } else {
+    int groups = rows / 8;
+    int k = c / groups, j = c % groups;
+    *mn0 = 8 * j;
+    *k0 = k;
+    if (d.mode == 0) {
+      off = (uint32_t)j * d.sbo + (uint32_t)(k / 8) * d.lbo + (uint32_t)(k % 8) * 16;
+    } else {
+      uint32_t per = W / 16;
+      off = ((uint32_t)j / per) * d.lbo + ((uint32_t)j % per) * 16 + (uint32_t)(k / 8) * d.sbo +
+            (uint32_t)(k % 8) * W;
+    }
+  }
+  return swizzle(d.start + off, d.mode);
+}
+
+wg_warp &wg_state(block_state &b, int warp) {
+  if (b.wg.empty()) b.wg.resize((size_t)b.nwarps);
+  return b.wg[warp];
+}
+
+/* Reads this lane's share (chunks lane, lane + 32, ...) of one operand into the warp's staging
+   area: the lane's own reads of shared memory, so ASan and TSan see them. Rows are the
+   operand's (A: the warp's 16 rows, starting at row `first`; B: all N). */
+void stage_operand(worker &w, fiber &f, const wg_desc &d, bool mn_major, int rows, int first,
+                   int nrows_here, uint16_t (*dst)[16], const char *which, site s) {
+  block_state &b = *f.blk;
+  int nchunks = 2 * nrows_here; /* 16 elements of K per row */
+  for (int c = f.lane; c < nchunks; c += 32) {
+    int mn0, k0;
+    /* Chunks are numbered over the warp's rows only: shift to the operand's numbering. */
+    int cc;
+    if (!mn_major)
+      cc = c + 2 * first;
+    else {
+      int groups_here = nrows_here / 8;
+      cc = (c / groups_here) * (rows / 8) + first / 8 + c % groups_here;
+    }
+    uint32_t off = chunk_addr(d, mn_major, cc, rows, &mn0, &k0);
+    const char *p = b.arena + off;
+    if (off + 16 > b.cap || !in_arena_alloc(b, p, 16))
+      fail_in_kernel(w, f,
+                     format("%s at %s: wgmma.mma_async reads %s from shared-memory offset 0x%x "
+                            "(16 bytes; descriptor start 0x%x, LBO %u, SBO %u, swizzle mode %d, "
+                            "%s-major), which is not inside a shared memory array of this block",
+                            thread_name(f).c_str(), where(s).c_str(), which, off, d.start, d.lbo,
+                            d.sbo, d.mode, mn_major ? "MN" : "K"));
+    uint16_t v[8];
+    tsan_ignore_end();
+    memcpy(v, p, 16); /* this lane's own read */
+    tsan_ignore_begin();
+    for (int e = 0; e < 8; ++e) {
+      if (!mn_major)
+        dst[mn0 - first][k0 + e] = v[e];
+      else
+        dst[mn0 + e - first][k0] = v[e];
+    }
+  }
+}
+
+bool poisoned(const float *p) {
+  uint32_t u;
+  memcpy(&u, p, 4);
+  return u == kWgmmaPoison;
+}
+void poison(float *p, int n) {
+  for (int i = 0; i < n; ++i) memcpy(&p[i], &kWgmmaPoison, 4);
+}
+
+}   // namespace
+
+uint32_t smem_offset(const void *p, site s) {
+  fiber &f = *current_fiber("wgmma descriptor");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  if (!in_arena_alloc(b, p, 1))
+    fail_in_kernel(w, f,
+                   format("%s at %s: wgmma descriptor address %p is not inside a shared memory "
+                          "array of this block",
+                          thread_name(f).c_str(), where(s).c_str(), p));
+  uint32_t off = (uint32_t)(static_cast<const char *>(p) - b.arena);
+  tsan_ignore_end();
+  return off;
+}
+
+void wgmma_fence(site s) {
+  fiber &f = *current_fiber("wgmma.fence");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  collective(w, f, OP_WGMMA_FENCE, 0, 0xffffffffu, s, true,
+             [&](fiber **, uint32_t) { wg_state(*f.blk, f.warp).fenced = true; });
+  tsan_ignore_end();
+}
+
+void wgmma_commit(site s) {
+  fiber &f = *current_fiber("wgmma.commit_group");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  collective(w, f, OP_WGMMA_COMMIT, 0, 0xffffffffu, s, true,
+             [&](fiber **, uint32_t) { ++wg_state(*f.blk, f.warp).committed; });
+  tsan_ignore_end();
+}
+
+void wgmma_wait(int n, site s) {
+  fiber &f = *current_fiber("wgmma.wait_group");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  collective(w, f, OP_WGMMA_WAIT, n, 0xffffffffu, s, true, [&](fiber **lanes, uint32_t) {
+    block_state &b = *f.blk;
+    wg_warp &x = wg_state(b, f.warp);
+    /* Committed groups have ids < committed; all but the newest n retire, oldest first. */
+    unsigned limit = x.committed >= (unsigned)n ? x.committed - (unsigned)n : 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < x.ops.size(); ++i) {
+      wg_op &o = x.ops[i];
+      if (o.group >= limit) {
+        if (kept != i) x.ops[kept] = std::move(o);
+        ++kept;
+        continue;
+      }
+      for (int L = 0; L < 32; ++L) {
+        if (!(o.live >> L & 1)) continue;
+        for (int r = 0; r < o.nregs; ++r)
+          if (!poisoned(&o.dst[L][r]))
+            fail_in_kernel(
+                w, f,
+                format("wgmma: accumulator registers touched between wgmma issue and wait: warp "
+                       "%d of %s, lane %d, register %d of the wgmma.mma_async issued at %s was "
+                       "written before the wgmma.wait_group at %s retired it",
+                       f.warp, block_name(b).c_str(), L, r, where(o.s).c_str(),
+                       where(s).c_str()));
+        memcpy(o.dst[L], &o.res[(size_t)L * o.nregs], sizeof(float) * (size_t)o.nregs);
+      }
+      (void)lanes;
+    }
+    x.ops.resize(kept);
+    x.fenced = false;
+    x.last_wait = s;
+  });
+  tsan_ignore_end();
+}
+
+void wgmma(int type, int n, float *d, const uint32_t *a_regs, uint64_t desc_a, uint64_t desc_b,
+           int scale_d, int trans_a, int trans_b, site s) {
+  fiber &f = *current_fiber("wgmma.mma_async");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  if (n < 8 || n > 256 || n % 8)
+    fail_in_kernel(w, f,
+                   format("%s at %s: wgmma.mma_async m64n%dk16: N must be a multiple of 8 in "
+                          "8..256",
+                          thread_name(f).c_str(), where(s).c_str(), n));
+  wg_warp &x = wg_state(b, f.warp);
+  const int wr = f.warp % 4; /* the warp's rank in its warpgroup: rows 16wr..16wr+15 of A, D */
+  wg_desc da = decode_desc(desc_a), db = decode_desc(desc_b);
+  for (int which = 0; which < 2; ++which) {
+    const wg_desc &dd = which ? db : da;
+    if (which == 0 && a_regs) continue;
+    if (dd.base_offset != 0)
+      fail_in_kernel(w, f,
+                     format("%s at %s: wgmma.mma_async: matrix base offset %d in the %s "
+                            "descriptor is not emulated (start the swizzle pattern at its "
+                            "repeat boundary and leave the base offset 0)",
+                            thread_name(f).c_str(), where(s).c_str(), dd.base_offset,
+                            which ? "B" : "A"));
+  }
+  /* The lane's share of the shared-memory reads (the collective checks the descriptors agree). */
+  if (!a_regs) stage_operand(w, f, da, trans_a != 0, 64, 16 * wr, 16, x.sa, "A", s);
+  stage_operand(w, f, db, trans_b != 0, n, 0, n, x.sb, "B", s);
+  f.wg_d = d;
+  for (int i = 0; i < 4; ++i) f.wg_a[i] = a_regs ? a_regs[i] : 0;
+  f.wg_desc[0] = a_regs ? 0 : desc_a;
+  f.wg_desc[1] = desc_b;
+  f.wg_scale = scale_d != 0;
+  int param = ((type * 512 + n) * 2 + (a_regs != nullptr)) * 4 + (trans_a != 0) * 2 + (trans_b != 0);
+  collective(w, f, OP_WGMMA, param, 0xffffffffu, s, true, [&](fiber **lanes, uint32_t) {
+    for (int L = 1; L < 32; ++L)
+      if (lanes[L]->wg_desc[0] != lanes[0]->wg_desc[0] ||
+          lanes[L]->wg_desc[1] != lanes[0]->wg_desc[1] || lanes[L]->wg_scale != lanes[0]->wg_scale)
+        fail_in_kernel(w, f,
+                       format("wgmma.mma_async at %s in warp %d of %s: lane %d has descriptors "
+                              "0x%016llx/0x%016llx and scale-d %d, lane 0 has 0x%016llx/0x%016llx "
+                              "and %d: they must be the same in every thread of the warpgroup",
+                              where(s).c_str(), f.warp, block_name(b).c_str(), L,
+                              (unsigned long long)lanes[L]->wg_desc[0],
+                              (unsigned long long)lanes[L]->wg_desc[1], lanes[L]->wg_scale,
+                              (unsigned long long)lanes[0]->wg_desc[0],
+                              (unsigned long long)lanes[0]->wg_desc[1], lanes[0]->wg_scale));
+    if (!x.fenced)
+      fail_in_kernel(
+          w, f,
+          format("wgmma: wgmma.mma_async at %s in warp %d of %s without a wgmma.fence since %s%s: "
+                 "the fence must order the warp's register accesses (accumulators, A fragments) "
+                 "before the wgmma reads them",
+                 where(s).c_str(), f.warp, block_name(b).c_str(),
+                 x.last_wait.file ? "the last wgmma.wait_group at " : "the kernel start",
+                 x.last_wait.file ? where(x.last_wait).c_str() : ""));
+    const int nregs = n / 2;
+    /* A: the warp's 16 rows. From registers: the m16n8k16 A layout, per lane. */
+    double A[16][16], B[256][16];
+    for (int m = 0; m < 16; ++m)
+      for (int k = 0; k < 16; ++k) A[m][k] = a_regs ? 0.0 : half_bits(x.sa[m][k], type);
+    if (a_regs)
+      for (int L = 0; L < 32; ++L) {
+        int g = L >> 2, t = L & 3;
+        const uint32_t *in = lanes[L]->wg_a;
+        for (int j = 0; j < 4; ++j) {
+          int row = g + 8 * (j & 1), col = 2 * t + 8 * (j >> 1);
+          A[row][col] = half_bits(in[j] & 0xffffu, type);
+          A[row][col + 1] = half_bits(in[j] >> 16, type);
+        }
+      }
+    for (int nn = 0; nn < n; ++nn)
+      for (int k = 0; k < 16; ++k) B[nn][k] = half_bits(x.sb[nn][k], type);
+    /* C: the registers, or the pending result of an earlier wgmma of this warp into the same
+       registers (chained k-steps), which this one supersedes. */
+    wg_op o;
+    o.group = x.committed;
+    o.s = s;
+    o.nregs = nregs;
+    o.live = 0xffffffffu;
+    o.res.assign((size_t)32 * nregs, 0.0f);
+    for (int L = 0; L < 32; ++L) {
+      o.dst[L] = lanes[L]->wg_d;
+      const float *c = lanes[L]->wg_d;
+      for (auto it = x.ops.rbegin(); it != x.ops.rend(); ++it)
+        if ((it->live >> L & 1) && it->dst[L] == lanes[L]->wg_d && it->nregs == nregs) {
+          c = &it->res[(size_t)L * nregs];
+          it->live &= ~(1u << L);
+          break;
+        }
+      int g = L >> 2, t = L & 3;
+      for (int r = 0; r < nregs; ++r) {
+        int row = g + 8 * ((r >> 1) & 1), col = 8 * (r >> 2) + 2 * t + (r & 1);
+        double acc = lanes[L]->wg_scale ? (double)c[r] : 0.0;
+        for (int k = 0; k < 16; ++k) acc += A[row][k] * B[col][k];
+        o.res[(size_t)L * nregs + r] = (float)acc;
+      }
+    }
+    for (int L = 0; L < 32; ++L) poison(lanes[L]->wg_d, nregs);
+    /* Superseded ops with no live lane left are dropped. */
+    size_t kept = 0;
+    for (size_t i = 0; i < x.ops.size(); ++i)
+      if (x.ops[i].live) {
+        if (kept != i) x.ops[kept] = std::move(x.ops[i]);
+        ++kept;
+      }
+    x.ops.resize(kept);
+    x.ops.push_back(std::move(o));
+    if (!x.issued) x.first_issue = s;
+    ++x.issued;
+    x.sequence = x.sequence * 1000003u + (unsigned long)s.line * 131u + (unsigned long)param;
+  });
   tsan_ignore_end();
 }
 

@@ -83,6 +83,20 @@ void cp_async(void *dst, const void *src, int bytes, int src_bytes, site s);
 void cp_async_commit();
 void cp_async_wait(int n); /* n < 0: wait_all */
 
+/* Hopper warpgroup MMA (kernels/primitives_sm90.cuh; emu/README.md, "wgmma"). Per warp: the
+   warp computes its 16 rows of the m64nNk16 product at issue, keeps the result pending in its
+   open group and poisons the accumulators; wgmma_wait(n) retires all but the newest n committed
+   groups. a_regs == nullptr: A comes from desc_a. type is MMA_F16 or MMA_BF16. */
+uint32_t smem_offset(const void *p, site s); /* a descriptor's address: arena-relative */
+void wgmma_fence(site s);
+void wgmma_commit(site s);
+void wgmma_wait(int n, site s);
+void wgmma(int type, int n, float *d, const uint32_t *a_regs, uint64_t desc_a, uint64_t desc_b,
+           int scale_d, int trans_a, int trans_b, site s);
+/* The poison an accumulator register holds while its wgmma is in flight (a signalling NaN, so
+   arithmetic on it changes the bits). */
+constexpr uint32_t kWgmmaPoison = 0x7FBADBADu;
+
 unsigned long long clock_ticks();
 
 /* Reports a kernel-side error (aborts the block; the launch then fails). */
