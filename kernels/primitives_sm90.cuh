@@ -43,13 +43,14 @@
 
 #include "primitives.cuh"
 
-#if defined(SEQK_PRIM_DEVICE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 &&                \
+#if defined(SEQK_PRIM_DEVICE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 &&                 \
     defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SEQK_SM90A_PTX 1
 #endif
 
 #if defined(SEQK_PRIM_EMU)
-#define SEQK_SM90_SITE_ONLY const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
+#define SEQK_SM90_SITE_ONLY                                                                        \
+  const char *seqk_file_ = __builtin_FILE(), int seqk_line_ = __builtin_LINE()
 #else
 #define SEQK_SM90_SITE_ONLY
 #endif
@@ -83,8 +84,8 @@ __host__ __device__ __forceinline__ uint64_t wgmma_desc_encode(uint32_t start, u
   return (uint64_t)((start & 0x3FFFFu) >> 4) | ((uint64_t)((lbo_bytes & 0x3FFFFu) >> 4) << 16) |
          ((uint64_t)((sbo_bytes & 0x3FFFFu) >> 4) << 32) | ((uint64_t)(swizzle & 3) << 62);
 }
-__device__ __forceinline__ uint64_t wgmma_desc(const void *p, uint32_t lbo_bytes, uint32_t sbo_bytes,
-                                               int swizzle SEQK_SITE_DECL) {
+__device__ __forceinline__ uint64_t wgmma_desc(const void *p, uint32_t lbo_bytes,
+                                               uint32_t sbo_bytes, int swizzle SEQK_SITE_DECL) {
   return wgmma_desc_encode(wgmma_smem_offset(p SEQK_SITE_FWD), lbo_bytes, sbo_bytes, swizzle);
 }
 /* The same matrix, its start moved by `bytes` (a multiple of 16; the field must not overflow). */
@@ -149,112 +150,136 @@ __device__ __forceinline__ void wgmma_fence_operand(float (&d)[M]) {
 }
 
 /* ---- wgmma.mma_async ---------------------------------------------------------------------------- */
+// clang-format off (generated operand tables)
 #if defined(SEQK_SM90A_PTX)
 /* Operand numbering for the asm statements: the N/2 accumulators are %0..%(N/2-1) ("+f"), the
    inputs follow (nvcc has no symbolic operand names). SEQK_WGMMA_IN<N>_k is input k. */
-#define SEQK_WGMMA_D8 "{" "%0, %1, %2, %3" "}"
-#define SEQK_WGMMA_DOPS8 \
-  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+#define SEQK_WGMMA_D8                                                                              \
+  "{"                                                                                              \
+  "%0, %1, %2, %3"                                                                                 \
+  "}"
+#define SEQK_WGMMA_DOPS8  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
 #define SEQK_WGMMA_IN8(k) SEQK_WGMMA_IN8_##k
-#define SEQK_WGMMA_IN8_0 "%4"
-#define SEQK_WGMMA_IN8_1 "%5"
-#define SEQK_WGMMA_IN8_2 "%6"
-#define SEQK_WGMMA_IN8_3 "%7"
-#define SEQK_WGMMA_IN8_4 "%8"
-#define SEQK_WGMMA_IN8_5 "%9"
-#define SEQK_WGMMA_IN8_6 "%10"
-#define SEQK_WGMMA_D16 "{" "%0, %1, %2, %3, %4, %5, %6, %7" "}"
-#define SEQK_WGMMA_DOPS16 \
+#define SEQK_WGMMA_IN8_0  "%4"
+#define SEQK_WGMMA_IN8_1  "%5"
+#define SEQK_WGMMA_IN8_2  "%6"
+#define SEQK_WGMMA_IN8_3  "%7"
+#define SEQK_WGMMA_IN8_4  "%8"
+#define SEQK_WGMMA_IN8_5  "%9"
+#define SEQK_WGMMA_IN8_6  "%10"
+#define SEQK_WGMMA_D16                                                                             \
+  "{"                                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7"                                                                 \
+  "}"
+#define SEQK_WGMMA_DOPS16                                                                          \
   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
 #define SEQK_WGMMA_IN16(k) SEQK_WGMMA_IN16_##k
-#define SEQK_WGMMA_IN16_0 "%8"
-#define SEQK_WGMMA_IN16_1 "%9"
-#define SEQK_WGMMA_IN16_2 "%10"
-#define SEQK_WGMMA_IN16_3 "%11"
-#define SEQK_WGMMA_IN16_4 "%12"
-#define SEQK_WGMMA_IN16_5 "%13"
-#define SEQK_WGMMA_IN16_6 "%14"
-#define SEQK_WGMMA_D32 "{" "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15" "}"
-#define SEQK_WGMMA_DOPS32 \
-  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-  "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+#define SEQK_WGMMA_IN16_0  "%8"
+#define SEQK_WGMMA_IN16_1  "%9"
+#define SEQK_WGMMA_IN16_2  "%10"
+#define SEQK_WGMMA_IN16_3  "%11"
+#define SEQK_WGMMA_IN16_4  "%12"
+#define SEQK_WGMMA_IN16_5  "%13"
+#define SEQK_WGMMA_IN16_6  "%14"
+#define SEQK_WGMMA_D32                                                                             \
+  "{"                                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15"                           \
+  "}"
+#define SEQK_WGMMA_DOPS32                                                                          \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),  \
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),     \
+      "+f"(d[15])
 #define SEQK_WGMMA_IN32(k) SEQK_WGMMA_IN32_##k
-#define SEQK_WGMMA_IN32_0 "%16"
-#define SEQK_WGMMA_IN32_1 "%17"
-#define SEQK_WGMMA_IN32_2 "%18"
-#define SEQK_WGMMA_IN32_3 "%19"
-#define SEQK_WGMMA_IN32_4 "%20"
-#define SEQK_WGMMA_IN32_5 "%21"
-#define SEQK_WGMMA_IN32_6 "%22"
-#define SEQK_WGMMA_D64 "{" "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" "}"
-#define SEQK_WGMMA_DOPS64 \
-  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-  "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-  "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-  "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define SEQK_WGMMA_IN32_0  "%16"
+#define SEQK_WGMMA_IN32_1  "%17"
+#define SEQK_WGMMA_IN32_2  "%18"
+#define SEQK_WGMMA_IN32_3  "%19"
+#define SEQK_WGMMA_IN32_4  "%20"
+#define SEQK_WGMMA_IN32_5  "%21"
+#define SEQK_WGMMA_IN32_6  "%22"
+#define SEQK_WGMMA_D64                                                                             \
+  "{"                                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                         \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"                 \
+  "}"
+#define SEQK_WGMMA_DOPS64                                                                          \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),  \
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),     \
+      "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),   \
+      "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),   \
+      "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
 #define SEQK_WGMMA_IN64(k) SEQK_WGMMA_IN64_##k
-#define SEQK_WGMMA_IN64_0 "%32"
-#define SEQK_WGMMA_IN64_1 "%33"
-#define SEQK_WGMMA_IN64_2 "%34"
-#define SEQK_WGMMA_IN64_3 "%35"
-#define SEQK_WGMMA_IN64_4 "%36"
-#define SEQK_WGMMA_IN64_5 "%37"
-#define SEQK_WGMMA_IN64_6 "%38"
-#define SEQK_WGMMA_D128 "{" "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" "}"
-#define SEQK_WGMMA_DOPS128 \
-  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-  "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-  "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-  "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-  "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-  "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-  "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-  "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+#define SEQK_WGMMA_IN64_0  "%32"
+#define SEQK_WGMMA_IN64_1  "%33"
+#define SEQK_WGMMA_IN64_2  "%34"
+#define SEQK_WGMMA_IN64_3  "%35"
+#define SEQK_WGMMA_IN64_4  "%36"
+#define SEQK_WGMMA_IN64_5  "%37"
+#define SEQK_WGMMA_IN64_6  "%38"
+#define SEQK_WGMMA_D128                                                                            \
+  "{"                                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                         \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "               \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "               \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"                 \
+  "}"
+#define SEQK_WGMMA_DOPS128                                                                         \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),  \
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),     \
+      "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),   \
+      "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),   \
+      "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),   \
+      "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),   \
+      "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),   \
+      "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),   \
+      "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
 #define SEQK_WGMMA_IN128(k) SEQK_WGMMA_IN128_##k
-#define SEQK_WGMMA_IN128_0 "%64"
-#define SEQK_WGMMA_IN128_1 "%65"
-#define SEQK_WGMMA_IN128_2 "%66"
-#define SEQK_WGMMA_IN128_3 "%67"
-#define SEQK_WGMMA_IN128_4 "%68"
-#define SEQK_WGMMA_IN128_5 "%69"
-#define SEQK_WGMMA_IN128_6 "%70"
-#define SEQK_WGMMA_D256 "{" "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
-  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
-  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
-  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
-  "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" "}"
-#define SEQK_WGMMA_DOPS256 \
-  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-  "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-  "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-  "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-  "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-  "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-  "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-  "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), \
-  "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), \
-  "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), \
-  "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), \
-  "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), \
-  "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), \
-  "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), \
-  "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), \
-  "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+#define SEQK_WGMMA_IN128_0  "%64"
+#define SEQK_WGMMA_IN128_1  "%65"
+#define SEQK_WGMMA_IN128_2  "%66"
+#define SEQK_WGMMA_IN128_3  "%67"
+#define SEQK_WGMMA_IN128_4  "%68"
+#define SEQK_WGMMA_IN128_5  "%69"
+#define SEQK_WGMMA_IN128_6  "%70"
+#define SEQK_WGMMA_D256                                                                            \
+  "{"                                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                         \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "               \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "               \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "               \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "               \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "               \
+  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "   \
+  "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
+  "}"
+#define SEQK_WGMMA_DOPS256                                                                         \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),  \
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),     \
+      "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),   \
+      "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),   \
+      "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),   \
+      "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),   \
+      "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),   \
+      "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),   \
+      "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),   \
+      "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]),   \
+      "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]),   \
+      "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]),   \
+      "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),   \
+      "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]),   \
+      "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]),           \
+      "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]),          \
+      "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),          \
+      "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]),          \
+      "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
 #define SEQK_WGMMA_IN256(k) SEQK_WGMMA_IN256_##k
-#define SEQK_WGMMA_IN256_0 "%128"
-#define SEQK_WGMMA_IN256_1 "%129"
-#define SEQK_WGMMA_IN256_2 "%130"
-#define SEQK_WGMMA_IN256_3 "%131"
-#define SEQK_WGMMA_IN256_4 "%132"
-#define SEQK_WGMMA_IN256_5 "%133"
-#define SEQK_WGMMA_IN256_6 "%134"
+#define SEQK_WGMMA_IN256_0  "%128"
+#define SEQK_WGMMA_IN256_1  "%129"
+#define SEQK_WGMMA_IN256_2  "%130"
+#define SEQK_WGMMA_IN256_3  "%131"
+#define SEQK_WGMMA_IN256_4  "%132"
+#define SEQK_WGMMA_IN256_5  "%133"
+#define SEQK_WGMMA_IN256_6  "%134"
 
 #define SEQK_WGMMA_SS_ASM(N, T)                                                                    \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SEQK_WGMMA_IN##N(0) ", 0;\n"                   \
@@ -305,13 +330,13 @@ SEQK_WGMMA_DEFINE_N(64)
 SEQK_WGMMA_DEFINE_N(128)
 SEQK_WGMMA_DEFINE_N(256)
 #endif /* SEQK_SM90A_PTX */
+// clang-format on
 
 template <int N, int TA, int TB>
 struct seqk_wgmma_check {
   static_assert(N == 8 || N == 16 || N == 32 || N == 64 || N == 128 || N == 256,
                 "wgmma m64nNk16: N in 8, 16, 32, 64, 128, 256");
-  static_assert((TA == 0 || TA == 1) && (TB == 0 || TB == 1),
-                "imm-trans: 0 K-major, 1 MN-major");
+  static_assert((TA == 0 || TA == 1) && (TB == 0 || TB == 1), "imm-trans: 0 K-major, 1 MN-major");
   static constexpr bool ok = true;
 };
 
@@ -344,7 +369,7 @@ struct seqk_wgmma_check {
 /* d (N/2 per thread, the D layout above) = A * B + (scale_d ? d : 0); A, B by descriptors. */
 #define SEQK_DEFINE_WGMMA_SS(fname, BF, emutype)                                                   \
   template <int N, int TransA = 0, int TransB = 0>                                                 \
-  __device__ __forceinline__ void fname(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b,       \
+  __device__ __forceinline__ void fname(float(&d)[N / 2], uint64_t desc_a, uint64_t desc_b,        \
                                         int scale_d SEQK_SITE_DECL) {                              \
     static_assert(seqk_wgmma_check<N, TransA, TransB>::ok, "");                                    \
     SEQK_WGMMA_SS_BODY(BF, emutype)                                                                \
@@ -352,8 +377,8 @@ struct seqk_wgmma_check {
 /* The same with A from registers (a: the A fragment above); B by a descriptor. */
 #define SEQK_DEFINE_WGMMA_RS(fname, BF, emutype)                                                   \
   template <int N, int TransB = 0>                                                                 \
-  __device__ __forceinline__ void fname(float (&d)[N / 2], const uint32_t (&a)[4],                 \
-                                        uint64_t desc_b, int scale_d SEQK_SITE_DECL) {             \
+  __device__ __forceinline__ void fname(float(&d)[N / 2], const uint32_t(&a)[4], uint64_t desc_b,  \
+                                        int scale_d SEQK_SITE_DECL) {                              \
     static_assert(seqk_wgmma_check<N, 0, TransB>::ok, "");                                         \
     SEQK_WGMMA_RS_BODY(BF, emutype)                                                                \
   }

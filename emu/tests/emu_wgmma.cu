@@ -49,7 +49,9 @@ static double h2d(uint16_t b, bool bf) {
    r for 128B, r/2 for 64B and r/4 for 32B (the atom's rows, 128 bytes of address per step); with
    no swizzle a "row" is one 16-byte core-matrix row and nothing is permuted. */
 enum { SW_NONE = 0, SW_128 = 1, SW_64 = 2, SW_32 = 3 };
-static int row_bytes(int sw) { return sw == SW_NONE ? 16 : sw == SW_128 ? 128 : sw == SW_64 ? 64 : 32; }
+static int row_bytes(int sw) {
+  return sw == SW_NONE ? 16 : sw == SW_128 ? 128 : sw == SW_64 ? 64 : 32;
+}
 static int chunk_pattern(int sw, int r) {
   return sw == SW_128 ? r : sw == SW_64 ? r / 2 : sw == SW_32 ? r / 4 : 0;
 }
@@ -124,8 +126,9 @@ static layout make_layout(int sw, bool mn_major, int R, bool alt) {
 }
 
 /* The image: every element in place, everything else random garbage of the same kind. */
-static std::vector<uint16_t> make_image(const layout &l, const std::vector<uint16_t> &M /* R x 32 */,
-                                        bool bf, ec::rng &r) {
+static std::vector<uint16_t> make_image(const layout &l,
+                                        const std::vector<uint16_t> &M /* R x 32 */, bool bf,
+                                        ec::rng &r) {
   std::vector<uint16_t> img(l.bytes / 2);
   for (uint16_t &v : img) v = f2h((float)(r.below(17) - 8), bf);
   std::vector<char> used(img.size(), 0);
@@ -277,8 +280,8 @@ static void check_case(ec::rng &r, int sw_a, int sw_b, int scale_first) {
         "wgmma m64n%dk16 %s A %s (%s-major, swizzle %s) B %s-major swizzle %s scale-d %d: "
         "%s, %d of %d elements off",
         N, BF ? "bf16" : "f16", AREG ? "registers" : "smem", TA ? "M" : "K", sw_name(sw_a),
-        TB ? "N" : "K", sw_name(sw_b), scale_first, res.launched ? "ran" : "launch failed",
-        res.bad, 64 * N);
+        TB ? "N" : "K", sw_name(sw_b), scale_first, res.launched ? "ran" : "launch failed", res.bad,
+        64 * N);
 }
 
 /* Every swizzle mode for both operands (A's mode rotated against B's), K- and MN-major. */
