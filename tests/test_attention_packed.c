@@ -575,6 +575,8 @@ static void test_cases(void) {
        {0, 20, 44}, 0.0f, 1, 0, 0, 0, 0.0f, 0, 1, 1, 0},
       {"window (7, 0), D 160 / Dv 136 (the 160 kernel)", 2, 2, 2, 160, 136, 30, 50, {0, 13, 29},
        {2, 30, 49}, 0.0f, 0, 1, 7, 0, 0.0f, 0, 1, 0, 0},
+      {"causal, D 184 / Dv 176 (the 192 kernel), GQA 2/1", 2, 2, 1, 184, 176, 33, 41, {2, 19, 31},
+       {0, 25, 40}, 0.0f, 1, 0, 0, 0, 0.0f, 0, 1, 1, 0},
   };
   // clang-format on
   const seqk_dtype dts[3] = {SEQK_DTYPE_F16, SEQK_DTYPE_BF16, SEQK_DTYPE_F32};
