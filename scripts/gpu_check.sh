@@ -16,7 +16,8 @@
 #                     card and run there; their raw results (SEQK_EMU_DUMP, emu/tests/emu_check.h)
 #                     compared bit for bit with the emulator build's. emu_cublas is checked but not
 #                     compared (cuBLAS sums in its own order); emu_planted is emulator-only (its bugs
-#                     are undefined behaviour on a GPU and it reads the emulator's reports)
+#                     are undefined behaviour on a GPU and it reads the emulator's reports);
+#                     emu_wgmma (Hopper wgmma) is built for sm_90a and runs only on a 9.0 card
 #   ctest             the whole CTest suite on the real build: every op's device parity on the card
 #   bench, torch      seqk-bench (all cases, bench.csv); bench/compare_torch.py (torch.csv), or
 #                     "skipped: no torch"
@@ -45,7 +46,7 @@ budget=${SEQK_GPU_CHECK_BUDGET_S:-465}
 san_reserve=${SEQK_GPU_CHECK_SAN_S:-100}
 build=${SEQK_GPU_CHECK_BUILD:-build-gpucheck}
 jobs=${SEQK_GPU_CHECK_JOBS:-$(nproc 2>/dev/null || echo 2)}
-selftests=(emu_basics emu_warp emu_cp_async emu_mma emu_cublas)
+selftests=(emu_basics emu_warp emu_cp_async emu_mma emu_cublas emu_wgmma)
 san_tests=(test_attention test_flash_attention test_softmax test_rnn)
 t_start=$SECONDS
 
@@ -249,16 +250,22 @@ fi
 
 # ---- the emulator's self-tests, built by nvcc for the card (or for sm_90 without one) ---------------
 t0=$SECONDS
-lim=$(limit 120) nvcc_failed=""
+lim=$(limit 120) nvcc_failed="" not_here=""
 for t in "${selftests[@]}"; do
   rm -f "$out/emu/$t"
-  lib=()
+  lib=() a=$arch
   [ "$t" = emu_cublas ] && lib=(-lcublas)
-  timeout -k 5 "$lim" nvcc -std=c++17 -arch="sm_$arch" -Ikernels -Iemu/tests "emu/tests/$t.cu" "${lib[@]}" \
+  if [ "$t" = emu_wgmma ]; then # Hopper's wgmma: sm_90a code, which runs on 9.0 only
+    [ "$arch" = 90 ] || { not_here="$not_here $t"; continue; }
+    a=90a
+  fi
+  timeout -k 5 "$lim" nvcc -std=c++17 -arch="sm_$a" -Ikernels -Iemu/tests "emu/tests/$t.cu" "${lib[@]}" \
     -o "$out/emu/$t" >"$out/logs/nvcc-$t.log" 2>&1 &
 done
 wait
-for t in "${selftests[@]}"; do [ -x "$out/emu/$t" ] || nvcc_failed="$nvcc_failed $t"; done
+for t in "${selftests[@]}"; do
+  [[ " $not_here " == *" $t "* ]] || [ -x "$out/emu/$t" ] || nvcc_failed="$nvcc_failed $t"
+done
 if [ -n "$nvcc_failed" ]; then
   row "emu self-tests: nvcc" FAIL $((SECONDS - t0)) "sm_$arch: not built:$nvcc_failed (logs/nvcc-*.log)"
 else
@@ -294,6 +301,7 @@ fi
 # ---- self-tests on the card against the emulator, bit for bit -------------------------------------
 for t in "${selftests[@]}"; do
   if [[ " $nvcc_failed " == *" $t "* ]]; then row "$t" skipped 0 "nvcc failed"; continue; fi
+  if [[ " $not_here " == *" $t "* ]]; then row "$t" skipped 0 "needs a 9.0 card (sm_90a)"; continue; fi
   : >"$out/emu/$t.gpu.dump" # exists even when the test stops before its first result
   : >"$out/emu/$t.emu.dump"
   step "$t" 60 env SEQK_EMU_DUMP="$out/emu/$t.gpu.dump" "$out/emu/$t"
