@@ -150,7 +150,8 @@ __device__ __forceinline__ void wgmma_fence_operand(float (&d)[M]) {
 }
 
 /* ---- wgmma.mma_async ---------------------------------------------------------------------------- */
-/* The operand tables below are generated: clang-format leaves them as written. */
+/* The operand tables below are written out per N (nvcc takes no symbolic operand names):
+   clang-format leaves them as written. */
 // clang-format off
 #if defined(SEQK_SM90A_PTX)
 /* Operand numbering for the asm statements: the N/2 accumulators are %0..%(N/2-1) ("+f"), the
@@ -364,5 +365,272 @@ SEQK_DEFINE_WGMMA_SS(wgmma_f16_ss, false, seqk_emu::MMA_F16)
 SEQK_DEFINE_WGMMA_SS(wgmma_bf16_ss, true, seqk_emu::MMA_BF16)
 SEQK_DEFINE_WGMMA_RS(wgmma_f16_rs, false, seqk_emu::MMA_F16)
 SEQK_DEFINE_WGMMA_RS(wgmma_bf16_rs, true, seqk_emu::MMA_BF16)
+
+/* ---- Hopper synchronisation: mbarrier, named barriers, elect.sync, setmaxnreg -------------------
+ * mbarrier (PTX ISA "Parallel Synchronization and Communication Instructions: mbarrier"): a 64-bit
+ * object in shared memory (8-byte aligned; declare it as a uint64_t element of an SMEM_ARRAY).
+ *   mbarrier_init(bar, count)         expected arrival count (1..2^20-1); phase 0 in progress,
+ *                                     tx-count 0. Initialise from one thread, then a
+ *                                     __syncthreads (mbarrier_init_fence() too for clusters)
+ *                                     before other threads use it.
+ *   mbarrier_arrive(bar[, count])     arrive-on (count arrivals, default 1); returns the state
+ *                                     token (opaque; the emulator's is the phase number).
+ *   mbarrier_arrive_expect_tx(bar, b) expect-tx(b) then arrive-on: the producer's announcement of
+ *                                     b bytes an asynchronous copy (TMA) will complete.
+ *   mbarrier_expect_tx(bar, b)        tx-count += b, no arrival.
+ *   mbarrier_complete_tx(bar, b)      tx-count -= b (what TMA does as its bytes land; the PTX
+ *                                     instruction exists on sm_90 as a test hook / stand-in).
+ *   The current phase completes when its pending arrivals and its tx-count are both zero; then
+ *   the phase parity flips and the pending count resets to the init count.
+ *   mbarrier_try_wait_parity(bar, p)  true once the phase of parity p has completed (the phase in
+ *                                     progress has parity !p); on a GPU it may give up and
+ *                                     return false after a time limit. Phases alternate: wait on
+ *                                     parity 0, then 1, then 0, ... (phase k has parity k & 1).
+ *   mbarrier_wait(bar, p)             loops on try_wait until true.
+ *   mbarrier_inval(bar)               before the word is used for anything else.
+ * The emulator parks a waiting thread until the phase changes (a wait nothing can complete is a
+ * deadlock report naming the barrier and its state) and reports: an uninitialised barrier, an
+ * address that is not an 8-byte aligned word of a shared array, more arrivals than pending, a
+ * tx-count underflow (all arrivals in and more bytes completed than expected), ordinary stores
+ * over an initialised barrier's word.
+ *
+ * Named barriers: named_barrier_sync(id, count) / named_barrier_arrive(id, count) are
+ * bar.sync / bar.arrive id, count (the .aligned forms: every thread of the warp executes the
+ * same one; a warp counts as 32 threads). ids 1..15 (0 is __syncthreads'), count a multiple of
+ * 32; the barrier completes when count threads have arrived; arrive does not wait. All warps of
+ * one instance must use the same count (the emulator reports a mismatch, and a deadlock).
+ *
+ * elect_sync(mask[, lane]): elect.sync, true in exactly one lane of mask (the emulator elects the
+ * lowest; the ISA promises one deterministic leader), with the leader's lane id. Every lane of
+ * mask must call it (like __shfl_sync).
+ *
+ * setmaxnreg_inc<N>() / setmaxnreg_dec<N>(): setmaxnreg.{inc,dec}.sync.aligned.u32 N, N a
+ * multiple of 8 in 24..256, executed by all 4 warps of a warpgroup with the same N (the emulator
+ * checks that, and that .inc never lowers / .dec never raises the warp's last value; registers
+ * themselves are not emulated).
+ */
+#if defined(SEQK_PRIM_DEVICE)
+#define SEQK_SMEM_ADDR(p) ((uint32_t)__cvta_generic_to_shared(p))
+#endif
+
+__device__ __forceinline__ void mbarrier_init(uint64_t *bar, uint32_t count SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(SEQK_SMEM_ADDR(bar)), "r"(count)
+               : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+  (void)count;
+#else
+  seqk_emu::mbarrier_init(bar, count, SEQK_PRIM_SITE);
+#endif
+}
+
+/* Makes mbarrier inits visible to the cluster (and the async proxy); a no-op in the emulator. */
+__device__ __forceinline__ void mbarrier_init_fence() {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#endif
+}
+
+__device__ __forceinline__ uint64_t mbarrier_arrive(uint64_t *bar, uint32_t count = 1
+                                                    SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  uint64_t state;
+  asm volatile("mbarrier.arrive.shared::cta.b64 %0, [%1], %2;\n"
+               : "=l"(state)
+               : "r"(SEQK_SMEM_ADDR(bar)), "r"(count)
+               : "memory");
+  return state;
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+  return 0;
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+  (void)count;
+  return 0;
+#else
+  return seqk_emu::mbarrier_arrive(bar, count, 0, false, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ uint64_t mbarrier_arrive_expect_tx(uint64_t *bar,
+                                                              uint32_t tx_bytes SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  uint64_t state;
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 %0, [%1], %2;\n"
+               : "=l"(state)
+               : "r"(SEQK_SMEM_ADDR(bar)), "r"(tx_bytes)
+               : "memory");
+  return state;
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+  return 0;
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+  (void)tx_bytes;
+  return 0;
+#else
+  return seqk_emu::mbarrier_arrive(bar, 1, tx_bytes, true, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ void mbarrier_expect_tx(uint64_t *bar, uint32_t tx_bytes SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(
+                   SEQK_SMEM_ADDR(bar)),
+               "r"(tx_bytes)
+               : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+  (void)tx_bytes;
+#else
+  seqk_emu::mbarrier_expect_tx(bar, tx_bytes, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ void mbarrier_complete_tx(uint64_t *bar,
+                                                     uint32_t tx_bytes SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("mbarrier.complete_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(
+                   SEQK_SMEM_ADDR(bar)),
+               "r"(tx_bytes)
+               : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+  (void)tx_bytes;
+#else
+  seqk_emu::mbarrier_complete_tx(bar, tx_bytes, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ bool mbarrier_try_wait_parity(uint64_t *bar,
+                                                         uint32_t parity SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(SEQK_SMEM_ADDR(bar)), "r"(parity)
+      : "memory");
+  return done != 0;
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+  return false;
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+  (void)parity;
+  return true;
+#else
+  return seqk_emu::mbarrier_try_wait_parity(bar, parity, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ void mbarrier_wait(uint64_t *bar, uint32_t parity SEQK_SITE_DECL) {
+  while (!mbarrier_try_wait_parity(bar, parity SEQK_SITE_FWD)) {
+  }
+}
+
+__device__ __forceinline__ void mbarrier_inval(uint64_t *bar SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("mbarrier.inval.shared::cta.b64 [%0];\n" ::"r"(SEQK_SMEM_ADDR(bar)) : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)bar;
+#else
+  seqk_emu::mbarrier_inval(bar, SEQK_PRIM_SITE);
+#endif
+}
+
+/* bar.sync id, count: waits until count threads (whole warps) have arrived at barrier id. */
+__device__ __forceinline__ void named_barrier_sync(int id, int count SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)id;
+  (void)count;
+#else
+  seqk_emu::named_barrier(id, count, true, SEQK_PRIM_SITE);
+#endif
+}
+
+/* bar.arrive id, count: counts this warp's arrival without waiting. */
+__device__ __forceinline__ void named_barrier_arrive(int id, int count SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)id;
+  (void)count;
+#else
+  seqk_emu::named_barrier(id, count, false, SEQK_PRIM_SITE);
+#endif
+}
+
+/* elect.sync: true in the one elected lane of mask; leader_lane receives its lane id. */
+__device__ __forceinline__ bool elect_sync(uint32_t mask, uint32_t &leader_lane SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  uint32_t lane, is;
+  asm volatile(
+      "{\n.reg .pred p;\nelect.sync %0|p, %2;\nselp.u32 %1, 1, 0, p;\n}\n"
+      : "=r"(lane), "=r"(is)
+      : "r"(mask)
+      : "memory");
+  leader_lane = lane;
+  return is != 0;
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+  leader_lane = 0;
+  return false;
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)mask;
+  leader_lane = 0;
+  return false;
+#else
+  leader_lane = seqk_emu::elect_sync(mask, SEQK_PRIM_SITE);
+  return leader_lane == (uint32_t)(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y *
+                                                                               threadIdx.z)) % 32u;
+#endif
+}
+__device__ __forceinline__ bool elect_sync(uint32_t mask SEQK_SITE_DECL) {
+  uint32_t lane;
+  return elect_sync(mask, lane SEQK_SITE_FWD);
+}
+
+/* setmaxnreg.{inc,dec}.sync.aligned.u32 N, by all 4 warps of a warpgroup. */
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc(SEQK_SM90_SITE_ONLY) {
+  static_assert(N >= 24 && N <= 256 && N % 8 == 0, "setmaxnreg: a multiple of 8 in 24..256");
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_EMU)
+  seqk_emu::setmaxnreg(N, true, SEQK_PRIM_SITE);
+#endif
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec(SEQK_SM90_SITE_ONLY) {
+  static_assert(N >= 24 && N <= 256 && N % 8 == 0, "setmaxnreg: a multiple of 8 in 24..256");
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_EMU)
+  seqk_emu::setmaxnreg(N, false, SEQK_PRIM_SITE);
+#endif
+}
 
 #endif /* SEQK_KERNELS_PRIMITIVES_SM90_CUH */

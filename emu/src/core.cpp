@@ -198,7 +198,9 @@ bool same_site(site a, site b) {
 text where(site s) { return format("%s:%d", s.file ? s.file : "?", s.line); }
 
 /* ---- data structures ------------------------------------------------------------------------------ */
-enum fiber_state { F_RUN, F_BAR, F_WARP, F_DONE, F_DEAD };
+/* F_MBAR: parked in mbarrier.try_wait until the barrier's phase changes; F_NBAR: parked in a
+   named barrier (bar.sync id, count) until it completes. */
+enum fiber_state { F_RUN, F_BAR, F_WARP, F_DONE, F_DEAD, F_MBAR, F_NBAR };
 
 struct stack_mem {
   char *base = nullptr; /* lowest usable byte (a guard page lies below) */
@@ -234,6 +236,12 @@ struct fiber {
   uint32_t wg_a[4] = {0, 0, 0, 0};
   uint64_t wg_desc[2] = {0, 0};
   int wg_scale = 0;
+  /* mbarrier.try_wait: the barrier word and the parity waited for; named barrier: its id, the
+     thread count used and the barrier's completion count at this warp's arrival */
+  void *mb_addr = nullptr;
+  unsigned mb_parity = 0;
+  int nb_id = 0, nb_count = 0;
+  unsigned nb_phase = 0;
   /* cp.async: queued copies, and the id of the group still open (not yet committed) */
   std::vector<cp_req> cpq;
   unsigned cp_group = 0;
@@ -258,7 +266,11 @@ enum coll_op {
   OP_WGMMA,
   OP_WGMMA_FENCE,
   OP_WGMMA_COMMIT,
-  OP_WGMMA_WAIT
+  OP_WGMMA_WAIT,
+  OP_NBAR_SYNC,
+  OP_NBAR_ARRIVE,
+  OP_ELECT,
+  OP_SETMAXNREG
 };
 const char *op_name(int op) {
   switch (op) {
@@ -271,6 +283,10 @@ const char *op_name(int op) {
     case OP_WGMMA_FENCE: return "wgmma.fence";
     case OP_WGMMA_COMMIT: return "wgmma.commit_group";
     case OP_WGMMA_WAIT: return "wgmma.wait_group";
+    case OP_NBAR_SYNC: return "bar.sync";
+    case OP_NBAR_ARRIVE: return "bar.arrive";
+    case OP_ELECT: return "elect.sync";
+    case OP_SETMAXNREG: return "setmaxnreg";
   }
   return "?";
 }
@@ -309,6 +325,33 @@ struct wg_warp {
   uint16_t sb[256][16];       /* B [n][k] */
 };
 
+/* An mbarrier object: the emulator's state for one initialised 64-bit shared-memory word. The
+   word itself holds `word` (an encoding of the state), so ordinary stores to it are noticed. */
+struct mbar_state {
+  size_t off = 0;       /* arena offset of the word */
+  uint32_t count = 0;   /* expected arrivals per phase (init) */
+  uint32_t pending = 0; /* arrivals still missing in the current phase */
+  int32_t tx = 0;       /* tx-count of the current phase */
+  unsigned phase = 0;   /* phases completed so far (the current phase's parity: & 1) */
+  site init_site{nullptr, 0};
+  uint64_t word = 0;
+};
+
+/* A named barrier (bar.sync / bar.arrive id, count), ids 1..15. */
+struct nbar_state {
+  int count = 0;      /* thread count of the instance in progress (0: no warp has arrived) */
+  int arrived = 0;    /* threads arrived so far (a warp counts as 32) */
+  unsigned phase = 0; /* instances completed */
+  site first{nullptr, 0};
+  int first_warp = -1, first_op = 0;
+};
+
+/* One setmaxnreg of one warp (warpgroup-uniformity checks). */
+struct maxnreg_call {
+  site s;
+  int n, inc;
+};
+
 struct block_state {
   uint3 bidx{0, 0, 0};
   int first = 0, n = 0, nwarps = 0;
@@ -318,6 +361,10 @@ struct block_state {
   std::vector<unsigned> warp_phase;
   std::vector<char> warp_token; /* 2 per warp */
   std::vector<wg_warp> wg;      /* per warp, allocated on the first wgmma primitive */
+  std::vector<mbar_state> mbars; /* initialised mbarrier objects */
+  nbar_state nbars[16];
+  char nbar_token[16][2];
+  std::vector<std::vector<maxnreg_call>> maxnreg; /* per warp, allocated on first use */
   /* shared memory arena */
   char *arena = nullptr;
   size_t cap = 0, used = 0, static_bytes = 0, dyn_bytes = 0, dyn_off = 0;
@@ -625,6 +672,27 @@ void wgmma_check_exit(worker &w, block_state &b) {
   }
 }
 
+/* setmaxnreg: the four warps of a warpgroup must have executed the same sequence. */
+void maxnreg_check_exit(worker &w, block_state &b) {
+  if (b.maxnreg.empty()) return;
+  for (int g = 0; 4 * g + 3 < b.nwarps; ++g) {
+    for (int k = 1; k < 4; ++k) {
+      const std::vector<maxnreg_call> &a = b.maxnreg[4 * g], &c = b.maxnreg[4 * g + k];
+      if (a.size() == c.size()) continue;
+      const std::vector<maxnreg_call> &more = a.size() > c.size() ? a : c;
+      size_t i = std::min(a.size(), c.size());
+      add_report(
+          format("setmaxnreg: the warps of warpgroup %d of %s did not all execute it: warp "
+                 "%d executed %zu, warp %d %zu (the first unmatched: setmaxnreg.%s %d at "
+                 "%s); every warp of the warpgroup must execute the same setmaxnreg",
+                 g, block_name(b).c_str(), 4 * g, a.size(), 4 * g + k, c.size(),
+                 more[i].inc ? "inc" : "dec", more[i].n, where(more[i].s).c_str()));
+      w.L->failed = true;
+      break;
+    }
+  }
+}
+
 /* ---- scheduling ------------------------------------------------------------------------------- */
 uint64_t next_rand(uint64_t &s) {
   s ^= s << 13;
@@ -651,6 +719,79 @@ const char *bar_name(int kind) {
     case BAR_GRID: return "grid_sync";
   }
   return "?";
+}
+
+/* ---- mbarrier and named-barrier state for reports --------------------------------------------- */
+mbar_state *mbar_lookup(block_state &b, const void *p) {
+  const char *c = static_cast<const char *>(p);
+  if (!b.arena || c < b.arena || c >= b.arena + b.cap) return nullptr;
+  size_t off = (size_t)(c - b.arena);
+  for (mbar_state &m : b.mbars)
+    if (m.off == off) return &m;
+  return nullptr;
+}
+text mbar_text(block_state &b, const void *p) {
+  const mbar_state *m = mbar_lookup(b, p);
+  if (!m) return format("the mbarrier word %p is not initialised", p);
+  return format(
+      "mbarrier at shared offset 0x%zx, initialised at %s with count %u: %u of %u "
+      "arrivals pending, tx-count %d, phase %u (parity %u) in progress",
+      m->off, where(m->init_site).c_str(), m->count, m->pending, m->count, m->tx, m->phase,
+      m->phase & 1u);
+}
+text nbar_text(const block_state &b, int id) {
+  const nbar_state &nb = b.nbars[id];
+  if (nb.arrived == 0) return format("named barrier %d: no warp has arrived", id);
+  return format(
+      "named barrier %d: %d of %d threads arrived (warps count 32 each; the first, "
+      "warp %d, at %s %s)",
+      id, nb.arrived, nb.count, nb.first_warp, op_name(nb.first_op), where(nb.first).c_str());
+}
+
+/* The waits that are neither __syncthreads nor warp collectives: threads parked on an mbarrier
+   phase or at a named barrier, grouped by site and barrier. */
+std::string describe_sync_waits(worker &w, block_state *only) {
+  struct entry {
+    site s;
+    int kind; /* F_MBAR or F_NBAR */
+    const void *addr;
+    unsigned parity;
+    int id, count;
+    block_state *b;
+    int n;
+    std::string who;
+  };
+  std::vector<entry> es;
+  for (int i = 0; i < w.nfibers; ++i) {
+    fiber &f = w.fibers[i];
+    if (only && f.blk != only) continue;
+    if (f.state != F_MBAR && f.state != F_NBAR) continue;
+    bool found = false;
+    for (entry &e : es)
+      if (e.kind == f.state && e.b == f.blk && same_site(e.s, f.wait_site) &&
+          (f.state == F_MBAR ? e.addr == f.mb_addr && e.parity == f.mb_parity
+                             : e.id == f.nb_id && e.count == f.nb_count)) {
+        ++e.n;
+        found = true;
+        break;
+      }
+    if (!found)
+      es.push_back(
+          {f.wait_site, f.state, f.mb_addr, f.mb_parity, f.nb_id, f.nb_count, f.blk, 1,
+           format("(%u,%u,%u) of %s", f.tid.x, f.tid.y, f.tid.z, block_name(*f.blk).c_str())
+               .c_str()});
+  }
+  std::string out;
+  for (const entry &e : es) {
+    if (e.kind == F_MBAR)
+      out += format("; %d thread(s) wait on mbarrier at %s phase %u (first: thread %s): %s", e.n,
+                    where(e.s).c_str(), e.parity, e.who.c_str(), mbar_text(*e.b, e.addr).c_str());
+    else
+      out +=
+          format("; %d thread(s) wait at bar.sync %d, %d at %s (first: thread %s): %s", e.n, e.id,
+                 e.count, where(e.s).c_str(), e.who.c_str(), nbar_text(*e.b, e.id).c_str());
+  }
+  return out;
 }
 
 /* Describes where the threads of a stuck block wait, grouped by site. */
@@ -680,6 +821,7 @@ std::string describe_waits(worker &w, block_state *only) {
   for (const entry &e : bars)
     out += format("; %d thread(s) wait at %s %s (first: thread %s)", e.count, bar_name(e.kind),
                   where(e.s).c_str(), e.who.c_str());
+  out += describe_sync_waits(w, only);
   for (int bi = 0; bi < w.nblocks; ++bi) {
     block_state &b = w.blocks[bi];
     if (only && &b != only) continue;
@@ -780,8 +922,34 @@ bool release_or_report(worker &w) {
     ++w.L->grid_phase;
     return true;
   }
-  add_report(
-      (std::string("deadlock: no thread can continue") + describe_waits(w, nullptr)).c_str());
+  /* A thread parked on an mbarrier or a named barrier names the barrier first: its state says
+     why the phase cannot complete. */
+  std::string head = "deadlock: no thread can continue";
+  for (int i = 0; i < w.nfibers; ++i) {
+    fiber &f = w.fibers[i];
+    if (f.state == F_MBAR) {
+      head = format(
+                 "deadlock: threads waiting on mbarrier at %s phase %u, which no thread can "
+                 "complete (%s)",
+                 where(f.wait_site).c_str(), f.mb_parity, mbar_text(*f.blk, f.mb_addr).c_str())
+                 .c_str();
+      break;
+    }
+  }
+  if (head == "deadlock: no thread can continue")
+    for (int i = 0; i < w.nfibers; ++i) {
+      fiber &f = w.fibers[i];
+      if (f.state == F_NBAR) {
+        head = format(
+                   "deadlock: threads waiting at named barrier %d (bar.sync %d, %d at %s), "
+                   "which no thread can complete (%s)",
+                   f.nb_id, f.nb_id, f.nb_count, where(f.wait_site).c_str(),
+                   nbar_text(*f.blk, f.nb_id).c_str())
+                   .c_str();
+        break;
+      }
+    }
+  add_report((head + describe_waits(w, nullptr)).c_str());
   return false;
 }
 
@@ -816,6 +984,9 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
     b.warp_phase.assign(b.nwarps, 0);
     b.warp_token.assign(2 * (size_t)b.nwarps, 0);
     b.wg.clear();
+    b.mbars.clear();
+    for (nbar_state &nb : b.nbars) nb = nbar_state();
+    b.maxnreg.clear();
     arena_reset(b, L.dyn_smem);
     for (int t = 0; t < per; ++t) {
       fiber &f = w.fibers[b.first + t];
@@ -864,6 +1035,7 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
   }
   for (int bi = 0; bi < nblk; ++bi) {
     if (!w.abort) wgmma_check_exit(w, w.blocks[bi]);
+    if (!w.abort) maxnreg_check_exit(w, w.blocks[bi]);
     arena_check(w, w.blocks[bi]);
   }
   w.L = nullptr;
@@ -1580,6 +1752,353 @@ void wgmma(int type, int n, float *d, const uint32_t *a_regs, uint64_t desc_a, u
     ++x.issued;
     x.sequence = x.sequence * 1000003u + (unsigned long)s.line * 131u + (unsigned long)param;
   });
+  tsan_ignore_end();
+}
+
+/* ---- Hopper synchronisation: mbarrier, named barriers, elect.sync, setmaxnreg ----------------- */
+namespace {
+
+constexpr int32_t kMbarMax = (1 << 20) - 1; /* counts and tx-count: 20 bits (PTX ISA) */
+
+/* The word an initialised mbarrier holds here: a tag, the parity, the pending count, the
+   tx-count (20-bit two's complement). The GPU's encoding is opaque; this one only lets the
+   emulator see ordinary stores to the word. */
+uint64_t mbar_encode(const mbar_state &m) {
+  return (uint64_t)0x5EB0u << 48 | (uint64_t)(m.phase & 1u) << 47 |
+         (uint64_t)(m.pending & 0xFFFFFu) << 20 | (uint64_t)((uint32_t)m.tx & 0xFFFFFu);
+}
+void mbar_store(block_state &b, mbar_state &m) {
+  m.word = mbar_encode(m);
+  memcpy(b.arena + m.off, &m.word, 8);
+}
+
+/* The checks every mbarrier operation starts with: the address is an 8-byte aligned word inside a
+   shared array of the block. */
+void mbar_check_addr(worker &w, fiber &f, const void *p, const char *what, site s) {
+  if (reinterpret_cast<uintptr_t>(p) & 7)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s on mbarrier address %p, which is not 8-byte aligned",
+                          thread_name(f).c_str(), where(s).c_str(), what, p));
+  if (!in_arena_alloc(*f.blk, p, 8))
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s on mbarrier address %p, which is not a 64-bit word "
+                          "inside a shared memory array of this block",
+                          thread_name(f).c_str(), where(s).c_str(), what, p));
+}
+
+mbar_state &mbar_get(worker &w, fiber &f, const void *p, const char *what, site s) {
+  mbar_check_addr(w, f, p, what, s);
+  block_state &b = *f.blk;
+  mbar_state *m = mbar_lookup(b, p);
+  if (!m)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s on an uninitialised mbarrier at %p (shared offset 0x%zx): "
+                          "mbarrier_init it first (and make the init visible with a barrier)",
+                          thread_name(f).c_str(), where(s).c_str(), what, p,
+                          (size_t)(static_cast<const char *>(p) - b.arena)));
+  uint64_t now;
+  memcpy(&now, p, 8);
+  if (now != m->word)
+    fail_in_kernel(
+        w, f,
+        format("%s at %s: %s on the mbarrier at shared offset 0x%zx (initialised at "
+               "%s), whose word was overwritten by ordinary stores (0x%016llx, the "
+               "emulator left 0x%016llx): mbarrier_inval before reusing its memory",
+               thread_name(f).c_str(), where(s).c_str(), what, m->off, where(m->init_site).c_str(),
+               (unsigned long long)now, (unsigned long long)m->word));
+  return *m;
+}
+
+/* After an arrival or a tx change: complete the phase when both counts are zero (the parity
+   flips, the pending count resets to the init count) and wake the threads parked on it. */
+void mbar_settle(worker &w, fiber &f, mbar_state &m, const char *what, site s) {
+  block_state &b = *f.blk;
+  if (m.pending == 0 && m.tx < 0)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s: mbarrier tx-count underflow: every arrival of phase %u "
+                          "is in and the tx-count is %d (%d more bytes completed than expected "
+                          "with expect_tx) on the mbarrier at shared offset 0x%zx (initialised "
+                          "at %s)",
+                          thread_name(f).c_str(), where(s).c_str(), what, m.phase, m.tx, -m.tx,
+                          m.off, where(m.init_site).c_str()));
+  if (m.pending == 0 && m.tx == 0) {
+    ++m.phase;
+    m.pending = m.count;
+    const char *addr = b.arena + m.off;
+    for (int i = b.first; i < b.first + b.n; ++i) {
+      fiber &x = w.fibers[i];
+      if (x.state == F_MBAR && x.mb_addr == addr) x.state = F_RUN;
+    }
+  }
+  mbar_store(b, m);
+}
+
+/* The lanes of a warp that exist (a partial last warp has fewer). */
+uint32_t warp_lanes(const block_state &b, int warp) {
+  int here = std::min(32, b.n - warp * 32);
+  return here == 32 ? 0xffffffffu : ((1u << here) - 1u);
+}
+
+}   // namespace
+
+void mbarrier_init(void *bar, unsigned count, site s) {
+  fiber &f = *current_fiber("mbarrier.init");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  mbar_check_addr(w, f, bar, "mbarrier.init", s);
+  if (count < 1 || count > (unsigned)kMbarMax)
+    fail_in_kernel(w, f,
+                   format("%s at %s: mbarrier.init with count %u (1..%d)", thread_name(f).c_str(),
+                          where(s).c_str(), count, kMbarMax));
+  block_state &b = *f.blk;
+  mbar_state *m = mbar_lookup(b, bar);
+  if (m) {
+    for (int i = b.first; i < b.first + b.n; ++i)
+      if (w.fibers[i].state == F_MBAR && w.fibers[i].mb_addr == bar)
+        fail_in_kernel(
+            w, f,
+            format("%s at %s: mbarrier.init on the mbarrier at shared offset 0x%zx "
+                   "while threads wait on it (thread (%u,%u,%u) at %s)",
+                   thread_name(f).c_str(), where(s).c_str(), m->off, w.fibers[i].tid.x,
+                   w.fibers[i].tid.y, w.fibers[i].tid.z, where(w.fibers[i].wait_site).c_str()));
+  } else {
+    b.mbars.push_back(mbar_state());
+    m = &b.mbars.back();
+    m->off = (size_t)(static_cast<char *>(bar) - b.arena);
+  }
+  m->count = m->pending = count;
+  m->tx = 0;
+  m->phase = 0;
+  m->init_site = s;
+  mbar_store(b, *m);
+  tsan_release(bar);
+  tsan_ignore_end();
+}
+
+uint64_t mbarrier_arrive(void *bar, unsigned count, unsigned tx_bytes, bool expect, site s) {
+  const char *what = expect ? "mbarrier.arrive.expect_tx" : "mbarrier.arrive";
+  fiber &f = *current_fiber(what);
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  mbar_state &m = mbar_get(w, f, bar, what, s);
+  if (count < 1 || count > (unsigned)kMbarMax)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s with count %u (1..%d)", thread_name(f).c_str(),
+                          where(s).c_str(), what, count, kMbarMax));
+  if (count > m.pending)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s: more arrivals than pending: %u arrival(s) on the "
+                          "mbarrier at shared offset 0x%zx (initialised at %s with count %u), "
+                          "which has %u pending in phase %u (tx-count %d)",
+                          thread_name(f).c_str(), where(s).c_str(), what, count, m.off,
+                          where(m.init_site).c_str(), m.count, m.pending, m.phase, m.tx));
+  if (expect) {
+    if ((int64_t)m.tx + tx_bytes > kMbarMax)
+      fail_in_kernel(
+          w, f,
+          format("%s at %s: %s of %u bytes takes the tx-count (%d) past %d", thread_name(f).c_str(),
+                 where(s).c_str(), what, tx_bytes, m.tx, kMbarMax));
+    m.tx += (int32_t)tx_bytes;
+  }
+  uint64_t token = (uint64_t)m.phase;
+  m.pending -= count;
+  tsan_release(bar);
+  mbar_settle(w, f, m, what, s);
+  tsan_ignore_end();
+  return token;
+}
+
+void mbarrier_expect_tx(void *bar, unsigned bytes, site s) {
+  fiber &f = *current_fiber("mbarrier.expect_tx");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  mbar_state &m = mbar_get(w, f, bar, "mbarrier.expect_tx", s);
+  if ((int64_t)m.tx + bytes > kMbarMax)
+    fail_in_kernel(w, f,
+                   format("%s at %s: mbarrier.expect_tx of %u bytes takes the tx-count (%d) past "
+                          "%d",
+                          thread_name(f).c_str(), where(s).c_str(), bytes, m.tx, kMbarMax));
+  m.tx += (int32_t)bytes;
+  mbar_settle(w, f, m, "mbarrier.expect_tx", s);
+  tsan_ignore_end();
+}
+
+void mbarrier_complete_tx(void *bar, unsigned bytes, site s) {
+  fiber &f = *current_fiber("mbarrier.complete_tx");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  mbar_state &m = mbar_get(w, f, bar, "mbarrier.complete_tx", s);
+  if ((int64_t)m.tx - bytes < -kMbarMax)
+    fail_in_kernel(w, f,
+                   format("%s at %s: mbarrier tx-count underflow: complete_tx of %u bytes takes "
+                          "the tx-count (%d) below -%d",
+                          thread_name(f).c_str(), where(s).c_str(), bytes, m.tx, kMbarMax));
+  m.tx -= (int32_t)bytes;
+  tsan_release(bar); /* the transferred data is visible to whoever waits on the phase */
+  mbar_settle(w, f, m, "mbarrier.complete_tx", s);
+  tsan_ignore_end();
+}
+
+bool mbarrier_try_wait_parity(void *bar, unsigned parity, site s) {
+  fiber &f = *current_fiber("mbarrier.try_wait.parity");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  for (;;) {
+    mbar_state &m = mbar_get(w, f, bar, "mbarrier.try_wait.parity", s);
+    /* The phase of parity `parity` is complete when the phase in progress has the other one. */
+    if ((m.phase & 1u) != (parity & 1u)) break;
+    f.state = F_MBAR;
+    f.mb_addr = bar;
+    f.mb_parity = parity & 1u;
+    f.wait_site = s;
+    yield(w, f);
+  }
+  tsan_acquire(bar);
+  tsan_ignore_end();
+  return true;
+}
+
+void mbarrier_inval(void *bar, site s) {
+  fiber &f = *current_fiber("mbarrier.inval");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  mbar_state &m = mbar_get(w, f, bar, "mbarrier.inval", s);
+  block_state &b = *f.blk;
+  for (int i = b.first; i < b.first + b.n; ++i)
+    if (w.fibers[i].state == F_MBAR && w.fibers[i].mb_addr == bar)
+      fail_in_kernel(
+          w, f,
+          format("%s at %s: mbarrier.inval on the mbarrier at shared offset 0x%zx "
+                 "while threads wait on it (thread (%u,%u,%u) at %s)",
+                 thread_name(f).c_str(), where(s).c_str(), m.off, w.fibers[i].tid.x,
+                 w.fibers[i].tid.y, w.fibers[i].tid.z, where(w.fibers[i].wait_site).c_str()));
+  b.mbars.erase(b.mbars.begin() + (&m - b.mbars.data()));
+  tsan_ignore_end();
+}
+
+void named_barrier(int id, int count, bool sync, site s) {
+  const char *what = sync ? "bar.sync" : "bar.arrive";
+  fiber &f = *current_fiber(what);
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  if (id < 1 || id > 15)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s with barrier id %d: ids 1..15 (0 is __syncthreads')",
+                          thread_name(f).c_str(), where(s).c_str(), what, id));
+  if (count <= 0 || count % 32 || count > b.nwarps * 32)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s %d, %d: the thread count must be a positive multiple of "
+                          "32 and at most the block's %d warps x 32",
+                          thread_name(f).c_str(), where(s).c_str(), what, id, count, b.nwarps));
+  nbar_state &nb = b.nbars[id];
+  tsan_release(&b.nbar_token[id][nb.phase & 1]);
+  /* The warp arrives once all its lanes have (bar is .aligned: one site for the whole warp);
+     the last lane counts the warp. */
+  const uint32_t lanes_here = warp_lanes(b, f.warp);
+  collective(w, f, sync ? OP_NBAR_SYNC : OP_NBAR_ARRIVE, id * 4096 + count, lanes_here, s,
+             lanes_here == 0xffffffffu, [&](fiber **lanes, uint32_t) {
+               if (nb.arrived == 0) {
+                 nb.count = count;
+                 nb.first = s;
+                 nb.first_warp = f.warp;
+                 nb.first_op = sync ? OP_NBAR_SYNC : OP_NBAR_ARRIVE;
+               } else if (nb.count != count) {
+                 fail_in_kernel(
+                     w, f,
+                     format("named barrier %d: mismatched thread counts in %s: warp %d arrives "
+                            "with %s %d, %d at %s while warp %d started this instance with %s "
+                            "%d, %d at %s (%d of %d threads arrived)",
+                            id, block_name(b).c_str(), f.warp, what, id, count, where(s).c_str(),
+                            nb.first_warp, op_name(nb.first_op), id, nb.count,
+                            where(nb.first).c_str(), nb.arrived, nb.count));
+               }
+               for (int l = 0; l < 32; ++l)
+                 if (lanes[l]) lanes[l]->nb_phase = nb.phase;
+               nb.arrived += 32;
+               if (nb.arrived >= nb.count) {
+                 ++nb.phase;
+                 nb.arrived = 0;
+                 nb.count = 0;
+                 for (int i = b.first; i < b.first + b.n; ++i) {
+                   fiber &x = w.fibers[i];
+                   if (x.state == F_NBAR && x.nb_id == id) x.state = F_RUN;
+                 }
+               }
+             });
+  if (sync) {
+    unsigned mine = f.nb_phase;
+    while (nb.phase == mine) {
+      f.state = F_NBAR;
+      f.nb_id = id;
+      f.nb_count = count;
+      f.wait_site = s;
+      yield(w, f);
+    }
+    tsan_acquire(&b.nbar_token[id][mine & 1]);
+  }
+  tsan_ignore_end();
+}
+
+unsigned elect_sync(unsigned mask, site s) {
+  fiber &f = *current_fiber("elect.sync");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  collective(w, f, OP_ELECT, 0, mask, s, false, [&](fiber **lanes, uint32_t m) {
+    unsigned leader = (unsigned)__builtin_ctz(m);
+    for (int l = 0; l < 32; ++l)
+      if (lanes[l]) lanes[l]->out[0] = leader;
+  });
+  unsigned r = f.out[0];
+  tsan_ignore_end();
+  return r;
+}
+
+void setmaxnreg(int n, bool inc, site s) {
+  const char *what = inc ? "setmaxnreg.inc" : "setmaxnreg.dec";
+  fiber &f = *current_fiber(what);
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  if (n < 24 || n > 256 || n % 8)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s.sync.aligned.u32 %d: the register count must be a "
+                          "multiple of 8 in 24..256",
+                          thread_name(f).c_str(), where(s).c_str(), what, n));
+  int g = f.warp / 4;
+  if (4 * g + 3 >= b.nwarps)
+    fail_in_kernel(
+        w, f,
+        format("%s at %s: %s in warpgroup %d, which has only %d warp(s) (block of %d "
+               "threads): all 4 warps of a warpgroup must execute it",
+               thread_name(f).c_str(), where(s).c_str(), what, g, b.nwarps - 4 * g, b.n));
+  collective(
+      w, f, OP_SETMAXNREG, n * 2 + (inc ? 1 : 0), 0xffffffffu, s, true, [&](fiber **, uint32_t) {
+        if (b.maxnreg.empty()) b.maxnreg.resize((size_t)b.nwarps);
+        std::vector<maxnreg_call> &mine = b.maxnreg[f.warp];
+        size_t k = mine.size();
+        if (k > 0) {
+          const maxnreg_call &prev = mine.back();
+          if ((inc && n < prev.n) || (!inc && n > prev.n))
+            fail_in_kernel(w, f,
+                           format("%s at %s in warp %d of %s: %s %d after setmaxnreg.%s %d at %s: "
+                                  ".inc must not lower the register count, .dec must not raise it",
+                                  what, where(s).c_str(), f.warp, block_name(b).c_str(), what, n,
+                                  prev.inc ? "inc" : "dec", prev.n, where(prev.s).c_str()));
+        }
+        mine.push_back({s, n, inc ? 1 : 0});
+        for (int o = 4 * g; o < 4 * g + 4; ++o) {
+          if (o == f.warp || b.maxnreg[o].size() <= k) continue;
+          const maxnreg_call &c = b.maxnreg[o][k];
+          if (c.n != n || c.inc != (inc ? 1 : 0) || !same_site(c.s, s))
+            fail_in_kernel(w, f,
+                           format("setmaxnreg: the warps of warpgroup %d of %s differ: warp %d "
+                                  "executes %s %d at %s where warp %d executed setmaxnreg.%s %d at "
+                                  "%s; all 4 warps must execute the same setmaxnreg",
+                                  g, block_name(b).c_str(), f.warp, what, n, where(s).c_str(), o,
+                                  c.inc ? "inc" : "dec", c.n, where(c.s).c_str()));
+        }
+      });
   tsan_ignore_end();
 }
 

@@ -97,6 +97,28 @@ void wgmma(int type, int n, float *d, const uint32_t *a_regs, uint64_t desc_a, u
    arithmetic on it changes the bits). */
 constexpr uint32_t kWgmmaPoison = 0x7FBADBADu;
 
+/* Hopper synchronisation (kernels/primitives_sm90.cuh; emu/README.md, "Hopper synchronisation").
+   mbarrier objects are 8-byte aligned 64-bit words in a shared array of the block; the state
+   (pending arrivals, tx-count, phase) is the emulator's, the word holds an encoding of it. */
+void mbarrier_init(void *bar, unsigned count, site s);
+/* arrive (expect: expect-tx of tx_bytes first) with `count` arrivals; returns the state token
+   (the number of the phase the arrival belongs to). */
+uint64_t mbarrier_arrive(void *bar, unsigned count, unsigned tx_bytes, bool expect, site s);
+void mbarrier_expect_tx(void *bar, unsigned bytes, site s);
+/* Completes `bytes` transaction bytes on the barrier: mbarrier.complete_tx, and what an emulated
+   asynchronous copy (TMA) calls once its data is in place. May complete the phase. */
+void mbarrier_complete_tx(void *bar, unsigned bytes, site s);
+/* Parks the calling thread until the phase of this parity is complete; always returns true
+   (a wait that can never end is reported as a deadlock). */
+bool mbarrier_try_wait_parity(void *bar, unsigned parity, site s);
+void mbarrier_inval(void *bar, site s);
+/* bar.sync (sync) / bar.arrive id, count: ids 1..15, count a multiple of 32; per warp. */
+void named_barrier(int id, int count, bool sync, site s);
+/* elect.sync: the elected lane of mask (its lowest). */
+unsigned elect_sync(unsigned mask, site s);
+/* setmaxnreg.{inc,dec}.sync.aligned.u32 n: checked for warpgroup-uniform use. */
+void setmaxnreg(int n, bool inc, site s);
+
 unsigned long long clock_ticks();
 
 /* Reports a kernel-side error (aborts the block; the launch then fails). */
