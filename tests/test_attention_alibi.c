@@ -12,7 +12,7 @@
  * splits the keys (and forced 1, 3 and 8 splits); seqlens_q / seqlens_k with a sequence of one
  * query, one of no keys and one of more queries than keys, causal and not (the bias's offset comes
  * from the lengths; padding rows and keys hold NaN); an odd head dim (20 / Dv 12: the fp32 SIMT
- * kernel) with GQA 4/2; D 256; seqk_attention_packed (three sequences, causal, GQA 4/2, D 64, and
+ * kernel) with GQA 4/2; D 256; D 176 (the 192 kernel); seqk_attention_packed (three sequences, causal, GQA 4/2, D 64, and
  * an odd head dim with a sequence of no keys; rows outside every sequence must stay poisoned);
  * seqk_attention_kv_cache over a paged cache (pages of 16, D 128, GQA 8/2, lengths 130, 1, 47
  * and 0; decode and a causal chunk of 4), against the reference over the gathered keys.
@@ -388,6 +388,8 @@ static void test_attention(void) {
        0, 0.0f, SL_MIXED, 1, {11, 6}, {29, 17}, 0},
       {"D 256, causal", 1, 2, 1, 24, 40, 256, 256, 0.0f, 1, 0, 0, 0, 0.0f, SL_MIXED, 0, {0}, {0},
        0},
+      {"D 176 (the 192 kernel), not causal, GQA 2/1", 1, 2, 1, 21, 37, 176, 176, 0.0f, 0, 0, 0, 0,
+       0.0f, SL_BLOOM, 0, {0}, {0}, 0},
   };
   // clang-format on
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
