@@ -5,13 +5,19 @@
  * linear layers (2*M*N*K FLOPs) and nn.MultiheadAttention
  * forward. Attention FLOPs = 4*B*H*Sq*Sk*D, halved for causal with Sq == Sk; with a window,
  * 4*B*H*D times the keys the rows see.
- * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run.
+ * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run. On a compute
+ * capability 9.0 device, where AUTO runs the Hopper kernel (wgmma, TMA), every f16/bf16 case adds
+ * a row "... [vs sm80]": AUTO against the sm_80 tensor-core kernel (forced through the test-only
+ * hook seqk__cuda_attention_fused_force) on the same inputs.
  *
  * Large shapes are validated on a slice: batch 0, head 0, the last rows of the queries, against
  * the CPU reference over all keys. With causal aligned bottom-right, the last r query rows over
  * all Sk keys see exactly what they see in the full problem, so the slice is a faithful check.
  */
 #include "bench_core.h"
+#include "cuda_ops.h" /* seqk__cuda_attention_fused_force */
+
+#include <cuda_runtime_api.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +53,24 @@ static seqk_status attention_run(bench *b, void *p, int set) {
 
 static seqk_status attention_run_unfused(bench *b, void *p, int set) {
   return attention_run_algo(b, (attention_arg *)p, set, SEQK_ATTENTION_ALGO_UNFUSED);
+}
+
+/* The fused path on the sm_80 tensor-core kernel even on a 9.0 device. */
+static seqk_status attention_run_sm80(bench *b, void *p, int set) {
+  seqk__cuda_attention_fused_force(2, 0);
+  const seqk_status st = attention_run_algo(b, (attention_arg *)p, set, SEQK_ATTENTION_ALGO_AUTO);
+  seqk__cuda_attention_fused_force(0, 0);
+  return st;
+}
+
+/* Whether the device (real or emulated) is compute capability 9.0: AUTO then runs the Hopper
+   kernel, and the cases add their row against the sm_80 kernel. */
+static int device_is_hopper(void) {
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return 0;
+  return major == 9;
 }
 
 /* A [1,1,rows,last] view of t at batch 0, head 0, starting at row `row0`. */
@@ -159,6 +183,15 @@ static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64
                   "unfused",
                   NULL};
   bench_run_case(b, &c, &a);
+  if (dt != SEQK_DTYPE_F32 && device_is_hopper()) {
+    char name80[240];
+    snprintf(name80, sizeof name80, "%s [vs sm80]", name);
+    bench_case c80 = c;
+    c80.name = name80;
+    c80.comparison = attention_run_sm80;
+    c80.comparison_name = "sm80";
+    bench_run_case(b, &c80, &a);
+  }
   bench_release(b);
 }
 

@@ -9,6 +9,10 @@
  *   F16/BF16   any other D, Dv <= 256     any (last dim contiguous)             fp32 SIMT, DM in
  *   F32        D, Dv <= 256               any                                   simt_head_dims
  *   any        D or Dv > 256                                                    not served
+ * On a compute capability 9.0 device (H100/H200) the tensor-core calls go to the Hopper kernel
+ * (flash_hopper.cuh: wgmma, TMA, warp specialization; head dims 64, 128, 256) except paged and
+ * packed ones, which stay on the sm_80 kernel (the Hopper kernel's TMA maps span a contiguous
+ * [B, Sk, Hk, D] tensor).
  * Dv != D is served by the same kernels (both padded to the larger one; the padding is zero and
  * its k-steps / output blocks are skipped). Also not served (each with its reason code): devices
  * before sm_80, and shapes past the kernels' 32-bit row indexing or the grid limits (B or
@@ -106,8 +110,15 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
   if (tc && packed && !tc_packed(dpad, paged))
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
-  const tile_shape shape = tc ? tc_shape(dpad, paged) : simt_shape(dpad);
+  /* Hopper: any tensor-core call but paged and packed ones (its K/V maps need the whole tensor's
+     extent), on 9.0 (the kernel is built for sm_90a only), unless a test forces another. */
+  const bool hopper = tc && cc_major == 9 && !paged && !packed && force.kernel != 2;
+  if (hopper) dpad = seqk_kernels::round_up_in(hp_head_dims{}, dmax);
+  const tile_shape shape = hopper ? hopper_shape(dpad)
+                           : tc   ? tc_shape(dpad, paged)
+                                  : simt_shape(dpad);
   pl->tc = tc;
+  pl->hopper = hopper;
   pl->dpad = dpad;
   pl->dtype = dtype;
 
@@ -217,7 +228,9 @@ extern "C" cudaError_t seqk_k_flash_launch(const seqk_k_flash_plan *pl, cudaStre
   const seqk_k_flash_params &p = pl->p;
   if (p.splits > 1 && (!p.part_o || !p.part_lse)) return cudaErrorInvalidValue;
   cudaError_t err;
-  if (pl->tc && p.page_table)
+  if (pl->hopper)
+    err = launch_hopper(p, pl->dtype, pl->dpad, stream);
+  else if (pl->tc && p.page_table)
     err = pl->dtype == SEQK_DTYPE_F16 ? launch_tc_f16_paged(p, pl->dpad, stream)
                                       : launch_tc_bf16_paged(p, pl->dpad, stream);
   else if (pl->tc)

@@ -48,6 +48,7 @@ using params = seqk_k_flash_params;
    Every list entry needs its traits below; nothing else names the values. */
 using tc_head_dims = int_list<32, 64, 96, 128, 160, 192, 256>;
 using simt_head_dims = int_list<32, 64, 128, 256>;
+using hp_head_dims = int_list<64, 128, 256>; /* the Hopper kernel (flash_hopper.cuh) */
 
 struct tile_shape {
   int bm, bn;
@@ -1107,6 +1108,10 @@ cudaError_t launch_tc_f16_paged(const params &p, int dp,
                                 cudaStream_t stream); /* flash_attention_f16_paged.cu */
 cudaError_t launch_tc_bf16_paged(const params &p, int dp,
                                  cudaStream_t stream); /* flash_attention_bf16_paged.cu */
+
+/* Hopper kernel (flash_hopper.cu; sm_90a): dp one of hp_head_dims. */
+tile_shape hopper_shape(int dp);
+cudaError_t launch_hopper(const params &p, seqk_dtype dtype, int dp, cudaStream_t stream);
 
 /* fp32 SIMT kernel (flash_attention_simt.cu): dm one of simt_head_dims. */
 tile_shape simt_shape(int dm);

@@ -486,14 +486,16 @@ typedef enum seqk_k_flash_support {
 typedef struct seqk_k_flash_plan {
   int empty; /* o has no element: nothing to launch */
   int tc;    /* tensor-core kernel (else the fp32 SIMT kernel) */
+  int hopper; /* the tensor-core work on the Hopper kernel (sm_90a: wgmma, TMA) */
   int dpad;  /* instantiated head dim the kernel runs at */
   seqk_dtype dtype;
   int64_t part_rows;     /* splits * B * H * Sq when splitting, else 0 */
   seqk_k_flash_params p; /* part_o / part_lse set by the host before launching */
 } seqk_k_flash_plan;
 
-/* Test hooks for the plan (0 = automatic): force_kernel 1 the SIMT kernel, 2 the tensor-core
-   kernel where it applies; force_splits n >= 1 at most n key splits. */
+/* Test hooks for the plan (0 = automatic): force_kernel 1 the SIMT kernel, 2 the sm_80
+   tensor-core kernel where it applies (also on a 9.0 device), 3 the Hopper kernel where it applies
+   (a 9.0 device; elsewhere as 0); force_splits n >= 1 at most n key splits. */
 typedef struct seqk_k_flash_force {
   int kernel, splits;
 } seqk_k_flash_force;

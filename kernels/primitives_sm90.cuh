@@ -43,6 +43,8 @@
 
 #include "primitives.cuh"
 
+#include <cuda.h> /* CUtensorMap (types only; the library does not link libcuda) */
+
 #if defined(SEQK_PRIM_DEVICE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 &&                 \
     defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SEQK_SM90A_PTX 1
@@ -630,6 +632,111 @@ __device__ __forceinline__ void setmaxnreg_dec(SEQK_SM90_SITE_ONLY) {
   __trap();
 #elif defined(SEQK_PRIM_EMU)
   seqk_emu::setmaxnreg(N, false, SEQK_PRIM_SITE);
+#endif
+}
+
+/* ---- Hopper TMA: tiled tensor loads -------------------------------------------------------------
+ * cp.async.bulk.tensor.{2,3,4}d.shared::cluster.global.tile.mbarrier::complete_tx::bytes (PTX ISA
+ * "Data Movement: cp.async.bulk.tensor"), issued by ONE thread:
+ *   tma_load_2d(dst, map, bar, c0, c1)  [_3d: c2; _4d: c2, c3]
+ * copies the box of the tensor map (kernels/tma_map.h, seqk_tma_encode) whose first element has
+ * coordinates (c0, c1, ...) - innermost first, in elements, any int32: elements outside the tensor
+ * (negative or past the end) read as zeros - into shared memory at dst, and completes the box's
+ * bytes (product of the box dims x element size, out-of-bounds elements included) as transactions
+ * on the mbarrier bar. Announce them first (mbarrier_arrive_expect_tx(bar, bytes) in the same
+ * phase); the data may be read after mbarrier_wait(bar, parity) says the phase completed.
+ *   map    a kernel parameter: `const __grid_constant__ CUtensorMap` or a member of a
+ *          __grid_constant__ params struct (its generic address; 64-byte aligned)
+ *   dst    shared memory, 128-byte aligned; the box is laid out densely, innermost dimension
+ *          contiguous (row r of a 2-D box at r * box0 * element size), then swizzled: with
+ *          swizzle 32B/64B/128B the 16-byte chunk index (address bits [4,7)) is XORed with address
+ *          bits [7,8) / [7,9) / [7,10), the same pattern wgmma's swizzled descriptors read
+ *          (wgmma_desc with WGMMA_SWIZZLE_32B/64B/128B); align dst to 256/512/1024 bytes
+ *          (wgmma_smem_offset) for the canonical atom layout. A box with box0 x element size ==
+ *          128 bytes and 128B swizzle, 1024-aligned, is a K-major wgmma operand (SBO 1024).
+ *   bar    an initialised mbarrier (mbarrier_init) in shared memory
+ * tma_prefetch_map(map): prefetch.tensormap (optional; a no-op in the emulator).
+ * The emulator (emu/README.md, "Hopper TMA") fills dst with kTmaPoison (0x7FBD7FBD: NaN as f32,
+ * f16, bf16) at issue and lands the copy when a thread waits on bar; it reports a map not made by
+ * the encoder, a rank mismatch, dst outside shared memory or misaligned, an uninitialised bar,
+ * overlapping loads in flight, writes to dst while in flight, more bytes completed than expected
+ * (tx-count underflow), a block exiting with a load in flight.
+ */
+#if defined(SEQK_SM90A_PTX)
+#define SEQK_TMA_PTX(N, COORDS, ...)                                                               \
+  asm volatile("cp.async.bulk.tensor." #N                                                          \
+               "d.shared::cluster.global.tile.mbarrier::complete_tx"                               \
+               "::bytes [%0], [%1, {" COORDS "}], [%2];\n" ::"r"(SEQK_SMEM_ADDR(smem_dst)),        \
+               "l"(reinterpret_cast<uint64_t>(map)), "r"(SEQK_SMEM_ADDR(bar)), __VA_ARGS__         \
+               : "memory");
+#endif
+
+__device__ __forceinline__ void tma_load_2d(void *smem_dst, const CUtensorMap *map, uint64_t *bar,
+                                            int32_t c0, int32_t c1 SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  SEQK_TMA_PTX(2, "%3, %4", "r"(c0), "r"(c1))
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)smem_dst;
+  (void)map;
+  (void)bar;
+  (void)c0;
+  (void)c1;
+#else
+  const int32_t c[2] = {c0, c1};
+  seqk_emu::tma_load(smem_dst, map, bar, 2, c, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ void tma_load_3d(void *smem_dst, const CUtensorMap *map, uint64_t *bar,
+                                            int32_t c0, int32_t c1, int32_t c2 SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  SEQK_TMA_PTX(3, "%3, %4, %5", "r"(c0), "r"(c1), "r"(c2))
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)smem_dst;
+  (void)map;
+  (void)bar;
+  (void)c0;
+  (void)c1;
+  (void)c2;
+#else
+  const int32_t c[3] = {c0, c1, c2};
+  seqk_emu::tma_load(smem_dst, map, bar, 3, c, SEQK_PRIM_SITE);
+#endif
+}
+
+__device__ __forceinline__ void tma_load_4d(void *smem_dst, const CUtensorMap *map, uint64_t *bar,
+                                            int32_t c0, int32_t c1, int32_t c2,
+                                            int32_t c3 SEQK_SITE_DECL) {
+#if defined(SEQK_SM90A_PTX)
+  SEQK_TMA_PTX(4, "%3, %4, %5, %6", "r"(c0), "r"(c1), "r"(c2), "r"(c3))
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#elif defined(SEQK_PRIM_HOSTPASS)
+  (void)smem_dst;
+  (void)map;
+  (void)bar;
+  (void)c0;
+  (void)c1;
+  (void)c2;
+  (void)c3;
+#else
+  const int32_t c[4] = {c0, c1, c2, c3};
+  seqk_emu::tma_load(smem_dst, map, bar, 4, c, SEQK_PRIM_SITE);
+#endif
+}
+
+/* prefetch.tensormap: brings the map into the cache ahead of the first load. */
+__device__ __forceinline__ void tma_prefetch_map(const CUtensorMap *map) {
+#if defined(SEQK_SM90A_PTX)
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+#elif defined(SEQK_PRIM_DEVICE)
+  __trap();
+#else
+  (void)map;
 #endif
 }
 

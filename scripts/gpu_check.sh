@@ -17,7 +17,8 @@
 #                     compared bit for bit with the emulator build's. emu_cublas is checked but not
 #                     compared (cuBLAS sums in its own order); emu_planted is emulator-only (its bugs
 #                     are undefined behaviour on a GPU and it reads the emulator's reports);
-#                     emu_wgmma and emu_mbarrier (Hopper) are built for sm_90a, run on a 9.0 card only
+#                     emu_wgmma, emu_mbarrier and emu_tma (Hopper) are built for sm_90a, run on a 9.0
+#                     card only (emu_tma with kernels/tma_map.cu, its host-side encoder)
 #   ctest             the whole CTest suite on the real build: every op's device parity on the card
 #   bench, torch      seqk-bench (all cases, bench.csv); bench/compare_torch.py (torch.csv), or
 #                     "skipped: no torch"
@@ -46,7 +47,7 @@ budget=${SEQK_GPU_CHECK_BUDGET_S:-465}
 san_reserve=${SEQK_GPU_CHECK_SAN_S:-100}
 build=${SEQK_GPU_CHECK_BUILD:-build-gpucheck}
 jobs=${SEQK_GPU_CHECK_JOBS:-$(nproc 2>/dev/null || echo 2)}
-selftests=(emu_basics emu_warp emu_cp_async emu_mma emu_cublas emu_wgmma emu_mbarrier)
+selftests=(emu_basics emu_warp emu_cp_async emu_mma emu_cublas emu_wgmma emu_mbarrier emu_tma)
 san_tests=(test_attention test_flash_attention test_softmax test_rnn)
 t_start=$SECONDS
 
@@ -255,7 +256,8 @@ for t in "${selftests[@]}"; do
   rm -f "$out/emu/$t"
   lib=() a=$arch
   [ "$t" = emu_cublas ] && lib=(-lcublas)
-  if [ "$t" = emu_wgmma ] || [ "$t" = emu_mbarrier ]; then # Hopper: sm_90a code, 9.0 only
+  [ "$t" = emu_tma ] && lib=(kernels/tma_map.cu)
+  if [ "$t" = emu_wgmma ] || [ "$t" = emu_mbarrier ] || [ "$t" = emu_tma ]; then # Hopper: sm_90a, 9.0 only
     [ "$arch" = 90 ] || { not_here="$not_here $t"; continue; }
     a=90a
   fi

@@ -13,6 +13,8 @@
 #include "numeric.h"
 #include "sanitizers.h"
 
+#include <cuda.h> /* CUtensorMap and the cuTensorMapEncodeTiled types (header only) */
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -293,7 +295,6 @@ const char *op_name(int op) {
 
 constexpr size_t kRedzone = 64;
 constexpr size_t kStaticLimit = 48 * 1024;
-constexpr size_t kOptinLimit = 163 * 1024; /* sm_80's largest opt-in shared memory per block */
 constexpr size_t kMaxSites = 128;
 constexpr unsigned char kCanary = 0xA5;
 
@@ -337,6 +338,27 @@ struct mbar_state {
   uint64_t word = 0;
 };
 
+/* A tensor map as the emulator's cuTensorMapEncodeTiled encodes it (decoded). */
+struct tma_desc {
+  /* swizzle: a CUtensorMapSwizzle (0 none, 1 32B, 2 64B, 3 128B) */
+  int dtype = 0, rank = 0, swizzle = 0;
+  uint32_t esize = 0; /* element bytes */
+  uint64_t base = 0;
+  uint64_t dims[5] = {0, 0, 0, 0, 0};
+  uint64_t strides[5] = {0, 0, 0, 0, 0}; /* bytes; strides[0] is the element size */
+  uint32_t box[5] = {0, 0, 0, 0, 0};
+};
+
+/* One TMA tiled load in flight: it lands when a thread waits on its barrier. */
+struct tma_op {
+  tma_desc m;
+  int32_t c[5];
+  size_t dst_off = 0, bar_off = 0; /* arena offsets */
+  uint32_t bytes = 0;
+  site s{nullptr, 0};
+  uint3 tid{0, 0, 0}; /* the issuing thread */
+};
+
 /* A named barrier (bar.sync / bar.arrive id, count), ids 1..15. */
 struct nbar_state {
   int count = 0;      /* thread count of the instance in progress (0: no warp has arrived) */
@@ -362,6 +384,7 @@ struct block_state {
   std::vector<char> warp_token; /* 2 per warp */
   std::vector<wg_warp> wg;      /* per warp, allocated on the first wgmma primitive */
   std::vector<mbar_state> mbars; /* initialised mbarrier objects */
+  std::vector<tma_op> tma;       /* TMA loads in flight, oldest first */
   nbar_state nbars[16];
   char nbar_token[16][2];
   std::vector<std::vector<maxnreg_call>> maxnreg; /* per warp, allocated on first use */
@@ -953,6 +976,11 @@ bool release_or_report(worker &w) {
   return false;
 }
 
+/* TMA (below): lands the loads whose barrier a parked thread waits on (returns how many, -1 after
+   a report); reports loads still in flight when a block ends. */
+int tma_land_waited(worker &w);
+void tma_check_exit(worker &w, block_state &b);
+
 void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
   int per = (int)(L.block.x * L.block.y * L.block.z);
   int total = per * nblk;
@@ -985,6 +1013,7 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
     b.warp_token.assign(2 * (size_t)b.nwarps, 0);
     b.wg.clear();
     b.mbars.clear();
+    b.tma.clear();
     for (nbar_state &nb : b.nbars) nb = nbar_state();
     b.maxnreg.clear();
     arena_reset(b, L.dyn_smem);
@@ -1021,6 +1050,14 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
     bool live = false;
     for (int i = 0; i < total && !live; ++i) live = w.fibers[i].state != F_DONE;
     if (!live) break;
+    /* Every thread waits: asynchronous copies whose barrier someone waits on land now. */
+    const int landed = tma_land_waited(w);
+    if (landed < 0) {
+      w.abort = true;
+      L.failed = true;
+      break;
+    }
+    if (landed > 0) continue;
     if (!release_or_report(w)) {
       w.abort = true;
       L.failed = true;
@@ -1036,6 +1073,8 @@ void run_resident(worker &w, launch_state &L, long first_block, int nblk) {
   for (int bi = 0; bi < nblk; ++bi) {
     if (!w.abort) wgmma_check_exit(w, w.blocks[bi]);
     if (!w.abort) maxnreg_check_exit(w, w.blocks[bi]);
+    if (!w.abort) tma_check_exit(w, w.blocks[bi]);
+    w.blocks[bi].tma.clear();
     arena_check(w, w.blocks[bi]);
   }
   w.L = nullptr;
@@ -1159,7 +1198,7 @@ void *smem_static(const smem_site *s, size_t bytes) {
         format("%s at %s:%d: static shared memory %s (%zu bytes) takes the block "
                "past the 48 KB static limit (%zu bytes already)",
                thread_name(f).c_str(), s->file, s->line, s->name, bytes, b.static_bytes));
-  if (b.allocs.size() >= kMaxSites || b.static_bytes + b.dyn_bytes + bytes > kOptinLimit)
+  if (b.allocs.size() >= kMaxSites || b.static_bytes + b.dyn_bytes + bytes > device_smem_optin())
     fail_in_kernel(w, f,
                    format("%s at %s:%d: too much shared memory for %s", thread_name(f).c_str(),
                           s->file, s->line, s->name));
@@ -1841,6 +1880,220 @@ uint32_t warp_lanes(const block_state &b, int warp) {
 
 }   // namespace
 
+/* ---- Hopper TMA: tensor maps and tiled loads ----------------------------------------------------
+   The emulator's cuTensorMapEncodeTiled stores its own encoding in the 128-byte opaque map:
+     [0] magic  [1] dtype | rank << 8 | swizzle << 16 | element bytes << 24
+     [2] global address  [3..7] dims  [8..11] byte strides of dims 1..4
+     [12] box dims - 1, 9 bits each  [13] a checksum of [0..12]  [14..15] zero
+   A load copies the box (innermost dimension contiguous, dense) to the destination, applying the
+   swizzle to the arena-relative byte address exactly as wgmma reads it (the same function), with
+   zeros for out-of-bounds elements. It is queued at issue (destination poisoned) and lands when a
+   thread waits on its barrier, or when every thread waits and one waits on that barrier. */
+namespace {
+
+constexpr uint64_t kTmaMagic = 0x3150414D544B5153ull; /* "SQKTMAP1" */
+
+uint64_t tma_checksum(const uint64_t *w) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (int i = 0; i < 13; ++i) {
+    h = (h ^ w[i]) * 0x100000001B3ull;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+bool tma_decode(const void *map, tma_desc *m) {
+  uint64_t w[16];
+  memcpy(w, map, sizeof w);
+  if (w[0] != kTmaMagic || w[13] != tma_checksum(w)) return false;
+  m->dtype = (int)(w[1] & 0xFF);
+  m->rank = (int)((w[1] >> 8) & 0xFF);
+  m->swizzle = (int)((w[1] >> 16) & 0xFF);
+  m->esize = (uint32_t)((w[1] >> 24) & 0xFF);
+  m->base = w[2];
+  if (m->rank < 1 || m->rank > 5) return false;
+  for (int d = 0; d < 5; ++d) {
+    m->dims[d] = d < m->rank ? w[3 + d] : 1;
+    m->strides[d] = d == 0 ? m->esize : d < m->rank ? w[7 + d] : 0;
+    m->box[d] = d < m->rank ? (uint32_t)((w[12] >> (9 * d)) & 0x1FF) + 1 : 1;
+  }
+  return true;
+}
+
+/* CUtensorMapSwizzle -> the wgmma descriptor's mode (swizzle() above). */
+int tma_wgmma_mode(int sw) { return sw == 1 ? 3 : sw == 2 ? 2 : sw == 3 ? 1 : 0; }
+const char *tma_swizzle_name(int sw) {
+  return sw == 1 ? "32B" : sw == 2 ? "64B" : sw == 3 ? "128B" : "none";
+}
+
+text tma_op_text(const block_state &b, const tma_op &op) {
+  return format(
+      "the TMA load issued at %s by thread (%u,%u,%u) of %s (%dd box of %u bytes, swizzle %s, "
+      "into shared offset 0x%zx, mbarrier at shared offset 0x%zx)",
+      where(op.s).c_str(), op.tid.x, op.tid.y, op.tid.z, block_name(b).c_str(), op.m.rank, op.bytes,
+      tma_swizzle_name(op.m.swizzle), op.dst_off, op.bar_off);
+}
+
+/* The copy itself: the box from global memory into the arena, swizzled. */
+void tma_copy(block_state &b, const tma_op &op) {
+  const tma_desc &m = op.m;
+  const int mode = tma_wgmma_mode(m.swizzle);
+  const uint32_t n = op.bytes / m.esize;
+  uint32_t idx[5] = {0, 0, 0, 0, 0};
+  for (uint32_t e = 0; e < n; ++e) {
+    bool in = true;
+    uint64_t src = m.base;
+    for (int d = 0; d < m.rank; ++d) {
+      const int64_t g = (int64_t)op.c[d] + (int64_t)idx[d];
+      if (g < 0 || (uint64_t)g >= m.dims[d]) {
+        in = false;
+        break;
+      }
+      src += (uint64_t)g * m.strides[d];
+    }
+    char *dst = b.arena + swizzle((uint32_t)(op.dst_off + (size_t)e * m.esize), mode);
+    if (in)
+      memcpy(dst, reinterpret_cast<const void *>(src), m.esize);
+    else
+      memset(dst, 0, m.esize); /* out of bounds: zeros (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) */
+    for (int d = 0; d < m.rank; ++d) {
+      if (++idx[d] < m.box[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+/* Lands op: checks that nothing wrote its destination meanwhile, copies, completes its bytes on
+   its barrier (which may complete the phase and wake the waiters). false with *err on an error.
+   f: the fiber doing it (a waiting thread), or nullptr for the scheduler. */
+bool tma_land(worker &w, block_state &b, const tma_op &op, fiber *f, text *err) {
+  char *dst = b.arena + op.dst_off;
+  asan_unpoison(dst, op.bytes);
+  for (uint32_t i = 0; i < op.bytes; i += 4) {
+    uint32_t v;
+    memcpy(&v, dst + i, 4);
+    if (v != kTmaPoison) {
+      *err = format(
+          "%s: shared memory at offset 0x%zx was written while %s was in flight "
+          "(wait on its mbarrier before touching the destination)",
+          f ? thread_name(*f).c_str() : block_name(b).c_str(), op.dst_off + i,
+          tma_op_text(b, op).c_str());
+      return false;
+    }
+  }
+  char *bar = b.arena + op.bar_off;
+  mbar_state *m = mbar_lookup(b, bar);
+  uint64_t now = 0;
+  if (m) memcpy(&now, bar, 8);
+  if (!m || now != m->word) {
+    *err = format(
+        "%s: the mbarrier of %s is no longer an initialised mbarrier when the copy "
+        "lands",
+        f ? thread_name(*f).c_str() : block_name(b).c_str(), tma_op_text(b, op).c_str());
+    return false;
+  }
+  /* The copy is the asynchronous proxy's write: ordered after the issuing thread's poison fill
+     (its release on the destination) and before the barrier's release below. */
+  tsan_acquire(dst);
+  if (f) tsan_ignore_end();
+  tma_copy(b, op);
+  if (f) tsan_ignore_begin();
+  if ((int64_t)m->tx - op.bytes < -kMbarMax) {
+    *err = format(
+        "mbarrier tx-count underflow: %s completes %u bytes, taking the tx-count (%d) "
+        "below -%d",
+        tma_op_text(b, op).c_str(), op.bytes, m->tx, kMbarMax);
+    return false;
+  }
+  m->tx -= (int32_t)op.bytes;
+  tsan_release(bar);
+  if (m->pending == 0 && m->tx < 0) {
+    *err = format(
+        "mbarrier tx-count underflow: %s completed %u bytes on a phase (%u) whose "
+        "arrivals are all in and which expected %d fewer (expect_tx of fewer bytes "
+        "than the box, or a load nobody announced; mbarrier initialised at %s)",
+        tma_op_text(b, op).c_str(), op.bytes, m->phase, -m->tx, where(m->init_site).c_str());
+    return false;
+  }
+  if (m->pending == 0 && m->tx == 0) {
+    ++m->phase;
+    m->pending = m->count;
+    for (int i = b.first; i < b.first + b.n; ++i) {
+      fiber &x = w.fibers[i];
+      if (x.state == F_MBAR && x.mb_addr == bar) x.state = F_RUN;
+    }
+  }
+  mbar_store(b, *m);
+  return true;
+}
+
+/* A thread's try_wait on bar: the loads it tracks land, oldest first, in this thread's fiber. */
+void tma_land_on(worker &w, fiber &f, void *bar) {
+  block_state &b = *f.blk;
+  const size_t off = (size_t)(static_cast<char *>(bar) - b.arena);
+  for (size_t i = 0; i < b.tma.size();) {
+    if (b.tma[i].bar_off != off) {
+      ++i;
+      continue;
+    }
+    tma_op op = b.tma[i];
+    b.tma.erase(b.tma.begin() + (long)i);
+    text err;
+    if (!tma_land(w, b, op, &f, &err)) fail_in_kernel(w, f, err);
+  }
+}
+
+void tma_check_no_pending(worker &w, fiber &f, void *bar, const char *what, site s) {
+  block_state &b = *f.blk;
+  const size_t off = (size_t)(static_cast<char *>(bar) - b.arena);
+  for (const tma_op &op : b.tma)
+    if (op.bar_off == off)
+      fail_in_kernel(
+          w, f,
+          format("%s at %s: %s on an mbarrier that %s still has to complete",
+                 thread_name(f).c_str(), where(s).c_str(), what, tma_op_text(b, op).c_str()));
+}
+
+/* Every thread waits: the loads whose barrier a parked thread waits on land (the scheduler does
+   the copies). Loads nobody waits on stay in flight. */
+int tma_land_waited(worker &w) {
+  int landed = 0;
+  for (int bi = 0; bi < w.nblocks; ++bi) {
+    block_state &b = w.blocks[bi];
+    for (size_t i = 0; i < b.tma.size();) {
+      const char *bar = b.arena + b.tma[i].bar_off;
+      bool waited = false;
+      for (int t = b.first; t < b.first + b.n && !waited; ++t)
+        waited = w.fibers[t].state == F_MBAR && w.fibers[t].mb_addr == bar;
+      if (!waited) {
+        ++i;
+        continue;
+      }
+      tma_op op = b.tma[i];
+      b.tma.erase(b.tma.begin() + (long)i);
+      text err;
+      if (!tma_land(w, b, op, nullptr, &err)) {
+        add_report(err);
+        return -1;
+      }
+      ++landed;
+    }
+  }
+  return landed;
+}
+
+void tma_check_exit(worker &w, block_state &b) {
+  if (b.tma.empty()) return;
+  add_report(
+      format("TMA: %s ended with %zu TMA load(s) in flight, the oldest %s: nobody waited on "
+             "its mbarrier (a block must not exit while its copies can still write its "
+             "shared memory)",
+             block_name(b).c_str(), b.tma.size(), tma_op_text(b, b.tma[0]).c_str()));
+  w.L->failed = true;
+}
+
+}   // namespace
+
 void mbarrier_init(void *bar, unsigned count, site s) {
   fiber &f = *current_fiber("mbarrier.init");
   worker &w = *tl_worker;
@@ -1853,6 +2106,7 @@ void mbarrier_init(void *bar, unsigned count, site s) {
   block_state &b = *f.blk;
   mbar_state *m = mbar_lookup(b, bar);
   if (m) {
+    tma_check_no_pending(w, f, bar, "mbarrier.init", s);
     for (int i = b.first; i < b.first + b.n; ++i)
       if (w.fibers[i].state == F_MBAR && w.fibers[i].mb_addr == bar)
         fail_in_kernel(
@@ -1944,6 +2198,8 @@ bool mbarrier_try_wait_parity(void *bar, unsigned parity, site s) {
   worker &w = *tl_worker;
   tsan_ignore_begin();
   for (;;) {
+    mbar_get(w, f, bar, "mbarrier.try_wait.parity", s);
+    tma_land_on(w, f, bar); /* the TMA loads this barrier tracks land now */
     mbar_state &m = mbar_get(w, f, bar, "mbarrier.try_wait.parity", s);
     /* The phase of parity `parity` is complete when the phase in progress has the other one. */
     if ((m.phase & 1u) != (parity & 1u)) break;
@@ -1964,6 +2220,7 @@ void mbarrier_inval(void *bar, site s) {
   tsan_ignore_begin();
   mbar_state &m = mbar_get(w, f, bar, "mbarrier.inval", s);
   block_state &b = *f.blk;
+  tma_check_no_pending(w, f, bar, "mbarrier.inval", s);
   for (int i = b.first; i < b.first + b.n; ++i)
     if (w.fibers[i].state == F_MBAR && w.fibers[i].mb_addr == bar)
       fail_in_kernel(
@@ -2154,6 +2411,186 @@ void cp_async_wait(int n) {
     memset(static_cast<char *>(r.dst) + r.src_bytes, 0, (size_t)(r.bytes - r.src_bytes));
   }
 }
+
+/* ---- Hopper TMA: the issue side and the encoder ---------------------------------------------- */
+void tma_load(void *dst, const void *map, void *bar, int rank, const int32_t *coords, site s) {
+  fiber &f = *current_fiber("cp.async.bulk.tensor");
+  worker &w = *tl_worker;
+  tsan_ignore_begin();
+  block_state &b = *f.blk;
+  char what[64];
+  snprintf(what, sizeof what, "cp.async.bulk.tensor.%dd", rank);
+  if (!map || (reinterpret_cast<uintptr_t>(map) & 63))
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s with tensor map address %p, which is not 64-byte aligned",
+                          thread_name(f).c_str(), where(s).c_str(), what, map));
+  tma_op op;
+  if (!tma_decode(map, &op.m))
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s with a tensor map at %p that cuTensorMapEncodeTiled did "
+                          "not make (or that was modified since): encode it on the host "
+                          "(seqk_tma_encode) and pass it as a __grid_constant__ kernel parameter",
+                          thread_name(f).c_str(), where(s).c_str(), what, map));
+  if (op.m.rank != rank)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s with a tensor map of rank %d", thread_name(f).c_str(),
+                          where(s).c_str(), what, op.m.rank));
+  uint64_t bytes = op.m.esize;
+  for (int d = 0; d < rank; ++d) {
+    op.c[d] = coords[d];
+    bytes *= op.m.box[d];
+  }
+  for (int d = rank; d < 5; ++d) op.c[d] = 0;
+  op.bytes = (uint32_t)bytes;
+  if (!in_arena_alloc(b, dst, (size_t)bytes))
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s destination %p (%u bytes) is not inside a shared memory "
+                          "array of this block",
+                          thread_name(f).c_str(), where(s).c_str(), what, dst, op.bytes));
+  op.dst_off = (size_t)(static_cast<char *>(dst) - b.arena);
+  if (op.dst_off & 127)
+    fail_in_kernel(w, f,
+                   format("%s at %s: %s destination at shared offset 0x%zx is not 128-byte "
+                          "aligned",
+                          thread_name(f).c_str(), where(s).c_str(), what, op.dst_off));
+  mbar_state &mb = mbar_get(w, f, bar, what, s);
+  op.bar_off = mb.off;
+  for (const tma_op &o : b.tma)
+    if (op.dst_off < o.dst_off + o.bytes && o.dst_off < op.dst_off + op.bytes)
+      fail_in_kernel(w, f,
+                     format("%s at %s: %s into shared offset 0x%zx (%u bytes) overlaps the "
+                            "destination of %s, still in flight",
+                            thread_name(f).c_str(), where(s).c_str(), what, op.dst_off, op.bytes,
+                            tma_op_text(b, o).c_str()));
+  op.s = s;
+  op.tid = f.tid;
+  b.tma.push_back(op);
+  tsan_ignore_end();
+  /* Until the copy lands, the destination holds the poison (a NaN as f32, f16 and bf16). */
+  for (uint32_t i = 0; i < op.bytes; i += 4) memcpy(static_cast<char *>(dst) + i, &kTmaPoison, 4);
+  tsan_release(dst);
+  asan_poison(dst, op.bytes); /* under ASan, reading it before the wait aborts at the read */
+}
+
+namespace {
+
+uint32_t tma_element_bytes(int dtype) {
+  switch (dtype) {
+    case CU_TENSOR_MAP_DATA_TYPE_UINT8: return 1;
+    case CU_TENSOR_MAP_DATA_TYPE_UINT16:
+    case CU_TENSOR_MAP_DATA_TYPE_FLOAT16:
+    case CU_TENSOR_MAP_DATA_TYPE_BFLOAT16: return 2;
+    case CU_TENSOR_MAP_DATA_TYPE_UINT32:
+    case CU_TENSOR_MAP_DATA_TYPE_INT32:
+    case CU_TENSOR_MAP_DATA_TYPE_FLOAT32:
+    case CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ:
+    case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32:
+    case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ: return 4;
+    case CU_TENSOR_MAP_DATA_TYPE_UINT64:
+    case CU_TENSOR_MAP_DATA_TYPE_INT64:
+    case CU_TENSOR_MAP_DATA_TYPE_FLOAT64: return 8;
+  }
+  return 0;
+}
+
+CUresult tma_refuse(CUresult r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CUresult tma_refuse(CUresult r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  text why = vformat(fmt, ap);
+  va_end(ap);
+  add_report(format("cuTensorMapEncodeTiled: %s (%s)", why.c_str(),
+                    r == CUDA_ERROR_NOT_SUPPORTED ? "CUDA_ERROR_NOT_SUPPORTED: not emulated"
+                                                  : "CUDA_ERROR_INVALID_VALUE"));
+  return r;
+}
+
+/* cuTensorMapEncodeTiled, with the driver's documented requirements (cuda.h). */
+CUresult CUDAAPI encode_tiled(CUtensorMap *map, CUtensorMapDataType dtype, cuuint32_t rank,
+                              void *global, const cuuint64_t *dims, const cuuint64_t *strides,
+                              const cuuint32_t *box, const cuuint32_t *elem_strides,
+                              CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
+                              CUtensorMapL2promotion l2, CUtensorMapFloatOOBfill fill) {
+  const CUresult bad = CUDA_ERROR_INVALID_VALUE, unemulated = CUDA_ERROR_NOT_SUPPORTED;
+  if (!map || (reinterpret_cast<uintptr_t>(map) & 63))
+    return tma_refuse(bad, "tensorMap %p is not 64-byte aligned", (void *)map);
+  if ((int)dtype < 0 || (int)dtype > CU_TENSOR_MAP_DATA_TYPE_16U6_ALIGN16B)
+    return tma_refuse(bad, "tensorDataType %d", (int)dtype);
+  const uint32_t es = tma_element_bytes((int)dtype);
+  if (es == 0) return tma_refuse(unemulated, "packed tensorDataType %d", (int)dtype);
+  if (rank < 1 || rank > 5) return tma_refuse(bad, "tensorRank %u (1..5)", rank);
+  if ((int)interleave < 0 || (int)interleave > CU_TENSOR_MAP_INTERLEAVE_32B)
+    return tma_refuse(bad, "interleave %d", (int)interleave);
+  if ((int)swizzle < 0 || (int)swizzle > CU_TENSOR_MAP_SWIZZLE_128B_ATOM_64B)
+    return tma_refuse(bad, "swizzle %d", (int)swizzle);
+  if ((int)l2 < 0 || (int)l2 > CU_TENSOR_MAP_L2_PROMOTION_L2_256B)
+    return tma_refuse(bad, "l2Promotion %d", (int)l2);
+  if ((int)fill < 0 || (int)fill > CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA)
+    return tma_refuse(bad, "oobFill %d", (int)fill);
+  if (!global || (reinterpret_cast<uintptr_t>(global) & 15))
+    return tma_refuse(bad, "globalAddress %p is not 16-byte aligned", global);
+  if (!dims || !box || !elem_strides || (rank > 1 && !strides))
+    return tma_refuse(bad, "a null array argument");
+  for (uint32_t d = 0; d < rank; ++d) {
+    if (dims[d] == 0 || dims[d] > (1ull << 32))
+      return tma_refuse(bad, "globalDim[%u] = %llu (1..2^32)", d, (unsigned long long)dims[d]);
+    if (box[d] == 0 || box[d] > 256) return tma_refuse(bad, "boxDim[%u] = %u (1..256)", d, box[d]);
+    if (elem_strides[d] == 0 || elem_strides[d] > 8)
+      return tma_refuse(bad, "elementStrides[%u] = %u (1..8)", d, elem_strides[d]);
+  }
+  for (uint32_t d = 0; d + 1 < rank; ++d)
+    if (strides[d] % 16 || strides[d] >= (1ull << 40))
+      return tma_refuse(bad, "globalStrides[%u] = %llu (a multiple of 16 below 2^40)", d,
+                        (unsigned long long)strides[d]);
+  const uint32_t inner = box[0] * es;
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_NONE && inner % 16)
+    return tma_refuse(bad, "boxDim[0] x element size = %u bytes, not a multiple of 16", inner);
+  const uint32_t span = swizzle == CU_TENSOR_MAP_SWIZZLE_32B    ? 32
+                        : swizzle == CU_TENSOR_MAP_SWIZZLE_64B  ? 64
+                        : swizzle == CU_TENSOR_MAP_SWIZZLE_NONE ? 0
+                                                                : 128;
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_NONE && span && inner > span)
+    return tma_refuse(bad, "the box's inner dimension (%u bytes) exceeds the %u-byte swizzle",
+                      inner, span);
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_32B && swizzle != CU_TENSOR_MAP_SWIZZLE_32B)
+    return tma_refuse(bad, "interleave 32B needs swizzle 32B");
+  if (interleave != CU_TENSOR_MAP_INTERLEAVE_NONE && rank < 3)
+    return tma_refuse(bad, "an interleaved layout needs tensorRank 3..5");
+  if (interleave == CU_TENSOR_MAP_INTERLEAVE_32B && (reinterpret_cast<uintptr_t>(global) & 31))
+    return tma_refuse(bad, "globalAddress %p is not 32-byte aligned (interleave 32B)", global);
+  if (fill == CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA &&
+      (dtype == CU_TENSOR_MAP_DATA_TYPE_UINT8 || dtype == CU_TENSOR_MAP_DATA_TYPE_UINT16 ||
+       dtype == CU_TENSOR_MAP_DATA_TYPE_UINT32 || dtype == CU_TENSOR_MAP_DATA_TYPE_INT32 ||
+       dtype == CU_TENSOR_MAP_DATA_TYPE_UINT64 || dtype == CU_TENSOR_MAP_DATA_TYPE_INT64))
+    return tma_refuse(bad, "NaN out-of-bounds fill for an integer tensorDataType");
+  /* Valid for the driver; what the emulator does not do is refused here, never approximated. */
+  if (interleave != CU_TENSOR_MAP_INTERLEAVE_NONE)
+    return tma_refuse(unemulated, "interleave %d", (int)interleave);
+  if (swizzle > CU_TENSOR_MAP_SWIZZLE_128B)
+    return tma_refuse(unemulated, "swizzle %d (128B with 32B/64B atoms)", (int)swizzle);
+  if (fill != CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE)
+    return tma_refuse(unemulated, "NaN out-of-bounds fill (the GPU's NaN constant)");
+  for (uint32_t d = 1; d < rank; ++d)
+    if (elem_strides[d] != 1)
+      return tma_refuse(unemulated, "elementStrides[%u] = %u (only 1)", d, elem_strides[d]);
+  uint64_t w[16] = {0};
+  w[0] = kTmaMagic;
+  w[1] = (uint64_t)dtype | (uint64_t)rank << 8 | (uint64_t)swizzle << 16 | (uint64_t)es << 24;
+  w[2] = (uint64_t) reinterpret_cast<uintptr_t>(global);
+  for (uint32_t d = 0; d < rank; ++d) {
+    w[3 + d] = dims[d];
+    if (d > 0) w[7 + d] = strides[d - 1];
+    w[12] |= (uint64_t)(box[d] - 1) << (9 * d);
+  }
+  w[13] = tma_checksum(w);
+  static_assert(sizeof(CUtensorMap) == sizeof w, "CUtensorMap is 128 bytes");
+  memcpy(map, w, sizeof w);
+  return CUDA_SUCCESS;
+}
+
+}   // namespace
+
+void *tensor_map_encode_tiled_entry() { return reinterpret_cast<void *>(&encode_tiled); }
 
 unsigned long long clock_ticks() {
   return (unsigned long long)std::chrono::steady_clock::now().time_since_epoch().count();

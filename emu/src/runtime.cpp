@@ -52,6 +52,17 @@ double now_ms() {
 
 void set_launch_error(cudaError_t err) { record(err); }
 
+/* The emulated device's compute capability: 8.0 (an A100's model), or 9.0 (an H100's: 227 KB of
+   opt-in shared memory; the dispatcher then picks the Hopper kernels) with SEQK_EMU_CC=90. */
+int device_cc() {
+  static const int cc = [] {
+    const char *e = getenv("SEQK_EMU_CC");
+    return e && strcmp(e, "90") == 0 ? 90 : 80;
+  }();
+  return cc;
+}
+size_t device_smem_optin() { return device_cc() >= 90 ? 227 * 1024 : 163 * 1024; }
+
 cudaError_t max_dyn_smem_for(const void *kernel, size_t *bytes) {
   std::lock_guard<std::mutex> lock(g_mutex);
   auto it = g_max_dyn_smem.find(kernel);
@@ -139,10 +150,10 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
   if (!prop) return record(cudaErrorInvalidValue);
   if (device != 0) return record(cudaErrorInvalidDevice);
   memset(prop, 0, sizeof *prop);
-  snprintf(prop->name, sizeof prop->name, "seqk emulated device (sm_80 model)");
+  snprintf(prop->name, sizeof prop->name, "seqk emulated device (sm_%d model)", device_cc());
   prop->totalGlobalMem = kTotalMem;
   prop->sharedMemPerBlock = 48 * 1024;
-  prop->sharedMemPerBlockOptin = 163 * 1024;
+  prop->sharedMemPerBlockOptin = device_smem_optin();
   prop->sharedMemPerMultiprocessor = 164 * 1024;
   prop->regsPerBlock = 65536;
   prop->regsPerMultiprocessor = 65536;
@@ -155,7 +166,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
   prop->maxGridSize[1] = 65535;
   prop->maxGridSize[2] = 65535;
   prop->totalConstMem = 65536;
-  prop->major = 8;
+  prop->major = device_cc() / 10;
   prop->minor = 0;
   prop->multiProcessorCount = 8;
   prop->maxThreadsPerMultiProcessor = 2048;
@@ -174,10 +185,10 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
   switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
     case cudaDevAttrMaxSharedMemoryPerBlock: *value = 48 * 1024; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = 163 * 1024; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = (int)device_smem_optin(); break;
     case cudaDevAttrWarpSize: *value = 32; break;
     case cudaDevAttrMultiProcessorCount: *value = 8; break;
-    case cudaDevAttrComputeCapabilityMajor: *value = 8; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = device_cc() / 10; break;
     case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
     case cudaDevAttrCooperativeLaunch: *value = 1; break;
     case cudaDevAttrMaxBlockDimX: *value = 1024; break;
@@ -296,6 +307,32 @@ cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t str
 }
 
 cudaError_t cudaDeviceSynchronize(void) { return refuse_during_capture("cudaDeviceSynchronize"); }
+
+/* Driver entry points: the emulator's own cuTensorMapEncodeTiled (introduced in CUDA 12.0);
+   every other symbol is "not found", as for a driver without it. */
+cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **funcPtr,
+                                             unsigned int cudaVersion, unsigned long long flags,
+                                             enum cudaDriverEntryPointQueryResult *driverStatus) {
+  (void)flags;
+  if (!symbol || !funcPtr) return record(cudaErrorInvalidValue);
+  *funcPtr = nullptr;
+  enum cudaDriverEntryPointQueryResult st = cudaDriverEntryPointSymbolNotFound;
+  if (strcmp(symbol, "cuTensorMapEncodeTiled") == 0) {
+    if (cudaVersion >= 12000) {
+      *funcPtr = tensor_map_encode_tiled_entry();
+      st = cudaDriverEntryPointSuccess;
+    } else {
+      st = cudaDriverEntryPointVersionNotSufficent;
+    }
+  }
+  if (driverStatus) *driverStatus = st;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **funcPtr, unsigned long long flags,
+                                    enum cudaDriverEntryPointQueryResult *driverStatus) {
+  return cudaGetDriverEntryPointByVersion(symbol, funcPtr, CUDART_VERSION, flags, driverStatus);
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t *stream) {
   if (!stream) return record(cudaErrorInvalidValue);
@@ -442,7 +479,7 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) 
 cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value) {
   if (!func) return record(cudaErrorInvalidDeviceFunction);
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
-    if (value < 0 || value > 163 * 1024) return record(cudaErrorInvalidValue);
+    if (value < 0 || (size_t)value > device_smem_optin()) return record(cudaErrorInvalidValue);
     std::lock_guard<std::mutex> lock(g_mutex);
     g_max_dyn_smem[func] = value;
   }

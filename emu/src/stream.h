@@ -13,6 +13,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <functional>
 
 namespace seqk_emu {
@@ -27,6 +28,12 @@ bool is_capturing(cudaStream_t stream);
 cudaError_t refuse_during_capture(const char *call);
 /* Adds an emulator report (core.cpp). */
 void report(const char *msg);
+/* The emulated device's compute capability (80, or 90 with SEQK_EMU_CC=90) and its opt-in
+   shared memory per block (runtime.cpp). */
+int device_cc();
+size_t device_smem_optin();
+/* The emulator's cuTensorMapEncodeTiled (core.cpp), for cudaGetDriverEntryPoint. */
+void *tensor_map_encode_tiled_entry();
 
 }   // namespace seqk_emu
 

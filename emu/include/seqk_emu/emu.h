@@ -35,6 +35,10 @@
 #ifndef __launch_bounds__
 #define __launch_bounds__(...)
 #endif
+/* Kernel parameters are copied per thread here anyway (a tensor map in one is read through a
+   pointer into the copy): the qualifier has nothing to do. */
+#undef __grid_constant__
+#define __grid_constant__
 
 namespace seqk_emu {
 
@@ -118,6 +122,16 @@ void named_barrier(int id, int count, bool sync, site s);
 unsigned elect_sync(unsigned mask, site s);
 /* setmaxnreg.{inc,dec}.sync.aligned.u32 n: checked for warpgroup-uniform use. */
 void setmaxnreg(int n, bool inc, site s);
+
+/* Hopper TMA: cp.async.bulk.tensor.{1..5}d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+   (kernels/primitives_sm90.cuh; emu/README.md, "Hopper TMA"). map: a CUtensorMap made by the
+   emulator's cuTensorMapEncodeTiled; coords: rank coordinates, innermost first. At issue the
+   destination is filled with kTmaPoison and the copy is queued on the barrier; it lands (and
+   completes its bytes on the barrier) when a thread waits on that barrier. */
+void tma_load(void *dst, const void *map, void *bar, int rank, const int32_t *coords, site s);
+/* What a TMA destination holds until its copy has landed: a NaN as f32, and as f16 and bf16
+   (each 16-bit half is 0x7FBD). */
+constexpr uint32_t kTmaPoison = 0x7FBD7FBDu;
 
 unsigned long long clock_ticks();
 

@@ -41,6 +41,8 @@
 #define cudaFree seqk_emu_cudaFree
 #define cudaFuncSetAttribute seqk_emu_cudaFuncSetAttribute
 #define cudaGetDevice seqk_emu_cudaGetDevice
+#define cudaGetDriverEntryPoint seqk_emu_cudaGetDriverEntryPoint
+#define cudaGetDriverEntryPointByVersion seqk_emu_cudaGetDriverEntryPointByVersion
 #define cudaGetDeviceCount seqk_emu_cudaGetDeviceCount
 #define cudaGetDeviceProperties seqk_emu_cudaGetDeviceProperties
 #define cudaGetErrorName seqk_emu_cudaGetErrorName
