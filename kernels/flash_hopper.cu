@@ -46,13 +46,12 @@ cudaError_t launch_hopper(const params &p, seqk_dtype dtype, int dp, cudaStream_
   memset(&a, 0, sizeof a);
   a.p = p;
   /* no keys: no tile is loaded (nor the maps prefetched), and K and V may have no address */
-  if (p.Sk == 0)
-    return dtype == SEQK_DTYPE_F16 ? launch_hopper_f16(a, dp, stream)
-                                   : launch_hopper_bf16(a, dp, stream);
-  cudaError_t e = encode_kv_map(&a.k_map, type, p.k, p.D, p, p.k_ss, p.k_sh, p.k_sb, shape.bn);
-  if (e == cudaSuccess)
-    e = encode_kv_map(&a.v_map, type, p.v, p.Dv, p, p.v_ss, p.v_sh, p.v_sb, shape.bn);
-  if (e != cudaSuccess) return e;
+  if (p.Sk > 0) {
+    cudaError_t e = encode_kv_map(&a.k_map, type, p.k, p.D, p, p.k_ss, p.k_sh, p.k_sb, shape.bn);
+    if (e == cudaSuccess)
+      e = encode_kv_map(&a.v_map, type, p.v, p.Dv, p, p.v_ss, p.v_sh, p.v_sb, shape.bn);
+    if (e != cudaSuccess) return e;
+  }
   return dtype == SEQK_DTYPE_F16 ? launch_hopper_f16(a, dp, stream)
                                  : launch_hopper_bf16(a, dp, stream);
 }
