@@ -8,7 +8,9 @@
  * AUTO is timed against the UNFUSED (cuBLAS + softmax) path in the same run. On a compute
  * capability 9.0 device, where AUTO runs the Hopper kernel (wgmma, TMA), every f16/bf16 case adds
  * a row "... [vs sm80]": AUTO against the sm_80 tensor-core kernel (forced through the test-only
- * hook seqk__cuda_attention_fused_force) on the same inputs.
+ * hook seqk__cuda_attention_fused_force) on the same inputs. The sweep's f16 D 128 S 16k rows
+ * note FlashAttention-3's published rate there (648 TFLOP/s, causal 616, H100 SXM5): the line
+ * to beat.
  *
  * Large shapes are validated on a slice: batch 0, head 0, the last rows of the queries, against
  * the CPU reference over all keys. With causal aligned bottom-right, the last r query rows over
@@ -170,6 +172,13 @@ static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64
   double kv_bytes =
       2.0 * B * Hk * D * esize * (left < 0 ? (double)Sk : visible_keys(1, Sk, 0, left));
   int decode = Sq == 1;
+  /* The line to beat, FlashAttention-3's published forward rate at this shape (FA3 paper, fig. 5:
+     H100 SXM5, f16, D 128, B*S = 16k; ../shared/design/PERFORMANCE.md) */
+  const int fa3_shape = dt == SEQK_DTYPE_F16 && D == 128 && Sq == 16384 && Sk == 16384 && Hk == H &&
+                        left < 0 && softcap == 0.0f && !alibi;
+  const char *published = !fa3_shape ? NULL
+                          : causal   ? "line to beat: FA3 616 TFLOP/s (H100 SXM5, published)"
+                                     : "line to beat: FA3 648 TFLOP/s (H100 SXM5, published)";
   bench_case c = {name,
                   dt,
                   decode ? kv_bytes : flops,
@@ -181,7 +190,7 @@ static void attention_mod_case(bench *b, const char *label, seqk_dtype dt, int64
                   &a.ref,
                   attention_run_unfused,
                   "unfused",
-                  NULL};
+                  published};
   bench_run_case(b, &c, &a);
   if (dt != SEQK_DTYPE_F32 && device_is_hopper()) {
     char name80[240];

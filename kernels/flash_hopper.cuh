@@ -10,15 +10,20 @@
  * grouped heads), key tiles of BN.
  *   warpgroup 0, the producer: lowers its registers to 24 (setmaxnreg) and one elected thread
  *     issues the TMA loads of K and V tiles (tensor maps over [B, Sk, Hk, D] made by the host,
- *     128-byte swizzle, one box per 64-column panel) into a ring of STAGES stages, each stage
- *     guarded by a "full" mbarrier per operand (its bytes counted by the copies) and an "empty"
- *     one the consumers arrive on when their last wgmma reading the stage has retired.
+ *     128-byte swizzle, one box per 64-column panel) into a ring of STAGES stages, each operand of
+ *     a stage guarded by a "full" mbarrier (its bytes counted by the copies) and an "empty" one
+ *     the consumers arrive on when their last wgmma reading it has retired (K and V apart: K is
+ *     free once S is, while P V still reads V).
  *   warpgroups 1 and 2, the consumers: raise their registers to 240; each owns 64 rows. Q is
  *     loaded once by the consumer's own threads (its rows may span grouped heads, which no single
  *     TMA box describes) into the same swizzled layout, negated for a negative scale. Per key tile:
  *     S = Q K^T by wgmma (both operands in shared memory, K-major), the online softmax in
  *     registers (masks, softcap and ALiBi in the masked body as in the sm_80 kernel), P converted
  *     in registers to the A fragments of O += P V by wgmma (V in shared memory, MN-major).
+ *     Overlap within a warpgroup: step n issues S(n), then P(n-1) V(n-1), and runs the softmax of
+ *     S(n) while that product is in flight (wgmma.wait_group 1); O is rescaled once it retired.
+ *     Ping-pong between the two: each issues its GEMMs only on its turn (named barriers), so one
+ *     warpgroup's softmax overlaps the other's GEMMs.
  * Shared memory (from a 1024-byte aligned base; every tile is a stack of 64-column panels of
  * 128-byte rows with the 128-byte swizzle, the layout TMA writes and wgmma reads):
  *   Q [DP/64][BM][64], K and V [STAGES][DP/64][BN][64].
@@ -62,6 +67,7 @@ constexpr int kHpBM = 128;      /* two consumer warpgroups x 64 rows */
 constexpr int kHpThreads = 384; /* producer + two consumers */
 constexpr int kHpPanel = 64;    /* columns of a 128-byte swizzled panel (2-byte elements) */
 constexpr int kHpProducerRegs = 24, kHpConsumerRegs = 240;
+constexpr int kHpTurnBar = 3; /* named barriers 3, 4: the consumers' turns (1, 2: their Q loads) */
 
 template <int DP>
 constexpr size_t hp_smem_bytes() {
@@ -135,7 +141,7 @@ __global__ void __launch_bounds__(kHpThreads, 1)
   unsigned char *const sQ = smem;                           /* [PANELS][BM][64] */
   unsigned char *const sK = sQ + (size_t)BM * DP * 2;       /* [STAGES][PANELS][BN][64] */
   unsigned char *const sV = sK + (size_t)STAGES * KV_BYTES; /* [STAGES][PANELS][BN][64] */
-  SMEM_ARRAY(uint64_t, bar, 3 * STAGES); /* full K [s], full V [STAGES + s], empty [2 STAGES + s] */
+  SMEM_ARRAY(uint64_t, bar, 4 * STAGES); /* full K, full V, empty K, empty V: STAGES each */
   SMEM_ARRAY(block_plan, s_plan, 1);
 
   const int tid = (int)threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -151,13 +157,15 @@ __global__ void __launch_bounds__(kHpThreads, 1)
       mbarrier_init(&bar[s], 1);
       mbarrier_init(&bar[STAGES + s], 1);
       mbarrier_init(&bar[2 * STAGES + s], 4 * live_wgs);
+      mbarrier_init(&bar[3 * STAGES + s], 4 * live_wgs);
     }
     mbarrier_init_fence();
   }
   __syncthreads();
   const block_plan &w = s_plan[0];
   const int ntile = w.kbeg < w.kend ? (w.kend - w.kbeg + BN - 1) / BN : 0;
-  uint64_t *const full_k = bar, *const full_v = bar + STAGES, *const empty = bar + 2 * STAGES;
+  uint64_t *const full_k = bar, *const full_v = bar + STAGES;
+  uint64_t *const empty_k = bar + 2 * STAGES, *const empty_v = bar + 3 * STAGES;
 
   if (wg == 0) {
     /* ---- producer ---- */
@@ -166,14 +174,18 @@ __global__ void __launch_bounds__(kHpThreads, 1)
       tma_prefetch_map(&args.k_map);
       tma_prefetch_map(&args.v_map);
       for (int it = 0; it < ntile; ++it) {
+        /* K and V of a stage are freed apart (K once S retired, V once P V did): K(it) can land
+           while the consumers still multiply by V(it - STAGES). */
         const int st = it % STAGES;
-        if (it >= STAGES) mbarrier_wait(&empty[st], (uint32_t)(((it / STAGES) & 1) ^ 1));
+        const uint32_t freed = (uint32_t)(((it / STAGES) & 1) ^ 1);
         const int n0 = w.kbeg + it * BN;
+        if (it >= STAGES) mbarrier_wait(&empty_k[st], freed);
         mbarrier_arrive_expect_tx(&full_k[st], KV_BYTES);
         SEQK_UNROLL
         for (int pn = 0; pn < PANELS; ++pn)
           tma_load_4d(sK + (size_t)st * KV_BYTES + (size_t)pn * BN * 128, &args.k_map, &full_k[st],
                       pn * kHpPanel, n0, kh, b);
+        if (it >= STAGES) mbarrier_wait(&empty_v[st], freed);
         mbarrier_arrive_expect_tx(&full_v[st], KV_BYTES);
         SEQK_UNROLL
         for (int pn = 0; pn < PANELS; ++pn)
@@ -244,13 +256,42 @@ __global__ void __launch_bounds__(kHpThreads, 1)
   const float c = p.scale_abs_log2;
   const uint32_t q_panel0 = wgmma_smem_offset(sQ) + 64u * cw * 128u;
   const uint32_t k_base = wgmma_smem_offset(sK), v_base = wgmma_smem_offset(sV);
+  /* Ping-pong (both consumers live): consumer cw issues its GEMMs only on its turn (named barrier
+     kHpTurnBar + cw, completed by the other consumer's arrival after it issued its own), so one
+     warpgroup's softmax runs while the other's GEMMs occupy the tensor cores. Consumer 1 opens
+     consumer 0's first turn and skips its own last arrival: ntile turns each, every arrival
+     waited on. */
+  const bool pingpong = w.r1 - w.r0 > 64;
+  if (pingpong && cw == 1) named_barrier_arrive(kHpTurnBar, 256);
 
-  auto tile = [&](auto masked_tag, int it) {
-    constexpr bool kMasked = decltype(masked_tag)::value;
+  /* One step per key tile `it`: issue S(it) = Q K(it)^T and, behind it, O += P(it-1) V(it-1);
+     retire S(it) (wait<1>: groups retire in order) and run its softmax while the P V product is
+     still in flight; then retire that, rescale O and pack P(it) for the next step. The last tile's
+     P V follows the loop. */
+  uint32_t pa[BN / 16][4]; /* P(it-1): the A fragments of the P V product */
+  auto issue_pv = [&](int it) {
+    const int st = it % STAGES;
+    SEQK_UNROLL
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      const uint64_t dv = wgmma_desc_encode(v_base + (uint32_t)st * KV_BYTES + (uint32_t)kk * 2048u,
+                                            (uint32_t)BN * 128u, 1024u, WGMMA_SWIZZLE_128B);
+      ops::template rs_mn<DP>(o, pa[kk], dv);
+    }
+    wgmma_commit();
+  };
+  auto retire_pv = [&](int it) {
+    wgmma_wait<0>();
+    wgmma_fence_operand(o);
+    __syncwarp(); /* this warp's reads of V(it) are done: one arrival per warp */
+    if (lane == 0) mbarrier_arrive(&empty_v[it % STAGES]);
+  };
+  auto step = [&](auto masked_tag, auto first_tag, int it) {
+    constexpr bool kMasked = decltype(masked_tag)::value, kFirst = decltype(first_tag)::value;
     const int st = it % STAGES, n0 = w.kbeg + it * BN;
-    const uint32_t ph = (uint32_t)((it / STAGES) & 1);
     float s[BN / 2];
-    mbarrier_wait(&full_k[st], ph);
+    mbarrier_wait(&full_k[st], (uint32_t)((it / STAGES) & 1));
+    if (!kFirst) mbarrier_wait(&full_v[(it - 1) % STAGES], (uint32_t)(((it - 1) / STAGES) & 1));
+    if (pingpong) named_barrier_sync(kHpTurnBar + cw, 256);
     wgmma_fence();
     SEQK_UNROLL
     for (int ks = 0; ks < DP / 16; ++ks) {
@@ -262,8 +303,12 @@ __global__ void __launch_bounds__(kHpThreads, 1)
       ops::template ss<BN>(s, da, db, ks > 0 ? 1 : 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
+    if (!kFirst) issue_pv(it - 1);
+    if (pingpong && !(cw == 1 && it == ntile - 1)) named_barrier_arrive(kHpTurnBar + 1 - cw, 256);
+    wgmma_wait<kFirst ? 0 : 1>();
     wgmma_fence_operand(s);
+    __syncwarp(); /* this warp's reads of K(it) are done */
+    if (lane == 0) mbarrier_arrive(&empty_k[st]);
 
     if constexpr (kMasked) {
       if (p.softcap_log2 > 0.0f) {
@@ -285,6 +330,7 @@ __global__ void __launch_bounds__(kHpThreads, 1)
         }
       }
     }
+    float alpha[2];
     SEQK_UNROLL
     for (int hf = 0; hf < 2; ++hf) {
       if constexpr (kMasked) {
@@ -303,7 +349,7 @@ __global__ void __launch_bounds__(kHpThreads, 1)
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[hf], mx);
       const float mc = (kMasked && m_new == -INFINITY) ? 0.0f : m_new * c;
-      const float alpha = exp2_approx(fmaf(m[hf], c, -mc));
+      alpha[hf] = exp2_approx(fmaf(m[hf], c, -mc));
       m[hf] = m_new;
       float sum = 0.0f;
       SEQK_UNROLL
@@ -312,41 +358,37 @@ __global__ void __launch_bounds__(kHpThreads, 1)
         t = exp2_approx(fmaf(t, c, -mc));
         sum = k == 0 ? t : sum + t;
       }
-      l[hf] = fmaf(l[hf], alpha, sum);
+      l[hf] = fmaf(l[hf], alpha[hf], sum);
+    }
+    if (!kFirst) retire_pv(it - 1);
+    SEQK_UNROLL
+    for (int hf = 0; hf < 2; ++hf) {
       SEQK_UNROLL
       for (int nd = 0; nd < DP / 8; ++nd) {
-        o[4 * nd + 2 * hf] *= alpha;
-        o[4 * nd + 2 * hf + 1] *= alpha;
+        o[4 * nd + 2 * hf] *= alpha[hf];
+        o[4 * nd + 2 * hf + 1] *= alpha[hf];
       }
     }
     /* S's accumulator blocks 2kk, 2kk+1 are the A fragment of k-step kk (primitives_sm90.cuh). */
-    uint32_t pa[BN / 16][4];
     SEQK_UNROLL
     for (int kk = 0; kk < BN / 16; ++kk) {
       SEQK_UNROLL
       for (int e = 0; e < 4; ++e) pa[kk][e] = ops::pack(s[8 * kk + 2 * e], s[8 * kk + 2 * e + 1]);
     }
-
-    mbarrier_wait(&full_v[st], ph);
-    wgmma_fence_operand(o);
-    wgmma_fence();
-    SEQK_UNROLL
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      const uint64_t dv = wgmma_desc_encode(v_base + (uint32_t)st * KV_BYTES + (uint32_t)kk * 2048u,
-                                            (uint32_t)BN * 128u, 1024u, WGMMA_SWIZZLE_128B);
-      ops::template rs_mn<DP>(o, pa[kk], dv);
-    }
-    wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_fence_operand(o);
-    /* this warp's reads of the stage are done: one arrival per warp */
-    __syncwarp();
-    if (lane == 0) mbarrier_arrive(&empty[st]);
   };
-  int it = 0;
-  for (const int nhead = w.nhead; it < nhead; ++it) tile(std::true_type{}, it);
-  for (const int nfull = w.nfull; it < nfull; ++it) tile(std::false_type{}, it);
-  for (; it < ntile; ++it) tile(std::true_type{}, it);
+  /* The first tile through the masked body whatever its kind (it holds no P V to overlap; the
+     steady loops then have one shape for the compiler's wgmma pipeline analysis). */
+  if (ntile > 0) step(std::true_type{}, std::true_type{}, 0);
+  int it = 1;
+  for (const int nhead = w.nhead; it < nhead; ++it) step(std::true_type{}, std::false_type{}, it);
+  for (const int nfull = w.nfull; it < nfull; ++it) step(std::false_type{}, std::false_type{}, it);
+  for (; it < ntile; ++it) step(std::true_type{}, std::false_type{}, it);
+  if (ntile > 0) {
+    mbarrier_wait(&full_v[(ntile - 1) % STAGES], (uint32_t)(((ntile - 1) / STAGES) & 1));
+    wgmma_fence();
+    issue_pv(ntile - 1);
+    retire_pv(ntile - 1);
+  }
 
   /* ---- epilogue (as flash_tc_kernel's, rows written straight from the accumulators) ---- */
   float inv[2];
