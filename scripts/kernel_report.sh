@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # kernel_report.sh - what the compiler emitted for every kernel of the real build, read without a
-# GPU: for sm_80 and sm_90, each kernel's registers, spill stores and loads, stack frame and
-# static shared memory (ptxas -v), and for the hot loops of the fused attention, softmax and
-# persistent RNN kernels the instruction mix from SASS (scripts/sass_loops.py: static instructions
-# in the loop, HMMA, LDSM, LDGSTS, LDG, LDS, MUFU, FFMA, BAR, SHFL and instructions per key
-# instruction). The fused kernel's table adds its block size, dynamic shared memory and
-# theoretical occupancy (blocks per SM from registers, shared memory and warps).
+# GPU: for sm_80 and sm_90 (the Hopper kernel's sources: sm_90a only), each kernel's registers,
+# spill stores and loads, stack frame and static shared memory (ptxas -v), and for the hot loops
+# of the fused attention, softmax and persistent RNN kernels the instruction mix from SASS
+# (scripts/sass_loops.py: static instructions in the loop, HMMA, LDSM, LDGSTS, LDG, LDS, MUFU,
+# FFMA, BAR, SHFL and instructions per key instruction); for the Hopper kernel's main loop the
+# same per HMMA-equivalent of its HGMMAs. The fused kernels' tables add their block size, dynamic
+# shared memory and theoretical occupancy (blocks per SM from registers, shared memory and warps).
 #
 #   scripts/kernel_report.sh [OUT.md]     (default: build/kernel_report.md; printed as well)
 #
@@ -24,6 +25,17 @@ mkdir -p "$work" "$(dirname "$out")"
 export PATH="$PATH:/usr/local/cuda/bin"
 command -v nvcc >/dev/null || { echo "kernel_report: nvcc not found" >&2; exit 2; }
 archs=(80 90)
+# The Hopper kernel's sources (flash_hopper*.cu: wgmma, TMA, setmaxnreg) are built by the real
+# build for sm_90a alone (CMakeLists.txt, seqk_hopper_objects, the same file rule): compiled for
+# sm_80 or sm_90 their primitives are __trap() bodies, whose registers and SASS describe nothing
+# that runs. Every other source gets archs.
+hopper_archs=(90a)
+src_archs() { # kernels/X.cu -> the architectures the report compiles it for
+  case "$(basename "$1")" in
+    flash_hopper*.cu) echo "${hopper_archs[@]}" ;;
+    *) echo "${archs[@]}" ;;
+  esac
+}
 nvflags=(-std=c++17 -Iinclude -Ikernels -Xptxas -v)
 
 # ---- disassembler ----------------------------------------------------------------------------
@@ -67,8 +79,10 @@ max_threads() { # cubin -> "function<TAB>threads" lines
 }
 res=$work/resources.tsv
 : >"$res"
-for a in "${archs[@]}"; do
+# Architecture-major over archs then hopper_archs, so the sm_90a rows come after the others.
+for a in "${archs[@]}" "${hopper_archs[@]}"; do
   for f in kernels/*.cu; do
+    [[ " $(src_archs "$f") " == *" $a "* ]] || continue
     base=$(basename "$f" .cu)
     nvcc "${nvflags[@]}" -arch=sm_$a -cubin "$f" -o "$work/${base}_sm$a.cubin" 2>"$work/${base}_sm$a.ptxas"
     # ptxas prints per function: "Compiling entry function 'X'", then "N bytes stack frame,
@@ -105,7 +119,7 @@ short_name() {
   echo "Block: the kernel's __launch_bounds__ (\"host\": set where it is launched; \"?\": no cuobjdump)."
   echo "Blocks/SM: theoretical, from registers (64K per SM, 256-register warp granules), warps"
   echo "(64 per SM), 32 blocks, and static shared memory only (dynamic shared memory is chosen at"
-  echo "launch; the fused kernel's is in the next table)."
+  echo "launch; the fused kernels' are in the next tables)."
   echo
   echo "| arch | kernel | regs | spill st/ld (B) | stack (B) | static smem (B) | block | blocks/SM |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -154,6 +168,49 @@ short_name() {
       done
     done
   echo
+  echo "## Hopper fused attention (sm_90a, wgmma): block, shared memory, occupancy"
+  echo
+  echo "Tile traits from kernels/flash_hopper.cuh (hp_traits, kHpBM, kHpThreads); dynamic shared memory"
+  echo "as its hp_smem_bytes: 1024 (alignment) + BM x DP x 2 B (Q) + STAGES x 2 x BN x DP x 2 B (the K"
+  echo "and V ring). regs: the allocation ptxas gives every thread at launch (setmaxnreg then moves the"
+  echo "producer warpgroup to 24 and the consumers to 240 within the block's total). Occupancy as above"
+  echo "(228 KB per SM)."
+  echo
+  echo "| arch | kernel | threads | BM x BN | stages | regs | smem (KB) | blocks/SM | warps/SM |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  hp=kernels/flash_hopper.cuh
+  hp_bm=$(sed -nE 's/.*constexpr int kHpBM = ([0-9]+);.*/\1/p' "$hp")
+  hp_thr=$(sed -nE 's/.*kHpThreads = ([0-9]+);.*/\1/p' "$hp")
+  # The shared memory below is hp_smem_bytes's formula; if the source's has changed, say "?"
+  # rather than print a stale size.
+  hp_formula='return 1024 + (size_t)kHpBM * DP * 2 + (size_t)4 * hp_traits<DP>::STAGES * hp_traits<DP>::BN * DP;'
+  grep -qF "$hp_formula" "$hp" && hp_known=1 || hp_known=0
+  # hp_traits<DP> specializations span lines: join the file, then one "DP BN STAGES" per struct.
+  tr '\n' ' ' <"$hp" | grep -oE 'struct hp_traits<[0-9]+> *\{[^}]*\}' |
+    sed -E 's/.*<([0-9]+)>.*BN = ([0-9]+), STAGES = ([0-9]+).*/\1 \2 \3/' |
+    while read -r dp bn stages; do
+      for a in "${hopper_archs[@]}"; do
+        for t in 6__half 13__nv_bfloat16; do
+          k="flash_hopper_kernelI${t}Li${dp}E"
+          regs=$(awk -F'\t' -v a="sm_$a" -v k="$k" '$1 == a && index($2, k) { print $3 }' "$res" | head -n 1)
+          ssm=$(awk -F'\t' -v a="sm_$a" -v k="$k" '$1 == a && index($2, k) { print $7 }' "$res" | head -n 1)
+          nw=$((hp_thr / 32))
+          wregs=$(((${regs:-255} * 32 + 255) / 256 * 256))
+          blocks=$((65536 / (wregs * nw)))
+          [ $((64 / nw)) -lt $blocks ] && blocks=$((64 / nw))
+          kb="?" bw="? | ?"
+          if [ "$hp_known" = 1 ]; then
+            dyn=$((1024 + hp_bm * dp * 2 + 4 * stages * bn * dp))
+            kb=$(((dyn + ${ssm:-0}) / 1024))
+            by_smem=$((228 * 1024 / (dyn + ${ssm:-0} + 1024)))
+            [ $by_smem -lt $blocks ] && blocks=$by_smem
+            bw="$blocks | $((blocks * nw))"
+          fi
+          echo "| sm_$a | \`flash_hopper_kernel<${t#"${t%%_*}"}, $dp>\` | $hp_thr | $hp_bm x $bn | $stages | ${regs:-?} | $kb | $bw |"
+        done
+      done
+    done
+  echo
   echo "## Hot loops (sm_90 SASS, static instructions)"
   echo
   if [ -z "$disasm" ]; then
@@ -184,6 +241,58 @@ short_name() {
     loops flash_attention_bf16_paged HMMA flash_tc_kernel
     loops softmax LDG 'kernel'
     loops rnn FFMA 'persist' --innermost --all
+    echo
+    echo "### Hopper fused attention main loop (sm_90a SASS, static instructions)"
+    echo
+    echo "The innermost loop with the most HGMMA (sass_loops.py --key HGMMA --innermost): one key tile,"
+    echo "S = Q K^T and O += P V by wgmma. An HGMMA.64xNx16 is a warpgroup's m64nNk16, of which each warp"
+    echo "issues its m16nNk16 share: N/8 HMMA-equivalents (m16n8k16, the sm_80 kernel's unit), so \"per"
+    echo "HMMA-eq\" compares with that kernel's \"per key\" above. Shapes: HGMMA count x 64xNx16."
+    echo
+    echo "| source | kernel | loop | HGMMA | shapes | HMMA-eq | MUFU | FFMA | SHFL | BAR | BRA | per HGMMA | per HMMA-eq |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    # sass_loops.py prints the loop's counts, not its instructions, so the HGMMA shapes come from
+    # its own functions (parse, loops, mix) choosing the same loop: innermost, most HGMMA, then
+    # fewest instructions. A kernel whose loop here differs in size from sass_loops.py's shows "?".
+    hgmma_shapes() { # listing -> "kernel<TAB>loop<TAB>HGMMA<TAB>HMMA-eq<TAB>shapes" per kernel
+      python3 - "$1" <<'PY'
+import re, sys
+sys.path.insert(0, "scripts")
+import sass_loops as sl
+for name, f in sl.parse(open(sys.argv[1]).read().splitlines()).items():
+    rs, best = sl.loops(f), None
+    for lo, hi in rs:
+        if any(lo <= x and y <= hi and (x, y) != (lo, hi) for x, y in rs):
+            continue
+        ops = [op for a, op, _ in f["insns"] if lo <= a <= hi and sl.in_class(op, ("HGMMA",))]
+        n = sl.mix(f, lo, hi)[0]
+        if ops and (best is None or len(ops) > len(best[1]) or (len(ops) == len(best[1]) and n < best[0])):
+            best = (n, ops)
+    if best:
+        ns = [int(m.group(1)) if m else 0 for m in (re.match(r"HGMMA\.64x(\d+)x", op) for op in best[1])]
+        shapes = ", ".join("%d x 64x%dx16" % (ns.count(x), x) for x in sorted(set(ns), reverse=True))
+        eq = "?" if 0 in ns else str(sum(x // 8 for x in ns))
+        print("\t".join([name, str(best[0]), str(len(ns)), eq, shapes]))
+PY
+    }
+    for src in flash_hopper_f16 flash_hopper_bf16; do
+      for a in "${hopper_archs[@]}"; do
+        sass=$work/${src}_sm$a.sass
+        "$disasm" -c "$work/${src}_sm$a.cubin" >"$sass"
+        hgmma_shapes "$sass" >"$sass.hgmma"
+        python3 scripts/sass_loops.py "$sass" --key HGMMA --innermost --kernel flash_hopper_kernel |
+          sort -V | while IFS=$'\t' read -r fn n hmma hgmma ldsm ldgsts ldg lds stg mufu ffma bar shfl bra inflight per; do
+            if [ -z "${hgmma:-}" ]; then # sass_loops.py's "no loop with HGMMA"
+              echo "| $src | \`$(echo "$fn" | short_name)\` | $n | | | | | | | | | | |"
+              continue
+            fi
+            IFS=$'\t' read -r _ sn sk eq shapes < <(awk -F'\t' -v k="$fn" '$1 == k' "$sass.hgmma") || true
+            [ "${sn:-}" = "$n" ] && [ "${sk:-}" = "$hgmma" ] || { eq="?" shapes="?"; }
+            peq=$([ "$eq" != "?" ] && [ "$eq" -gt 0 ] && awk -v n="$n" -v e="$eq" 'BEGIN { printf "%.2f", n / e }' || echo "?")
+            echo "| $src | \`$(echo "$fn" | short_name)\` | $n | $hgmma | $shapes | $eq | $mufu | $ffma | $shfl | $bar | $bra | $per | **$peq** |"
+          done || true # sass_loops.py exits 1 when no kernel has such a loop: the row says so
+      done
+    done
   fi
 } >"$out"
 cat "$out"
