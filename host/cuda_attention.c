@@ -188,6 +188,7 @@ static void flash_args(const seqk_attention_params *pa, const seqk_tensor *q, co
   if (job) {
     a->q_start = job->q_start;
     a->k_start = job->k_start;
+    a->k_rows = job->k_rows;
   }
   if (paged) {
     a->page_table = (const int32_t *)paged->page_table.data;

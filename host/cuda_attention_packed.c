@@ -49,6 +49,7 @@ seqk_status seqk__cuda_attention_packed(seqk_context_t ctx, const seqk_attention
   /* Planning reads neither: device pointers stand in for the workspace arrays. */
   job.seqlens_q = job.q_start = (const int32_t *)cu_q->data;
   job.seqlens_k = job.k_start = (const int32_t *)cu_k->data;
+  job.k_rows = Tk;
   size_t job_bytes = 0;
   SEQK_TRY(seqk__attention_job_plan(ctx, op, &job, SEQK_ATTENTION_ALGO_FUSED, &job_bytes));
   if (B == 0 || Tq == 0 || Sq == 0) return SEQK_STATUS_SUCCESS; /* no row to write */

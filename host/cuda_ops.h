@@ -107,8 +107,10 @@ typedef struct seqk_attention_job {
   /* Packed sequences (seqk_attention_packed), or NULL: q, o, lse, k and v are then the packed
      tensors seen as [B, H, max_len, .] with batch stride 0 (seqk__packed_as_batches); batch b
      starts at row q_start[b] / k_start[b], seqlens_q and seqlens_k hold the checked lengths.
-     The fused kernels alone serve it. */
+     The fused kernels alone serve it. k_rows: the packed k and v's rows (the extent of the
+     Hopper kernel's tensor maps). */
   const int32_t *q_start, *k_start;
+  int64_t k_rows;
   int fused; /* set by the plan: the flash kernels run it */
 } seqk_attention_job;
 /* The job's scale, mask (causal, window), softcap, ALiBi slopes and lengths from seqk_attention's params. */

@@ -10,9 +10,9 @@
  *   F32        D, Dv <= 256               any                                   simt_head_dims
  *   any        D or Dv > 256                                                    not served
  * On a compute capability 9.0 device (H100/H200) the tensor-core calls go to the Hopper kernel
- * (flash_hopper.cuh: wgmma, TMA, warp specialization; head dims 64, 128, 256) except paged and
- * packed ones, which stay on the sm_80 kernel (the Hopper kernel's TMA maps span a contiguous
- * [B, Sk, Hk, D] tensor).
+ * (flash_hopper.cuh: wgmma, TMA, warp specialization; head dims 64, 128, 256) except paged ones,
+ * which stay on the sm_80 kernel (the Hopper kernel's TMA maps span one contiguous [B, Sk, Hk, D]
+ * tensor, or the packed [T, Hk, D] one).
  * Dv != D is served by the same kernels (both padded to the larger one; the padding is zero and
  * its k-steps / output blocks are skipped). Also not served (each with its reason code): devices
  * before sm_80, and shapes past the kernels' 32-bit row indexing or the grid limits (B or
@@ -110,9 +110,9 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
   if (tc && packed && !tc_packed(dpad, paged))
     dpad = seqk_kernels::round_up_in(tc_head_dims{}, dpad + 1);
-  /* Hopper: any tensor-core call but paged and packed ones (its K/V maps need the whole tensor's
-     extent), on 9.0 (the kernel is built for sm_90a only), unless a test forces another. */
-  const bool hopper = tc && cc_major == 9 && !paged && !packed && force.kernel != 2;
+  /* Hopper: any tensor-core call but paged ones (its K/V maps span one contiguous tensor), on 9.0
+     (the kernel is built for sm_90a only), unless a test forces another. */
+  const bool hopper = tc && cc_major == 9 && !paged && force.kernel != 2;
   if (hopper) dpad = seqk_kernels::round_up_in(hp_head_dims{}, dmax);
   const tile_shape shape = hopper ? hopper_shape(dpad)
                            : tc   ? tc_shape(dpad, paged)
@@ -183,6 +183,7 @@ extern "C" seqk_k_flash_support seqk_k_flash_plan_call(const seqk_k_flash_args *
   p.seqlens_k = a->seqlens_k;
   p.q_start = a->q_start;
   p.k_start = a->k_start;
+  p.k_rows = a->k_rows;
   p.in_vec = dtype == SEQK_DTYPE_F32 && D % 4 == 0 && Dv % 4 == 0 && rows_aligned(a->q, qs, 4) &&
              rows_aligned(a->k, ks, 4) && rows_aligned(a->v, vs, 4);
   p.o_vec = rows_aligned(a->o, os, 8);

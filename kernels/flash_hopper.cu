@@ -11,12 +11,15 @@ namespace seqk_flash {
 
 namespace {
 
-/* A tiled map over K or V seen as [B, Sk, Hk, cols] (innermost first: cols, Sk, Hk, B), a box of
-   64 columns x bn rows, 128-byte swizzle. Dims of extent 1 carry stride 0 in the plan; TMA wants
-   a stride for every dim, any 16-byte multiple serves one whose index is always 0. */
+/* A tiled map over K or V seen as [B, Sk, Hk, cols] (innermost first: cols, Sk, Hk, B), or packed
+   as [1, k_rows, Hk, cols] (the kernel adds each sequence's first row to its key coordinate), a
+   box of 64 columns x bn rows, 128-byte swizzle. Dims of extent 1 carry stride 0 in the plan; TMA
+   wants a stride for every dim, any 16-byte multiple serves one whose index is always 0. */
 cudaError_t encode_kv_map(CUtensorMap *map, CUtensorMapDataType type, const void *base, int cols,
                           const params &p, int64_t ss, int64_t sh, int64_t sb, int bn) {
-  const uint64_t dims[4] = {(uint64_t)cols, (uint64_t)p.Sk, (uint64_t)p.Hk, (uint64_t)p.B};
+  const bool packed = p.k_start != nullptr;
+  const uint64_t dims[4] = {(uint64_t)cols, (uint64_t)(packed ? p.k_rows : p.Sk), (uint64_t)p.Hk,
+                            packed ? 1u : (uint64_t)p.B};
   const int64_t elems[3] = {ss, sh, sb};
   uint64_t strides[3];
   uint64_t span = (uint64_t)cols * 2;
@@ -46,7 +49,7 @@ cudaError_t launch_hopper(const params &p, seqk_dtype dtype, int dp, cudaStream_
   memset(&a, 0, sizeof a);
   a.p = p;
   /* no keys: no tile is loaded (nor the maps prefetched), and K and V may have no address */
-  if (p.Sk > 0) {
+  if (p.k_start ? p.k_rows > 0 : p.Sk > 0) {
     cudaError_t e = encode_kv_map(&a.k_map, type, p.k, p.D, p, p.k_ss, p.k_sh, p.k_sb, shape.bn);
     if (e == cudaSuccess)
       e = encode_kv_map(&a.v_map, type, p.v, p.Dv, p, p.v_ss, p.v_sh, p.v_sb, shape.bn);

@@ -31,10 +31,14 @@
  * start within a panel, panels DP/64 apart as separate k-steps. MN-major (V as B of P V): SBO 1024
  * between groups of 8 keys, LBO = BN * 128 between 64-column panels, 2048 bytes per 16-key step.
  *
- * Keys at or past a batch's length but inside the tensor (padding rows of a shorter sequence) are
- * loaded as they are (TMA zero-fills only past the tensor): their scores are masked, and a NaN or
- * infinity in their V rows, which 0 * v would carry into o, sends the row to the repair (the
- * `misses` rule below), which recomputes it from global memory with only its visible keys.
+ * Packed sequences (p.k_start): the maps span the packed [T, Hk, D] rows as one batch, a tile's key
+ * coordinate is the sequence's first row plus the key index, Q, O and lse rows start at q_start,
+ * and rows past a sequence's queries (the next sequence's) are left alone, as in the sm_80 kernel.
+ * Keys at or past a batch's length but inside the tensor (padding rows of a shorter sequence, or
+ * the next packed sequence's) are loaded as they are (TMA zero-fills only past the tensor): their
+ * scores are masked, and a NaN or infinity in their V rows, which 0 * v would carry into o, sends
+ * the row to the repair (the `misses` rule below), which recomputes it from global memory with
+ * only its visible keys.
  */
 #ifndef SEQK_KERNELS_FLASH_HOPPER_CUH
 #define SEQK_KERNELS_FLASH_HOPPER_CUH
@@ -173,6 +177,7 @@ __global__ void __launch_bounds__(kHpThreads, 1)
     if (ntile > 0 && warp == 0 && elect_sync(0xffffffffu)) {
       tma_prefetch_map(&args.k_map);
       tma_prefetch_map(&args.v_map);
+      const int row0 = w.k0, mb = p.k_start ? 0 : b; /* packed: one batch, rows from k_start */
       for (int it = 0; it < ntile; ++it) {
         /* K and V of a stage are freed apart (K once S retired, V once P V did): K(it) can land
            while the consumers still multiply by V(it - STAGES). */
@@ -184,13 +189,13 @@ __global__ void __launch_bounds__(kHpThreads, 1)
         SEQK_UNROLL
         for (int pn = 0; pn < PANELS; ++pn)
           tma_load_4d(sK + (size_t)st * KV_BYTES + (size_t)pn * BN * 128, &args.k_map, &full_k[st],
-                      pn * kHpPanel, n0, kh, b);
+                      pn * kHpPanel, row0 + n0, kh, mb);
         if (it >= STAGES) mbarrier_wait(&empty_v[st], freed);
         mbarrier_arrive_expect_tx(&full_v[st], KV_BYTES);
         SEQK_UNROLL
         for (int pn = 0; pn < PANELS; ++pn)
           tma_load_4d(sV + (size_t)st * KV_BYTES + (size_t)pn * BN * 128, &args.v_map, &full_v[st],
-                      pn * kHpPanel, n0, kh, b);
+                      pn * kHpPanel, row0 + n0, kh, mb);
       }
     }
     return;
@@ -206,7 +211,7 @@ __global__ void __launch_bounds__(kHpThreads, 1)
   /* Q: this warpgroup's 64 rows, 16-byte chunks; rows past the tile or the batch's queries and
      columns past D are zero; a negative scale negates Q (exact), see flash_tc_kernel. */
   {
-    const T *qb = static_cast<const T *>(p.q) + (int64_t)b * p.q_sb;
+    const T *qb = static_cast<const T *>(p.q) + q_rows_off(w, b, p.q_sb, p.q_ss);
     const uint32_t neg = p.scale_log2 < 0.0f ? 0x80008000u : 0u;
     for (int ch = ctid; ch < 64 * (DP / 8); ch += 128) {
       const int row = ch / (DP / 8), col = (ch % (DP / 8)) * 8, r = w.r0 + 64 * cw + row;
@@ -238,8 +243,11 @@ __global__ void __launch_bounds__(kHpThreads, 1)
     lim[hf] = first[hf] = 0;
     hrow[hf] = irow[hf] = -1;
     ab_slope[hf] = ab_pos[hf] = 0.0f;
-    if (r < w.r1) {
-      row_coords(p, kh, r, &hrow[hf], &irow[hf]);
+    int h = 0, i = 0;
+    if (r < w.r1) row_coords(p, kh, r, &h, &i);
+    if (r < w.r1 && row_written(p, w, i)) { /* else no row of this thread: nothing written */
+      hrow[hf] = h;
+      irow[hf] = i;
       lim[hf] = key_limit(p, w.L, irow[hf]);
       first[hf] = key_first(p, w.L, irow[hf]);
       if (p.alibi) {
@@ -393,8 +401,9 @@ __global__ void __launch_bounds__(kHpThreads, 1)
   /* ---- epilogue (as flash_tc_kernel's, rows written straight from the accumulators) ---- */
   float inv[2];
   bool sees[2], misses[2];
-  /* keys past the batch's length inside the tensor were multiplied (see the header) */
-  const bool padded_keys = w.L.k < p.Sk && w.kbeg + ntile * BN > w.L.k;
+  /* keys past the batch's length inside the tensor were multiplied (see the header; packed: the
+     next sequences' keys) */
+  const bool padded_keys = (p.k_start || w.L.k < p.Sk) && w.kbeg + ntile * BN > w.L.k;
   SEQK_UNROLL
   for (int hf = 0; hf < 2; ++hf) {
     if (m[hf] != -INFINITY) m[hf] *= c;
@@ -435,8 +444,8 @@ __global__ void __launch_bounds__(kHpThreads, 1)
       }
       if (t4 == 0) p.part_lse[pr] = row_lse(m[hf], l[hf], sees[hf], -INFINITY);
     } else {
-      T *dst =
-          static_cast<T *>(p.o) + (int64_t)b * p.o_sb + (int64_t)h * p.o_sh + (int64_t)i * p.o_ss;
+      T *dst = static_cast<T *>(p.o) + q_rows_off(w, b, p.o_sb, p.o_ss) + (int64_t)h * p.o_sh +
+               (int64_t)i * p.o_ss;
       SEQK_UNROLL
       for (int nd = 0; nd < DP / 8; ++nd) {
         const int e = nd * 8 + 2 * t4;
@@ -446,7 +455,7 @@ __global__ void __launch_bounds__(kHpThreads, 1)
         }
       }
       if (p.lse && t4 == 0)
-        p.lse[(int64_t)b * p.l_sb + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
+        p.lse[q_rows_off(w, b, p.l_sb, p.l_ss) + (int64_t)h * p.l_sh + (int64_t)i * p.l_ss] =
             row_lse(m[hf], l[hf], sees[hf], INFINITY);
     }
   }
@@ -455,16 +464,17 @@ __global__ void __launch_bounds__(kHpThreads, 1)
   for (int hf = 0; hf < 2; ++hf) {
     if (!todo[hf]) continue; /* warp-uniform */
     const int k0_own = max(first[hf], w.kbeg), k1_own = min(lim[hf], w.kend);
-    repair_rows<T, false, true, false>(
-        p, w, b, kh, todo[hf], lane,
-        [&](int src, int *h, int *i, int *k0, int *k1, float *mm, float *iv) {
-          *k0 = __shfl_sync(0xffffffffu, k0_own, src);
-          *k1 = __shfl_sync(0xffffffffu, k1_own, src);
-          *mm = __shfl_sync(0xffffffffu, m[hf], src);
-          *iv = __shfl_sync(0xffffffffu, inv[hf], src);
-          *h = __shfl_sync(0xffffffffu, hrow[hf], src);
-          *i = __shfl_sync(0xffffffffu, irow[hf], src);
-        });
+    repair_rows<T, false, true, true>(/* packed form: q0 = k0 = 0 unless packed */
+                                      p, w, b, kh, todo[hf], lane,
+                                      [&](int src, int *h, int *i, int *k0, int *k1, float *mm,
+                                          float *iv) {
+                                        *k0 = __shfl_sync(0xffffffffu, k0_own, src);
+                                        *k1 = __shfl_sync(0xffffffffu, k1_own, src);
+                                        *mm = __shfl_sync(0xffffffffu, m[hf], src);
+                                        *iv = __shfl_sync(0xffffffffu, inv[hf], src);
+                                        *h = __shfl_sync(0xffffffffu, hrow[hf], src);
+                                        *i = __shfl_sync(0xffffffffu, irow[hf], src);
+                                      });
   }
 }
 

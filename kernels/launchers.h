@@ -426,8 +426,10 @@ typedef struct seqk_k_flash_args {
   const int32_t *seqlens_q, *seqlens_k; /* device arrays or NULL */
   /* Packed sequences (seqk_attention_packed; NULL otherwise): batch b's first query row and first
      key row in q/o/lse and k/v, whose batch strides are 0; seqlens_q / seqlens_k then hold the
-     (checked) lengths, Sq and Sk the bounds on them. No split-KV. */
+     (checked) lengths, Sq and Sk the bounds on them. No split-KV. k_rows: the rows of the packed
+     k and v (the Hopper kernel's tensor maps span them). */
   const int32_t *q_start, *k_start;
+  int64_t k_rows;
   int32_t batch_invariant; /* split decisions from one sequence's work, not the batch's */
   /* Paged K and V (page_table non-NULL; seqk_attention_kv_cache): k and v are pages [num_pages,
      page_size, Hk, D(v)] and k_stride / v_stride hold {page, head, row within the page, 1} (dims
@@ -463,6 +465,7 @@ typedef struct seqk_k_flash_params {
   float alibi_raw; /* 1 / |scale|: a natural-units bias in the tensor-core kernel's raw units */
   const int32_t *seqlens_q, *seqlens_k;
   const int32_t *q_start, *k_start; /* packed sequences' first rows (seqk_k_flash_args) */
+  int64_t k_rows;                   /* packed: rows of k and v (seqk_k_flash_args) */
   const int32_t *page_table;        /* paged K/V (NULL: contiguous); see seqk_k_flash_args */
   int64_t pt_sb, pt_ss;             /* the page table's batch and slot strides */
   int64_t k_sp, v_sp;               /* page strides (k_sb, v_sb are 0 when paged) */
